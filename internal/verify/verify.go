@@ -1,0 +1,34 @@
+// Package verify owns what a phone-number verification is: the Provider that every backend (the
+// Vonage wire clients, the embedded sandbox) implements, and the domain errors they return. It knows
+// nothing of HTTP status codes or of the contract's generated types.
+package verify
+
+import (
+	"context"
+)
+
+// Provider starts, checks and cancels verifications. Implementations must be safe for concurrent use
+// and must pass ctx on to any upstream call, so a client that hangs up cancels it.
+type Provider interface {
+	// Start sends a code to number, given as E.164 digits without a leading '+'.
+	Start(ctx context.Context, number string) (Started, error)
+	// Check compares code with the one sent for requestID.
+	Check(ctx context.Context, requestID, code string) (Checked, error)
+	// Cancel stops the verification requestID.
+	Cancel(ctx context.Context, requestID string) error
+}
+
+// Started is a verification that began.
+type Started struct {
+	RequestID string
+}
+
+// Checked is a verification whose code was right. The price fields are kept as the raw decimal
+// strings the upstream sent; empty means absent.
+type Checked struct {
+	RequestID                  string
+	EventID                    string
+	Price                      string
+	Currency                   string
+	EstimatedPriceMessagesSent string
+}
