@@ -1,0 +1,234 @@
+// Package config turns the environment (and an optional .env file) into a typed, validated Config,
+// once, at start-up. A bad value stops the server with a message that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Backends a server can verify with.
+const (
+	BackendVonage  = "vonage"
+	BackendSandbox = "sandbox"
+)
+
+// Config is everything the server needs to start. Field names follow the environment variables in
+// the README; other work relies on those names.
+type Config struct {
+	Port    int    `env:"PORT" envDefault:"8080"`
+	Backend string `env:"VERIFY_BACKEND" envDefault:"vonage"`
+
+	VonageAPIKey    string `env:"VONAGE_API_KEY"`
+	VonageAPISecret string `env:"VONAGE_API_SECRET"`
+	VonageBaseURL   string `env:"VONAGE_BASE_URL" envDefault:"https://api.nexmo.com"`
+
+	Brand         string  `env:"VERIFY_BRAND"`
+	CodeLength    int     `env:"VERIFY_CODE_LENGTH"`
+	Locale        string  `env:"VERIFY_LOCALE"`
+	WorkflowID    int     `env:"VERIFY_WORKFLOW_ID"`
+	PinExpiry     Seconds `env:"VERIFY_PIN_EXPIRY"`
+	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT"`
+	SenderID      string  `env:"VERIFY_SENDER_ID"`
+
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
+	DefaultCountry  string        `env:"DEFAULT_COUNTRY"`
+}
+
+// LookupFunc reads one variable, telling unset apart from set-but-empty (os.LookupEnv's shape).
+type LookupFunc func(key string) (string, bool)
+
+// fallbacks are the original Node proxy's names, read when the new name is unset so that its
+// deployments move over without renaming their secrets.
+var fallbacks = map[string]string{
+	"VONAGE_API_KEY":    "API_KEY",
+	"VONAGE_API_SECRET": "API_SECRET",
+}
+
+// mustNotBeEmpty are variables where an empty value is a mistake rather than "use the default":
+// caarlos0/env treats set-but-empty as unset, which would hide it.
+var mustNotBeEmpty = []string{
+	"PORT", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
+	"UPSTREAM_TIMEOUT",
+}
+
+// Load reads and validates the configuration from lookup.
+func Load(lookup LookupFunc) (Config, error) {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		return Config{}, fmt.Errorf("list configuration variables: %w", err)
+	}
+	environment := map[string]string{}
+	var problems []error
+	for _, p := range params {
+		key := p.Key
+		v, ok := lookup(key)
+		if !ok {
+			if old, has := fallbacks[key]; has {
+				v, ok = lookup(old)
+				key = old
+			}
+		}
+		if !ok {
+			continue
+		}
+		if v == "" && slices.Contains(mustNotBeEmpty, p.Key) {
+			problems = append(problems, fmt.Errorf("%s is set but empty", key))
+			continue
+		}
+		environment[p.Key] = v
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
+	}
+
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environment}); err != nil {
+		return Config{}, nameVariables(err)
+	}
+	cfg.Backend = strings.ToLower(strings.TrimSpace(cfg.Backend))
+	cfg.DefaultCountry = strings.ToUpper(strings.TrimSpace(cfg.DefaultCountry))
+	cfg.Locale = strings.ToLower(strings.TrimSpace(cfg.Locale))
+	cfg.VonageBaseURL = strings.TrimRight(strings.TrimSpace(cfg.VonageBaseURL), "/")
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// nameVariables rewrites caarlos0/env's parse errors, which name Go struct fields, to name the
+// environment variable and its bad value's problem instead.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("read environment: %w", err)
+	}
+	problems := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			problems = append(problems, e)
+			continue
+		}
+		key := pe.Name
+		if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+			key = strings.Split(f.Tag.Get("env"), ",")[0]
+		}
+		problems = append(problems, fmt.Errorf("%s: %w", key, pe.Err))
+	}
+	return errors.Join(problems...)
+}
+
+// Seconds is a duration given either as whole seconds ("300", as the Verify API takes it) or as a
+// Go duration ("5m").
+type Seconds time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (s *Seconds) UnmarshalText(text []byte) error {
+	t := strings.TrimSpace(string(text))
+	if n, err := strconv.Atoi(t); err == nil {
+		*s = Seconds(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return fmt.Errorf("%q is neither whole seconds nor a duration such as 5m", t)
+	}
+	*s = Seconds(d)
+	return nil
+}
+
+// Duration returns s as a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(s) }
+
+// Whole returns s in whole seconds, as the Verify API takes it.
+func (s Seconds) Whole() int { return int(time.Duration(s) / time.Second) }
+
+// v1Locales are the `lg` values the Verify API v1 accepts (spec 1.1.7).
+var v1Locales = strings.Fields(`ar-xa cs-cz cy-cy cy-gb da-dk de-de el-gr en-au en-gb en-in en-us es-es es-mx
+	es-us fi-fi fil-ph fr-ca fr-fr hi-in hu-hu id-id is-is it-it ja-jp ko-kr nb-no nl-nl pl-pl pt-br pt-pt
+	ro-ro ru-ru sv-se th-th tr-tr vi-vn yue-cn zh-cn zh-tw`)
+
+var (
+	alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
+	numericSender      = regexp.MustCompile(`^[0-9]{1,15}$`)
+	countryCode        = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// Validate checks every value and names each offending variable.
+func (c Config) Validate() error {
+	var problems []error
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+
+	if c.Port < 1 || c.Port > 65535 {
+		bad("PORT must be between 1 and 65535, got %d", c.Port)
+	}
+	switch c.Backend {
+	case BackendVonage:
+		var missing []string
+		if c.VonageAPIKey == "" {
+			missing = append(missing, "VONAGE_API_KEY")
+		}
+		if c.VonageAPISecret == "" {
+			missing = append(missing, "VONAGE_API_SECRET")
+		}
+		if c.Brand == "" {
+			missing = append(missing, "VERIFY_BRAND")
+		}
+		if len(missing) > 0 {
+			bad("VERIFY_BACKEND=vonage needs %s; to try the server without a Vonage account set VERIFY_BACKEND=sandbox",
+				strings.Join(missing, ", "))
+		}
+	case BackendSandbox:
+	default:
+		bad("VERIFY_BACKEND must be %q or %q, got %q", BackendVonage, BackendSandbox, c.Backend)
+	}
+	if u, err := url.Parse(c.VonageBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com, got %q", c.VonageBaseURL)
+	} else if u.User != nil || u.RawQuery != "" {
+		bad("VONAGE_BASE_URL must not carry credentials or a query")
+	}
+	if n := len([]rune(c.Brand)); n > 18 {
+		bad("VERIFY_BRAND must be at most 18 characters, got %d", n)
+	}
+	if c.CodeLength != 0 && c.CodeLength != 4 && c.CodeLength != 6 {
+		bad("VERIFY_CODE_LENGTH must be 4 or 6, got %d", c.CodeLength)
+	}
+	if c.Locale != "" && !slices.Contains(v1Locales, c.Locale) {
+		bad("VERIFY_LOCALE %q is not a locale the Verify API supports (e.g. en-us, en-gb, de-de)", c.Locale)
+	}
+	if c.WorkflowID != 0 && (c.WorkflowID < 1 || c.WorkflowID > 7) {
+		bad("VERIFY_WORKFLOW_ID must be between 1 and 7, got %d", c.WorkflowID)
+	}
+	pin, wait := c.PinExpiry.Duration(), c.NextEventWait.Duration()
+	if pin != 0 && (pin < time.Minute || pin > time.Hour || pin%time.Second != 0) {
+		bad("VERIFY_PIN_EXPIRY must be whole seconds between 60 and 3600, got %s", pin)
+	}
+	if wait != 0 && (wait < time.Minute || wait > 15*time.Minute || wait%time.Second != 0) {
+		bad("VERIFY_NEXT_EVENT_WAIT must be whole seconds between 60 and 900, got %s", wait)
+	}
+	// Vonage silently shortens pin_expiry to next_event_wait when it is not a multiple of it; say so now
+	// rather than let codes expire sooner than the operator expects.
+	if pin != 0 && wait != 0 && pin%wait != 0 {
+		bad("VERIFY_PIN_EXPIRY (%s) must be a whole multiple of VERIFY_NEXT_EVENT_WAIT (%s)", pin, wait)
+	}
+	if c.SenderID != "" && !alphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {
+		bad("VERIFY_SENDER_ID must be up to 11 letters, digits or spaces, or up to 15 digits, got %q", c.SenderID)
+	}
+	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > 2*time.Minute {
+		bad("UPSTREAM_TIMEOUT must be more than 0 and at most 2m, got %s", c.UpstreamTimeout)
+	}
+	if c.DefaultCountry != "" && !countryCode.MatchString(c.DefaultCountry) {
+		bad("DEFAULT_COUNTRY must be an ISO 3166 alpha-2 code such as US or GB, got %q", c.DefaultCountry)
+	}
+	return errors.Join(problems...)
+}

@@ -1,0 +1,151 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+)
+
+// envOf is a lookup over a fixed map, so tests never read the real environment.
+func envOf(kv map[string]string) config.LookupFunc {
+	return func(k string) (string, bool) {
+		v, ok := kv[k]
+		return v, ok
+	}
+}
+
+func vonageEnv(extra map[string]string) map[string]string {
+	m := map[string]string{
+		"VONAGE_API_KEY":    "key123",
+		"VONAGE_API_SECRET": "secret456",
+		"VERIFY_BRAND":      "Acme",
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := config.Load(envOf(map[string]string{"VERIFY_BACKEND": "sandbox"}))
+	if err != nil {
+		t.Fatalf("sandbox with nothing else set must start: %v", err)
+	}
+	if cfg.Port != 8080 || cfg.VonageBaseURL != "https://api.nexmo.com" || cfg.UpstreamTimeout != 10*time.Second {
+		t.Errorf("defaults: got port %d, base %q, timeout %s", cfg.Port, cfg.VonageBaseURL, cfg.UpstreamTimeout)
+	}
+	if cfg.Backend != config.BackendSandbox {
+		t.Errorf("backend: got %q", cfg.Backend)
+	}
+}
+
+func TestLoadVonage(t *testing.T) {
+	cfg, err := config.Load(envOf(vonageEnv(map[string]string{
+		"VERIFY_CODE_LENGTH": "6", "VERIFY_LOCALE": "EN-GB", "VERIFY_WORKFLOW_ID": "6",
+		"VERIFY_PIN_EXPIRY": "600", "VERIFY_NEXT_EVENT_WAIT": "5m", "VERIFY_SENDER_ID": "ACME",
+		"DEFAULT_COUNTRY": "gb", "VONAGE_BASE_URL": "https://api.example.test/", "UPSTREAM_TIMEOUT": "3s",
+	})))
+	if err != nil {
+		t.Fatalf("valid vonage configuration refused: %v", err)
+	}
+	if cfg.Backend != config.BackendVonage {
+		t.Errorf("vonage must be the default backend, got %q", cfg.Backend)
+	}
+	if cfg.PinExpiry.Whole() != 600 || cfg.NextEventWait.Whole() != 300 {
+		t.Errorf("seconds: pin %d, wait %d", cfg.PinExpiry.Whole(), cfg.NextEventWait.Whole())
+	}
+	if cfg.Locale != "en-gb" || cfg.DefaultCountry != "GB" || cfg.VonageBaseURL != "https://api.example.test" {
+		t.Errorf("normalised values: locale %q, country %q, base %q", cfg.Locale, cfg.DefaultCountry, cfg.VonageBaseURL)
+	}
+}
+
+func TestLoadFallsBackToTheOriginalProxyNames(t *testing.T) {
+	cfg, err := config.Load(envOf(map[string]string{"API_KEY": "oldkey", "API_SECRET": "oldsecret", "VERIFY_BRAND": "Acme"}))
+	if err != nil {
+		t.Fatalf("API_KEY/API_SECRET must be accepted: %v", err)
+	}
+	if cfg.VonageAPIKey != "oldkey" || cfg.VonageAPISecret != "oldsecret" {
+		t.Errorf("got key %q secret %q", cfg.VonageAPIKey, cfg.VonageAPISecret)
+	}
+	cfg, err = config.Load(envOf(vonageEnv(map[string]string{"API_KEY": "oldkey"})))
+	if err != nil || cfg.VonageAPIKey != "key123" {
+		t.Errorf("the new name must win over the old one: key %q, err %v", cfg.VonageAPIKey, err)
+	}
+}
+
+func TestLoadRefusesBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // every string must appear in the error
+	}{
+		{"vonage without credentials names them and points at the sandbox", map[string]string{},
+			[]string{"VONAGE_API_KEY", "VONAGE_API_SECRET", "VERIFY_BRAND", "VERIFY_BACKEND=sandbox"}},
+		{"unknown backend", map[string]string{"VERIFY_BACKEND": "twilio"}, []string{"VERIFY_BACKEND"}},
+		{"set but empty secret", vonageEnv(map[string]string{"VONAGE_API_SECRET": ""}), []string{"VONAGE_API_SECRET is set but empty"}},
+		{"set but empty brand", vonageEnv(map[string]string{"VERIFY_BRAND": ""}), []string{"VERIFY_BRAND is set but empty"}},
+		{"port not a number", vonageEnv(map[string]string{"PORT": "http"}), []string{"PORT"}},
+		{"port out of range", vonageEnv(map[string]string{"PORT": "70000"}), []string{"PORT"}},
+		{"brand over 18 characters", vonageEnv(map[string]string{"VERIFY_BRAND": "A Very Long Brand Name"}), []string{"VERIFY_BRAND"}},
+		{"code length 5", vonageEnv(map[string]string{"VERIFY_CODE_LENGTH": "5"}), []string{"VERIFY_CODE_LENGTH"}},
+		{"unknown locale", vonageEnv(map[string]string{"VERIFY_LOCALE": "xx-yy"}), []string{"VERIFY_LOCALE"}},
+		{"workflow 8", vonageEnv(map[string]string{"VERIFY_WORKFLOW_ID": "8"}), []string{"VERIFY_WORKFLOW_ID"}},
+		{"pin expiry too short", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "30"}), []string{"VERIFY_PIN_EXPIRY"}},
+		{"pin expiry not a duration", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "soon"}), []string{"VERIFY_PIN_EXPIRY"}},
+		{"next event wait too long", vonageEnv(map[string]string{"VERIFY_NEXT_EVENT_WAIT": "901"}), []string{"VERIFY_NEXT_EVENT_WAIT"}},
+		{"pin expiry not a multiple of next event wait", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "300", "VERIFY_NEXT_EVENT_WAIT": "120"}),
+			[]string{"VERIFY_PIN_EXPIRY", "multiple"}},
+		{"sender id with symbols", vonageEnv(map[string]string{"VERIFY_SENDER_ID": "ACME<script>"}), []string{"VERIFY_SENDER_ID"}},
+		{"base url without scheme", vonageEnv(map[string]string{"VONAGE_BASE_URL": "api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
+		{"base url with credentials", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://u:p@api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
+		{"timeout zero", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "0s"}), []string{"UPSTREAM_TIMEOUT"}},
+		{"timeout not a duration", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "10"}), []string{"UPSTREAM_TIMEOUT"}},
+		{"default country not alpha-2", vonageEnv(map[string]string{"DEFAULT_COUNTRY": "USA"}), []string{"DEFAULT_COUNTRY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(envOf(tt.env))
+			if err == nil {
+				t.Fatal("configuration accepted; want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "secret456") {
+				t.Errorf("error leaks the API secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestDotEnvFillsGapsAndTheRealEnvironmentWins(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	if err := os.WriteFile(path, []byte("API_KEY=fromfile\nAPI_SECRET=filesecret\nVERIFY_BRAND=FileBrand\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lookup, err := config.WithDotEnv(envOf(map[string]string{"VERIFY_BRAND": "RealBrand"}), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if cfg.VonageAPIKey != "fromfile" || cfg.VonageAPISecret != "filesecret" {
+		t.Errorf(".env values not read: key %q", cfg.VonageAPIKey)
+	}
+	if cfg.Brand != "RealBrand" {
+		t.Errorf("the real environment must win over .env: brand %q", cfg.Brand)
+	}
+
+	if _, err := config.WithDotEnv(envOf(nil), filepath.Join(dir, "missing.env")); err != nil {
+		t.Errorf("a missing .env must not be an error: %v", err)
+	}
+}
