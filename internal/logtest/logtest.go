@@ -1,0 +1,35 @@
+// Package logtest owns the log sink that tests read back: a buffer that the server's goroutines may
+// write to while a test reads it, so that tests can assert what was (and was never) logged.
+package logtest
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+)
+
+// Buffer is an io.Writer safe for concurrent writes and reads.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// New returns a JSON logger at Debug level, so tests see every line production could write, and
+// the buffer it writes to.
+func New() (*slog.Logger, *Buffer) {
+	b := &Buffer{}
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}

@@ -1,0 +1,204 @@
+// Package vonage owns the wire client for the Vonage Verify API v1 ("Verify Legacy"): it turns
+// verify.Provider calls into form-encoded POSTs to /verify/json, /verify/check/json and
+// /verify/control/json, and turns the API's string statuses and any HTTP or network failure into a
+// *verify.Error. It is the only package that knows the Verify v1 wire format.
+package vonage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+)
+
+// DefaultTimeout bounds one upstream call when Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// userAgent names us to Vonage, so that their support can tell our traffic apart.
+const userAgent = "verify-proxy"
+
+// Options configure a Client. The optional Verify parameters are sent only when set, so that
+// Vonage's own defaults apply otherwise.
+type Options struct {
+	BaseURL   string // e.g. https://api.nexmo.com; a trailing slash is ignored
+	APIKey    string
+	APISecret string
+	Brand     string // the name in the message, e.g. "Acme code: 1234"
+
+	CodeLength    int    // code_length: 4 or 6; 0 leaves it unset
+	Locale        string // lg, e.g. "en-gb"; "" leaves it unset
+	WorkflowID    int    // workflow_id: 1 to 7; 0 leaves it unset
+	PinExpiry     int    // pin_expiry in seconds; 0 leaves it unset
+	NextEventWait int    // next_event_wait in seconds; 0 leaves it unset
+	SenderID      string // sender_id; "" leaves it unset
+
+	Timeout time.Duration    // per upstream call; 0 means DefaultTimeout
+	Now     func() time.Time // reads Retry-After dates; nil means time.Now
+}
+
+// Client is a verify.Provider backed by the Vonage Verify API v1. It is safe for concurrent use.
+type Client struct {
+	http       *http.Client
+	log        *slog.Logger
+	baseURL    string
+	apiKey     string
+	apiSecret  string
+	startForm  url.Values // brand and the optional parameters, fixed for the client's life
+	timeout    time.Duration
+	now        func() time.Time
+	startURL   string
+	checkURL   string
+	controlURL string
+}
+
+var _ verify.Provider = (*Client)(nil)
+
+// New returns a Client that calls Vonage through httpClient (nil means NewHTTPClient(opts.Timeout)) and logs
+// each exchange at Debug level to logger (nil means no logging).
+//
+// The Client works on a shallow copy of httpClient that never follows redirects: following a 307
+// or 308 would replay the form body, credentials included, to wherever the Location points.
+func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
+	base, err := parseBaseURL(opts.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.APIKey == "":
+		return nil, errors.New("vonage: api key is empty")
+	case opts.APISecret == "":
+		return nil, errors.New("vonage: api secret is empty")
+	case opts.Brand == "":
+		return nil, errors.New("vonage: brand is empty")
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("vonage: timeout %s is negative", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if httpClient == nil {
+		httpClient = NewHTTPClient(opts.Timeout)
+	}
+	hc := *httpClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		http:       &hc,
+		log:        logger,
+		baseURL:    base,
+		apiKey:     opts.APIKey,
+		apiSecret:  opts.APISecret,
+		startForm:  startForm(opts),
+		timeout:    opts.Timeout,
+		now:        opts.Now,
+		startURL:   base + "/verify/json",
+		checkURL:   base + "/verify/check/json",
+		controlURL: base + "/verify/control/json",
+	}, nil
+}
+
+func parseBaseURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("vonage: base url is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("vonage: base url: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("vonage: base url %q is not an http(s) url without query", u.Redacted())
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+func startForm(opts Options) url.Values {
+	form := url.Values{"brand": {opts.Brand}}
+	setInt := func(name string, v int) {
+		if v != 0 {
+			form.Set(name, strconv.Itoa(v))
+		}
+	}
+	setString := func(name, v string) {
+		if v != "" {
+			form.Set(name, v)
+		}
+	}
+	setInt("code_length", opts.CodeLength)
+	setString("lg", opts.Locale)
+	setInt("workflow_id", opts.WorkflowID)
+	setInt("pin_expiry", opts.PinExpiry)
+	setInt("next_event_wait", opts.NextEventWait)
+	setString("sender_id", opts.SenderID)
+	return form
+}
+
+// String keeps the credentials out of any %v of a Client.
+func (c *Client) String() string { return "vonage.Client(" + c.baseURL + ")" }
+
+// Start asks Vonage to send a code to number (E.164 digits without '+', passed on as given).
+func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
+	form := c.credentials()
+	maps.Copy(form, c.startForm) // shares the value slices, which url.Values.Set never mutates
+	form.Set("number", number)
+	res, err := c.post(ctx, endpoint{"start", c.startURL}, form)
+	if err != nil {
+		return verify.Started{}, err
+	}
+	if res.RequestID == "" {
+		return verify.Started{}, &verify.Error{
+			Kind:   verify.KindUpstreamUnavailable,
+			Detail: "vonage start answered status 0 without a request_id",
+		}
+	}
+	return verify.Started{RequestID: string(res.RequestID)}, nil
+}
+
+// Check asks Vonage whether code is the one sent for requestID.
+func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
+	form := c.credentials()
+	form.Set("request_id", requestID)
+	form.Set("code", code)
+	res, err := c.post(ctx, endpoint{"check", c.checkURL}, form)
+	if err != nil {
+		return verify.Checked{}, err
+	}
+	checked := verify.Checked{
+		RequestID:                  string(res.RequestID),
+		EventID:                    string(res.EventID),
+		Price:                      string(res.Price),
+		Currency:                   string(res.Currency),
+		EstimatedPriceMessagesSent: string(res.EstimatedPriceMessagesSent),
+	}
+	if checked.RequestID == "" {
+		checked.RequestID = requestID
+	}
+	return checked, nil
+}
+
+// Cancel asks Vonage to stop the verification requestID.
+func (c *Client) Cancel(ctx context.Context, requestID string) error {
+	form := c.credentials()
+	form.Set("request_id", requestID)
+	form.Set("cmd", "cancel")
+	_, err := c.post(ctx, endpoint{"cancel", c.controlURL}, form)
+	return err
+}
+
+// credentials starts every form: Verify v1 authenticates with body parameters, and a body is the
+// one place they stay out of URLs and therefore out of access logs.
+func (c *Client) credentials() url.Values {
+	return url.Values{"api_key": {c.apiKey}, "api_secret": {c.apiSecret}}
+}
