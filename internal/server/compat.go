@@ -1,0 +1,110 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+)
+
+// legacyBodies is the thin compatibility layer for the apps written for the original Node proxy.
+// It rewrites their bodies into the contract's shape before validation, so the contract stays clean:
+//
+//   - {"number": 14155550100}: the guide sends the number as a JSON number; it becomes the string of
+//     its literal digits (never via float64, which would give 1.41555501e+10).
+//   - {"code": 1234}: likewise for the code.
+//   - {"requestId": "..."}: the guide's /check reads camelCase; it becomes request_id.
+//   - {"request_id": "<code>", "requestId": "<id>"} with no code: the Android demo's final commit put
+//     the request_id annotation on the code field; the two are put back where they belong.
+//
+// It also refuses a body that is not JSON with 415 before the validator reads it.
+func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return err // the body limit's 413, or a broken connection
+		}
+		if len(bytes.TrimSpace(body)) > 0 && !isJSON(req.Header.Get(echo.HeaderContentType)) {
+			return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+				"request body must be JSON; send Content-Type: application/json")
+		}
+		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {
+			body = rewritten
+			req.Header.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		return next(c)
+	}
+}
+
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == echo.MIMEApplicationJSON
+}
+
+// upgradeLegacyBody returns the body in the contract's shape and true when it changed anything.
+// A body that is not a JSON object is left to the validator to refuse.
+func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, false
+	}
+	changed := false
+	quote := func(key string) {
+		if raw, ok := fields[key]; ok && isDigits(raw) {
+			fields[key] = json.RawMessage(strconv.Quote(string(raw)))
+			changed = true
+		}
+	}
+	switch path {
+	case "/request":
+		quote("number")
+	case "/check":
+		_, hasCode := fields["code"]
+		legacyID, hasLegacyID := fields["requestId"]
+		if !hasCode && hasLegacyID && fields["request_id"] != nil {
+			fields["code"], fields["request_id"] = fields["request_id"], legacyID
+			delete(fields, "requestId")
+			changed = true
+		}
+		fallthrough
+	case "/cancel":
+		if legacyID, ok := fields["requestId"]; ok {
+			if _, has := fields["request_id"]; !has {
+				fields["request_id"] = legacyID
+			}
+			delete(fields, "requestId")
+			changed = true
+		}
+		quote("code")
+	}
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// isDigits reports whether raw is a JSON number literal made only of digits: a phone number or a
+// code. Negative, fractional or exponent literals are not, and are left for the validator to refuse.
+func isDigits(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return false
+	}
+	for _, b := range raw {
+		if b < '0' || b > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/swaggest/swgui"
+	"github.com/swaggest/swgui/v5emb"
+)
+
+// docs serves the contract and Swagger UI. The UI's assets are compiled into the binary (swgui's
+// embedded build), so /docs works offline and behind a firewall, and it reads the served spec, so
+// "Try it out" calls this very server.
+type docs struct {
+	specYAML []byte
+	specJSON []byte
+	ui       http.Handler
+}
+
+// newDocs serves specYAML, openapi.yaml exactly as written: oapi-codegen's embedded copy is
+// normalised (its operationIds are capitalised), and client generators should see the source.
+func newDocs(specYAML []byte) (*docs, error) {
+	if len(specYAML) == 0 {
+		return nil, errors.New("the openapi.yaml document is empty")
+	}
+	spec, err := openapi3.NewLoader().LoadFromData(specYAML)
+	if err != nil {
+		return nil, fmt.Errorf("load openapi.yaml: %w", err)
+	}
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi spec as json: %w", err)
+	}
+	ui := v5emb.NewWithConfig(swgui.Config{
+		Title:       spec.Info.Title,
+		SwaggerJSON: "/openapi.json",
+		BasePath:    "/docs/",
+		HideCurl:    false,
+		ShowTopBar:  false,
+	})(spec.Info.Title, "/openapi.json", "/docs/")
+	return &docs{specYAML: specYAML, specJSON: js, ui: ui}, nil
+}
+
+func (d *docs) register(e *echo.Echo) {
+	e.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", d.specYAML)
+	})
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, d.specJSON)
+	})
+	e.GET("/docs", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, "/docs/")
+	})
+	e.GET("/docs/*", echo.WrapHandler(d.ui))
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+)
+
+// apiError is every failure the server answers with: one type that is an error (so middleware can
+// return it) and a response object of every strict operation (so handlers can return it), rendered in
+// one place in the contract's Error shape.
+type apiError struct {
+	status     int
+	body       api.Error
+	retryAfter time.Duration // sets Retry-After when > 0
+	allow      string        // sets Allow on 405
+}
+
+// Compile-time proof that one error type answers every operation.
+var (
+	_ api.RequestVerificationResponseObject = (*apiError)(nil)
+	_ api.CheckVerificationResponseObject   = (*apiError)(nil)
+	_ api.CancelVerificationResponseObject  = (*apiError)(nil)
+)
+
+func newAPIError(status int, code, text string) *apiError {
+	return &apiError{status: status, body: api.Error{Error: code, ErrorText: text}}
+}
+
+func (e *apiError) Error() string { return e.body.Error + ": " + e.body.ErrorText }
+
+func (e *apiError) write(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.retryAfter)))
+	}
+	if e.allow != "" {
+		h.Set("Allow", e.allow)
+	}
+	w.WriteHeader(e.status)
+	return json.NewEncoder(w).Encode(e.body)
+}
+
+func (e *apiError) VisitRequestVerificationResponse(w http.ResponseWriter) error { return e.write(w) }
+func (e *apiError) VisitCheckVerificationResponse(w http.ResponseWriter) error   { return e.write(w) }
+func (e *apiError) VisitCancelVerificationResponse(w http.ResponseWriter) error  { return e.write(w) }
+
+// retryAfterSeconds rounds up, so a client never retries before the limit has passed.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// Texts for failures whose upstream detail must not reach the app (it describes our account).
+const (
+	textUpstreamError       = "the verification service refused this request; try again later"
+	textUpstreamUnavailable = "the verification service is unavailable; try again later"
+	textUpstreamTimeout     = "the verification service did not answer in time; try again later"
+	textThrottled           = "the verification service is busy; try again later"
+	textInternal            = "internal server error"
+)
+
+// defaultTexts fill error_text for user-caused failures whose backend sent none.
+var defaultTexts = map[verify.Kind]string{
+	verify.KindInvalidParameter:       "a value was refused by the verification service",
+	verify.KindNotFound:               "the verification was not found or is no longer active",
+	verify.KindNumberBlocked:          "this number cannot be verified",
+	verify.KindConcurrentVerification: "a verification to this number is already in progress",
+	verify.KindUnsupportedNetwork:     "this number's network is not supported",
+	verify.KindCodeMismatch:           "the code does not match",
+	verify.KindTooManyAttempts:        "the wrong code was given too many times; start a new verification",
+	verify.KindExpired:                "the verification has expired; start a new verification",
+	verify.KindCancelNotAllowed:       "the verification cannot be cancelled now",
+	verify.KindRejected:               "the verification service refused this request",
+}
+
+// fromError maps any error a handler meets to the response, and logs it: this is the one place an
+// error is both decided on and logged (log or return, never both).
+func (s *Server) fromError(ctx context.Context, op string, err error) *apiError {
+	if ae, ok := errors.AsType[*apiError](err); ok {
+		return ae
+	}
+	ve, ok := verify.AsError(err)
+	if !ok {
+		if errors.Is(err, context.Canceled) {
+			// The app hung up; nobody reads this answer, but it stays within the contract.
+			s.logger.InfoContext(ctx, "client went away before the verification service answered", "op", op)
+			return newAPIError(http.StatusBadGateway, string(verify.KindUpstreamUnavailable), textUpstreamUnavailable)
+		}
+		s.logger.ErrorContext(ctx, "unexpected failure", "op", op, "err", err)
+		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+	}
+
+	code := string(ve.Kind)
+	switch ve.Kind {
+	case verify.KindThrottled:
+		s.logger.WarnContext(ctx, "verification service throttled us", "op", op, "status", ve.Status, "detail", ve.Detail)
+		ae := newAPIError(http.StatusTooManyRequests, code, textThrottled)
+		ae.retryAfter = max(ve.RetryAfter, time.Second)
+		if ve.Status != "" {
+			ae.body.Status = &ve.Status
+		}
+		return ae
+	case verify.KindUpstreamError:
+		s.logger.ErrorContext(ctx, "verification service refused our account or failed",
+			"op", op, "status", ve.Status, "detail", ve.Detail, "err", ve.Err)
+		return newAPIError(http.StatusBadGateway, code, textUpstreamError)
+	case verify.KindUpstreamUnavailable:
+		s.logger.ErrorContext(ctx, "verification service unavailable", "op", op, "detail", ve.Detail, "err", ve.Err)
+		return newAPIError(http.StatusBadGateway, code, textUpstreamUnavailable)
+	case verify.KindUpstreamTimeout:
+		s.logger.ErrorContext(ctx, "verification service timed out", "op", op, "err", ve.Err)
+		return newAPIError(http.StatusGatewayTimeout, code, textUpstreamTimeout)
+	}
+
+	s.logger.InfoContext(ctx, "verification refused", "op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID)
+	text := ve.Text
+	if text == "" {
+		text = defaultTexts[ve.Kind]
+	}
+	if text == "" {
+		text = defaultTexts[verify.KindRejected]
+	}
+	ae := newAPIError(http.StatusBadRequest, code, text)
+	if ve.Status != "" {
+		ae.body.Status = &ve.Status
+	}
+	if ve.RequestID != "" {
+		ae.body.RequestId = &ve.RequestID
+	}
+	return ae
+}

@@ -1,0 +1,199 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+func TestFullFlowThroughVonage(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.postJSON("/request", `{"number":"+1 415 555 0100"}`)
+	if r.status != 200 || r.str("status") != "0" || r.str("request_id") == "" {
+		t.Fatalf("request: %d %s", r.status, r.raw)
+	}
+	id := r.str("request_id")
+
+	again := h.postJSON("/request", `{"number":"14155550100"}`)
+	if again.status != 400 || again.str("error") != "concurrent_verification" || again.str("request_id") != id {
+		t.Fatalf("second request to the same number: %d %s", again.status, again.raw)
+	}
+
+	wrong := h.postJSON("/check", `{"request_id":"`+id+`","code":"0000"}`)
+	if wrong.status != 400 || wrong.str("error") != "code_mismatch" {
+		t.Fatalf("wrong code: %d %s", wrong.status, wrong.raw)
+	}
+	code := h.fake.CodeFor(id)
+	ok := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+code+`"}`)
+	if ok.status != 200 || ok.str("status") != "0" || ok.str("request_id") != id {
+		t.Fatalf("right code: %d %s", ok.status, ok.raw)
+	}
+}
+
+// TestSandboxFlow walks what a newcomer does after `make run`: the code comes from the log.
+func TestSandboxFlow(t *testing.T) {
+	h := newHarness(t, options{sandbox: true})
+	r := h.postJSON("/request", `{"number":"14155550100"}`)
+	if r.status != 200 || r.str("status") != "0" {
+		t.Fatalf("request: %d %s", r.status, r.raw)
+	}
+	id := r.str("request_id")
+	code := codeFromLog(t, h.logs.String(), id)
+
+	for i, want := range []string{"code_mismatch", "code_mismatch", "too_many_attempts"} {
+		w := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+wrongCode(code)+`"}`)
+		if w.status != 400 || w.str("error") != want {
+			t.Fatalf("wrong code %d: got %d %s, want %s", i+1, w.status, w.raw, want)
+		}
+	}
+	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+code+`"}`); r.status != 400 || r.str("error") != "not_found" {
+		t.Fatalf("after three wrong codes the verification must be over: %d %s", r.status, r.raw)
+	}
+
+	r = h.postJSON("/request", `{"number":"14155550100"}`)
+	id = r.str("request_id")
+	code = codeFromLog(t, h.logs.String(), id)
+	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+code+`"}`); r.status != 200 || r.str("request_id") != id {
+		t.Fatalf("right code: %d %s", r.status, r.raw)
+	}
+
+	r = h.postJSON("/request", `{"number":"14155550100"}`)
+	id = r.str("request_id")
+	if c := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); c.status != 200 || c.str("command") != "cancel" {
+		t.Fatalf("cancel: %d %s", c.status, c.raw)
+	}
+	if c := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); c.status != 400 || c.str("error") != "not_found" {
+		t.Fatalf("second cancel: %d %s", c.status, c.raw)
+	}
+	if strings.Contains(h.logs.String(), "14155550100") {
+		t.Error("the full phone number appears in the log")
+	}
+}
+
+func codeFromLog(t *testing.T, logs, requestID string) string {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		if line["request_id"] == requestID {
+			if code, ok := line["code"].(string); ok {
+				return code
+			}
+		}
+	}
+	t.Fatalf("no code logged for %s in:\n%s", requestID, logs)
+	return ""
+}
+
+func wrongCode(code string) string {
+	if strings.HasPrefix(code, "9") {
+		return strings.Repeat("1", len(code))
+	}
+	return strings.Repeat("9", len(code))
+}
+
+func TestSecretsAndNumbersStayOutOfLogsAndURLs(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.postJSON("/request", `{"number":"+44 20 7183 8750"}`)
+	id := r.str("request_id")
+	h.postJSON("/check", `{"request_id":"`+id+`","code":"9876"}`)
+	h.fake.Script(vonagetest.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
+	h.postJSON("/request", `{"number":"14155550100"}`)
+	h.fake.Script(vonagetest.PathStart, 500, `oops`)
+	h.postJSON("/request", `{"number":"14155550100"}`)
+
+	for _, req := range h.fake.Requests() {
+		if req.RawQuery != "" {
+			t.Errorf("upstream URL carries a query (credentials belong in the body): %q", req.RawQuery)
+		}
+		if req.Form.Get("api_secret") != vonagetest.APISecret {
+			t.Errorf("api_secret not sent in the form body")
+		}
+	}
+	logs := h.logs.String()
+	for _, secret := range []string{vonagetest.APISecret, "442071838750", "14155550100", "9876"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log contains %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, "8750") {
+		t.Errorf("masked numbers should keep their last digits for support:\n%s", logs)
+	}
+}
+
+// TestClientHangUpCancelsTheUpstreamCall: a phone that loses signal must not leave calls running.
+func TestClientHangUpCancelsTheUpstreamCall(t *testing.T) {
+	h := newHarness(t, options{})
+	arrived := make(chan struct{})
+	cancelled := make(chan struct{})
+	h.fake.Respond(vonagetest.PathStart, func(_ http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/request", strings.NewReader(`{"number":"14155550100"}`))
+	req.Header.Set("Content-Type", "application/json")
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("the request should have been cancelled")
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream call was not cancelled when the client hung up")
+	}
+}
+
+func TestDocsAndHealth(t *testing.T) {
+	h := newHarness(t, options{sandbox: true})
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		res, err := http.Get(h.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var sb strings.Builder
+		_, _ = bufio.NewReader(res.Body).WriteTo(&sb)
+		return res, sb.String()
+	}
+	if res, body := get("/healthz"); res.StatusCode != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %d %s", res.StatusCode, body)
+	}
+	if res, body := get("/openapi.yaml"); res.StatusCode != 200 || !strings.Contains(body, "operationId: requestVerification") {
+		t.Errorf("/openapi.yaml: %d", res.StatusCode)
+	}
+	res, body := get("/openapi.json")
+	var doc map[string]any
+	if res.StatusCode != 200 || json.Unmarshal([]byte(body), &doc) != nil || doc["openapi"] != "3.0.3" {
+		t.Errorf("/openapi.json: %d %.80s", res.StatusCode, body)
+	}
+	res, page := get("/docs")
+	if res.StatusCode != 200 || !strings.Contains(page, "swagger-ui") || !strings.Contains(page, "/openapi.json") {
+		t.Fatalf("/docs: %d %.200s", res.StatusCode, page)
+	}
+	for _, external := range []string{"https://", "http://", "//cdn", "unpkg", "jsdelivr"} {
+		if strings.Contains(page, `src="`+external) || strings.Contains(page, `href="`+external) {
+			t.Errorf("/docs loads an asset from outside the server (%s): it must work offline", external)
+		}
+	}
+	for _, asset := range []string{"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"} {
+		if res, body := get(asset); res.StatusCode != 200 || len(body) < 1000 {
+			t.Errorf("%s: %d, %d bytes", asset, res.StatusCode, len(body))
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+// harness is the real server (Echo, validator, handlers) on a real listener, in front of a fake
+// Verify API that speaks the real wire format. Every response it sees is checked against openapi.yaml.
+type harness struct {
+	t      *testing.T
+	url    string
+	fake   *vonagetest.Server // nil with the sandbox backend
+	logs   *logtest.Buffer
+	spec   *openapi3.T
+	router routers.Router
+}
+
+type options struct {
+	sandbox        bool
+	defaultCountry string
+	timeout        time.Duration
+	provider       func(logger *slog.Logger) verify.Provider
+}
+
+func newHarness(t *testing.T, opts options) *harness {
+	t.Helper()
+	logger, logs := logtest.New()
+	h := &harness{t: t, logs: logs}
+
+	var provider verify.Provider
+	switch {
+	case opts.provider != nil:
+		provider = opts.provider(logger)
+	case opts.sandbox:
+		provider = sandbox.New(sandbox.Options{}, logger)
+	default:
+		h.fake = vonagetest.NewServer(t)
+		if opts.timeout == 0 {
+			opts.timeout = 5 * time.Second
+		}
+		client, err := vonage.New(vonage.Options{
+			BaseURL: h.fake.URL(), APIKey: vonagetest.APIKey, APISecret: vonagetest.APISecret,
+			Brand: "Acme", Timeout: opts.timeout,
+		}, vonage.NewHTTPClient(0), logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		provider = client
+	}
+	phones, err := phone.NewParser(opts.defaultCountry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specYAML, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler, err := server.New(server.Deps{Logger: logger, Provider: provider, Phones: phones, SpecYAML: specYAML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	h.url = srv.URL
+
+	h.spec, err = api.GetSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.spec.Servers = nil
+	if h.router, err = gorillamux.NewRouter(h.spec); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// response is what a client received, already checked against the contract.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (r *response) str(key string) string {
+	s, _ := r.body[key].(string)
+	return s
+}
+
+// postJSON sends body as application/json to path.
+func (h *harness) postJSON(path, body string) *response {
+	h.t.Helper()
+	return h.send(http.MethodPost, path, "application/json", body)
+}
+
+func (h *harness) send(method, path, contentType, body string) *response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return h.do(req)
+}
+
+func (h *harness) do(req *http.Request) *response {
+	h.t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r := &response{status: res.StatusCode, header: res.Header, raw: raw}
+	h.checkContract(req, r)
+	return r
+}
+
+// checkContract fails the test when a response is not what openapi.yaml promises: the contract
+// never lies. Responses to routes the contract does not have must still be its Error shape.
+func (h *harness) checkContract(req *http.Request, r *response) {
+	h.t.Helper()
+	if req.Method == http.MethodHead {
+		return
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		h.t.Fatalf("%s %s answered %d with Content-Type %q, want JSON: %s", req.Method, req.URL.Path, r.status, ct, r.raw)
+	}
+	if err := json.Unmarshal(r.raw, &r.body); err != nil {
+		h.t.Fatalf("%s %s answered %d with a body that is not a JSON object: %q", req.Method, req.URL.Path, r.status, r.raw)
+	}
+	route, params, err := h.router.FindRoute(req)
+	if err != nil {
+		errSchema := h.spec.Components.Schemas["Error"].Value
+		var v any
+		_ = json.Unmarshal(r.raw, &v)
+		if err := errSchema.VisitJSON(v); err != nil {
+			h.t.Fatalf("%s %s answered %d with a body that is not the Error shape: %v\n%s", req.Method, req.URL.Path, r.status, err, r.raw)
+		}
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 r.status,
+		Header:                 r.header,
+		Body:                   io.NopCloser(bytes.NewReader(r.raw)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		h.t.Fatalf("%s %s: response %d breaks openapi.yaml: %v\n%s", req.Method, req.URL.Path, r.status, err, r.raw)
+	}
+	if r.status >= 400 && r.str("error_text") == "" {
+		h.t.Fatalf("error response without error_text: %s", r.raw)
+	}
+}

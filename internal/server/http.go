@@ -1,0 +1,166 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+)
+
+// MaxBodyBytes is the largest request body accepted: the real bodies are under 200 bytes.
+const MaxBodyBytes = 16 << 10
+
+// apiPaths are the contract's operations; everything else (docs, health) sits outside validation.
+var apiPaths = map[string]bool{"/request": true, "/check": true, "/cancel": true}
+
+// Deps is everything the server is built from; New takes nothing from anywhere else.
+type Deps struct {
+	Logger   *slog.Logger
+	Provider verify.Provider
+	Phones   *phone.Parser
+	SpecYAML []byte // openapi.yaml as written, served at /openapi.yaml
+}
+
+// New builds the HTTP handler: every route, every middleware, wired from explicit dependencies.
+func New(d Deps) (http.Handler, error) {
+	if d.Logger == nil || d.Provider == nil || d.Phones == nil {
+		return nil, errors.New("server: logger, provider and phone parser are required")
+	}
+	logger := d.Logger
+	s := &Server{provider: d.Provider, phones: d.Phones, logger: logger}
+
+	validator, err := newValidator(s)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := newDocs(d.SpecYAML)
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// Until trusted proxies are configured, the client is the TCP peer: headers can be forged.
+	e.IPExtractor = echo.ExtractIPDirect()
+
+	e.Use(
+		s.accessLog,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				logger.ErrorContext(c.Request().Context(), "panic in handler", "err", err, "stack", string(stack))
+				return err
+			},
+		}),
+		middleware.SecureWithConfig(middleware.SecureConfig{ContentTypeNosniff: "nosniff", XFrameOptions: "DENY"}),
+		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
+		onlyAPI(noStore),
+		onlyAPI(legacyBodies),
+		onlyAPI(validator),
+	)
+
+	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
+	docs.register(e)
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return e, nil
+}
+
+// onlyAPI applies mw to the contract's operations alone. It must look at the method too: Echo runs
+// middleware for a wrong-method request with the route's path set, and that belongs to the 405 path.
+func onlyAPI(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		wrapped := mw(next)
+		return func(c echo.Context) error {
+			if c.Request().Method == http.MethodPost && apiPaths[c.Path()] {
+				return wrapped(c)
+			}
+			return next(c)
+		}
+	}
+}
+
+// noStore keeps verification answers (request ids, prices) out of shared caches.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// accessLog writes one line per request. It never logs bodies: they hold numbers and codes.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // render now, so the line has the status the client got
+		}
+		req := c.Request()
+		s.logger.InfoContext(req.Context(), "http request",
+			"method", req.Method, "route", c.Path(), "status", c.Response().Status,
+			"duration_ms", time.Since(start).Milliseconds(), "client_ip", c.RealIP())
+		return nil
+	}
+}
+
+// handleError answers every error in the contract's Error shape: never HTML, never a stack trace.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	ae, ok := errors.AsType[*apiError](err)
+	if !ok {
+		ae = s.fromHTTPError(c, err)
+	}
+	if c.Request().Method == http.MethodHead {
+		c.Response().Header().Set("Content-Type", "application/json")
+		c.Response().WriteHeader(ae.status)
+		return
+	}
+	if werr := ae.write(c.Response()); werr != nil {
+		s.logger.DebugContext(c.Request().Context(), "write error response", "err", werr)
+	}
+}
+
+// fromHTTPError maps Echo's own errors (routing, body limit, panics) onto the contract.
+func (s *Server) fromHTTPError(c echo.Context, err error) *apiError {
+	he, ok := errors.AsType[*echo.HTTPError](err)
+	if !ok {
+		return s.fromError(c.Request().Context(), c.Path(), err)
+	}
+	switch he.Code {
+	case http.StatusNotFound:
+		return newAPIError(http.StatusNotFound, "unknown_route",
+			"no such route; the API has POST /request, POST /check and POST /cancel")
+	case http.StatusMethodNotAllowed:
+		ae := newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use POST")
+		ae.allow = c.Response().Header().Get(echo.HeaderAllow)
+		if ae.allow == "" {
+			ae.allow = http.MethodPost
+		}
+		return ae
+	case http.StatusRequestEntityTooLarge:
+		return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",
+			fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+	case http.StatusUnsupportedMediaType:
+		return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"request body must be application/json")
+	}
+	if he.Code >= 400 && he.Code < 500 {
+		return newAPIError(he.Code, "invalid_request", fmt.Sprint(he.Message))
+	}
+	s.logger.ErrorContext(c.Request().Context(), "internal error", "err", err)
+	return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+}

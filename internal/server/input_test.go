@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+// TestInputFormsOfTheFirstApps sends what the guide, the Android and the iOS apps send, and checks
+// what reaches the Verify API.
+func TestInputFormsOfTheFirstApps(t *testing.T) {
+	tests := []struct {
+		name           string
+		defaultCountry string
+		path, body     string
+		upstream       string
+		want           map[string]string // form fields the Verify API must receive
+	}{
+		{"guide sends the number as a JSON number", "", "/request", `{"number": 14155550100}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100", "brand": "Acme"}},
+		{"13-digit JSON number keeps every digit", "", "/request", `{"number": 4915112345678}`,
+			vonagetest.PathStart, map[string]string{"number": "4915112345678"}},
+		{"Android sends + spaces dashes and parentheses", "", "/request", `{"number":"+1 (415) 555-0100"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"iOS sends plain digits", "", "/request", `{"number":"442071838750"}`,
+			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+		{"dots as separators", "", "/request", `{"number":"+44.20.7183.8750"}`,
+			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+		{"national number read with DEFAULT_COUNTRY", "GB", "/request", `{"number":"020 7183 8750"}`,
+			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+		{"valid international digits win over DEFAULT_COUNTRY", "GB", "/request", `{"number":"14155550100"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"code as a JSON number", "", "/check", `{"request_id":"` + requestID + `","code":1234}`,
+			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "1234"}},
+		{"guide's check reads requestId", "", "/check", `{"requestId":"` + requestID + `","code":"5309"}`,
+			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
+		{"Android final commit swaps request_id and requestId", "", "/check", `{"request_id":"8571","requestId":"` + requestID + `"}`,
+			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "8571"}},
+		{"cancel with requestId", "", "/cancel", `{"requestId":"` + requestID + `"}`,
+			vonagetest.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, options{defaultCountry: tt.defaultCountry})
+			switch tt.upstream {
+			case vonagetest.PathCheck:
+				h.fake.Script(tt.upstream, 200, `{"request_id":"`+requestID+`","status":"0","event_id":"E","price":"0.1","currency":"EUR"}`)
+			case vonagetest.PathControl:
+				h.fake.Script(tt.upstream, 200, `{"status":"0","command":"cancel"}`)
+			}
+			r := h.postJSON(tt.path, tt.body)
+			if r.status != http.StatusOK {
+				t.Fatalf("got %d %s", r.status, r.raw)
+			}
+			reqs := h.fake.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("want exactly one upstream call, got %d", len(reqs))
+			}
+			for k, v := range tt.want {
+				if got := reqs[0].Form.Get(k); got != v {
+					t.Errorf("upstream %s: got %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// TestBadInputIsAClearJSONError covers every field in every way it can be wrong. Each answer is
+// checked against the contract by the harness; none may reach the paid API.
+func TestBadInputIsAClearJSONError(t *testing.T) {
+	huge := strings.Repeat("1", 20<<10)
+	tests := []struct {
+		name, method, path, contentType, body string
+		wantHTTP                              int
+		wantError                             string
+		wantInText                            string
+	}{
+		{"missing number", "POST", "/request", "application/json", `{}`, 400, "invalid_request", "number"},
+		{"number null", "POST", "/request", "application/json", `{"number":null}`, 400, "invalid_number", "number"},
+		{"number empty", "POST", "/request", "application/json", `{"number":""}`, 400, "invalid_number", "number"},
+		{"number boolean", "POST", "/request", "application/json", `{"number":true}`, 400, "invalid_number", "number"},
+		{"number object", "POST", "/request", "application/json", `{"number":{"a":1}}`, 400, "invalid_number", "number"},
+		{"number negative JSON number", "POST", "/request", "application/json", `{"number":-14155550100}`, 400, "invalid_number", "number"},
+		{"number in exponent form", "POST", "/request", "application/json", `{"number":1.41555501e10}`, 400, "invalid_number", "number"},
+		{"number with letters", "POST", "/request", "application/json", `{"number":"1415CALLNOW"}`, 400, "invalid_number", "number"},
+		{"number too long", "POST", "/request", "application/json", `{"number":"` + strings.Repeat("1", 40) + `"}`, 400, "invalid_number", "number"},
+		{"number that is no real number", "POST", "/request", "application/json", `{"number":"12345"}`, 400, "invalid_number", "valid phone number"},
+		{"number unicode digits", "POST", "/request", "application/json", `{"number":"١٤١٥٥٥٥٠١٠٠"}`, 400, "invalid_number", "number"},
+		{"number emoji", "POST", "/request", "application/json", `{"number":"📞14155550100"}`, 400, "invalid_number", "number"},
+		{"number SQL injection", "POST", "/request", "application/json", `{"number":"14155550100'; DROP TABLE users;--"}`, 400, "invalid_number", "number"},
+		{"number script injection", "POST", "/request", "application/json", `{"number":"<script>alert(1)</script>"}`, 400, "invalid_number", "number"},
+		{"number form injection", "POST", "/request", "application/json", `{"number":"14155550100&api_key=x"}`, 400, "invalid_number", "number"},
+		{"body is an array", "POST", "/request", "application/json", `[{"number":"14155550100"}]`, 400, "invalid_request", ""},
+		{"body is a string", "POST", "/request", "application/json", `"14155550100"`, 400, "invalid_request", ""},
+		{"body is null", "POST", "/request", "application/json", `null`, 400, "invalid_request", ""},
+		{"malformed JSON", "POST", "/request", "application/json", `{"number": "14155550100"`, 400, "invalid_request", "JSON"},
+		{"empty body", "POST", "/request", "application/json", ``, 400, "invalid_request", "required"},
+		{"form-encoded body", "POST", "/request", "application/x-www-form-urlencoded", `number=14155550100`, 415, "unsupported_media_type", "application/json"},
+		{"no content type", "POST", "/request", "", `{"number":"14155550100"}`, 415, "unsupported_media_type", "application/json"},
+		{"text/plain JSON", "POST", "/check", "text/plain", `{"request_id":"a","code":"1234"}`, 415, "unsupported_media_type", ""},
+		{"body over 16 KiB", "POST", "/request", "application/json", `{"number":"` + huge + `"}`, 413, "payload_too_large", "16384"},
+		{"missing code", "POST", "/check", "application/json", `{"request_id":"` + requestID + `"}`, 400, "invalid_request", "code"},
+		{"missing request_id", "POST", "/check", "application/json", `{"code":"1234"}`, 400, "invalid_request", "request_id"},
+		{"code too short", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12"}`, 400, "invalid_request", "code"},
+		{"code too long", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12345678901"}`, 400, "invalid_request", "code"},
+		{"code with symbols", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12;4"}`, 400, "invalid_request", "code"},
+		{"code as array", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":[1,2,3,4]}`, 400, "invalid_request", "code"},
+		{"request_id empty", "POST", "/check", "application/json", `{"request_id":"","code":"1234"}`, 400, "invalid_request", "request_id"},
+		{"request_id as number", "POST", "/cancel", "application/json", `{"request_id":123}`, 400, "invalid_request", "request_id"},
+		{"request_id path traversal", "POST", "/cancel", "application/json", `{"request_id":"../../etc/passwd"}`, 400, "invalid_request", "request_id"},
+		{"request_id too long", "POST", "/cancel", "application/json", `{"request_id":"` + strings.Repeat("a", 37) + `"}`, 400, "invalid_request", "request_id"},
+		{"request_id unicode", "POST", "/cancel", "application/json", `{"request_id":"ａｂｃ"}`, 400, "invalid_request", "request_id"},
+		{"cancel empty object (the Android app with no stored id)", "POST", "/cancel", "application/json", `{}`, 400, "invalid_request", "request_id"},
+		{"unknown path", "POST", "/verify", "application/json", `{}`, 404, "unknown_route", ""},
+		{"wrong method", "GET", "/request", "", ``, 405, "method_not_allowed", "POST"},
+		{"PUT on check", "PUT", "/check", "application/json", `{}`, 405, "method_not_allowed", "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, options{})
+			r := h.send(tt.method, tt.path, tt.contentType, tt.body)
+			if r.status != tt.wantHTTP || r.str("error") != tt.wantError {
+				t.Fatalf("got %d %q, want %d %q: %s", r.status, r.str("error"), tt.wantHTTP, tt.wantError, r.raw)
+			}
+			if !strings.Contains(r.str("error_text"), tt.wantInText) {
+				t.Errorf("error_text %q should mention %q", r.str("error_text"), tt.wantInText)
+			}
+			if tt.wantHTTP == 405 && r.header.Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
+			if n := len(h.fake.Requests()); n != 0 {
+				t.Errorf("bad input reached the paid API %d times", n)
+			}
+		})
+	}
+}
+
+// TestDuplicateKeysCannotSmuggleUnvalidatedValues: Echo's binder matches JSON names without regard
+// to case; the handler must act on the value the validator checked.
+func TestDuplicateKeysCannotSmuggleUnvalidatedValues(t *testing.T) {
+	h := newHarness(t, options{})
+	r := h.postJSON("/request", `{"number":"14155550100","NUMBER":"19005550100"}`)
+	if r.status != 200 {
+		t.Fatalf("got %d %s", r.status, r.raw)
+	}
+	if got := h.fake.Requests()[0].Form.Get("number"); got != "14155550100" {
+		t.Errorf("upstream got number %q, want the validated 14155550100", got)
+	}
+}
+
+func jsonEqual(t *testing.T, got []byte, want string) bool {
+	t.Helper()
+	var a, b any
+	if err := json.Unmarshal(got, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &b); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// unreachableVonage is a Vonage client pointed at a port where nothing listens.
+func unreachableVonage(logger *slog.Logger) verify.Provider {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c, err := vonage.New(vonage.Options{BaseURL: "http://" + addr, APIKey: "k", APISecret: "s", Brand: "Acme"},
+		vonage.NewHTTPClient(0), logger)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

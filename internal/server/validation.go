@@ -1,0 +1,72 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+	oapimiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/verify-proxy/verify-proxy/api"
+)
+
+// newValidator checks every request against the embedded contract before a handler runs, so the
+// handlers only ever see bodies the contract allows.
+func newValidator(s *Server) (echo.MiddlewareFunc, error) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded openapi spec: %w", err)
+	}
+	// The servers list is for documentation; validating the Host header against it would refuse
+	// every deployment behind another name.
+	spec.Servers = nil
+	return oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
+		Options: openapi3filter.Options{
+			// Hand the handler the very value that was validated: Echo's binder matches JSON names
+			// case-insensitively and would otherwise accept an unvalidated "NUMBER" beside "number".
+			KeepValidatedValue:  true,
+			ExcludeResponseBody: true,
+		},
+		ErrorHandler: func(_ echo.Context, err *echo.HTTPError) error {
+			return validationError(err)
+		},
+	}), nil
+}
+
+// validationError turns kin-openapi's verbose error into one line that names the field and the
+// problem, in the Error shape.
+func validationError(he *echo.HTTPError) error {
+	if he.Code != http.StatusBadRequest {
+		return he
+	}
+	code := "invalid_request"
+	text := fmt.Sprint(he.Message)
+
+	var reqErr *openapi3filter.RequestError
+	var schemaErr *openapi3.SchemaError
+	var parseErr *openapi3filter.ParseError
+	switch {
+	case errors.As(he.Internal, &schemaErr):
+		field := strings.Join(schemaErr.JSONPointer(), ".")
+		if field == "" {
+			text = "request body: " + schemaErr.Reason
+		} else {
+			text = fmt.Sprintf("%s: %s", field, schemaErr.Reason)
+		}
+		// A missing field is a malformed request; a present but bad number is the user's to fix.
+		if field == "number" && schemaErr.SchemaField != "required" {
+			code = "invalid_number"
+		}
+	case errors.As(he.Internal, &parseErr):
+		text = "request body is not valid JSON"
+	case errors.As(he.Internal, &reqErr) && errors.Is(reqErr.Err, openapi3filter.ErrInvalidRequired):
+		text = "request body is required"
+	case errors.As(he.Internal, &reqErr) && reqErr.Err != nil:
+		text = "request body: " + reqErr.Err.Error()
+	}
+	return newAPIError(http.StatusBadRequest, code, text)
+}
