@@ -33,6 +33,12 @@ func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 			return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
 				"request body must be JSON; send Content-Type: application/json")
 		}
+		// Some HTTP stacks on Windows prefix a byte-order mark; it is not part of the JSON.
+		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+		// The validator decodes only the first JSON value; anything after it would slip through.
+		if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+			return newAPIError(http.StatusBadRequest, "invalid_request", "request body is not valid JSON")
+		}
 		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {
 			body = rewritten
 			req.Header.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))

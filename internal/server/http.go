@@ -145,11 +145,12 @@ func (s *Server) fromHTTPError(c echo.Context, err error) *apiError {
 		return newAPIError(http.StatusNotFound, "unknown_route",
 			"no such route; the API has POST /request, POST /check and POST /cancel")
 	case http.StatusMethodNotAllowed:
-		ae := newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use POST")
-		ae.allow = c.Response().Header().Get(echo.HeaderAllow)
-		if ae.allow == "" {
-			ae.allow = http.MethodPost
+		allow := c.Response().Header().Get(echo.HeaderAllow)
+		if allow == "" {
+			allow = http.MethodPost
 		}
+		ae := newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use "+allow)
+		ae.allow = allow
 		return ae
 	case http.StatusRequestEntityTooLarge:
 		return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",

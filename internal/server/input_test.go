@@ -30,6 +30,8 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 			vonagetest.PathStart, map[string]string{"number": "4915112345678"}},
 		{"Android sends + spaces dashes and parentheses", "", "/request", `{"number":"+1 (415) 555-0100"}`,
 			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"a UTF-8 byte-order mark is ignored", "", "/request", "\ufeff" + `{"number":"14155550100"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
 		{"iOS sends plain digits", "", "/request", `{"number":"442071838750"}`,
 			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
 		{"dots as separators", "", "/request", `{"number":"+44.20.7183.8750"}`,
@@ -102,6 +104,8 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"body is a string", "POST", "/request", "application/json", `"14155550100"`, 400, "invalid_request", ""},
 		{"body is null", "POST", "/request", "application/json", `null`, 400, "invalid_request", ""},
 		{"malformed JSON", "POST", "/request", "application/json", `{"number": "14155550100"`, 400, "invalid_request", "JSON"},
+		{"trailing garbage after the JSON", "POST", "/request", "application/json", `{"number":"14155550100"} trailing`, 400, "invalid_request", "JSON"},
+		{"two JSON objects", "POST", "/request", "application/json", `{"number":"14155550100"}{"number":"19005550100"}`, 400, "invalid_request", "JSON"},
 		{"empty body", "POST", "/request", "application/json", ``, 400, "invalid_request", "required"},
 		{"form-encoded body", "POST", "/request", "application/x-www-form-urlencoded", `number=14155550100`, 415, "unsupported_media_type", "application/json"},
 		{"no content type", "POST", "/request", "", `{"number":"14155550100"}`, 415, "unsupported_media_type", "application/json"},
@@ -122,6 +126,7 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"unknown path", "POST", "/verify", "application/json", `{}`, 404, "unknown_route", ""},
 		{"wrong method", "GET", "/request", "", ``, 405, "method_not_allowed", "POST"},
 		{"PUT on check", "PUT", "/check", "application/json", `{}`, 405, "method_not_allowed", "POST"},
+		{"POST on healthz names GET", "POST", "/healthz", "application/json", `{}`, 405, "method_not_allowed", "GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
