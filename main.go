@@ -85,7 +85,7 @@ func run(ctx context.Context, _ []string, lookupEnv config.LookupFunc, stdout, _
 	if err != nil {
 		return fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
 	}
-	logger.Info("verify-proxy listening", "addr", ln.Addr().String(), "backend", cfg.Backend,
+	logger.Info("verify-proxy listening", "addr", ln.Addr().String(), "backend", cfg.Backend, "verify_api", cfg.VerifyAPI,
 		"docs", fmt.Sprintf("http://localhost:%d/docs", cfg.Port))
 
 	served := make(chan error, 1)
@@ -117,9 +117,12 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 		logger.Warn("VERIFY_BACKEND=sandbox: no SMS is sent; codes are written to this log")
 		return sandbox.New(sandbox.Options{
 			CodeLength: cfg.CodeLength,
-			PinExpiry:  cfg.PinExpiry.Duration(),
+			PinExpiry:  sandboxPinExpiry(cfg),
 		}, logger), nil
 	case config.BackendVonage:
+		if cfg.VerifyAPI == config.APIv2 {
+			return newVonageV2(cfg, logger)
+		}
 		client, err := vonage.New(vonage.Options{
 			BaseURL:       cfg.VonageBaseURL,
 			APIKey:        cfg.VonageAPIKey,

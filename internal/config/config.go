@@ -22,6 +22,12 @@ const (
 	BackendSandbox = "sandbox"
 )
 
+// Verify API versions (VONAGE_VERIFY_API).
+const (
+	APIv1 = "v1" // Verify Legacy, being sunset by Vonage
+	APIv2 = "v2"
+)
+
 // Config is everything the server needs to start. Field names follow the environment variables in
 // the README; other work relies on those names.
 type Config struct {
@@ -31,6 +37,12 @@ type Config struct {
 	VonageAPIKey    string `env:"VONAGE_API_KEY"`
 	VonageAPISecret string `env:"VONAGE_API_SECRET"`
 	VonageBaseURL   string `env:"VONAGE_BASE_URL" envDefault:"https://api.nexmo.com"`
+	VerifyAPI       string `env:"VONAGE_VERIFY_API" envDefault:"v1"`
+
+	// Verify v2 only: an application JWT instead of key and secret (see verifyv2.go).
+	VonageApplicationID  string `env:"VONAGE_APPLICATION_ID"`
+	VonagePrivateKey     string `env:"VONAGE_PRIVATE_KEY"`
+	VonagePrivateKeyPath string `env:"VONAGE_PRIVATE_KEY_PATH"`
 
 	Brand         string  `env:"VERIFY_BRAND"`
 	CodeLength    int     `env:"VERIFY_CODE_LENGTH"`
@@ -39,6 +51,12 @@ type Config struct {
 	PinExpiry     Seconds `env:"VERIFY_PIN_EXPIRY"`
 	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT"`
 	SenderID      string  `env:"VERIFY_SENDER_ID"`
+
+	// Verify v2 only (see verifyv2.go).
+	Workflow       []string `env:"VERIFY_WORKFLOW"`
+	WhatsAppFrom   string   `env:"VERIFY_WHATSAPP_FROM"`
+	ChannelTimeout Seconds  `env:"VERIFY_CHANNEL_TIMEOUT"`
+	SMSAppHash     string   `env:"VERIFY_SMS_APP_HASH"`
 
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
 	DefaultCountry  string        `env:"DEFAULT_COUNTRY"`
@@ -58,7 +76,8 @@ var fallbacks = map[string]string{
 // caarlos0/env treats set-but-empty as unset, which would hide it.
 var mustNotBeEmpty = []string{
 	"PORT", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
-	"UPSTREAM_TIMEOUT",
+	"UPSTREAM_TIMEOUT", "VONAGE_VERIFY_API", "VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY",
+	"VONAGE_PRIVATE_KEY_PATH", "VERIFY_WORKFLOW", "VERIFY_WHATSAPP_FROM",
 }
 
 // Load reads and validates the configuration from lookup.
@@ -99,6 +118,7 @@ func Load(lookup LookupFunc) (Config, error) {
 	cfg.DefaultCountry = strings.ToUpper(strings.TrimSpace(cfg.DefaultCountry))
 	cfg.Locale = strings.ToLower(strings.TrimSpace(cfg.Locale))
 	cfg.VonageBaseURL = strings.TrimRight(strings.TrimSpace(cfg.VonageBaseURL), "/")
+	cfg.normaliseV2()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -172,8 +192,10 @@ func (c Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("PORT must be between 1 and 65535, got %d", c.Port)
 	}
-	switch c.Backend {
-	case BackendVonage:
+	switch {
+	case c.Backend == BackendVonage && c.VerifyAPI == APIv2:
+		problems = append(problems, c.validateV2Credentials()...)
+	case c.Backend == BackendVonage:
 		var missing []string
 		if c.VonageAPIKey == "" {
 			missing = append(missing, "VONAGE_API_KEY")
@@ -188,9 +210,17 @@ func (c Config) Validate() error {
 			bad("VERIFY_BACKEND=vonage needs %s; to try the server without a Vonage account set VERIFY_BACKEND=sandbox",
 				strings.Join(missing, ", "))
 		}
-	case BackendSandbox:
+	case c.Backend == BackendSandbox:
 	default:
 		bad("VERIFY_BACKEND must be %q or %q, got %q", BackendVonage, BackendSandbox, c.Backend)
+	}
+	switch c.VerifyAPI {
+	case APIv1:
+		problems = append(problems, c.validateV1Only()...)
+	case APIv2:
+		problems = append(problems, c.validateV2Only()...)
+	default:
+		bad("VONAGE_VERIFY_API must be %q or %q, got %q", APIv1, APIv2, c.VerifyAPI)
 	}
 	if u, err := url.Parse(c.VonageBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com, got %q", c.VonageBaseURL)
@@ -199,12 +229,6 @@ func (c Config) Validate() error {
 	}
 	if n := len([]rune(c.Brand)); n > 18 {
 		bad("VERIFY_BRAND must be at most 18 characters, got %d", n)
-	}
-	if c.CodeLength != 0 && c.CodeLength != 4 && c.CodeLength != 6 {
-		bad("VERIFY_CODE_LENGTH must be 4 or 6, got %d", c.CodeLength)
-	}
-	if c.Locale != "" && !slices.Contains(v1Locales, c.Locale) {
-		bad("VERIFY_LOCALE %q is not a locale the Verify API supports (e.g. en-us, en-gb, de-de)", c.Locale)
 	}
 	if c.WorkflowID != 0 && (c.WorkflowID < 1 || c.WorkflowID > 7) {
 		bad("VERIFY_WORKFLOW_ID must be between 1 and 7, got %d", c.WorkflowID)

@@ -5,7 +5,9 @@ package logtest
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"sync"
+	"testing"
 )
 
 // Buffer is an io.Writer safe for concurrent writes and reads.
@@ -32,4 +34,20 @@ func (b *Buffer) String() string {
 func New() (*slog.Logger, *Buffer) {
 	b := &Buffer{}
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+// CheckAtEnd fails t when it ends if nothing was written to b, or if b holds any of private: for
+// tests that must see a log line about every exchange and never a secret, number or code in one.
+func CheckAtEnd(t testing.TB, b *Buffer, private ...string) {
+	t.Cleanup(func() {
+		out := b.String()
+		if out == "" {
+			t.Error("nothing was logged")
+		}
+		for _, p := range private {
+			if strings.Contains(out, p) {
+				t.Errorf("logs hold %q:\n%s", p, out)
+			}
+		}
+	})
 }

@@ -120,7 +120,9 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 		return newAPIError(http.StatusGatewayTimeout, code, textUpstreamTimeout)
 	}
 
-	s.logger.InfoContext(ctx, "verification refused", "op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID)
+	// Detail is upstream context for support (Verify v2's problem instance, for one); never for the app.
+	s.logger.InfoContext(ctx, "verification refused", "op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID,
+		"detail", ve.Detail)
 	text := ve.Text
 	if text == "" {
 		text = defaultTexts[ve.Kind]

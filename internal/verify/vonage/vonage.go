@@ -7,23 +7,23 @@ package vonage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
 )
 
 // DefaultTimeout bounds one upstream call when Options.Timeout is zero.
-const DefaultTimeout = 10 * time.Second
+const DefaultTimeout = upstream.DefaultTimeout
 
-// userAgent names us to Vonage, so that their support can tell our traffic apart.
-const userAgent = "verify-proxy"
+// NewHTTPClient returns the one http.Client to share for all Vonage calls; see upstream.NewHTTPClient.
+// It stays here so that callers of the v1 client need not know where it lives.
+func NewHTTPClient(timeout time.Duration) *http.Client { return upstream.NewHTTPClient(timeout) }
 
 // Options configure a Client. The optional Verify parameters are sent only when set, so that
 // Vonage's own defaults apply otherwise.
@@ -46,14 +46,12 @@ type Options struct {
 
 // Client is a verify.Provider backed by the Vonage Verify API v1. It is safe for concurrent use.
 type Client struct {
-	http       *http.Client
+	caller     *upstream.Caller
 	log        *slog.Logger
 	baseURL    string
 	apiKey     string
 	apiSecret  string
 	startForm  url.Values // brand and the optional parameters, fixed for the client's life
-	timeout    time.Duration
-	now        func() time.Time
 	startURL   string
 	checkURL   string
 	controlURL string
@@ -62,12 +60,10 @@ type Client struct {
 var _ verify.Provider = (*Client)(nil)
 
 // New returns a Client that calls Vonage through httpClient (nil means NewHTTPClient(opts.Timeout)) and logs
-// each exchange at Debug level to logger (nil means no logging).
-//
-// The Client works on a shallow copy of httpClient that never follows redirects: following a 307
-// or 308 would replay the form body, credentials included, to wherever the Location points.
+// each exchange at Debug level to logger (nil means no logging). Redirects are never followed (see
+// upstream.NewCaller): they would replay the form body, credentials included.
 func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
-	base, err := parseBaseURL(opts.BaseURL)
+	base, err := upstream.ParseBaseURL("vonage", opts.BaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -78,50 +74,25 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 		return nil, errors.New("vonage: api secret is empty")
 	case opts.Brand == "":
 		return nil, errors.New("vonage: brand is empty")
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("vonage: timeout %s is negative", opts.Timeout)
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
+	caller, err := upstream.NewCaller("vonage", httpClient, opts.Timeout, opts.Now)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if httpClient == nil {
-		httpClient = NewHTTPClient(opts.Timeout)
-	}
-	hc := *httpClient
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
-		http:       &hc,
+		caller:     caller,
 		log:        logger,
 		baseURL:    base,
 		apiKey:     opts.APIKey,
 		apiSecret:  opts.APISecret,
 		startForm:  startForm(opts),
-		timeout:    opts.Timeout,
-		now:        opts.Now,
 		startURL:   base + "/verify/json",
 		checkURL:   base + "/verify/check/json",
 		controlURL: base + "/verify/control/json",
 	}, nil
-}
-
-func parseBaseURL(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("vonage: base url is empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("vonage: base url: %w", err)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("vonage: base url %q is not an http(s) url without query", u.Redacted())
-	}
-	return strings.TrimSuffix(raw, "/"), nil
 }
 
 func startForm(opts Options) url.Values {

@@ -43,17 +43,7 @@ func newClient(t *testing.T, baseURL string, configure ...func(*vonage.Options))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() {
-		out := logs.String()
-		if out == "" {
-			t.Error("no exchange was logged at Debug level")
-		}
-		for _, private := range []string{vonagetest.APISecret, testNumber, testCode} {
-			if strings.Contains(out, private) {
-				t.Errorf("logs hold %q:\n%s", private, out)
-			}
-		}
-	})
+	logtest.CheckAtEnd(t, logs, vonagetest.APISecret, testNumber, testCode)
 	return c
 }
 
@@ -371,21 +361,4 @@ func TestNewRefusesIncompleteOptions(t *testing.T) {
 			t.Errorf("formatting the client shows the secret: %s", s)
 		}
 	})
-}
-
-func TestNewHTTPClientIsSizedForOneUpstream(t *testing.T) {
-	hc := vonage.NewHTTPClient(0)
-	if hc.Timeout != 0 {
-		t.Errorf("Timeout = %s, want 0 so that the per-call deadline is the one that fires", hc.Timeout)
-	}
-	tr, ok := hc.Transport.(*http.Transport)
-	if !ok {
-		t.Fatalf("Transport is %T, want *http.Transport", hc.Transport)
-	}
-	if tr.MaxIdleConns != 100 || tr.MaxIdleConnsPerHost != 100 || tr.IdleConnTimeout != 90*time.Second || !tr.ForceAttemptHTTP2 {
-		t.Errorf("pool = %d/%d idle %s h2 %v", tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.ForceAttemptHTTP2)
-	}
-	if tr.TLSHandshakeTimeout != 5*time.Second || tr.ResponseHeaderTimeout == 0 || tr.DialContext == nil {
-		t.Errorf("timeouts: tls %s, header %s", tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout)
-	}
 }

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify/upstream/upstreamtest"
 )
 
 // The credentials the fake accepts until SetCredentials changes them. The secret is distinctive so
@@ -35,9 +37,9 @@ const (
 
 // Server is a fake Verify v1 API. It is safe for concurrent use.
 type Server struct {
-	t    testing.TB
-	srv  *httptest.Server
-	done chan struct{} // closed before the server shuts down, so hanging handlers let go
+	t       testing.TB
+	srv     *httptest.Server
+	scripts *upstreamtest.Scripts // keyed by path
 
 	mu          sync.Mutex
 	apiKey      string
@@ -46,7 +48,6 @@ type Server struct {
 	cancelClock func() time.Time // nil: cancel is allowed at any time
 	byID        map[string]*verification
 	byNumber    map[string]string // number -> request_id in flight
-	scripts     map[string]http.HandlerFunc
 	requests    []Request
 }
 
@@ -67,16 +68,15 @@ func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
 		t:         t,
-		done:      make(chan struct{}),
+		scripts:   upstreamtest.NewScripts(),
 		apiKey:    APIKey,
 		apiSecret: APISecret,
 		byID:      make(map[string]*verification),
 		byNumber:  make(map[string]string),
-		scripts:   make(map[string]http.HandlerFunc),
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(func() {
-		close(s.done)
+		s.scripts.Release()
 		s.srv.Close()
 	})
 	return s
@@ -124,15 +124,7 @@ func (s *Server) EnforceCancelWindow(now func() time.Time) {
 
 // Respond replaces the fake's behaviour for path with fn until Respond(path, nil) restores it. The
 // request's form is already parsed (r.PostForm) and recorded when fn runs.
-func (s *Server) Respond(path string, fn http.HandlerFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if fn == nil {
-		delete(s.scripts, path)
-		return
-	}
-	s.scripts[path] = fn
-}
+func (s *Server) Respond(path string, fn http.HandlerFunc) { s.scripts.Respond(path, fn) }
 
 // Script makes path answer every request with HTTP status and the raw body. A body that starts with
 // '{' is sent as application/json, anything else as text/html, like a proxy's error page would be.
@@ -151,20 +143,7 @@ func (s *Server) Script(path string, status int, body string) {
 // Hang makes path never answer: each request blocks until the client gives up (or the test ends).
 // The returned channel receives a value as each request arrives, so a test can act on "the call is
 // in flight" without sleeping.
-func (s *Server) Hang(path string) <-chan struct{} {
-	arrived := make(chan struct{}, 64)
-	s.Respond(path, func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-	})
-	return arrived
-}
+func (s *Server) Hang(path string) <-chan struct{} { return s.scripts.Hang(path) }
 
 // Requests returns a copy of every request received so far, oldest first.
 func (s *Server) Requests() []Request {
@@ -197,8 +176,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Form:        cloneValues(r.PostForm),
 		Header:      r.Header.Clone(),
 	})
-	script := s.scripts[r.URL.Path]
 	s.mu.Unlock()
+	script := s.scripts.Lookup(r.URL.Path)
 
 	if script != nil {
 		script(w, r)

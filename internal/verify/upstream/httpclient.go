@@ -1,4 +1,4 @@
-package vonage
+package upstream
 
 import (
 	"net"

@@ -1,0 +1,189 @@
+package config_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+)
+
+const testPEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+
+// v2Env is a complete Verify v2 configuration with Basic credentials, plus extra.
+func v2Env(extra map[string]string) map[string]string {
+	return vonageEnv(merge(map[string]string{"VONAGE_VERIFY_API": "v2"}, extra))
+}
+
+// v2JWTEnv is a complete Verify v2 configuration with an application JWT and no key or secret.
+func v2JWTEnv(extra map[string]string) map[string]string {
+	return merge(map[string]string{
+		"VONAGE_VERIFY_API":     "v2",
+		"VONAGE_APPLICATION_ID": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+		"VONAGE_PRIVATE_KEY":    testPEM,
+		"VERIFY_BRAND":          "Acme",
+	}, extra)
+}
+
+// without returns m less the named variables.
+func without(m map[string]string, names ...string) map[string]string {
+	out := merge(m, nil)
+	for _, n := range names {
+		delete(out, n)
+	}
+	return out
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func TestVerifyAPIDefaultsToV1(t *testing.T) {
+	cfg, err := config.Load(envOf(vonageEnv(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VerifyAPI != config.APIv1 || len(cfg.Workflow) != 0 {
+		t.Errorf("an existing deployment must stay on v1 with no workflow: api %q, workflow %v", cfg.VerifyAPI, cfg.Workflow)
+	}
+}
+
+func TestLoadV2(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(t *testing.T, cfg config.Config)
+	}{
+		{"the workflow defaults to sms", v2Env(nil), func(t *testing.T, cfg config.Config) {
+			if !slices.Equal(cfg.Workflow, []string{"sms"}) || cfg.UsesJWT() {
+				t.Errorf("workflow %v, jwt %v", cfg.Workflow, cfg.UsesJWT())
+			}
+		}},
+		{"channels keep their order and are read case- and space-insensitively",
+			v2Env(map[string]string{"VONAGE_VERIFY_API": " V2 ", "VERIFY_WORKFLOW": "WhatsApp, sms ,voice", "VERIFY_WHATSAPP_FROM": "+447700900001"}),
+			func(t *testing.T, cfg config.Config) {
+				if !slices.Equal(cfg.Workflow, []string{"whatsapp", "sms", "voice"}) {
+					t.Errorf("workflow %v", cfg.Workflow)
+				}
+				if cfg.WhatsAppFrom != "447700900001" {
+					t.Errorf("the WhatsApp number must lose its +: %q", cfg.WhatsAppFrom)
+				}
+			}},
+		{"every v2 setting at the edge of its range", v2Env(map[string]string{
+			"VERIFY_WORKFLOW": "sms,voice", "VERIFY_CODE_LENGTH": "10", "VERIFY_LOCALE": "cmn-cn",
+			"VERIFY_CHANNEL_TIMEOUT": "15", "VERIFY_SMS_APP_HASH": "FA+9qCX9VSu", "VERIFY_SENDER_ID": "ACME",
+		}), func(t *testing.T, cfg config.Config) {
+			if cfg.CodeLength != 10 || cfg.ChannelTimeout.Whole() != 15 || cfg.SMSAppHash != "FA+9qCX9VSu" {
+				t.Errorf("got %+v", cfg)
+			}
+		}},
+		{"channel timeout as a duration", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "15m"}), func(t *testing.T, cfg config.Config) {
+			if cfg.ChannelTimeout.Whole() != 900 {
+				t.Errorf("got %d", cfg.ChannelTimeout.Whole())
+			}
+		}},
+		{"an application JWT with the key inline", v2JWTEnv(nil), func(t *testing.T, cfg config.Config) {
+			if !cfg.UsesJWT() || cfg.VonagePrivateKey != testPEM {
+				t.Errorf("jwt %v, key %q", cfg.UsesJWT(), cfg.VonagePrivateKey)
+			}
+		}},
+		{"a key on one line with \\n escapes, as env files carry it, gets its newlines back",
+			v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY": strings.ReplaceAll(testPEM, "\n", `\n`)}),
+			func(t *testing.T, cfg config.Config) {
+				if cfg.VonagePrivateKey != testPEM {
+					t.Errorf("key %q", cfg.VonagePrivateKey)
+				}
+			}},
+		{"an application JWT with a key file", without(v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY_PATH": "/run/secrets/vonage.key"}), "VONAGE_PRIVATE_KEY"),
+			func(t *testing.T, cfg config.Config) {
+				if !cfg.UsesJWT() || cfg.VonagePrivateKeyPath != "/run/secrets/vonage.key" {
+					t.Errorf("jwt %v, path %q", cfg.UsesJWT(), cfg.VonagePrivateKeyPath)
+				}
+			}},
+		{"both ways complete: the JWT wins", merge(v2JWTEnv(nil), map[string]string{"VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}),
+			func(t *testing.T, cfg config.Config) {
+				if !cfg.UsesJWT() {
+					t.Error("the JWT must be preferred")
+				}
+			}},
+		{"the sandbox on v2 needs no credentials and takes v2 code lengths",
+			map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"},
+			func(t *testing.T, cfg config.Config) {
+				if cfg.CodeLength != 8 {
+					t.Errorf("code length %d", cfg.CodeLength)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(envOf(tt.env))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestLoadRefusesBadV2Configuration(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // every string must appear in the error
+	}{
+		{"unknown API version", vonageEnv(map[string]string{"VONAGE_VERIFY_API": "v3"}), []string{"VONAGE_VERIFY_API", "v3"}},
+		{"set but empty API version", vonageEnv(map[string]string{"VONAGE_VERIFY_API": ""}), []string{"VONAGE_VERIFY_API is set but empty"}},
+		{"no credentials at all names both ways", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme"},
+			[]string{"VONAGE_API_KEY and VONAGE_API_SECRET", "VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY", "VERIFY_BACKEND=sandbox"}},
+		{"no brand", without(v2JWTEnv(nil), "VERIFY_BRAND"), []string{"VERIFY_BRAND", "VONAGE_VERIFY_API=v2"}},
+		{"application id without a key", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_APPLICATION_ID": "app"},
+			[]string{"VONAGE_APPLICATION_ID needs", "VONAGE_PRIVATE_KEY_PATH"}},
+		{"a key without an application id", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_PRIVATE_KEY": testPEM},
+			[]string{"need VONAGE_APPLICATION_ID"}},
+		{"a key path without an application id", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_PRIVATE_KEY_PATH": "/k.pem"},
+			[]string{"need VONAGE_APPLICATION_ID"}},
+		{"both a key and a key path", v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY_PATH": "/k.pem"}), []string{"VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PATH, not both"}},
+		{"a key that is not PEM", v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY": "secret456-not-a-pem"}), []string{"VONAGE_PRIVATE_KEY must be the PEM text"}},
+		{"set but empty private key", v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY": ""}), []string{"VONAGE_PRIVATE_KEY is set but empty"}},
+		{"api key without secret", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_API_KEY": "k"},
+			[]string{"VONAGE_API_KEY is set without VONAGE_API_SECRET"}},
+		{"api secret without key next to a complete JWT", v2JWTEnv(map[string]string{"VONAGE_API_SECRET": "secret456"}),
+			[]string{"VONAGE_API_SECRET is set without VONAGE_API_KEY"}},
+		{"v1-only variables with v2", v2Env(map[string]string{"VERIFY_WORKFLOW_ID": "6", "VERIFY_PIN_EXPIRY": "300", "VERIFY_NEXT_EVENT_WAIT": "300"}),
+			[]string{"VERIFY_NEXT_EVENT_WAIT, VERIFY_PIN_EXPIRY, VERIFY_WORKFLOW_ID only apply to VONAGE_VERIFY_API=v1", "VERIFY_WORKFLOW"}},
+		{"v2-only variables with v1", vonageEnv(map[string]string{"VERIFY_WORKFLOW": "sms", "VERIFY_CHANNEL_TIMEOUT": "60", "VONAGE_APPLICATION_ID": "app"}),
+			[]string{"VERIFY_CHANNEL_TIMEOUT, VERIFY_WORKFLOW, VONAGE_APPLICATION_ID only apply to VONAGE_VERIFY_API=v2"}},
+		{"code length 8 on v1", vonageEnv(map[string]string{"VERIFY_CODE_LENGTH": "8"}), []string{"VERIFY_CODE_LENGTH must be 4 or 6", "v1"}},
+		{"code length 3 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "3"}), []string{"VERIFY_CODE_LENGTH must be between 4 and 10"}},
+		{"code length 11 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "11"}), []string{"VERIFY_CODE_LENGTH must be between 4 and 10"}},
+		{"a locale that is not language-region", v2Env(map[string]string{"VERIFY_LOCALE": "english"}), []string{"VERIFY_LOCALE"}},
+		{"a brand Vonage v2 refuses", v2Env(map[string]string{"VERIFY_BRAND": "Acme: {x}"}), []string{"VERIFY_BRAND must not contain"}},
+		{"channel timeout under 15 s", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "14"}), []string{"VERIFY_CHANNEL_TIMEOUT", "15 and 900"}},
+		{"channel timeout over 900 s", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "901"}), []string{"VERIFY_CHANNEL_TIMEOUT"}},
+		{"channel timeout not a duration", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "long"}), []string{"VERIFY_CHANNEL_TIMEOUT"}},
+		{"four channels", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice,sms,voice"}), []string{"VERIFY_WORKFLOW may name at most 3"}},
+		{"set but empty workflow", v2Env(map[string]string{"VERIFY_WORKFLOW": ""}), []string{"VERIFY_WORKFLOW is set but empty"}},
+		{"an empty item in the workflow", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,,voice"}), []string{`unknown channel ""`}},
+		{"an unknown channel", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,pigeon"}), []string{`unknown channel "pigeon"`}},
+		{"email needs an address, not a phone number", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,email"}), []string{"VERIFY_WORKFLOW", "email address"}},
+		{"silent_auth needs check_url", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), []string{"VERIFY_WORKFLOW", "check_url"}},
+		{"rcs needs an agent", v2Env(map[string]string{"VERIFY_WORKFLOW": "rcs"}), []string{"VERIFY_WORKFLOW", "RCS business agent"}},
+		{"whatsapp without a sender", v2Env(map[string]string{"VERIFY_WORKFLOW": "whatsapp,sms"}), []string{"VERIFY_WHATSAPP_FROM"}},
+		{"whatsapp with a sender that is not a number", v2Env(map[string]string{"VERIFY_WORKFLOW": "whatsapp", "VERIFY_WHATSAPP_FROM": "Acme"}),
+			[]string{"VERIFY_WHATSAPP_FROM must be a phone number"}},
+		{"a WhatsApp sender without whatsapp", v2Env(map[string]string{"VERIFY_WHATSAPP_FROM": "447700900001"}), []string{"VERIFY_WHATSAPP_FROM is set but VERIFY_WORKFLOW has no whatsapp"}},
+		{"an app hash of the wrong length", v2Env(map[string]string{"VERIFY_SMS_APP_HASH": "short"}), []string{"VERIFY_SMS_APP_HASH", "11-character"}},
+		{"an app hash without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SMS_APP_HASH": "FA+9qCX9VSu"}), []string{"VERIFY_SMS_APP_HASH is set but VERIFY_WORKFLOW has no sms"}},
+		{"a sender id without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SENDER_ID": "ACME"}), []string{"VERIFY_SENDER_ID", "no sms"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assertRefused(t, tt.env, tt.want) })
+	}
+}

@@ -1,0 +1,204 @@
+package vonagev2_test
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+)
+
+func jwtAuth(t *testing.T, app v2test.Application, now func() time.Time) *vonagev2.JWTAuth {
+	t.Helper()
+	a, err := vonagev2.NewJWTAuth(app.ID, app.PrivateKeyPEM, now)
+	if err != nil {
+		t.Fatalf("NewJWTAuth: %v", err)
+	}
+	return a
+}
+
+func TestApplicationJWT(t *testing.T) {
+	ctx := context.Background()
+	app := v2test.NewApplication(t) // one key for every subtest: generating one takes a while
+
+	t.Run("every call carries a fresh RS256 token the fake verifies with the public key", func(t *testing.T) {
+		fake := newFake(t)
+		fake.AcceptApplication(app)
+		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		started, err := c.Start(ctx, testNumber)
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if _, err := c.Check(ctx, started.RequestID, "000000"); err != nil {
+			wantVerifyError(t, err, verify.KindCodeMismatch) // authenticated, then refused for the code
+		}
+		if _, err := c.Check(ctx, started.RequestID, testCode); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+
+		jtis := map[string]bool{}
+		for _, r := range fake.Requests() {
+			cl := r.Claims
+			if r.Auth != "bearer" || cl == nil {
+				t.Fatalf("%s: auth %q, claims %v: the token was not verified", r.Route, r.Auth, cl)
+			}
+			if cl.Algorithm != "RS256" || cl.ApplicationID != app.ID {
+				t.Errorf("alg %q, application_id %q", cl.Algorithm, cl.ApplicationID)
+			}
+			if life := cl.ExpiresAt.Sub(cl.IssuedAt); life != vonagev2.JWTTTL {
+				t.Errorf("token lives %s, want %s", life, vonagev2.JWTTTL)
+			}
+			if !cl.NotBefore.Equal(cl.IssuedAt) {
+				t.Errorf("nbf %s, iat %s", cl.NotBefore, cl.IssuedAt)
+			}
+			if cl.ID == "" || jtis[cl.ID] {
+				t.Errorf("jti %q is empty or was used before", cl.ID)
+			}
+			jtis[cl.ID] = true
+			if strings.Contains(r.Header.Get("Authorization"), v2test.APISecret) {
+				t.Error("the Basic secret went out with a JWT")
+			}
+		}
+	})
+
+	t.Run("a thousand tokens never repeat a jti", func(t *testing.T) {
+		a := jwtAuth(t, app, nil)
+		seen := map[string]bool{}
+		for range 1000 {
+			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+			if err := a.Authorize(req); err != nil {
+				t.Fatal(err)
+			}
+			tok := req.Header.Get("Authorization")
+			if seen[tok] {
+				t.Fatal("the same token was issued twice")
+			}
+			seen[tok] = true
+		}
+	})
+
+	t.Run("a token signed with another application's key is refused", func(t *testing.T) {
+		fake := newFake(t)
+		fake.AcceptApplication(v2test.Application{ID: app.ID, PublicKey: otherPublicKey(t)})
+		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		_, err := c.Start(ctx, testNumber)
+		ve := wantVerifyError(t, err, verify.KindUpstreamError)
+		if !strings.Contains(ve.Detail, "HTTP 401") {
+			t.Errorf("Detail %q", ve.Detail)
+		}
+	})
+
+	t.Run("a token for an application the account does not have is refused", func(t *testing.T) {
+		fake := newFake(t) // accepts no application
+		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		_, err := c.Start(ctx, testNumber)
+		wantVerifyError(t, err, verify.KindUpstreamError)
+	})
+
+	t.Run("an expired token is refused", func(t *testing.T) {
+		fake := newFake(t)
+		fake.AcceptApplication(app)
+		past := func() time.Time { return time.Now().Add(-time.Hour) }
+		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, past) })
+		_, err := c.Start(ctx, testNumber)
+		wantVerifyError(t, err, verify.KindUpstreamError)
+	})
+}
+
+func TestBasicCredentials(t *testing.T) {
+	t.Run("are accepted by the fake", func(t *testing.T) {
+		fake := newFake(t)
+		if _, err := newClient(t, fake).Start(context.Background(), testNumber); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if r := fake.Requests()[0]; r.Auth != "basic" {
+			t.Errorf("auth %q", r.Auth)
+		}
+	})
+	t.Run("a wrong secret is a generic upstream error", func(t *testing.T) {
+		fake := newFake(t)
+		fake.SetCredentials(v2test.APIKey, "another-secret")
+		_, err := newClient(t, fake).Start(context.Background(), testNumber)
+		ve := wantVerifyError(t, err, verify.KindUpstreamError)
+		if ve.Text != "" || !strings.Contains(ve.Detail, "Unauthorized") {
+			t.Errorf("text %q, detail %q", ve.Text, ve.Detail)
+		}
+	})
+}
+
+func TestCredentialsNeverShow(t *testing.T) {
+	app := v2test.NewApplication(t)
+	keyBody := strings.Split(string(app.PrivateKeyPEM), "\n")[1] // a line of the key's base64
+
+	basic := basicAuth(t)
+	jwt := jwtAuth(t, app, nil)
+	for _, v := range []any{basic, jwt} {
+		for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+			s := fmt.Sprintf(format, v)
+			if strings.Contains(s, v2test.APISecret) || strings.Contains(s, keyBody) {
+				t.Errorf("%s of %T shows a secret: %s", format, v, s)
+			}
+		}
+	}
+
+	tests := []struct {
+		name string
+		pem  []byte
+	}{
+		{"not PEM at all", []byte("hunter2-" + keyBody)},
+		{"a PEM that is not a key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("hunter2-" + keyBody)})},
+		{"a public key", publicPEM(t, app.PublicKey)},
+	}
+	for _, tt := range tests {
+		t.Run("a private key that is "+tt.name+" is refused without being quoted", func(t *testing.T) {
+			_, err := vonagev2.NewJWTAuth(app.ID, tt.pem, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), keyBody) {
+				t.Errorf("error quotes the key: %v", err)
+			}
+		})
+	}
+	if _, err := vonagev2.NewJWTAuth("", app.PrivateKeyPEM, nil); err == nil {
+		t.Error("an empty application id was accepted")
+	}
+}
+
+func otherPublicKey(t *testing.T) *rsa.PublicKey {
+	t.Helper()
+	return v2test.NewApplication(t).PublicKey
+}
+
+func publicPEM(t *testing.T, pub *rsa.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// BenchmarkJWTAuthorize measures signing one application JWT, which every v2 call pays for.
+func BenchmarkJWTAuthorize(b *testing.B) {
+	app := v2test.NewApplication(b)
+	a, err := vonagev2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/v2/verify", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := a.Authorize(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

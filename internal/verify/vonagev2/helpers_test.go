@@ -1,0 +1,75 @@
+package vonagev2_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+)
+
+const (
+	testNumber = "14155550100"
+	testCode   = "271828" // distinctive, so a search of the logs for it means something
+	someID     = "c11236f4-00bf-4b89-84ba-88b25df97315"
+)
+
+// basicAuth returns the fake's HTTP Basic credentials.
+func basicAuth(t *testing.T) vonagev2.Authenticator {
+	t.Helper()
+	a, err := vonagev2.NewBasicAuth(v2test.APIKey, v2test.APISecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// newClient builds a Client for the fake with Basic credentials and an SMS workflow, logging at
+// Debug level, and fails the test at the end if those logs ever held a secret, the number or the
+// code.
+func newClient(t *testing.T, fake *v2test.Server, configure ...func(*vonagev2.Options)) *vonagev2.Client {
+	t.Helper()
+	opts := vonagev2.Options{
+		BaseURL:  fake.URL(),
+		Auth:     basicAuth(t),
+		Brand:    "Acme",
+		Workflow: []vonagev2.Channel{{Name: vonagev2.ChannelSMS}},
+	}
+	for _, f := range configure {
+		f(&opts)
+	}
+	logs := &logtest.Buffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := vonagev2.New(opts, nil, logger)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	logtest.CheckAtEnd(t, logs, v2test.APISecret, testNumber, testCode, "PRIVATE KEY")
+	return c
+}
+
+func newFake(t *testing.T) *v2test.Server {
+	t.Helper()
+	fake := v2test.NewServer(t)
+	fake.SetCode(testCode)
+	return fake
+}
+
+// wantVerifyError fails unless err is a *verify.Error of kind whose text holds no secret.
+func wantVerifyError(t *testing.T, err error, kind verify.Kind) *verify.Error {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), v2test.APISecret) {
+		t.Errorf("error text holds the api secret: %v", err)
+	}
+	ve, ok := verify.AsError(err)
+	if !ok {
+		t.Fatalf("error = %v (%T), want a *verify.Error of kind %s", err, err, kind)
+	}
+	if ve.Kind != kind {
+		t.Fatalf("kind = %s, want %s (%v)", ve.Kind, kind, err)
+	}
+	return ve
+}

@@ -1,0 +1,286 @@
+// Package v2test owns a fake Vonage Verify API v2 for tests: a real HTTP server that speaks the real
+// wire format (JSON requests, 202/200/204 answers, application/problem+json failures), checks HTTP
+// Basic credentials and verifies application JWTs with the application's public key, and keeps
+// verifications the way Vonage does (UUID request ids, codes, three wrong codes end a request,
+// expiry after the workflow's channel timeouts, one verification per number at a time, cancel). Tests
+// can also script any raw answer for a route, or make it hang.
+//
+// It deliberately does not import the vonagev2 package: it fakes the wire, not the client, so a bug
+// in the client cannot hide behind a shared helper.
+package v2test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify/upstream/upstreamtest"
+)
+
+// The credentials the fake accepts for HTTP Basic. The secret is distinctive so that a test can
+// search any string for it and be sure a hit is a leak.
+const (
+	APIKey    = "v2test-key"
+	APISecret = "v2test-secret-5b7d2a"
+)
+
+// The routes a test can script; each is one Verify v2 operation.
+const (
+	RouteStart  = "start"  // POST /v2/verify
+	RouteCheck  = "check"  // POST /v2/verify/{request_id}
+	RouteCancel = "cancel" // DELETE /v2/verify/{request_id}
+)
+
+// PathStart is the path of RouteStart; the other routes append "/" and the request id.
+const PathStart = "/v2/verify"
+
+// Application is a Vonage application: its id and key pair, as the dashboard hands them out.
+type Application struct {
+	ID            string
+	PrivateKeyPEM []byte // PKCS#8, like the dashboard's private.key
+	PublicKey     *rsa.PublicKey
+}
+
+// NewApplication makes an application with a fresh 2048-bit key (about 0.1 s: make one per test).
+func NewApplication(t testing.TB) Application {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatalf("v2test: generate key: %v", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatalf("v2test: marshal key: %v", err)
+	}
+	return Application{
+		ID:            newUUID(),
+		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		PublicKey:     &key.PublicKey,
+	}
+}
+
+// Server is a fake Verify v2 API. It is safe for concurrent use.
+type Server struct {
+	t       testing.TB
+	srv     *httptest.Server
+	scripts *upstreamtest.Scripts // keyed by route
+
+	mu           sync.Mutex
+	apiKey       string
+	apiSecret    string
+	applications map[string]*rsa.PublicKey // application id -> the key its JWTs must verify with
+	fixedCode    string
+	now          func() time.Time
+	cancelWindow bool
+	byID         map[string]*verification
+	byNumber     map[string]string // number -> request_id in flight
+	requests     []Request
+}
+
+// Request is one request the fake received, recorded before it was answered.
+type Request struct {
+	Route       string // RouteStart, RouteCheck, RouteCancel, or "" for an unknown path
+	Method      string
+	Path        string // as sent, still escaped
+	RequestID   string // the unescaped {request_id} of check and cancel
+	RawQuery    string // must stay empty: nothing belongs in a URL
+	ContentType string
+	Accept      string
+	UserAgent   string
+	Header      http.Header
+	Body        []byte
+	Auth        string  // "basic", "bearer" or "" (none or unreadable)
+	Claims      *Claims // a verified JWT's claims, nil otherwise
+}
+
+// NewServer starts a fake that accepts APIKey and APISecret and stops it when the test ends.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		t:            t,
+		scripts:      upstreamtest.NewScripts(),
+		apiKey:       APIKey,
+		apiSecret:    APISecret,
+		applications: make(map[string]*rsa.PublicKey),
+		now:          time.Now,
+		byID:         make(map[string]*verification),
+		byNumber:     make(map[string]string),
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	t.Cleanup(func() {
+		s.scripts.Release()
+		s.srv.Close()
+	})
+	return s
+}
+
+// URL is the base URL to give the client, without a trailing slash (like https://api.nexmo.com).
+func (s *Server) URL() string { return s.srv.URL }
+
+// AcceptApplication makes the fake accept JWTs of app, verified with its public key.
+func (s *Server) AcceptApplication(app Application) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applications[app.ID] = app.PublicKey
+}
+
+// SetCredentials changes the API key and secret the fake accepts for HTTP Basic.
+func (s *Server) SetCredentials(key, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apiKey, s.apiSecret = key, secret
+}
+
+// SetCode makes every later verification use code instead of a random one; "" restores random codes.
+func (s *Server) SetCode(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fixedCode = code
+}
+
+// SetClock makes the fake read time from now, for expiry and the cancel window, so that tests move
+// time instead of sleeping.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// EnforceCancelWindow turns on Vonage's rule that a verification cannot be cancelled in its first
+// 30 seconds (HTTP 409), measured with the fake's clock.
+func (s *Server) EnforceCancelWindow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelWindow = true
+}
+
+// CodeFor returns the code sent for requestID, so a test can complete a flow. It fails the test if
+// the fake never issued requestID.
+func (s *Server) CodeFor(requestID string) string {
+	s.t.Helper()
+	s.mu.Lock()
+	v, ok := s.byID[requestID]
+	s.mu.Unlock()
+	if !ok {
+		s.t.Fatalf("v2test: no verification with request_id %q", requestID)
+		return ""
+	}
+	return v.code
+}
+
+// Respond replaces the fake's behaviour for route with fn until Respond(route, nil) restores it. The
+// request is already recorded when fn runs, and its body can still be read.
+func (s *Server) Respond(route string, fn http.HandlerFunc) { s.scripts.Respond(route, fn) }
+
+// Script makes route answer every request with HTTP status, contentType and the raw body.
+func (s *Server) Script(route string, status int, contentType, body string) {
+	s.Respond(route, func(w http.ResponseWriter, _ *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	})
+}
+
+// Hang makes route never answer: each request blocks until the client gives up (or the test ends).
+// The returned channel receives a value as each request arrives, so a test can act on "the call is
+// in flight" without sleeping.
+func (s *Server) Hang(route string) <-chan struct{} { return s.scripts.Hang(route) }
+
+// Requests returns a copy of every request received so far, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		r.Header = r.Header.Clone()
+		r.Body = append([]byte(nil), r.Body...)
+		out[i] = r
+	}
+	return out
+}
+
+// route finds the operation for a request: the path stays escaped, so "%2F" in an id is not a slash.
+func route(r *http.Request) (name, requestID string) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), PathStart)
+	switch {
+	case !ok:
+		return "", ""
+	case rest == "" && r.Method == http.MethodPost:
+		return RouteStart, ""
+	case !strings.HasPrefix(rest, "/") || strings.Contains(rest[1:], "/"):
+		return "", ""
+	}
+	id, err := url.PathUnescape(rest[1:])
+	if err != nil || id == "" {
+		return "", ""
+	}
+	switch r.Method {
+	case http.MethodPost:
+		return RouteCheck, id
+	case http.MethodDelete:
+		return RouteCancel, id
+	}
+	return "", ""
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	name, requestID := route(r)
+	authKind, claims, authErr := s.authenticate(r.Header.Get("Authorization"))
+
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{
+		Route:       name,
+		Method:      r.Method,
+		Path:        r.URL.EscapedPath(),
+		RequestID:   requestID,
+		RawQuery:    r.URL.RawQuery,
+		ContentType: r.Header.Get("Content-Type"),
+		Accept:      r.Header.Get("Accept"),
+		UserAgent:   r.UserAgent(),
+		Header:      r.Header.Clone(),
+		Body:        body,
+		Auth:        authKind,
+		Claims:      claims,
+	})
+	s.mu.Unlock()
+	script := s.scripts.Lookup(name)
+
+	if script != nil {
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		script(w, r)
+		return
+	}
+	if name == "" {
+		writeProblem(w, http.StatusNotFound, "Not Found", "The requested resource does not exist.", "#not-found")
+		return
+	}
+	// Vonage checks credentials before anything else.
+	if authErr != nil {
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "You did not provide correct credentials.", "#unauthorized")
+		return
+	}
+	switch name {
+	case RouteStart:
+		s.start(w, r, body)
+	case RouteCheck:
+		s.check(w, r, requestID, body)
+	case RouteCancel:
+		s.cancel(w, requestID)
+	}
+}

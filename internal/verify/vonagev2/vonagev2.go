@@ -1,0 +1,272 @@
+// Package vonagev2 owns the wire client for the Vonage Verify API v2: it turns verify.Provider calls
+// into JSON requests to POST /v2/verify, POST /v2/verify/{request_id} and DELETE
+// /v2/verify/{request_id}, authenticated with HTTP Basic or an application JWT, and turns v2's HTTP
+// statuses and problem+json bodies into the same *verify.Error kinds and v1 statuses that the Verify
+// v1 client returns, so that apps see no difference. It is the only package that knows the Verify v2
+// wire format.
+package vonagev2
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
+)
+
+// The channels this client sends codes by. Verify v2 also has email, silent_auth and rcs, which need
+// something other than a phone number (an address, the app opening a URL, an RCS agent).
+const (
+	ChannelSMS      = "sms"
+	ChannelVoice    = "voice"
+	ChannelWhatsApp = "whatsapp"
+)
+
+// requestIDPattern is what the contract allows a request_id to be (v1's 32 hex digits or v2's UUID);
+// an id is checked against it before it is put into a URL path.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,36}$`)
+
+// Channel is one step of the workflow, tried in order.
+type Channel struct {
+	Name    string // ChannelSMS, ChannelVoice or ChannelWhatsApp
+	From    string // sms: the sender ID (optional); whatsapp: the WhatsApp Business number (required)
+	AppHash string // sms only: the Android SMS Retriever hash (optional)
+}
+
+// Options configure a Client. The optional fields are sent only when set, so that Vonage's own
+// defaults apply otherwise.
+type Options struct {
+	BaseURL  string        // e.g. https://api.nexmo.com; a trailing slash is ignored
+	Auth     Authenticator // BasicAuth or JWTAuth
+	Brand    string        // the name in the message
+	Workflow []Channel     // 1 to 3 channels, tried in order
+
+	CodeLength     int    // code_length: 4 to 10; 0 leaves it unset
+	Locale         string // locale, e.g. "en-gb"; "" leaves it unset
+	ChannelTimeout int    // channel_timeout in seconds, 15 to 900; 0 leaves it unset
+
+	Timeout time.Duration    // per upstream call; 0 means upstream.DefaultTimeout
+	Now     func() time.Time // reads Retry-After dates; nil means time.Now
+}
+
+// Client is a verify.Provider backed by the Vonage Verify API v2. It is safe for concurrent use.
+type Client struct {
+	caller   *upstream.Caller
+	auth     Authenticator
+	log      *slog.Logger
+	baseURL  string
+	startURL string
+	start    startBody // everything but the number, fixed for the client's life
+}
+
+var _ verify.Provider = (*Client)(nil)
+
+// startBody is the JSON of POST /v2/verify.
+type startBody struct {
+	Brand          string         `json:"brand"`
+	Workflow       []workflowStep `json:"workflow"`
+	CodeLength     int            `json:"code_length,omitempty"`
+	Locale         string         `json:"locale,omitempty"`
+	ChannelTimeout int            `json:"channel_timeout,omitempty"`
+}
+
+type workflowStep struct {
+	Channel string `json:"channel"`
+	To      string `json:"to"`
+	From    string `json:"from,omitempty"`
+	AppHash string `json:"app_hash,omitempty"`
+}
+
+// New returns a Client that calls Vonage through httpClient (nil means upstream.NewHTTPClient) and
+// logs each exchange at Debug level to logger (nil means no logging). Redirects are never followed:
+// they would replay the Authorization header to wherever Location points.
+func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
+	base, err := upstream.ParseBaseURL("vonagev2", opts.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Auth == nil:
+		return nil, errors.New("vonagev2: no credentials")
+	case opts.Brand == "":
+		return nil, errors.New("vonagev2: brand is empty")
+	case len(opts.Workflow) < 1 || len(opts.Workflow) > 3:
+		return nil, fmt.Errorf("vonagev2: the workflow needs 1 to 3 channels, got %d", len(opts.Workflow))
+	}
+	steps := make([]workflowStep, len(opts.Workflow))
+	for i, ch := range opts.Workflow {
+		if !slices.Contains([]string{ChannelSMS, ChannelVoice, ChannelWhatsApp}, ch.Name) {
+			return nil, fmt.Errorf("vonagev2: channel %q is not sms, voice or whatsapp", ch.Name)
+		}
+		if ch.Name == ChannelWhatsApp && ch.From == "" {
+			return nil, errors.New("vonagev2: the whatsapp channel needs a from number")
+		}
+		if ch.Name == ChannelVoice && ch.From != "" || ch.Name != ChannelSMS && ch.AppHash != "" {
+			return nil, fmt.Errorf("vonagev2: channel %s takes no from or app hash", ch.Name)
+		}
+		steps[i] = workflowStep{Channel: ch.Name, From: ch.From, AppHash: ch.AppHash}
+	}
+	caller, err := upstream.NewCaller("vonage v2", httpClient, opts.Timeout, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		caller:   caller,
+		auth:     opts.Auth,
+		log:      logger,
+		baseURL:  base,
+		startURL: base + "/v2/verify",
+		start: startBody{
+			Brand:          opts.Brand,
+			Workflow:       steps,
+			CodeLength:     opts.CodeLength,
+			Locale:         opts.Locale,
+			ChannelTimeout: opts.ChannelTimeout,
+		},
+	}, nil
+}
+
+// String keeps the credentials out of any %v of a Client.
+func (c *Client) String() string { return "vonagev2.Client(" + c.baseURL + ")" }
+
+// Start asks Vonage to send a code to number (E.164 digits without '+') by each channel in turn.
+func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
+	body := c.start
+	body.Workflow = slices.Clone(c.start.Workflow)
+	for i := range body.Workflow {
+		body.Workflow[i].To = number
+	}
+	resp, err := c.call(ctx, opStart, http.MethodPost, c.startURL, body)
+	if err != nil {
+		if ve, ok := verify.AsError(err); ok && number != "" {
+			// A problem's detail may quote the number, and Detail is logged: numbers are masked there.
+			ve.Detail = strings.ReplaceAll(ve.Detail, number, phone.Mask(number))
+		}
+		return verify.Started{}, err
+	}
+	var started struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(resp.Body, &started); err != nil || !requestIDPattern.MatchString(started.RequestID) {
+		return verify.Started{}, &verify.Error{
+			Kind:   verify.KindUpstreamUnavailable,
+			Detail: fmt.Sprintf("vonage v2 start answered HTTP %d without a usable request_id", resp.StatusCode),
+			Err:    err,
+		}
+	}
+	return verify.Started{RequestID: started.RequestID}, nil
+}
+
+// Check asks Vonage whether code is the one sent for requestID.
+func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
+	u, err := c.requestURL(requestID)
+	if err != nil {
+		return verify.Checked{}, err
+	}
+	resp, err := c.call(ctx, opCheck, http.MethodPost, u, struct {
+		Code string `json:"code"`
+	}{code})
+	if err != nil {
+		if ve, ok := verify.AsError(err); ok && ve.Kind.UserCaused() && ve.RequestID == "" {
+			ve.RequestID = requestID // as Verify v1 does, so the app's error body names the request
+		}
+		return verify.Checked{}, err
+	}
+	// The answer is {"request_id", "status": "completed"}; only its being a JSON object matters.
+	if err := json.Unmarshal(resp.Body, &struct{}{}); err != nil {
+		return verify.Checked{}, &verify.Error{
+			Kind:   verify.KindUpstreamUnavailable,
+			Detail: fmt.Sprintf("vonage v2 check answered HTTP %d with a body that is not JSON", resp.StatusCode),
+			Err:    err,
+		}
+	}
+	// v2 has no event id or prices in this answer; the contract marks them optional.
+	return verify.Checked{RequestID: requestID}, nil
+}
+
+// Cancel asks Vonage to stop the verification requestID.
+func (c *Client) Cancel(ctx context.Context, requestID string) error {
+	u, err := c.requestURL(requestID)
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, opCancel, http.MethodDelete, u, nil)
+	return err
+}
+
+// requestURL puts requestID into the path. Only what the contract allows is accepted, and it is
+// escaped all the same, so no id can ever reach another path ("../", "?", "#").
+func (c *Client) requestURL(requestID string) (string, error) {
+	if !requestIDPattern.MatchString(requestID) {
+		return "", &verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "request_id is not one Verify could have issued"}
+	}
+	return c.startURL + "/" + url.PathEscape(requestID), nil
+}
+
+// call sends one request with body as JSON (none when nil) and returns the answer when it is a
+// success for op; every other outcome is an error (see failure).
+func (c *Client) call(ctx context.Context, op operation, method, u string, body any) (*upstream.Response, error) {
+	var payload io.Reader // stays a nil interface without a body
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("vonage v2 %s: encode request: %w", op.name, err)
+		}
+		payload = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, payload)
+	if err != nil {
+		return nil, fmt.Errorf("vonage v2 %s: build request: %w", op.name, err)
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", upstream.UserAgent)
+	if err := c.auth.Authorize(req); err != nil {
+		return nil, err
+	}
+
+	began := time.Now()
+	resp, err := c.caller.Do(ctx, op.name, req)
+	if err != nil {
+		c.logExchange(ctx, op, began, 0, nil, err)
+		return nil, err
+	}
+	var p *problem
+	if resp.StatusCode/100 != 2 { // 202 to start, 200 to check, 204 to cancel
+		p = parseProblem(resp.Body)
+		err = c.failure(op, resp, p)
+	}
+	c.logExchange(ctx, op, began, resp.StatusCode, p, err)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// logExchange traces one upstream call. It never logs a body or a header: they hold the number, the
+// code and the credentials. Failures are not logged as such here: they are returned, and the server
+// logs them once (their Detail carries the problem's instance for Vonage support).
+func (c *Client) logExchange(ctx context.Context, op operation, began time.Time, httpStatus int, p *problem, err error) {
+	attrs := upstream.ExchangeAttrs(op.name, began, httpStatus, err)
+	if p != nil && p.Instance != "" {
+		attrs = append(attrs, slog.String("instance", p.Instance))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "vonage v2 exchange", attrs...)
+}

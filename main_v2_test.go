@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+)
+
+// TestRunServesVerifyV2 starts the program as a user would, with VONAGE_VERIFY_API=v2, once with
+// HTTP Basic and once with an application JWT whose key is in a file.
+func TestRunServesVerifyV2(t *testing.T) {
+	app := v2test.NewApplication(t)
+	keyPath := filepath.Join(t.TempDir(), "private.key")
+	if err := os.WriteFile(keyPath, app.PrivateKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantAuth string
+	}{
+		{"basic", map[string]string{"VONAGE_API_KEY": v2test.APIKey, "VONAGE_API_SECRET": v2test.APISecret}, "basic"},
+		{"application jwt from a key file", map[string]string{"VONAGE_APPLICATION_ID": app.ID, "VONAGE_PRIVATE_KEY_PATH": keyPath}, "bearer"},
+		{"application jwt from an inline key with \\n escapes",
+			map[string]string{"VONAGE_APPLICATION_ID": app.ID, "VONAGE_PRIVATE_KEY": strings.ReplaceAll(string(app.PrivateKeyPEM), "\n", `\n`)}, "bearer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := v2test.NewServer(t)
+			fake.AcceptApplication(app)
+			env := map[string]string{
+				"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_BASE_URL": fake.URL(),
+				"VERIFY_WORKFLOW": "sms,voice", "VERIFY_CODE_LENGTH": "8",
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			base, _, _, out := start(t, env)
+			res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(body), `"status":"0"`) {
+				t.Fatalf("request: %d %s", res.StatusCode, body)
+			}
+			reqs := fake.Requests()
+			if len(reqs) != 1 || reqs[0].Auth != tt.wantAuth {
+				t.Fatalf("upstream requests %+v, want one with %s auth", reqs, tt.wantAuth)
+			}
+			if !strings.Contains(string(reqs[0].Body), `"channel":"voice"`) || !strings.Contains(string(reqs[0].Body), `"code_length":8`) {
+				t.Errorf("the configured workflow did not reach Vonage: %s", reqs[0].Body)
+			}
+			if !strings.Contains(out.String(), `"verify_api":"v2"`) {
+				t.Errorf("start-up log should say which Verify API is in use:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestRunRefusesBadV2Keys(t *testing.T) {
+	app := v2test.NewApplication(t)
+	keyLine := strings.Split(string(app.PrivateKeyPEM), "\n")[1]
+	garbled := strings.Replace(string(app.PrivateKeyPEM), keyLine, keyLine[:20], 1)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"a key file that does not exist", map[string]string{"VONAGE_PRIVATE_KEY_PATH": filepath.Join(t.TempDir(), "missing.key")}, "VONAGE_PRIVATE_KEY_PATH"},
+		{"an inline key that is damaged", map[string]string{"VONAGE_PRIVATE_KEY": garbled}, "VONAGE_PRIVATE_KEY"},
+		{"an inline public key", map[string]string{"VONAGE_PRIVATE_KEY": "-----BEGIN PUBLIC KEY-----\n" + keyLine + "\n-----END PUBLIC KEY-----\n"}, "VONAGE_PRIVATE_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_APPLICATION_ID": app.ID}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			err := run(context.Background(), nil, lookupOf(env), io.Discard, io.Discard)
+			if err == nil {
+				t.Fatal("run started with a bad key")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), keyLine[:20]) {
+				t.Errorf("error quotes the key: %v", err)
+			}
+		})
+	}
+}
+
+// TestRunServesTheSandboxAsVerifyV2: the sandbox stands in for v2 too, with v2's code lengths.
+func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
+	base, _, _, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"})
+	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("request: %d", res.StatusCode)
+	}
+	if !regexp.MustCompile(`"code":"[0-9]{8}"`).MatchString(out.String()) {
+		t.Errorf("the sandbox must send 8-digit codes:\n%s", out)
+	}
+}
+
+func TestSandboxCodesLiveAsLongAsTheWorkflow(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  config.Config
+		want time.Duration
+	}{
+		{"v1 uses VERIFY_PIN_EXPIRY", config.Config{VerifyAPI: config.APIv1, PinExpiry: config.Seconds(10 * time.Minute)}, 10 * time.Minute},
+		{"v1 without it leaves the sandbox default", config.Config{VerifyAPI: config.APIv1}, 0},
+		{"v2 waits Vonage's 180 s per channel", config.Config{VerifyAPI: config.APIv2, Workflow: []string{"sms", "voice"}}, 6 * time.Minute},
+		{"v2 waits the configured channel timeout per channel", config.Config{VerifyAPI: config.APIv2, Workflow: []string{"sms"},
+			ChannelTimeout: config.Seconds(time.Minute)}, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sandboxPinExpiry(tt.cfg); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
