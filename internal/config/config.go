@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
 )
 
 // Backends a server can verify with.
@@ -42,6 +45,21 @@ type Config struct {
 
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
 	DefaultCountry  string        `env:"DEFAULT_COUNTRY"`
+
+	// Abuse protection (see protection.go).
+	TrustedProxies     Prefixes      `env:"TRUSTED_PROXIES"`
+	RateLimitIP        guard.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m"`
+	RateLimitNumber    guard.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m"`
+	RateLimitCheck     guard.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m"`
+	RateLimitCountry   guard.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off"`
+	RateLimitGlobal    guard.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off"`
+	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES"`
+	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`
+	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES"`
+	TestNumbers        TestNumbers   `env:"TEST_NUMBERS"`
+	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	RedisURL           string        `env:"REDIS_URL"`
+	RedisFailOpen      bool          `env:"REDIS_FAIL_OPEN"`
 }
 
 // LookupFunc reads one variable, telling unset apart from set-but-empty (os.LookupEnv's shape).
@@ -58,7 +76,8 @@ var fallbacks = map[string]string{
 // caarlos0/env treats set-but-empty as unset, which would hide it.
 var mustNotBeEmpty = []string{
 	"PORT", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
-	"UPSTREAM_TIMEOUT",
+	"UPSTREAM_TIMEOUT", "RATE_LIMIT_IP", "RATE_LIMIT_NUMBER", "RATE_LIMIT_CHECK", "RATE_LIMIT_COUNTRY",
+	"RATE_LIMIT_GLOBAL", "IDEMPOTENCY_TTL", "REDIS_URL", "REDIS_FAIL_OPEN",
 }
 
 // Load reads and validates the configuration from lookup.
@@ -99,6 +118,7 @@ func Load(lookup LookupFunc) (Config, error) {
 	cfg.DefaultCountry = strings.ToUpper(strings.TrimSpace(cfg.DefaultCountry))
 	cfg.Locale = strings.ToLower(strings.TrimSpace(cfg.Locale))
 	cfg.VonageBaseURL = strings.TrimRight(strings.TrimSpace(cfg.VonageBaseURL), "/")
+	cfg.normaliseProtection()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -230,5 +250,6 @@ func (c Config) Validate() error {
 	if c.DefaultCountry != "" && !countryCode.MatchString(c.DefaultCountry) {
 		bad("DEFAULT_COUNTRY must be an ISO 3166 alpha-2 code such as US or GB, got %q", c.DefaultCountry)
 	}
+	problems = append(problems, c.validateProtection()...)
 	return errors.Join(problems...)
 }
