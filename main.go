@@ -186,6 +186,7 @@ func newStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (guar
 		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
 		return memstore.New(nil), func() {}, nil
 	}
+	redisstore.LogLibraryTo(logger)
 	store, err := redisstore.New(cfg.RedisURL, redisstore.Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -243,4 +244,18 @@ func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int)
 func (s *Store) EndSession(ctx context.Context, id string) (bool, error) {
 	n, err := s.client.Del(ctx, sessionKey(id)).Result()
 	return n > 0, wrap(err)
+}
+
+// LogLibraryTo sends go-redis's own log lines to logger at Debug level. go-redis writes one line to
+// stderr per failed dial, which during an outage means one per request; the guard already logs each
+// outage once, so those lines are only for debugging. go-redis has only a process-wide logger, so
+// the program calls this once, at start-up.
+func LogLibraryTo(logger *slog.Logger) {
+	redis.SetLogger(libraryLog{logger})
+}
+
+type libraryLog struct{ logger *slog.Logger }
+
+func (l libraryLog) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }

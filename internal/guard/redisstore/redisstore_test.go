@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
 )
 
 // TestConformance holds the Redis store to the in-memory store's behaviour. Each test gets its own
@@ -116,5 +118,24 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 5s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLibraryLogGoesToDebug: during an outage go-redis logs every failed dial; those lines must not
+// reach the operator's log at Info, where the guard logs the outage once.
+func TestLibraryLogGoesToDebug(t *testing.T) {
+	logger, buf := logtest.New()
+	redisstore.LogLibraryTo(logger)
+	t.Cleanup(func() { redisstore.LogLibraryTo(slog.New(slog.DiscardHandler)) })
+
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	srv.Stop()
+	_, _ = s.Take(context.Background(), []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 1, Window: time.Minute}}})
+	if !strings.Contains(buf.String(), `"level":"DEBUG","msg":"go-redis: `) {
+		t.Fatalf("go-redis's dial failure was not logged at debug level:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), `"level":"INFO"`) || strings.Contains(buf.String(), `"level":"ERROR"`) {
+		t.Fatalf("go-redis logged above debug:\n%s", buf.String())
 	}
 }

@@ -285,3 +285,24 @@ func concurrently(t *testing.T, n int, call func(i int) (bool, error)) int {
 	wg.Wait()
 	return count
 }
+
+// BenchTake measures the cost the limits add to a start: three rules (number, country, client IP)
+// on the keys of many clients, from parallel goroutines.
+func BenchTake(b *testing.B, store guard.Store) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			rules := []guard.Rule{
+				{Key: fmt.Sprint("number:", i%10000), Limit: guard.Limit{Count: 3, Window: 10 * time.Minute}},
+				{Key: "country:US", Limit: guard.Limit{Count: 100_000, Window: time.Hour}},
+				{Key: fmt.Sprint("ip:", i%5000), Limit: guard.Limit{Count: 30, Window: time.Minute}},
+			}
+			if _, err := store.Take(ctx, rules); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
