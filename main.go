@@ -19,10 +19,14 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
 )
 
@@ -65,7 +69,41 @@ func run(ctx context.Context, _ []string, lookupEnv config.LookupFunc, stdout, _
 	if err != nil {
 		return fmt.Errorf("DEFAULT_COUNTRY: %w", err)
 	}
-	handler, err := server.New(server.Deps{Logger: logger, Provider: provider, Phones: phones, SpecYAML: specYAML})
+	store, closeStore, err := newStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	tests := testnumbers.Numbers(cfg.TestNumbers)
+	g, err := guard.New(guard.Options{
+		Store:  store,
+		Phones: phones,
+		Logger: logger,
+		Limits: guard.Limits{
+			IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
+			Country: cfg.RateLimitCountry, Global: cfg.RateLimitGlobal,
+		},
+		Destinations: guard.Destinations{
+			AllowedCountries: cfg.AllowedCountries, BlockedCountries: cfg.BlockedCountries,
+			AllowedTypes: cfg.AllowedNumberTypes,
+		},
+		IsTestNumber:   tests.Has,
+		IdempotencyTTL: cfg.IdempotencyTTL,
+		// A first request stays "in flight" at most as long as its upstream call can take.
+		IdempotencyLease: cfg.UpstreamTimeout + 30*time.Second,
+		FailOpen:         cfg.RedisFailOpen,
+	})
+	if err != nil {
+		return err
+	}
+	if len(tests) > 0 {
+		logger.Warn("TEST_NUMBERS: these numbers verify with their fixed codes and are never sent to the backend",
+			"count", len(tests))
+	}
+	provider = testnumbers.New(provider, tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
+	handler, err := server.New(server.Deps{
+		Logger: logger, Provider: provider, Guard: g, SpecYAML: specYAML, TrustedProxies: cfg.TrustedProxies,
+	})
 	if err != nil {
 		return err
 	}
@@ -142,4 +180,33 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 		return client, nil
 	}
 	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Backend)
+}
+
+// newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one
+// budget), else in this process.
+func newStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (guard.Store, func(), error) {
+	if cfg.RedisURL == "" {
+		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
+		return memstore.New(nil), func() {}, nil
+	}
+	redisstore.LogLibraryTo(logger)
+	store, err := redisstore.New(cfg.RedisURL, redisstore.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	closeStore := func() {
+		if err := store.Close(); err != nil {
+			logger.Warn("close redis", "err", err)
+		}
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	// A replica starts even while Redis restarts: the guard refuses starts until it answers.
+	if err := store.Ping(pingCtx); err != nil {
+		logger.Warn("redis does not answer yet; POST /request is refused until it does", "err", err,
+			"fail_open", cfg.RedisFailOpen)
+	} else {
+		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.RedisFailOpen)
+	}
+	return store, closeStore, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
@@ -166,5 +168,49 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("run after drain: %v", err)
+	}
+}
+
+// TestTwoInstancesShareOneRedis starts the program twice, as two replicas with one REDIS_URL and
+// the default limits: the per-number budget (3 per 10 minutes) holds across both, and a test
+// number started on one is checked on the other.
+func TestTwoInstancesShareOneRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	env := func() map[string]string {
+		return map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL(), "TEST_NUMBERS": "15555550100:123456"}
+	}
+	a, _, _, outA := start(t, env())
+	b, _, _, _ := start(t, env())
+	post := func(base, path, body string) (int, string) {
+		t.Helper()
+		res, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(raw)
+	}
+	for i, base := range []string{a, b, a} {
+		if status, body := post(base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
+			t.Fatalf("start %d limited: %s", i+1, body)
+		}
+	}
+	if status, body := post(b, "/request", `{"number":"14155550100"}`); status != http.StatusTooManyRequests || !strings.Contains(body, "rate_limited") {
+		t.Fatalf("4th start on the other instance: %d %s", status, body)
+	}
+
+	_, body := post(a, "/request", `{"number":"+1 555 555 0100"}`)
+	var started struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &started); err != nil || !strings.HasPrefix(started.RequestID, "test") {
+		t.Fatalf("test number start: %s", body)
+	}
+	if status, body := post(b, "/check", `{"request_id":"`+started.RequestID+`","code":"123456"}`); status != http.StatusOK {
+		t.Fatalf("test number check on the other instance: %d %s", status, body)
+	}
+	if !strings.Contains(outA.String(), "kept in redis") {
+		t.Errorf("start-up log should say where the state is:\n%s", outA)
 	}
 }

@@ -116,6 +116,14 @@ type CheckResult struct {
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type Error struct {
 	// Error A stable snake_case code for the failure (see above).
@@ -183,6 +191,9 @@ type VerificationStarted struct {
 // Example: 0
 type VerifyStatus = string
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // BadGateway Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
 //
@@ -205,6 +216,14 @@ type VerifyStatus = string
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type BadGateway = Error
 
@@ -230,8 +249,49 @@ type BadGateway = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type BadRequest = Error
+
+// DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// to switch on for a localised message:
+//
+//   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
+//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_parameter`: the Verify API refused a value (status 3)
+//   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
+//   - `number_blocked`: the number is blocked for verification (status 7)
+//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
+//     is given (status 10)
+//   - `unsupported_network`: the destination network is not supported (status 15)
+//   - `code_mismatch`: the code is wrong (status 16)
+//   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
+//   - `expired`: the verification expired before the right code arrived
+//   - `cancel_not_allowed`: the verification cannot be cancelled now (status 19)
+//   - `verification_failed`: another refusal from the Verify API (`status` tells which)
+//   - `throttled`: the Verify API is throttling this server; retry after `Retry-After` seconds
+//   - `upstream_error`: the Verify API refused this server's account or failed; try again later
+//   - `upstream_unavailable`: the Verify API could not be reached or answered nonsense
+//   - `upstream_timeout`: the Verify API did not answer in time
+//   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
+//     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
+//   - `internal_error`: a fault in this server
+type DestinationNotAllowed = Error
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -255,8 +315,49 @@ type BadRequest = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type GatewayTimeout = Error
+
+// IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// to switch on for a localised message:
+//
+//   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
+//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_parameter`: the Verify API refused a value (status 3)
+//   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
+//   - `number_blocked`: the number is blocked for verification (status 7)
+//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
+//     is given (status 10)
+//   - `unsupported_network`: the destination network is not supported (status 15)
+//   - `code_mismatch`: the code is wrong (status 16)
+//   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
+//   - `expired`: the verification expired before the right code arrived
+//   - `cancel_not_allowed`: the verification cannot be cancelled now (status 19)
+//   - `verification_failed`: another refusal from the Verify API (`status` tells which)
+//   - `throttled`: the Verify API is throttling this server; retry after `Retry-After` seconds
+//   - `upstream_error`: the Verify API refused this server's account or failed; try again later
+//   - `upstream_unavailable`: the Verify API could not be reached or answered nonsense
+//   - `upstream_timeout`: the Verify API did not answer in time
+//   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
+//     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
+//   - `internal_error`: a fault in this server
+type IdempotencyKeyReused = Error
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -280,6 +381,14 @@ type GatewayTimeout = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type InternalError = Error
 
@@ -305,6 +414,14 @@ type InternalError = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type MethodNotAllowed = Error
 
@@ -330,8 +447,49 @@ type MethodNotAllowed = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type PayloadTooLarge = Error
+
+// RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// to switch on for a localised message:
+//
+//   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
+//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_parameter`: the Verify API refused a value (status 3)
+//   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
+//   - `number_blocked`: the number is blocked for verification (status 7)
+//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
+//     is given (status 10)
+//   - `unsupported_network`: the destination network is not supported (status 15)
+//   - `code_mismatch`: the code is wrong (status 16)
+//   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
+//   - `expired`: the verification expired before the right code arrived
+//   - `cancel_not_allowed`: the verification cannot be cancelled now (status 19)
+//   - `verification_failed`: another refusal from the Verify API (`status` tells which)
+//   - `throttled`: the Verify API is throttling this server; retry after `Retry-After` seconds
+//   - `upstream_error`: the Verify API refused this server's account or failed; try again later
+//   - `upstream_unavailable`: the Verify API could not be reached or answered nonsense
+//   - `upstream_timeout`: the Verify API did not answer in time
+//   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
+//     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
+//   - `internal_error`: a fault in this server
+type RequestInProgress = Error
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -355,8 +513,49 @@ type PayloadTooLarge = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type TooManyRequests = Error
+
+// Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// to switch on for a localised message:
+//
+//   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
+//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_parameter`: the Verify API refused a value (status 3)
+//   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
+//   - `number_blocked`: the number is blocked for verification (status 7)
+//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
+//     is given (status 10)
+//   - `unsupported_network`: the destination network is not supported (status 15)
+//   - `code_mismatch`: the code is wrong (status 16)
+//   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
+//   - `expired`: the verification expired before the right code arrived
+//   - `cancel_not_allowed`: the verification cannot be cancelled now (status 19)
+//   - `verification_failed`: another refusal from the Verify API (`status` tells which)
+//   - `throttled`: the Verify API is throttling this server; retry after `Retry-After` seconds
+//   - `upstream_error`: the Verify API refused this server's account or failed; try again later
+//   - `upstream_unavailable`: the Verify API could not be reached or answered nonsense
+//   - `upstream_timeout`: the Verify API did not answer in time
+//   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
+//     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
+//   - `internal_error`: a fault in this server
+type Unavailable = Error
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -380,8 +579,28 @@ type TooManyRequests = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
+//     `Retry-After` seconds
+//   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
+//     line (such as premium rate)
+//   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
+//   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
+//   - `unavailable`: this server cannot start verifications right now (its shared state is
+//     unreachable); retry later
 //   - `internal_error`: a fault in this server
 type UnsupportedMediaType = Error
+
+// RequestVerificationParams defines parameters for RequestVerification.
+type RequestVerificationParams struct {
+	// IdempotencyKey A key the app makes for one start (a random UUID), as in the IETF httpapi Idempotency-Key
+	// draft; it may be sent bare or as a quoted string. Within the server's idempotency window
+	// (24 hours by default) a request with the same key and the same body is answered with the first
+	// response again, byte for byte, and no second code is sent. The same key with a different body
+	// is refused (422); a retry while the first request is still being handled is refused (409).
+	// Answers that say "try again later" (429, 5xx) are not kept, so a retry with the same key tries
+	// again.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
 
 // CancelVerificationJSONRequestBody defines body for CancelVerification for application/json ContentType.
 type CancelVerificationJSONRequestBody = CancelRequest
@@ -402,7 +621,7 @@ type ServerInterface interface {
 	CheckVerification(ctx echo.Context) error
 	// RequestVerification Start a verification
 	// (POST /request)
-	RequestVerification(ctx echo.Context) error
+	RequestVerification(ctx echo.Context, params RequestVerificationParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -432,8 +651,28 @@ func (w *ServerInterfaceWrapper) CheckVerification(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) RequestVerification(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RequestVerificationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.RequestVerification(ctx)
+	err = w.Handler.RequestVerification(ctx, params)
 	return err
 }
 
@@ -494,7 +733,11 @@ type BadGatewayJSONResponse Error
 
 type BadRequestJSONResponse Error
 
+type DestinationNotAllowedJSONResponse Error
+
 type GatewayTimeoutJSONResponse Error
+
+type IdempotencyKeyReusedJSONResponse Error
 
 type InternalErrorJSONResponse Error
 
@@ -509,6 +752,8 @@ type MethodNotAllowedJSONResponse struct {
 
 type PayloadTooLargeJSONResponse Error
 
+type RequestInProgressJSONResponse Error
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter *int
 }
@@ -517,6 +762,8 @@ type TooManyRequestsJSONResponse struct {
 
 	Headers TooManyRequestsResponseHeaders
 }
+
+type UnavailableJSONResponse Error
 
 type UnsupportedMediaTypeJSONResponse Error
 
@@ -644,6 +891,20 @@ func (response CancelVerification502JSONResponse) VisitCancelVerificationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelVerification503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CancelVerification503JSONResponse) VisitCancelVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -790,6 +1051,20 @@ func (response CheckVerification502JSONResponse) VisitCheckVerificationResponse(
 	return err
 }
 
+type CheckVerification503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CheckVerification503JSONResponse) VisitCheckVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CheckVerification504JSONResponse struct{ GatewayTimeoutJSONResponse }
 
 func (response CheckVerification504JSONResponse) VisitCheckVerificationResponse(w http.ResponseWriter) error {
@@ -805,7 +1080,8 @@ func (response CheckVerification504JSONResponse) VisitCheckVerificationResponse(
 }
 
 type RequestVerificationRequestObject struct {
-	Body *RequestVerificationJSONRequestBody
+	Params RequestVerificationParams
+	Body   *RequestVerificationJSONRequestBody
 }
 
 type RequestVerificationResponseObject interface {
@@ -840,6 +1116,22 @@ func (response RequestVerification400JSONResponse) VisitRequestVerificationRespo
 	return err
 }
 
+type RequestVerification403JSONResponse struct {
+	DestinationNotAllowedJSONResponse
+}
+
+func (response RequestVerification403JSONResponse) VisitRequestVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RequestVerification405JSONResponse struct{ MethodNotAllowedJSONResponse }
 
 func (response RequestVerification405JSONResponse) VisitRequestVerificationResponse(w http.ResponseWriter) error {
@@ -853,6 +1145,20 @@ func (response RequestVerification405JSONResponse) VisitRequestVerificationRespo
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RequestVerification409JSONResponse struct{ RequestInProgressJSONResponse }
+
+func (response RequestVerification409JSONResponse) VisitRequestVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -883,6 +1189,22 @@ func (response RequestVerification415JSONResponse) VisitRequestVerificationRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RequestVerification422JSONResponse struct {
+	IdempotencyKeyReusedJSONResponse
+}
+
+func (response RequestVerification422JSONResponse) VisitRequestVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -928,6 +1250,20 @@ func (response RequestVerification502JSONResponse) VisitRequestVerificationRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RequestVerification503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response RequestVerification503JSONResponse) VisitRequestVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1064,8 +1400,10 @@ func (sh *strictHandler) CheckVerification(ctx echo.Context) error {
 }
 
 // RequestVerification operation middleware
-func (sh *strictHandler) RequestVerification(ctx echo.Context) error {
+func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVerificationParams) error {
 	var request RequestVerificationRequestObject
+
+	request.Params = params
 
 	var body RequestVerificationJSONRequestBody
 	var err error
@@ -1114,61 +1452,81 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptc9s28v8qO/x35m83tETFdtrIL26ca+Yuc00vUzu9mYt8EkSuRNQkwAKgZDXj736zAPgo2nFcp3PT",
-	"ad7EIoHF7mIffrvLj0Es80IKFEYH049BiixBZf/8EY3ana8MKvqVoI4VLwyXIpgGFxhLkWgwEraMG1ji",
-	"SioEo3ZcrIGtGRejIAzwhuVFhsH0OAoDHaeYM6KVc8HzMg+mkzAwuwKDacCFwTWq4Pb2NgwU6kIKjZaN",
-	"Vyz5GzO4ZTv6FUthUBj6kxVFxmNGHI1/1sTWx+bAjwEqJVUwDcpCG4Usn5eCbRjP2DJDYo1ezw3emGAa",
-	"mBRhg4qvPD3QqDY8RuAaWtvOSEAnHWSMFHPbFusrhatgGvzfuFHp2L3V49eWGytdV5OXKcJPdPQOzt+9",
-	"gRXjGSYhxLLMEhCSVAsKWZzSU6lA4arUmIBJubZsovp/DSyOZSnMiBh6xZIf8ZcStXmcwmKZ4DznOmcm",
-	"TvuaInZpARRKbniCCSQStWXUrgdSJd4UGBtMYMOykpStHD9zngTTgC3jBFfR5PnxyemLb7592f8dhIE2",
-	"zJQ6mAaTF0+kYs8BXSgXG5bxBA4W/q+5f7kIoX4kynyJanFodW66d1RdATewkgrYTChkWgqQK7u01Kiq",
-	"bVwUpTmjPwUsnFgLSGVGvtNQdS+AiQQWja4WxO2ab1DMxDZF8q8uI2u2QZACRzNBavJucslzlKX5jd5i",
-	"PJWHekrCnbkyobeogAsgCr+DxwwfbD3hjTCoBMscqUfpg3sSc/egp43qrXdEcIt+u4jnsGJlZqwwjZ9b",
-	"md6iSWXygzTnWSa3mDxOrNxSmQtp5szT6YnmVjjNuhVnZNjw7p8Xl090iQUzKeAN10aHsCwNSJHtrEvR",
-	"IZQ/WtnIirufiIiOY1U7VVmihl2j7iSgwPLdZtsnHm0UF2ti8TYM3rFdJllyKeX3TK3xcbotHJG5kXKe",
-	"WTI91VaxaCmTHbm4XUThggmYvDj+9gSWO4P6iSPf8GnwD/7K2tWllG+Z2PnMoR8nukmVNCbbt6Ze4OIa",
-	"lqXe7UeHduh/CvmlhJyJXaUEfebgCtnYwuKbIwtwFqAdoOkZXWvJXTz41eMWWrKMvBe6LAqpDCZvMeHs",
-	"0prbo0JyQ2meE6m5Nd37jCovtQUOeyd8GZOiILHon7UYBbf1cVabf2UixqyFTfYpd1KLkRDbLXQrhZIF",
-	"KsMdKGwDivsF8ce9+S5wyPKXkiuKmh/aNK5qHCqXP2NsSE8Vt7rMBpg996xlhHJaTO+zGss8ZyIZlte/",
-	"hJgpxTEBWZoQWLZlOw0Ld8KiG8fcwyDsx6/Gc+7Xh/PCC7e2rxJPIqyZHlRMivH1vbdoAWKNhIhAEjqo",
-	"9EldJfgQkgpj5BtM4OCErGQSQYbGoNIEuxK+5kYfdtVG6DIIg5zdfI9ibdJgOolCKkSqnydhUDCiQSf+",
-	"58P50b/Z0a/R0curZ18NKfuJDTB0ot+j7rvM0CkUE3CIdQSLQvEYCcvGpVIo4t3CAUvUhueMoohdMc9R",
-	"a7ZGPdcozAKYooysCdhKAczi05loBW1aRg9zOEgw5jnBHqsPHUIplCxFgsmhPStnOxt+lrSH0OneRXvW",
-	"7rhs/5YAtRene5uv3/84dCn3Sjh8VL0FYqlNheCrjVbmEBh0BT7zkpGitMypGOIxFb65TDDrAY9oFB0f",
-	"H0dRFA2yvEFRWdE+dzxBYeh6VcXZxdsLsvGYZRmlcFNHDuOdpHf4eWT/VcXVEAtWV/vn/4uoW0jVCcqk",
-	"pn2N9EWeuGOjJ3OdJwlvHYfz9IZcrq4Xuhp5vUG1sxV6qXAEiyb/2krNh+1CobUN8gOFLGHLDGG5gwJl",
-	"kdXb3A4q/Og1XdxMGAl6y6mIlsKHy0zGLOPkk94kpzMxE0ewV7pOgcGKY5YQ3ZxrzcU6rIxmq6RY2zhM",
-	"tiNLa+eKiTXCQUcKwXLUwM1h5wxfC08trSKVAn2wqXI/A1dRu6edvQVTLEdTbx8oo5lrE8CBr4KP3elU",
-	"m6woqPidHSusmw62fCCpLCuQSUHglsWGbxqKL2jBJJp4wpbL+TKT8TVW1BuB/HN7AZ0zK2rfODKxFC5O",
-	"mXl7mb2JPoyxbtQcwTIyjB2oUggbTrjRncJ/JqCu/etzJ5E7uI0HBZqtVNdeiISimXCn+jfVFdVbGnKn",
-	"lRytdo8nZLMt195w6h0v3A4qbAhVzylf5oXR7V1bVm0zUoJcGRRn+/eHlCsawl6leFOQqw5duH9VNxoJ",
-	"hfJ1atyhFAM3mDh5LEBql7ZD9GImfHOtwXFCbhuWXjqW2pvmrjlHNyykSdE341gGKyXzvnkf1O0eg1mm",
-	"YZvyOPUKrMqkfafglHftW8onreL/DBTaaolKjOHixVlH1cBxYeZOrxvsH5KfOCH3SrMu8VZTdP+Iod4l",
-	"UXYdGqtooVFo7NL0Had9esMdnj1faGojAj97VTg9LMW1kFsxV7I09sF+H8Qf//fLy3fkhXXf0GjMVrVP",
-	"+BjX7g25EDzQthmAPzicYM6rfKAFu8Z5zLR3qpXvJvrcAwcaCV3JDfZgbr9324a07OjXqw8O1M6vvh5E",
-	"te2KchAPbCmzWQ2EQ8mtw8vjWsX/Q3ChpQ2vmkG08I4y4g82uA+juE7KNNIFol0I3n5oJcUQqXJmCD6s",
-	"UJGXHCwmJ5PT09PTaBJFZKzPJnAyOYXT01Owjw5HM3FRsBh1CAnTqf1fGtdHLhilphQ1agvtvXnbd3wt",
-	"pMLEAfNWjdQc1y2Vjp93SqVJx65ms2d/+RAdvYSDw9FsdnT1Nf246jwZtLXmth4AfbspNaTyRKEplaCU",
-	"sIPFuMFBx88hxRtW4dM4ZYrFtjbccpPORC+4bCaEZt+/f/OdfQ+b5321PGBe0dbVi3t01ZSVR3fUlT+1",
-	"xLyzxr4wTJk+zLBYj+uOte1X2KK20/vcom3Sfa/wFIY8oc285RGTu0vWCh1RWNFu8RP1eX7XWqFDZNCS",
-	"2yW0AxcUFa0Ns6p8gsUsiGaBrQp0Gceo+1Vk18p63Yq7+hQkFBcrWTUeWWytiWB+MA1cHDoqlLzZQc64",
-	"MIwLVDoIg1JlwTRIjSn0dDxec5OWy1Es83F7T+dHsNcptEZ05MNe584pneVyyTPbodSh9TwqS3TKi8JO",
-	"kOEnKdgardaucWfDlsZYoc+udueIiqGOFCuptky54ZommKgQbbGsHQzHim7rUqzbW/yq0AYdlmm4xsKW",
-	"97YJ4vJ4aJlYl54+xWrGEyIxgnZX1BV+boINS5lwH4HpCClQD7MxEzYyGw1S8TWnjPCDT543Oyg1hqCl",
-	"VRdsFTcGhUcFNmfQmmvEAgjzk0GRZjr1qkdPuhF38doVokuZ7KaPq2bDmbirnAUmiFuC101V61RYA+Nx",
-	"d9ppO1D+vG2KXvkV/zHLcQhou3Cd8ZgQZcu637653DNkWaDQslQxjqRaj/0mPaa1t2FguMn6jhGE9FM7",
-	"k56MolFEK4kQK3gwDY5H0ejYIa3UBoCx79BOPwaFHI7estD96K2lu0ohYVUqW1y0Wz1U1LMEnaHtm/DB",
-	"ZnLoMrymBMe1H6WRto6jqj7wtQOpzwZcKIXhmfttV1RNhjOQpdHcdlwJ9HGRyK27jQqDaziJImdLlQUM",
-	"VV5w0J1wT14euvuiIG8lf5MEU99rb6eP5qOBVzL5zC8/Pu9rgwePRLrji9tuwjCqxP6XK8+j6PMYr0cF",
-	"TZe/HodFn8+obRnfMcLpGB/XTRVsh4EnjvOhQ2oJx63vTOyW009v2Rte08bJ8ac39gezdt8DDhycwtHm",
-	"5y8/vbk/Er0Ng9OHKKb72YHd9fxB6qy+c7JbTj69pffBhx23lXnO1K72qV6cIYjA1poATufxFe0dxynG",
-	"13cHLjuJ0E2rZ28cM4Jz3/vxGcBlnIFI0ek5zUQ/Srw4dD0jk3KVtEmi8B/OdDtzAy2pEJrm0mDIIWGe",
-	"KuK4uVU1ZPpS8ac9d/si4aceyvgByyfmKd3RRjPJGJo6+CFDdzTw6M/Cos/W2n2xsOp22obiWa8dXM3X",
-	"/oyLf5S4SAbRh1/Wge+Njaopxu+AdTY2DdCtKo9OG2i5q/DdRvLY1SgjOHfoqoHonZmAkXZAS/QWLlYv",
-	"iMBiXH0oQKD/smO9BNltoSl63Sa/5MC2fdXOtxm50iaExbMFyMItPDyroDgzwPVM7M97LKZ3INJ+BJfa",
-	"wjZB1wv1B/hyt3++bVqwetXnNLSqJhaci/qTzrbgrs3t5wVM7ExKhSWJ0AyluynBG/RTJYWq1dLpqz04",
-	"bg01gr5E0P89YvBQX+ghuNS3hc6A1TGa0KrRsGW7PwPyHyQgD3Uz74nFtNcGGno71G/zYcg1Fulv/2Vo",
-	"IuMyJ9ev2wLj4PaqPmiwyRpC7NKF/UbLA+rirsYWUW731iqub69u/xsAAP//",
+	"7FttcyM3cv4ryOSqjjoPKVKU1ivqQ0o+b5Itn50tr9ZXFXNDgjNNDk4zwBjAiOK5lN+e6gbmfajVamUn",
+	"Vbn9suLMoNFoNPrl6cavQaSyXEmQ1gSLX4MEeAya/vwRrD5cby1o/BWDibTIrVAyWATvIVIyNswqtufC",
+	"sg1slQZm9UHIHeM7LuQkCAO451meQrCYT8PARAlkHGllQoqsyILFLAzsIYdgEQhpYQc6eHh4CIOca56B",
+	"9Xy8jSHLlQUZHb6DQ5+Xa3YLB2YTYDzPWcZvwbCt0kxJYMZybdmIM81lrDL24cPbb09Cxg0Tkoa8fXPz",
+	"ryyxNue5YI2Zxt/BYSljzbf2ignLMn5gG2AGpGUbroEpjVQ4+6VQFmJmrBZyN2F/FTbxpA3oO9B/NEzU",
+	"ZNleyFjtl3J0ds4SVWjDNgcWw5YXqT1hnGn4pQBj2V7YxFHhGdACuYzrBxsVH5gwjEuzBw1x/f1WaGOX",
+	"UoPJlTTg9iJkm4MFkgr+ERIxqZihbWSRigGp4eom7KY5K9HlLBbbLWhavIoPSykM07AtDMRsdH52dnJF",
+	"rFt9YPtEpFBzUi0IyVuRpmwDqCIJl3EKMWsRml6eTJbymtZkmE24ZYYf2DJAwrQQlnILehngrJchu7i/",
+	"P2G4G1JZdgu5DZlRNSs9GVotwCyl08+lbGpo8Bqm88uvX8P4fBpfjM/n8Hq8iS7n41evL8/5xdfby/nZ",
+	"eRAGAlXOnZIgDCTPcGxHcYKWsvP7v4Dc2SRYnF1chKj85e8Zqrq1oJHmf/38T+P//vjVH4LqTDidckei",
+	"3E86Ed/w+N+4hT2n0xApaUFa/JPneSoijgfj9G8GT8ev9Qp/DUBrpYNFUOTGauDZqpD8jouUb1JAWeDr",
+	"lYV7GywClNsdaLH19EidRUR60hh2xTp7Ezw0F/8HDdtgEfzzaW1lTt1bc/qGuKHVtQ80KuBPOPWBXb97",
+	"y7ZcpBCHLFJFGtNOb4Bp4FGCT5WuFMgmpMP+1PEoUoW0E2ToGx7/6PTweQLDA7LKhMm4jZKupJBdOkG5",
+	"VncihpjFCgwxSt+TCsJ9DhEaijueFihsfy5WIg4WAd9EMWyns7P5+cWrr19fdn+jQlluCxMsgtmrFxJx",
+	"42QKecdTEbPR2v+18i/XIaseySLbgF6fkMxte4/KLRCWjAxHA8SNkkxt6dPCgC6HCZkX9gr/lGztlrVm",
+	"iUrRndRU3QsyVOtaVmvkdifuQC7lPgENXUZ2/A7Q8uPpfgiDb8FYIWl/f1D2Ok3VHuKn64BxnxbSajpq",
+	"psgyjn8G18w/bpj6et/pdxAGbrMbihTX/KyksivuOeqolBM1Oanv3rGIS6/17kBCjE6j0nYRQYA7nAoJ",
+	"XSZvhYxxD/CdM6iemIYIxB0wTqr7BazmGjJRZExzC6zk+0kcv4QWVwe+KXvv0Sg6wd1xXP3RVFumdEsw",
+	"VzguQa+0594JOu3xRvZGZKAK+4W21noqT7WzsXDGzrl4ildE9nvY2+GJyY62Q7EfAc/888TSiIlWt3BY",
+	"aUerJxxhulEZbRIZm15s4u3EldMBziTsye2TSaJf/osXEtq6w9qaeOOpBh4fjvCI8dOnGXTSlhga8NTx",
+	"8DwxexIr96Aj3vJteYbcR18um2tG8ayLsasjSmv6Hmyi4ufY4uayMqLymFlyXzg9dl9c4Yawd//x/uaF",
+	"dj/nNmFwL4w1IdsUlimZuq3ESTD9aSRTtNx+7oJ0HKvGiYqIWsxhWvlTQHw32e7FiA9h8I4fUsXjG6X+",
+	"wvUOnifb3BFZWaVWKZHpiLaMG8ochD5C184lm72avz6nHMO8cJQyPBv7TnxDeuXDu7fynVY7DcY8b/FV",
+	"pCFXeUmos/xejjZgoqpkR0hW0rmqEiSQGCcl3LCtkMIkEL/ImRtOHfs2ajgTe4w9kvCNUt9zefCCNp8Z",
+	"RGF4sEpFJqw7880ghUIHeufCxcpiDIUlLUJdzawJ5aBZnihZen82mp/OptlJmTg0/aiQ7Hx25pNhQ7GU",
+	"TbSyNu3y2vGUAg8tfYiC/ATjNcnPyLQ2hTn0XX4zG3iZQEoplnF5KHXIXDlYB43ZmnCgMQFB61JIE/ZG",
+	"2ATQax3dPZfbk7SXcrRubty6H3I5TGJdS2bNMLl2OQENG0w8hFnK4T1go3Ul8vWJy/a76Na4greGxOa/",
+	"Pm0AYSS7D42s+Xkx4fG0u6UI7VSbabFLLJNq/9sEgbXkfPhOv0jgpWmpOGAbiDj6U2ENMwnXBIGhJox+",
+	"hFiYE8c7bT/yPlnK95ZrawitKbNFozzIk4OMcfuM5QfDNqqQMR7RKIHo1uWAEZcRpIbtFFMyZHAfQe70",
+	"04KxS+kzDx+4f5CmyHOlLcTfQyz4DTnL521VRWmVIakVOd7HXGJWGEp9ejP8Ng4Rd2rdnWs9CWqzQPr+",
+	"ZxJgAwXpU27pnlVe5hiH5FrloK3wtrwBXTy+kNIrfxs4DOuXQmi0qT83aXysAC+1+RtEFJyX3JoitUOI",
+	"r2MthbjFdJ/VSGUZl/Hwev1LFnGtMUVVBVqhdI86uHYzrNtRmHvYR+hqg/y4PJzheu++7YrEkwgrpgcF",
+	"g0fi0V0kKKrCXJBAHPoE41OyiuEpJD10ELPROWrJbMpSsBbTfqVZLHbCmpO22GZn8/MgbCKhs2kLCD1v",
+	"A6HX4//k479Px5eDcGj40goYuqU/Iu5jalihG878TNg61yKCdcjWUaE1xlxr79eMFRlHK0JfrDIwhu/A",
+	"rND3rckq5tygUVSScfJ6S9nwc1R4sAlkbBRDJDJM2kgeJkQ76yzmCc3lSxV8UyIZvY32rB3ZbP8Wvblf",
+	"Tns333z4cWhTHl3h8FTVEBYpY0ussBxYhgWsveArvzIUlFEZMJwOnUemYkg7adN0Mp3P59PpdDrI8h3I",
+	"Uov63IkYpMXt1SVn779/jzoe8TQtwTRnOaw/JJ3Jr6f0r4Rxh1ggWfXn/ytSp2CmZZRRTH2JdJc8c9NO",
+	"X+zovIh5ax04T2/oyFVoR1sib+5AH6gWUGiYtANFYUqznWsg3cBzoIHHFDdtDiwHlafVMDcCow18jRu3",
+	"lFYxsxc2SlCvnLlMVcRTgWfSq+RiKZdyzHog+YJxthWQUjkrE8YIuQtLpdlrhYHpIaeaoSpIzzWXO2Cj",
+	"gXBX2JPWHB51XxCtVkbjfT9nDrt3T1tjqzqqHz4A2HNXkGAjj7fP3exS2dUWjYof2dLCCmol8ANXRayw",
+	"VElMzXlkxV1N8RV+MJvOPGHicrVJVXQLJfV6Qf45bUBrzpLa145MpKSzU3bV/Ix2ohvG0DGqpyjhOV1I",
+	"SeYEQ9hmiWEpWVVlqOadTd3EzXhQgt0rfesX0cDLmX9TblE1pCZ3Ua6jUVjyhMpqrFOcasQrN8IqtcJU",
+	"bYX+MsutaY7CZMrrm1JMbS3Iq/7+AfqKmrAXKdzneFSHNty/qqr8SZmL0KRoA+8wxxuXUVMTmBuiV5cH",
+	"6jgOk4qKpUvHUnPQypUBcYcxdQRf9uMp22qVddV7VBWWLKSpYftERIkXYJUULvrJ5JF8vgRHOCaBwxmx",
+	"044S7Hdm5uipG6xU4jlxi+zld23ijZywP8VQlZSaFcpOAamkAWmgTdNXJ/r0hqsBvbNQ50YY/PQwRHxY",
+	"yFup9nKlVWHpQR/F9dP/+83NOzyFVYXSGki31ZmgyVtwwuKJOMSgxXW60dpinPz4Lh+pjBHzX1qQwpmp",
+	"WDcyRZRgJNgssDkNHgApnQS+CAB0nmOwLOO35bnlDq8sbaXtow3UqtM88qaBN4x6QIMwKKsGxlBtYX1k",
+	"2uUP56cHKhMDMTIMRyHXZdBgJL+FVcSNt7xbD035AIWNDGAIru6gkwt1WwmaeQ8f//3jzy7zWX3802Dq",
+	"04QdBoPGPUqdjkk4FAG1eHle58L/oZiyIQ0vmsGQ8h2GTT/QoRsO9VtxlVVOCw8h8/qDX6KjUTrjFg/k",
+	"FrQmazI7n11cXFxMZ9MpWrSvZux8dsEuLi4YPTqZLOX7nEdgQhZzk9D/yjpIK+d4QhIw4FAxb0bondhJ",
+	"pSHu9ig1pmvn0/OzRxqLlsuv/uXn6fiSjU4my+X445/wx8fWk0Fdq3frCflRO+6iFjsNttDS1f7Xp3Ww",
+	"PD9jCdzzMomJEq55RAACmo+l7HiguxmmPB8+vP3WmZe7s65YntA+05TVq8easCrsYXwEfPipscyjQAyB",
+	"nd1YtHRLTW3rwzCy0tPHjkVTpbunwlMYOglN5olHiI/jGmUITRCt+/iFwMDfNaFsERnU5CbO4iJQtIqh",
+	"a/AsOzvXy2C6DJz3LKIITBdqaGtZB9I6BmbhooTcqhKd5hFpk+8rdHZonGt1f2AZF9JyIUGbIAwKnQaL",
+	"ILE2N4vT052wSbGZRCo7bY5p/Qh6cDIp0dibvdaeozvL1EakBGObkE4e5q4mEXlOPb7sJyX5DkhqZX+q",
+	"gUiDLXtreZ5PMGNurWKr9J5r1+tlMJfQAISoVNGRp9vYlCqgiTSQ0eGpoXZPRuoJS+n8uKsh7QpPH201",
+	"FzGScF2tZYDk0AHfILtRsfAWGKdQ0tecemwsJVlma5jSYifQI/zgnec9hT+u+TTPMUwV1oL0UQH5DPzm",
+	"FiBnmBiiQqFkWqCGD7FNvdz1G4dWYBC1eB7kES7lMcyDcUkd0xGXNfThy3Bl9nTabr4jmNLPR4ViEn7J",
+	"f4Th5kA25sx1KiJMOxra/f3bm54iqxykUYWOYKL07tQPMqf47UMYWGHT7sEIQvxpnErPJtPJFL9EQjwX",
+	"wSKYT6aTuYu0EjIApx7GX/wa5GrYeqvcdK13WaySim0LTRloEw8UhmU8BqdofRUe3c1OnIengqUwvlsE",
+	"pTWflumFTzApdicPUkgrUt9iSK3aHom6YqqwRsS+qc91lbvdKBM1w86nU6dLpQYMpeds1G64nF36Wika",
+	"eVr52zhY+IJM033UPazfqPgzG5E/r/n1yXWzdo3roe0wrC6g20h9Np1+HuNVPakuBVWl+OnnM0p1hSN1",
+	"vm4luIJKqBvj3HE+NEm1wtNG2zMNufj0kF5/Fg6czT89sNt7ROOeMOFgqRYHn11+enC3J+UhDC6eIph2",
+	"Zx2NOnuSOMu2exoyf8rq6ko/jTn/9JhO1ynVcasOFKc5HduEYQXfGQyKWo8/4thTqqIfN3Z/dkV2e7TO",
+	"N2HXHlT0XsN5qQHr0gIzl7JrWV6dODDSJkLHTZIgfe93G/IdwDpDVqOW5EE992pL1316zkpzC2OPErF9",
+	"wi3cefsapQKk/aNhPI41GBNWBn5XgDFgltLk6E+ZwiHUHeM/hRI/4XHMipzuonQAKS+ZJoQ0bFaR/Zey",
+	"qq6AW1Zbfysb2yxA/yYmtqpO+krjJwqL7RpfXdIbKr/5alu7RvbsmxjTz5baY/a+hP0J87rq1EXKQvM/",
+	"bP//Z9uPStQNS/31jUfsv65BiiPhLtnfAbplRtaCxzaHMu69UyJyuduEuUt7jdSlVVCzirobkN7a+aM1",
+	"Elifll02aMpvWhpPphcTcNlB4cp+zhI7d/Cr0MaGbP3VmqncfXhyVaYo3BJY3C+W1ncqHRKdUMLvb2OW",
+	"4LyHAbrzE5jDq68+B+grwT12LaubV82FuxqRL7ZxeXCNkrgE39GxlN/0XvpuicZqeGqUp2bYCHiUlEWc",
+	"urHS39ISspVdniyWkrcKmpT1kudS3WtOIWpEo5CxObRvHQ3VMZZydD6dH6+knFyR4LjPgsgDNys8IfX3",
+	"OhfO3r5zP50I6e+lbDBExfw0dbRQB3dA2dvT3fZSvqf7GnKgBGIVXTmm0oPAyIBvYfHIFdT+Nd4dWONA",
+	"T3dj1m+Sv7j7yE3dgXjCW8NORNG8T/3zsAmqPznt3Ld++PgFIUkJZraQ6yd7zSGo9bcIOX6PCGAIeX1K",
+	"5ueB1yt/U48RckDncc8Pzw8HnuC/hu9OflEwMX2CX+/f5PjfC0OeEBgMXon7RwxzLIYZKow8Er7gWPJm",
+	"znL1z4r3da5GgX/7e1SxiooMjWSFMJ6SJfMTDdZrQtdw3ug3Z9zFPkMY+aS+/t/i+uHjw/8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
 )
 
 // Backends a server can verify with.
@@ -60,6 +63,21 @@ type Config struct {
 
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
 	DefaultCountry  string        `env:"DEFAULT_COUNTRY"`
+
+	// Abuse protection (see protection.go).
+	TrustedProxies     Prefixes      `env:"TRUSTED_PROXIES"`
+	RateLimitIP        guard.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m"`
+	RateLimitNumber    guard.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m"`
+	RateLimitCheck     guard.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m"`
+	RateLimitCountry   guard.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off"`
+	RateLimitGlobal    guard.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off"`
+	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES"`
+	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`
+	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES"`
+	TestNumbers        TestNumbers   `env:"TEST_NUMBERS"`
+	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	RedisURL           string        `env:"REDIS_URL"`
+	RedisFailOpen      bool          `env:"REDIS_FAIL_OPEN"`
 }
 
 // LookupFunc reads one variable, telling unset apart from set-but-empty (os.LookupEnv's shape).
@@ -78,6 +96,8 @@ var mustNotBeEmpty = []string{
 	"PORT", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
 	"UPSTREAM_TIMEOUT", "VONAGE_VERIFY_API", "VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY",
 	"VONAGE_PRIVATE_KEY_PATH", "VERIFY_WORKFLOW", "VERIFY_WHATSAPP_FROM",
+	"RATE_LIMIT_IP", "RATE_LIMIT_NUMBER", "RATE_LIMIT_CHECK", "RATE_LIMIT_COUNTRY",
+	"RATE_LIMIT_GLOBAL", "IDEMPOTENCY_TTL", "REDIS_URL", "REDIS_FAIL_OPEN",
 }
 
 // Load reads and validates the configuration from lookup.
@@ -119,6 +139,7 @@ func Load(lookup LookupFunc) (Config, error) {
 	cfg.Locale = strings.ToLower(strings.TrimSpace(cfg.Locale))
 	cfg.VonageBaseURL = strings.TrimRight(strings.TrimSpace(cfg.VonageBaseURL), "/")
 	cfg.normaliseV2()
+	cfg.normaliseProtection()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -254,5 +275,6 @@ func (c Config) Validate() error {
 	if c.DefaultCountry != "" && !countryCode.MatchString(c.DefaultCountry) {
 		bad("DEFAULT_COUNTRY must be an ISO 3166 alpha-2 code such as US or GB, got %q", c.DefaultCountry)
 	}
+	problems = append(problems, c.validateProtection()...)
 	return errors.Join(problems...)
 }

@@ -146,3 +146,23 @@ func toNumber(n *phonenumbers.PhoneNumber) (Number, error) {
 		Type:        typeOf(phonenumbers.GetNumberType(n)),
 	}, nil
 }
+
+// Digits returns the digits of raw once the separators Parse ignores are removed (and a leading
+// '+'), or "" when raw holds anything else. It matches configured test numbers, which need not be
+// valid numbers.
+func Digits(raw string) string {
+	s := strings.TrimSpace(raw)
+	if s == "" || utf8.RuneCountInString(s) > maxInputLen {
+		return ""
+	}
+	_, digits, err := normalize(s)
+	if err != nil {
+		return ""
+	}
+	return digits
+}
+
+// KnownRegion reports whether code is an ISO 3166 alpha-2 region with a country calling code.
+func KnownRegion(code string) bool {
+	return len(code) == 2 && phonenumbers.GetCountryCodeForRegion(strings.ToUpper(code)) != 0
+}

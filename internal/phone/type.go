@@ -1,6 +1,12 @@
 package phone
 
-import "github.com/nyaruka/phonenumbers"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
 
 // Type is the kind of line a number belongs to, as far as the numbering plan tells.
 type Type string
@@ -48,4 +54,23 @@ func typeOf(t phonenumbers.PhoneNumberType) Type {
 	default:
 		return TypeUnknown
 	}
+}
+
+// allTypes lists every Type a valid number can have.
+var allTypes = []Type{
+	TypeFixedLine, TypeMobile, TypeFixedLineOrMobile, TypeTollFree, TypePremiumRate, TypeSharedCost,
+	TypeVoIP, TypePersonalNumber, TypePager, TypeUAN, TypeVoicemail,
+}
+
+// ParseType reads a Type by its name ("mobile", "toll_free", ...), in any case.
+func ParseType(name string) (Type, error) {
+	t := Type(strings.ToLower(strings.TrimSpace(name)))
+	if slices.Contains(allTypes, t) {
+		return t, nil
+	}
+	names := make([]string, len(allTypes))
+	for i, t := range allTypes {
+		names[i] = string(t)
+	}
+	return "", fmt.Errorf("unknown number type %q; known types: %s", name, strings.Join(names, ", "))
 }

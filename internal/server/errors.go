@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -87,6 +89,14 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	if ae, ok := errors.AsType[*apiError](err); ok {
 		return ae
 	}
+	if ge, ok := guard.AsError(err); ok {
+		return s.fromGuardError(ctx, op, ge)
+	}
+	if errors.Is(err, phone.ErrInvalid) {
+		s.logger.InfoContext(ctx, "invalid phone number refused", "op", op, "reason", err.Error())
+		return newAPIError(http.StatusBadRequest, "invalid_number",
+			"number is not a valid phone number; send it in international format, e.g. 14155550100")
+	}
 	ve, ok := verify.AsError(err)
 	if !ok {
 		if errors.Is(err, context.Canceled) {
@@ -137,5 +147,30 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	if ve.RequestID != "" {
 		ae.body.RequestId = &ve.RequestID
 	}
+	return ae
+}
+
+// guardStatus is the HTTP status of each of the guard's refusals.
+var guardStatus = map[guard.Kind]int{
+	guard.KindRateLimited:           http.StatusTooManyRequests,
+	guard.KindDestinationNotAllowed: http.StatusForbidden,
+	guard.KindRequestInProgress:     http.StatusConflict,
+	guard.KindIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	guard.KindUnavailable:           http.StatusServiceUnavailable,
+}
+
+// fromGuardError maps a refusal by the guard. An unreachable store is not logged here: the guard
+// logs it once per outage, not once per request.
+func (s *Server) fromGuardError(ctx context.Context, op string, ge *guard.Error) *apiError {
+	status, ok := guardStatus[ge.Kind]
+	if !ok {
+		s.logger.ErrorContext(ctx, "unmapped guard refusal", "op", op, "err", ge)
+		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+	}
+	if ge.Kind != guard.KindUnavailable {
+		s.logger.InfoContext(ctx, "refused by the guard", "op", op, "error", string(ge.Kind), "reason", ge.Text)
+	}
+	ae := newAPIError(status, string(ge.Kind), ge.Text)
+	ae.retryAfter = ge.RetryAfter
 	return ae
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -21,10 +22,14 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
 )
@@ -36,6 +41,7 @@ type harness struct {
 	url    string
 	fake   *vonagetest.Server // nil with the sandbox backend
 	logs   *logtest.Buffer
+	clock  *storetest.Clock // the guard's clock (and the in-memory store's)
 	spec   *openapi3.T
 	router routers.Router
 }
@@ -45,12 +51,21 @@ type options struct {
 	defaultCountry string
 	timeout        time.Duration
 	provider       func(logger *slog.Logger) verify.Provider
+	fake           *vonagetest.Server // share one fake Verify API between servers
+
+	// The guard. The zero limits are all off, so that tests not about limits can send as they like.
+	limits         guard.Limits
+	destinations   guard.Destinations
+	testNumbers    map[string]string
+	trustedProxies []netip.Prefix
+	store          guard.Store // nil: an in-memory store on the harness's clock
+	failOpen       bool
 }
 
 func newHarness(t *testing.T, opts options) *harness {
 	t.Helper()
 	logger, logs := logtest.New()
-	h := &harness{t: t, logs: logs}
+	h := &harness{t: t, logs: logs, clock: storetest.NewClock()}
 
 	var provider verify.Provider
 	switch {
@@ -59,7 +74,10 @@ func newHarness(t *testing.T, opts options) *harness {
 	case opts.sandbox:
 		provider = sandbox.New(sandbox.Options{}, logger)
 	default:
-		h.fake = vonagetest.NewServer(t)
+		h.fake = opts.fake
+		if h.fake == nil {
+			h.fake = vonagetest.NewServer(t)
+		}
 		if opts.timeout == 0 {
 			opts.timeout = 5 * time.Second
 		}
@@ -80,7 +98,22 @@ func newHarness(t *testing.T, opts options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler, err := server.New(server.Deps{Logger: logger, Provider: provider, Phones: phones, SpecYAML: specYAML})
+	store := opts.store
+	if store == nil {
+		store = memstore.New(h.clock.Now)
+	}
+	tests := testnumbers.Numbers(opts.testNumbers)
+	g, err := guard.New(guard.Options{
+		Store: store, Phones: phones, Logger: logger, Now: h.clock.Now,
+		Limits: opts.limits, Destinations: opts.destinations, FailOpen: opts.failOpen,
+		IsTestNumber: tests.Has,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler, err := server.New(server.Deps{
+		Logger: logger, Provider: testnumbers.New(provider, tests, g.Sessions(), 0, logger), Guard: g, SpecYAML: specYAML, TrustedProxies: opts.trustedProxies,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +149,31 @@ func (r *response) str(key string) string {
 func (h *harness) postJSON(path, body string) *response {
 	h.t.Helper()
 	return h.send(http.MethodPost, path, "application/json", body)
+}
+
+// postWith sends body as application/json to path with extra headers.
+func (h *harness) postWith(path, body string, header map[string]string) *response {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return h.do(req)
+}
+
+// upstreamCalls counts the calls the fake Verify API received on path.
+func (h *harness) upstreamCalls(path string) int {
+	n := 0
+	for _, r := range h.fake.Requests() {
+		if r.Path == path {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *harness) send(method, path, contentType, body string) *response {

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/verify-proxy/verify-proxy/api"
-	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -25,17 +26,20 @@ var apiPaths = map[string]bool{"/request": true, "/check": true, "/cancel": true
 type Deps struct {
 	Logger   *slog.Logger
 	Provider verify.Provider
-	Phones   *phone.Parser
-	SpecYAML []byte // openapi.yaml as written, served at /openapi.yaml
+	Guard    *guard.Guard // reads numbers and decides what may go ahead
+	SpecYAML []byte       // openapi.yaml as written, served at /openapi.yaml
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name the client; from any
+	// other peer those headers are ignored and the peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New builds the HTTP handler: every route, every middleware, wired from explicit dependencies.
 func New(d Deps) (http.Handler, error) {
-	if d.Logger == nil || d.Provider == nil || d.Phones == nil {
-		return nil, errors.New("server: logger, provider and phone parser are required")
+	if d.Logger == nil || d.Provider == nil || d.Guard == nil {
+		return nil, errors.New("server: logger, provider and guard are required")
 	}
 	logger := d.Logger
-	s := &Server{provider: d.Provider, phones: d.Phones, logger: logger}
+	s := &Server{provider: d.Provider, guard: d.Guard, logger: logger}
 
 	validator, err := newValidator(s)
 	if err != nil {
@@ -50,8 +54,7 @@ func New(d Deps) (http.Handler, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	// Until trusted proxies are configured, the client is the TCP peer: headers can be forged.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientIP(d.TrustedProxies)
 
 	e.Use(
 		s.accessLog,
@@ -65,6 +68,7 @@ func New(d Deps) (http.Handler, error) {
 		middleware.SecureWithConfig(middleware.SecureConfig{ContentTypeNosniff: "nosniff", XFrameOptions: "DENY"}),
 		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
 		onlyAPI(noStore),
+		onlyAPI(s.limitClients),
 		onlyAPI(legacyBodies),
 		onlyAPI(validator),
 	)

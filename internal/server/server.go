@@ -5,11 +5,10 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
@@ -20,34 +19,51 @@ const statusOK = "0"
 // Server implements the contract's operations.
 type Server struct {
 	provider verify.Provider
-	phones   *phone.Parser
+	guard    *guard.Guard
 	logger   *slog.Logger
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// RequestVerification starts a verification after the number is known to be valid, because every
-// upstream call costs money.
+// RequestVerification starts a verification, once per Idempotency-Key when the app sends one.
 func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerificationRequestObject) (api.RequestVerificationResponseObject, error) {
-	num, err := s.phones.Parse(req.Body.Number)
-	if err != nil {
-		if !errors.Is(err, phone.ErrInvalid) {
-			return s.fromError(ctx, "request", err), nil
-		}
-		s.logger.InfoContext(ctx, "invalid phone number refused", "number", phone.Mask(req.Body.Number))
-		return newAPIError(http.StatusBadRequest, "invalid_number",
-			"number is not a valid phone number; send it in international format, e.g. 14155550100"), nil
+	if req.Params.IdempotencyKey == nil {
+		return s.startVerification(ctx, req.Body.Number), nil
 	}
-	started, err := s.provider.Start(ctx, num.E164)
-	if err != nil {
+	var first api.RequestVerificationResponseObject
+	resp, err := s.guard.Idempotent(ctx, *req.Params.IdempotencyKey, req.Body.Number, func() (guard.Response, bool) {
+		first = s.startVerification(ctx, req.Body.Number)
+		return record(first)
+	})
+	switch {
+	case err != nil:
 		return s.fromError(ctx, "request", err), nil
+	case first != nil: // this call ran the start: answer as it did, with every header
+		return first, nil
 	}
-	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(num.E164))
-	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}, nil
+	return replay(resp), nil
+}
+
+// startVerification starts a verification once the guard admits the number, because every
+// upstream call costs money.
+func (s *Server) startVerification(ctx context.Context, rawNumber string) api.RequestVerificationResponseObject {
+	number, err := s.guard.Admit(ctx, rawNumber)
+	if err != nil {
+		return s.fromError(ctx, "request", err)
+	}
+	started, err := s.provider.Start(ctx, number)
+	if err != nil {
+		return s.fromError(ctx, "request", err)
+	}
+	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
+	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}
 }
 
 // CheckVerification checks the code the user typed.
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
+	if err := s.guard.AllowCheck(ctx, req.Body.RequestId); err != nil {
+		return s.fromError(ctx, "check", err), nil
+	}
 	checked, err := s.provider.Check(ctx, req.Body.RequestId, req.Body.Code)
 	if err != nil {
 		return s.fromError(ctx, "check", err), nil

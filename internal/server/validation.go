@@ -50,6 +50,12 @@ func validationError(he *echo.HTTPError) error {
 	var schemaErr *openapi3.SchemaError
 	var parseErr *openapi3filter.ParseError
 	switch {
+	case errors.As(he.Internal, &reqErr) && reqErr.Parameter != nil:
+		reason := reqErr.Reason
+		if errors.As(reqErr.Err, &schemaErr) {
+			reason = schemaErr.Reason
+		}
+		text = fmt.Sprintf("%s header: %s", reqErr.Parameter.Name, reason)
 	case errors.As(he.Internal, &schemaErr):
 		field := strings.Join(schemaErr.JSONPointer(), ".")
 		if field == "" {

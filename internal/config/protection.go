@@ -1,0 +1,116 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+)
+
+// Prefixes are TRUSTED_PROXIES: comma-separated CIDRs; a bare address means just that address.
+type Prefixes []netip.Prefix
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (p *Prefixes) UnmarshalText(text []byte) error {
+	var out Prefixes
+	for _, item := range strings.Split(string(text), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if prefix, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, prefix.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(item)
+		if err != nil {
+			return fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an IP address", item)
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	*p = out
+	return nil
+}
+
+// TestNumbers are TEST_NUMBERS: number:code pairs, comma-separated, read into E.164 digits -> code.
+type TestNumbers map[string]string
+
+var testCode = regexp.MustCompile(`^[A-Za-z0-9]{4,10}$`)
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (t *TestNumbers) UnmarshalText(text []byte) error {
+	out := TestNumbers{}
+	for _, pair := range strings.Split(string(text), ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		number, code, ok := strings.Cut(pair, ":")
+		if !ok {
+			return fmt.Errorf("%q is not number:code, such as 15555550100:123456", pair)
+		}
+		// Test numbers need not be valid (fictional ranges are the usual choice), only digits.
+		digits := phone.Digits(number)
+		if len(digits) < 6 || len(digits) > 15 {
+			return fmt.Errorf("%q: the number must have 6 to 15 digits", pair)
+		}
+		code = strings.TrimSpace(code)
+		if !testCode.MatchString(code) {
+			return fmt.Errorf("number %s: the code must be 4 to 10 letters or digits", digits)
+		}
+		if _, dup := out[digits]; dup {
+			return fmt.Errorf("number %s is listed twice", digits)
+		}
+		out[digits] = code
+	}
+	*t = out
+	return nil
+}
+
+func (c *Config) normaliseProtection() {
+	for _, list := range [][]string{c.AllowedCountries, c.BlockedCountries} {
+		for i := range list {
+			list[i] = strings.ToUpper(strings.TrimSpace(list[i]))
+		}
+	}
+	for i, t := range c.AllowedNumberTypes {
+		c.AllowedNumberTypes[i] = phone.Type(strings.ToLower(strings.TrimSpace(string(t))))
+	}
+	c.RedisURL = strings.TrimSpace(c.RedisURL)
+}
+
+// validateProtection checks the abuse-protection variables and names each offending one.
+func (c Config) validateProtection() []error {
+	var problems []error
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+
+	if len(c.AllowedCountries) > 0 && len(c.BlockedCountries) > 0 {
+		bad("ALLOWED_COUNTRIES and BLOCKED_COUNTRIES cannot both be set: list the countries to allow, or those to block")
+	}
+	for name, list := range map[string][]string{"ALLOWED_COUNTRIES": c.AllowedCountries, "BLOCKED_COUNTRIES": c.BlockedCountries} {
+		for _, code := range list {
+			if !phone.KnownRegion(code) {
+				bad("%s: %q is not an ISO 3166 alpha-2 country code (such as US, GB or DE)", name, code)
+			}
+		}
+	}
+	for _, t := range c.AllowedNumberTypes {
+		if _, err := phone.ParseType(string(t)); err != nil {
+			bad("ALLOWED_NUMBER_TYPES: %v", err)
+		}
+	}
+	if c.IdempotencyTTL < time.Minute || c.IdempotencyTTL > 7*24*time.Hour {
+		bad("IDEMPOTENCY_TTL must be between 1m and 168h, got %s", c.IdempotencyTTL)
+	}
+	if c.RedisURL != "" {
+		// The URL may hold a password: never repeat it.
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("REDIS_URL must be redis://host:port/db or rediss://host:port/db")
+		}
+	}
+	return problems
+}

@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+)
+
+func sandboxEnv(extra map[string]string) map[string]string {
+	m := map[string]string{"VERIFY_BACKEND": "sandbox"}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestProtectionDefaults(t *testing.T) {
+	cfg, err := config.Load(envOf(sandboxEnv(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := guard.DefaultLimits()
+	got := guard.Limits{IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
+		Country: cfg.RateLimitCountry, Global: cfg.RateLimitGlobal}
+	if got != want {
+		t.Errorf("limits: got %+v, want the guard's defaults %+v", got, want)
+	}
+	if cfg.IdempotencyTTL != 24*time.Hour || cfg.RedisURL != "" || cfg.RedisFailOpen || len(cfg.TrustedProxies) != 0 || len(cfg.TestNumbers) != 0 {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestProtectionSettings(t *testing.T) {
+	cfg, err := config.Load(envOf(sandboxEnv(map[string]string{
+		"TRUSTED_PROXIES":      "10.0.0.0/8, 192.0.2.1, 2001:db8::/32",
+		"RATE_LIMIT_IP":        "off",
+		"RATE_LIMIT_NUMBER":    "5/1h",
+		"RATE_LIMIT_COUNTRY":   "100/1h",
+		"RATE_LIMIT_GLOBAL":    "1000/24h",
+		"ALLOWED_COUNTRIES":    "gb, de",
+		"ALLOWED_NUMBER_TYPES": "Mobile,fixed_line",
+		"TEST_NUMBERS":         "+1 555 555 0100:123456, 447700900001:0000",
+		"IDEMPOTENCY_TTL":      "1h",
+		"REDIS_URL":            "redis://:pw@127.0.0.1:6379/0",
+		"REDIS_FAIL_OPEN":      "true",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProxies := config.Prefixes{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")}
+	if len(cfg.TrustedProxies) != 3 || cfg.TrustedProxies[0] != wantProxies[0] || cfg.TrustedProxies[1] != wantProxies[1] || cfg.TrustedProxies[2] != wantProxies[2] {
+		t.Errorf("TRUSTED_PROXIES: %v", cfg.TrustedProxies)
+	}
+	if !cfg.RateLimitIP.Off() || cfg.RateLimitNumber.String() != "5/1h" || cfg.RateLimitGlobal.String() != "1000/24h" {
+		t.Errorf("limits: %s %s %s", cfg.RateLimitIP, cfg.RateLimitNumber, cfg.RateLimitGlobal)
+	}
+	if strings.Join(cfg.AllowedCountries, ",") != "GB,DE" {
+		t.Errorf("ALLOWED_COUNTRIES: %v", cfg.AllowedCountries)
+	}
+	if len(cfg.AllowedNumberTypes) != 2 || cfg.AllowedNumberTypes[0] != phone.TypeMobile || cfg.AllowedNumberTypes[1] != phone.TypeFixedLine {
+		t.Errorf("ALLOWED_NUMBER_TYPES: %v", cfg.AllowedNumberTypes)
+	}
+	if cfg.TestNumbers["15555550100"] != "123456" || cfg.TestNumbers["447700900001"] != "0000" || len(cfg.TestNumbers) != 2 {
+		t.Errorf("TEST_NUMBERS: %v", cfg.TestNumbers)
+	}
+	if cfg.IdempotencyTTL != time.Hour || !cfg.RedisFailOpen {
+		t.Errorf("IDEMPOTENCY_TTL %s, REDIS_FAIL_OPEN %v", cfg.IdempotencyTTL, cfg.RedisFailOpen)
+	}
+}
+
+func TestProtectionRefusesBadSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"limit without a duration", map[string]string{"RATE_LIMIT_IP": "30"}, "RATE_LIMIT_IP"},
+		{"limit of zero", map[string]string{"RATE_LIMIT_NUMBER": "0/10m"}, "RATE_LIMIT_NUMBER"},
+		{"limit with a word for a duration", map[string]string{"RATE_LIMIT_CHECK": "5/minute"}, "RATE_LIMIT_CHECK"},
+		{"limit set but empty", map[string]string{"RATE_LIMIT_GLOBAL": ""}, "RATE_LIMIT_GLOBAL is set but empty"},
+		{"country limit nonsense", map[string]string{"RATE_LIMIT_COUNTRY": "lots"}, "RATE_LIMIT_COUNTRY"},
+		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "TRUSTED_PROXIES"},
+		{"unknown country", map[string]string{"ALLOWED_COUNTRIES": "UK"}, "ALLOWED_COUNTRIES"},
+		{"blocked country not alpha-2", map[string]string{"BLOCKED_COUNTRIES": "USA"}, "BLOCKED_COUNTRIES"},
+		{"allowed and blocked countries", map[string]string{"ALLOWED_COUNTRIES": "GB", "BLOCKED_COUNTRIES": "US"}, "cannot both be set"},
+		{"unknown number type", map[string]string{"ALLOWED_NUMBER_TYPES": "mobile,cell"}, "ALLOWED_NUMBER_TYPES"},
+		{"test number without a code", map[string]string{"TEST_NUMBERS": "15555550100"}, "TEST_NUMBERS"},
+		{"test code too short", map[string]string{"TEST_NUMBERS": "15555550100:12"}, "TEST_NUMBERS"},
+		{"test number with letters", map[string]string{"TEST_NUMBERS": "1555CALLNOW:1234"}, "TEST_NUMBERS"},
+		{"test number twice", map[string]string{"TEST_NUMBERS": "15555550100:1234,+15555550100:5678"}, "listed twice"},
+		{"idempotency ttl too short", map[string]string{"IDEMPOTENCY_TTL": "1s"}, "IDEMPOTENCY_TTL"},
+		{"redis url of another scheme", map[string]string{"REDIS_URL": "http://:secretpw@127.0.0.1:6379"}, "REDIS_URL"},
+		{"redis url set but empty", map[string]string{"REDIS_URL": ""}, "REDIS_URL is set but empty"},
+		{"fail open not a bool", map[string]string{"REDIS_FAIL_OPEN": "sometimes"}, "REDIS_FAIL_OPEN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(envOf(sandboxEnv(tt.env)))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "secretpw") {
+				t.Errorf("error repeats the Redis password: %q", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,198 @@
+// Package memstore owns the guard's state in one process: sliding-window counters, idempotency
+// records and test-number sessions, behind one mutex, so each operation is atomic. It is the
+// default when no Redis is configured; with several replicas each would count alone, so they need
+// redisstore instead. Time comes from an injected clock, so tests never sleep.
+package memstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+// sweepEvery is how often (in clock time) expired entries are dropped, so memory follows the
+// traffic of the last windows rather than all traffic ever seen.
+const sweepEvery = time.Minute
+
+// Store is an in-memory guard.Store. It is safe for concurrent use.
+type Store struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	windows   map[string]*window
+	records   map[string]record
+	sessions  map[string]*session
+	lastSweep time.Time
+}
+
+var _ guard.Store = (*Store)(nil)
+
+// window holds the times of the calls admitted within the last span, oldest first.
+type window struct {
+	span  time.Duration
+	calls []time.Time
+}
+
+type record struct {
+	guard.Record
+	expires time.Time
+}
+
+type session struct {
+	code    string
+	wrong   int
+	expires time.Time
+}
+
+// New returns an empty store reading time from now (nil means time.Now).
+func New(now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		now:      now,
+		windows:  make(map[string]*window),
+		records:  make(map[string]record),
+		sessions: make(map[string]*session),
+	}
+}
+
+// Take implements guard.Limiter with sliding windows: a call is admitted when fewer than Count
+// calls were admitted in the Window before it.
+func (s *Store) Take(_ context.Context, rules []guard.Rule) (guard.Decision, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+
+	for i, r := range rules {
+		w := s.windows[r.Key]
+		if w == nil {
+			continue
+		}
+		w.span = max(w.span, r.Limit.Window)
+		w.drop(now, r.Limit.Window)
+		if used := len(w.calls); used >= r.Limit.Count {
+			// Room comes back when the call that put the window at its limit leaves it.
+			oldest := w.calls[used-r.Limit.Count]
+			return guard.Decision{Rule: i, RetryAfter: oldest.Add(r.Limit.Window).Sub(now)}, nil
+		}
+	}
+	for _, r := range rules {
+		w := s.windows[r.Key]
+		if w == nil {
+			w = &window{span: r.Limit.Window}
+			s.windows[r.Key] = w
+		}
+		w.calls = append(w.calls, now)
+	}
+	return guard.Decision{Allowed: true}, nil
+}
+
+// drop forgets the calls that left the window: those at or before now-span.
+func (w *window) drop(now time.Time, span time.Duration) {
+	cut := 0
+	for cut < len(w.calls) && !w.calls[cut].After(now.Add(-span)) {
+		cut++
+	}
+	if cut > 0 {
+		w.calls = append(w.calls[:0], w.calls[cut:]...)
+	}
+}
+
+// Reserve implements guard.Idempotency.
+func (s *Store) Reserve(_ context.Context, key, fingerprint string, lease time.Duration) (guard.Record, bool, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	if r, ok := s.records[key]; ok && now.Before(r.expires) {
+		return r.Record, false, nil
+	}
+	s.records[key] = record{Record: guard.Record{Fingerprint: fingerprint}, expires: now.Add(lease)}
+	return guard.Record{}, true, nil
+}
+
+// Complete implements guard.Idempotency.
+func (s *Store) Complete(_ context.Context, key string, rec guard.Record, ttl time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[key] = record{Record: rec, expires: now.Add(ttl)}
+	return nil
+}
+
+// Release implements guard.Idempotency.
+func (s *Store) Release(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records, key)
+	return nil
+}
+
+// StartSession implements guard.Sessions.
+func (s *Store) StartSession(_ context.Context, id, code string, ttl time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	s.sessions[id] = &session{code: code, expires: now.Add(ttl)}
+	return nil
+}
+
+// CheckSession implements guard.Sessions.
+func (s *Store) CheckSession(_ context.Context, id, code string, maxWrong int) (guard.CodeResult, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ses := s.sessions[id]
+	if ses == nil || !now.Before(ses.expires) {
+		delete(s.sessions, id)
+		return guard.CodeUnknown, nil
+	}
+	if code == ses.code {
+		delete(s.sessions, id)
+		return guard.CodeRight, nil
+	}
+	ses.wrong++
+	if ses.wrong >= maxWrong {
+		delete(s.sessions, id)
+		return guard.CodeExhausted, nil
+	}
+	return guard.CodeWrong, nil
+}
+
+// EndSession implements guard.Sessions.
+func (s *Store) EndSession(_ context.Context, id string) (bool, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ses := s.sessions[id]
+	delete(s.sessions, id)
+	return ses != nil && now.Before(ses.expires), nil
+}
+
+// sweep drops what has expired, at most once per sweepEvery. It runs under s.mu.
+func (s *Store) sweep(now time.Time) {
+	if now.Sub(s.lastSweep) < sweepEvery {
+		return
+	}
+	s.lastSweep = now
+	for k, w := range s.windows {
+		if n := len(w.calls); n == 0 || !w.calls[n-1].After(now.Add(-w.span)) {
+			delete(s.windows, k)
+		}
+	}
+	for k, r := range s.records {
+		if !now.Before(r.expires) {
+			delete(s.records, k)
+		}
+	}
+	for k, ses := range s.sessions {
+		if !now.Before(ses.expires) {
+			delete(s.sessions, k)
+		}
+	}
+}

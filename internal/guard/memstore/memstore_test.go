@@ -1,0 +1,49 @@
+package memstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(_ *testing.T, now func() time.Time) guard.Store { return memstore.New(now) })
+}
+
+func TestRecordsAndSessionsExpire(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock()
+	store := memstore.New(clock.Now)
+
+	if _, reserved, _ := store.Reserve(ctx, "k", "fp", time.Minute); !reserved {
+		t.Fatal("first reserve")
+	}
+	clock.Advance(time.Minute)
+	if _, reserved, _ := store.Reserve(ctx, "k", "other", time.Minute); !reserved {
+		t.Fatal("an in-flight record whose lease ran out must give way (its process may have died)")
+	}
+	_ = store.Complete(ctx, "k", guard.Record{Fingerprint: "other", Done: true}, time.Hour)
+	clock.Advance(time.Hour - time.Second)
+	if _, reserved, _ := store.Reserve(ctx, "k", "other", time.Minute); reserved {
+		t.Fatal("a finished record must be kept for its ttl")
+	}
+	clock.Advance(time.Second)
+	if _, reserved, _ := store.Reserve(ctx, "k", "other", time.Minute); !reserved {
+		t.Fatal("a finished record must be forgotten after its ttl")
+	}
+
+	_ = store.StartSession(ctx, "s", "1234", 5*time.Minute)
+	clock.Advance(5 * time.Minute)
+	if got, _ := store.CheckSession(ctx, "s", "1234", 3); got != guard.CodeUnknown {
+		t.Fatalf("an expired session must be unknown, got %v", got)
+	}
+	_ = store.StartSession(ctx, "s", "1234", 5*time.Minute)
+	clock.Advance(5 * time.Minute)
+	if ended, _ := store.EndSession(ctx, "s"); ended {
+		t.Fatal("ending an expired session must report that it did not exist")
+	}
+}

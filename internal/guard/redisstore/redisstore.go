@@ -1,0 +1,261 @@
+// Package redisstore owns the guard's state in Redis, so that any number of replicas enforce one
+// budget: sliding-window counters (one sorted set per key), idempotency records and test-number
+// sessions. Every operation is one Redis command or one Lua script, which Redis runs atomically,
+// never a read followed by a write from Go.
+//
+// Windows are counted on Redis's clock (TIME), so replicas with skewed clocks still share one
+// window; tests may inject a clock instead. Keys are prefixed "verify-proxy:" and expire on their own.
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+const prefix = "verify-proxy:"
+
+// Timeouts are short: a start waits on Redis before it can be refused with 503, and a hung Redis
+// must not hold every request for the upstream timeout.
+const (
+	dialTimeout = time.Second
+	ioTimeout   = 500 * time.Millisecond
+)
+
+// Options configure a Store.
+type Options struct {
+	// Now, when set, replaces Redis's clock for the windows (tests only: it makes windows
+	// deterministic). Expiry of keys always follows Redis's clock.
+	Now func() time.Time
+}
+
+// Store is a guard.Store in Redis. It is safe for concurrent use.
+type Store struct {
+	client *redis.Client
+	now    func() time.Time
+}
+
+var _ guard.Store = (*Store)(nil)
+
+// New connects to the Redis at url (redis://[:password@]host:port/db or rediss:// for TLS). It does
+// not wait for Redis: an unreachable Redis is reported by each call, so a replica can start while
+// Redis restarts. Errors never repeat url, which may hold a password.
+func New(url string, opts Options) (*Store, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, errors.New("not a redis:// or rediss:// URL")
+	}
+	o.DialTimeout = dialTimeout
+	o.ReadTimeout = ioTimeout
+	o.WriteTimeout = ioTimeout
+	o.MaxRetries = 1
+	// go-redis dials up to 5 times, 100 ms apart, per attempt: half a second and more before a
+	// refused connection is reported. Redis is near; a dial that fails once will fail again.
+	o.DialerRetries = 1
+	o.DialerRetryTimeout = 10 * time.Millisecond
+	return &Store{client: redis.NewClient(o), now: opts.Now}, nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap(s.client.Ping(ctx).Err())
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.client.Close() }
+
+// wrap marks every failure of Redis as guard.ErrUnavailable for the guard to decide on.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: redis: %w", guard.ErrUnavailable, err)
+}
+
+// takeScript is the sliding-window limiter. KEYS are the rules' sorted sets of admitted calls
+// (scored by time in ms). ARGV[1] is now in ms, or 0 for Redis's clock; ARGV[2] a member unique to
+// this call; then, per rule, its count and window in ms. It checks every rule before recording in
+// any, so a call refused by one limit costs nothing under the others. It answers {0, 0} when
+// admitted, else {the 1-based index of the full rule, ms until it has room}.
+var takeScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+for i, key in ipairs(KEYS) do
+  local count = tonumber(ARGV[1 + 2 * i])
+  local window = tonumber(ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local used = redis.call('ZCARD', key)
+  if used >= count then
+    local oldest = redis.call('ZRANGE', key, used - count, used - count, 'WITHSCORES')
+    return {i, tonumber(oldest[2]) + window - now}
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 + 2 * i]))
+end
+return {0, 0}
+`)
+
+// Take implements guard.Limiter.
+func (s *Store) Take(ctx context.Context, rules []guard.Rule) (guard.Decision, error) {
+	if len(rules) == 0 {
+		return guard.Decision{Allowed: true}, nil
+	}
+	member, err := uniqueMember()
+	if err != nil {
+		return guard.Decision{}, err
+	}
+	var now int64
+	if s.now != nil {
+		now = s.now().UnixMilli()
+	}
+	keys := make([]string, len(rules))
+	args := make([]any, 0, 2+2*len(rules))
+	args = append(args, now, member)
+	for i, r := range rules {
+		keys[i] = prefix + "rl:" + r.Key
+		args = append(args, r.Limit.Count, r.Limit.Window.Milliseconds())
+	}
+	res, err := takeScript.Run(ctx, s.client, keys, args...).Int64Slice()
+	if err != nil {
+		return guard.Decision{}, wrap(err)
+	}
+	if len(res) != 2 {
+		return guard.Decision{}, wrap(fmt.Errorf("limiter script answered %v", res))
+	}
+	if res[0] == 0 {
+		return guard.Decision{Allowed: true}, nil
+	}
+	return guard.Decision{Rule: int(res[0]) - 1, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}
+
+// uniqueMember names one admitted call: two calls in the same millisecond must both count.
+func uniqueMember() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("draw limiter member: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// reserveScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it exists; then it answers the
+// existing value instead (what SET NX GET does on Redis 7, kept to a script for Redis 6).
+var reserveScript = redis.NewScript(`
+local old = redis.call('GET', KEYS[1])
+if old then return old end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
+// Reserve implements guard.Idempotency.
+func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (guard.Record, bool, error) {
+	fresh, err := json.Marshal(guard.Record{Fingerprint: fingerprint})
+	if err != nil {
+		return guard.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
+	}
+	old, err := reserveScript.Run(ctx, s.client, []string{prefix + key}, fresh, lease.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return guard.Record{}, true, nil
+	}
+	if err != nil {
+		return guard.Record{}, false, wrap(err)
+	}
+	var rec guard.Record
+	if err := json.Unmarshal([]byte(old), &rec); err != nil {
+		return guard.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
+	}
+	return rec, false, nil
+}
+
+// Complete implements guard.Idempotency.
+func (s *Store) Complete(ctx context.Context, key string, rec guard.Record, ttl time.Duration) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode idempotency record: %w", err)
+	}
+	return wrap(s.client.Set(ctx, prefix+key, b, ttl).Err())
+}
+
+// Release implements guard.Idempotency.
+func (s *Store) Release(ctx context.Context, key string) error {
+	return wrap(s.client.Del(ctx, prefix+key).Err())
+}
+
+func sessionKey(id string) string { return prefix + "session:" + id }
+
+// StartSession implements guard.Sessions: a hash {code, wrong} that expires with the session.
+func (s *Store) StartSession(ctx context.Context, id, code string, ttl time.Duration) error {
+	key := sessionKey(id)
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, "code", code, "wrong", 0)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	})
+	return wrap(err)
+}
+
+// checkScript answers 0 for no session, 1 for the right code (ending it), 2 for a wrong one, 3 for
+// the ARGV[2]-th wrong one (ending it).
+var checkScript = redis.NewScript(`
+local code = redis.call('HGET', KEYS[1], 'code')
+if not code then return 0 end
+if code == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+if redis.call('HINCRBY', KEYS[1], 'wrong', 1) >= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return 3
+end
+return 2
+`)
+
+// CheckSession implements guard.Sessions.
+func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int) (guard.CodeResult, error) {
+	n, err := checkScript.Run(ctx, s.client, []string{sessionKey(id)}, code, maxWrong).Int()
+	if err != nil {
+		return guard.CodeUnknown, wrap(err)
+	}
+	switch n {
+	case 1:
+		return guard.CodeRight, nil
+	case 2:
+		return guard.CodeWrong, nil
+	case 3:
+		return guard.CodeExhausted, nil
+	}
+	return guard.CodeUnknown, nil
+}
+
+// EndSession implements guard.Sessions.
+func (s *Store) EndSession(ctx context.Context, id string) (bool, error) {
+	n, err := s.client.Del(ctx, sessionKey(id)).Result()
+	return n > 0, wrap(err)
+}
+
+// LogLibraryTo sends go-redis's own log lines to logger at Debug level. go-redis writes one line to
+// stderr per failed dial, which during an outage means one per request; the guard already logs each
+// outage once, so those lines are only for debugging. go-redis has only a process-wide logger, so
+// the program calls this once, at start-up.
+func LogLibraryTo(logger *slog.Logger) {
+	redis.SetLogger(libraryLog{logger})
+}
+
+type libraryLog struct{ logger *slog.Logger }
+
+func (l libraryLog) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}

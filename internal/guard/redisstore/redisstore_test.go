@@ -1,0 +1,141 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
+)
+
+// TestConformance holds the Redis store to the in-memory store's behaviour. Each test gets its own
+// redis-server; windows follow the test's clock so the tables need no sleeping.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) guard.Store {
+		return newStore(t, redistest.Start(t), redisstore.Options{Now: now})
+	})
+}
+
+func newStore(t *testing.T, srv *redistest.Server, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(srv.URL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestWindowsOnRedisClock: without an injected clock, windows follow Redis's TIME, as in production.
+func TestWindowsOnRedisClock(t *testing.T) {
+	s := newStore(t, redistest.Start(t), redisstore.Options{})
+	rules := []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 2, Window: time.Hour}}}
+	for i, want := range []bool{true, true, false} {
+		d, err := s.Take(context.Background(), rules)
+		if err != nil || d.Allowed != want {
+			t.Fatalf("call %d: %+v %v, want allowed=%v", i+1, d, err, want)
+		}
+		if !want && (d.RetryAfter <= 59*time.Minute || d.RetryAfter > time.Hour) {
+			t.Fatalf("retry after %s, want just under an hour", d.RetryAfter)
+		}
+	}
+}
+
+// TestRecordsAndSessionsExpireInRedis: keys carry their TTL, so Redis forgets them on its own.
+// Expiry follows Redis's clock, so this polls with a deadline instead of moving a fake clock.
+func TestRecordsAndSessionsExpireInRedis(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, redistest.Start(t), redisstore.Options{})
+	if _, reserved, err := s.Reserve(ctx, "k", "fp", 50*time.Millisecond); err != nil || !reserved {
+		t.Fatalf("reserve: %v %v", reserved, err)
+	}
+	if err := s.StartSession(ctx, "s", "1234", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the in-flight record expires", func() bool {
+		_, reserved, err := s.Reserve(ctx, "k", "fp", time.Hour)
+		return err == nil && reserved
+	})
+	eventually(t, "the session expires", func() bool {
+		got, err := s.CheckSession(ctx, "s", "1234", 3)
+		return err == nil && got == guard.CodeUnknown
+	})
+}
+
+// TestUnreachableRedisIsErrUnavailable: every operation says so quickly, and recovers by itself.
+func TestUnreachableRedisIsErrUnavailable(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	rules := []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 1, Window: time.Minute}}}
+	calls := map[string]func() error{
+		"take":          func() error { _, err := s.Take(ctx, rules); return err },
+		"reserve":       func() error { _, _, err := s.Reserve(ctx, "k", "fp", time.Minute); return err },
+		"complete":      func() error { return s.Complete(ctx, "k", guard.Record{}, time.Minute) },
+		"release":       func() error { return s.Release(ctx, "k") },
+		"start session": func() error { return s.StartSession(ctx, "s", "1234", time.Minute) },
+		"check session": func() error { _, err := s.CheckSession(ctx, "s", "1234", 3); return err },
+		"end session":   func() error { _, err := s.EndSession(ctx, "s"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, guard.ErrUnavailable) {
+			t.Errorf("%s with Redis stopped: %v, want guard.ErrUnavailable", name, err)
+		}
+	}
+	srv.Restart()
+	eventually(t, "the store works again once Redis is back", func() bool {
+		d, err := s.Take(ctx, rules)
+		return err == nil && d.Allowed
+	})
+}
+
+func TestNewRefusesBadURLWithoutEchoingIt(t *testing.T) {
+	_, err := redisstore.New("http://:hunter2@example.test", redisstore.Options{})
+	if err == nil {
+		t.Fatal("a non-redis URL was accepted")
+	}
+	if got := err.Error(); got == "" || strings.Contains(got, "hunter2") {
+		t.Fatalf("error %q must not repeat the URL", got)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLibraryLogGoesToDebug: during an outage go-redis logs every failed dial; those lines must not
+// reach the operator's log at Info, where the guard logs the outage once.
+func TestLibraryLogGoesToDebug(t *testing.T) {
+	logger, buf := logtest.New()
+	redisstore.LogLibraryTo(logger)
+	t.Cleanup(func() { redisstore.LogLibraryTo(slog.New(slog.DiscardHandler)) })
+
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	srv.Stop()
+	_, _ = s.Take(context.Background(), []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 1, Window: time.Minute}}})
+	if !strings.Contains(buf.String(), `"level":"DEBUG","msg":"go-redis: `) {
+		t.Fatalf("go-redis's dial failure was not logged at debug level:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), `"level":"INFO"`) || strings.Contains(buf.String(), `"level":"ERROR"`) {
+		t.Fatalf("go-redis logged above debug:\n%s", buf.String())
+	}
+}

@@ -1,0 +1,37 @@
+package guard
+
+import (
+	"context"
+	"time"
+)
+
+// Sessions returns the store's test-number sessions behind the guard's outage handling: a store
+// failure is logged once per burst and comes back as KindUnavailable, whatever the call, because a
+// test-number session cannot be served without its state.
+func (g *Guard) Sessions() Sessions { return guardedSessions{g} }
+
+type guardedSessions struct{ g *Guard }
+
+func (s guardedSessions) StartSession(ctx context.Context, id, code string, ttl time.Duration) error {
+	return s.g.settle(ctx, s.g.store.StartSession(ctx, id, code, ttl))
+}
+
+func (s guardedSessions) CheckSession(ctx context.Context, id, code string, maxWrong int) (CodeResult, error) {
+	res, err := s.g.store.CheckSession(ctx, id, code, maxWrong)
+	return res, s.g.settle(ctx, err)
+}
+
+func (s guardedSessions) EndSession(ctx context.Context, id string) (bool, error) {
+	ended, err := s.g.store.EndSession(ctx, id)
+	return ended, s.g.settle(ctx, err)
+}
+
+// settle records the outcome of a store call that cannot go on without the store.
+func (g *Guard) settle(ctx context.Context, err error) error {
+	if err != nil {
+		g.outage.failed(ctx, err)
+		return unavailable(err)
+	}
+	g.outage.ok(ctx)
+	return nil
+}

@@ -1,0 +1,89 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is the state the guard shares between replicas: rate-limit windows, idempotency records and
+// test-number sessions. Every method is one atomic step in the store (never a read followed by a
+// write), so that replicas sharing one store enforce one budget. memstore keeps it in one process;
+// redisstore in Redis. Both pass the same conformance tests (guard/storetest).
+type Store interface {
+	Limiter
+	Idempotency
+	Sessions
+}
+
+// Limiter counts calls in sliding windows.
+type Limiter interface {
+	// Take records one call under every rule's key, all or none: when any rule already has Count
+	// calls within its Window, nothing is recorded and the Decision names the first such rule.
+	Take(ctx context.Context, rules []Rule) (Decision, error)
+}
+
+// Rule is one limit applied to one key.
+type Rule struct {
+	Name  string // what is limited, for people: "per client IP", "per number", ...
+	Key   string // the counter, e.g. "ip:203.0.113.7"
+	Limit Limit
+}
+
+// Decision is the outcome of Take.
+type Decision struct {
+	Allowed    bool
+	Rule       int           // when not allowed: the index of the full rule
+	RetryAfter time.Duration // when not allowed: how long until that rule has room
+}
+
+// Idempotency keeps the first response to a request made with an idempotency key.
+type Idempotency interface {
+	// Reserve claims key for a request with fingerprint, in flight for at most lease. When key
+	// already has a record, nothing changes and Reserve returns that record and false.
+	Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (Record, bool, error)
+	// Complete replaces key's record with the finished one, kept for ttl.
+	Complete(ctx context.Context, key string, rec Record, ttl time.Duration) error
+	// Release forgets key, so a retry with it starts afresh.
+	Release(ctx context.Context, key string) error
+}
+
+// Record is what is known about an idempotency key.
+type Record struct {
+	Fingerprint string `json:"f"`
+	Done        bool   `json:"d,omitempty"` // false while the first request is in flight
+	Response    `json:"r"`
+}
+
+// Response is a response as it was sent (an HTTP status and body, opaque to the guard), so that it
+// can be sent again byte for byte.
+type Response struct {
+	Status int    `json:"s,omitempty"`
+	Body   []byte `json:"b,omitempty"`
+}
+
+// Sessions keep test-number verifications: a code and how often it was guessed wrong.
+type Sessions interface {
+	// StartSession stores a session id expecting code, for ttl.
+	StartSession(ctx context.Context, id, code string, ttl time.Duration) error
+	// CheckSession compares code with the session's. The right code ends the session, and so does
+	// the maxWrong-th wrong one.
+	CheckSession(ctx context.Context, id, code string, maxWrong int) (CodeResult, error)
+	// EndSession ends the session id and reports whether it existed.
+	EndSession(ctx context.Context, id string) (bool, error)
+}
+
+// CodeResult is the outcome of CheckSession.
+type CodeResult int
+
+// The outcomes of CheckSession.
+const (
+	CodeUnknown   CodeResult = iota // no such session (never started, ended or expired)
+	CodeRight                       // the code matched; the session ended
+	CodeWrong                       // the code did not match; the session goes on
+	CodeExhausted                   // the code did not match for the maxWrong-th time; the session ended
+)
+
+// ErrUnavailable is wrapped by every error a store returns when it cannot be reached or answered
+// nonsense. The guard decides what that means for the call (fail closed or open).
+var ErrUnavailable = errors.New("shared state unavailable")

@@ -1,0 +1,308 @@
+// Package storetest owns the conformance tests every guard.Store must pass, so that the in-memory
+// store and the Redis store are held to one behaviour by the same table tests, and a fake clock for
+// tests that must not sleep.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+// Clock is a clock that moves only when told to. It is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock at a fixed, whole-second time.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// NewStore makes an empty store whose windows follow now.
+type NewStore func(t *testing.T, now func() time.Time) guard.Store
+
+// Run runs every conformance test against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	t.Run("limits", func(t *testing.T) { testLimits(t, newStore) })
+	t.Run("limits hold under concurrency", func(t *testing.T) { testLimitConcurrency(t, newStore) })
+	t.Run("idempotency", func(t *testing.T) { testIdempotency(t, newStore) })
+	t.Run("sessions", func(t *testing.T) { testSessions(t, newStore) })
+}
+
+func rule(key string, count int, window time.Duration) guard.Rule {
+	return guard.Rule{Name: key, Key: key, Limit: guard.Limit{Count: count, Window: window}}
+}
+
+// step is one Take at a moment, and what it must decide.
+type step struct {
+	at         time.Duration // since the start of the test
+	rules      []guard.Rule
+	allowed    bool
+	rule       int
+	retryAfter time.Duration
+}
+
+func testLimits(t *testing.T, newStore NewStore) {
+	a3 := rule("a", 3, 10*time.Minute)
+	b1 := rule("b", 1, time.Minute)
+	a5 := rule("a", 5, time.Minute)
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"admits count calls in a window, then says when the oldest leaves it", []step{
+			{at: 0, rules: []guard.Rule{a3}, allowed: true},
+			{at: time.Minute, rules: []guard.Rule{a3}, allowed: true},
+			{at: 2 * time.Minute, rules: []guard.Rule{a3}, allowed: true},
+			{at: 3 * time.Minute, rules: []guard.Rule{a3}, retryAfter: 7 * time.Minute},
+			{at: 10*time.Minute - time.Millisecond, rules: []guard.Rule{a3}, retryAfter: time.Millisecond},
+			{at: 10 * time.Minute, rules: []guard.Rule{a3}, allowed: true},
+			{at: 10 * time.Minute, rules: []guard.Rule{a3}, retryAfter: time.Minute},
+		}},
+		{"refused calls are not counted", []step{
+			{at: 0, rules: []guard.Rule{b1}, allowed: true},
+			{at: 30 * time.Second, rules: []guard.Rule{b1}, retryAfter: 30 * time.Second},
+			{at: 59 * time.Second, rules: []guard.Rule{b1}, retryAfter: time.Second},
+			{at: time.Minute, rules: []guard.Rule{b1}, allowed: true},
+		}},
+		{"keys are independent", []step{
+			{at: 0, rules: []guard.Rule{b1}, allowed: true},
+			{at: 0, rules: []guard.Rule{rule("c", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []guard.Rule{b1}, retryAfter: time.Minute},
+		}},
+		{"a refusal by one rule records nothing under the others", []step{
+			{at: 0, rules: []guard.Rule{b1}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
+			{at: 0, rules: []guard.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
+			{at: 0, rules: []guard.Rule{a5}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5}, allowed: true},
+			{at: 0, rules: []guard.Rule{a5}, retryAfter: time.Minute},
+		}},
+		{"an admitted call counts under every rule", []step{
+			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute), rule("y", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute)}, allowed: true},
+			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute)}, retryAfter: time.Minute},
+			{at: 0, rules: []guard.Rule{rule("y", 1, time.Minute)}, retryAfter: time.Minute},
+		}},
+		{"the first full rule is named", []step{
+			{at: 0, rules: []guard.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []guard.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 0, retryAfter: time.Hour},
+			{at: 0, rules: []guard.Rule{rule("r", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 1, retryAfter: time.Minute},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := NewClock()
+			start := clock.Now()
+			store := newStore(t, clock.Now)
+			for i, s := range tt.steps {
+				clock.Advance(start.Add(s.at).Sub(clock.Now()))
+				d, err := store.Take(context.Background(), s.rules)
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				want := guard.Decision{Allowed: s.allowed}
+				if !s.allowed {
+					want.Rule, want.RetryAfter = s.rule, s.retryAfter
+				}
+				if d != want {
+					t.Fatalf("step %d at %s: got %+v, want %+v", i, s.at, d, want)
+				}
+			}
+		})
+	}
+}
+
+// testLimitConcurrency: 100 calls at once for one key with a limit of 3 let exactly 3 through.
+func testLimitConcurrency(t *testing.T, newStore NewStore) {
+	clock := NewClock()
+	store := newStore(t, clock.Now)
+	rules := []guard.Rule{rule("n", 3, 10*time.Minute), rule("g", 1000, time.Hour)}
+	allowed := concurrently(t, 100, func(int) (bool, error) {
+		d, err := store.Take(context.Background(), rules)
+		return d.Allowed, err
+	})
+	if allowed != 3 {
+		t.Fatalf("%d of 100 concurrent calls admitted under a limit of 3", allowed)
+	}
+	// The global rule counted exactly the admitted calls.
+	for i := range 997 {
+		if d, _ := store.Take(context.Background(), rules[1:]); !d.Allowed {
+			t.Fatalf("global rule full after %d more calls; it counted refused calls", i)
+		}
+	}
+	if d, _ := store.Take(context.Background(), rules[1:]); d.Allowed {
+		t.Fatal("global rule admitted a 1001st call")
+	}
+}
+
+func testIdempotency(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	store := newStore(t, NewClock().Now)
+	const lease, ttl = time.Minute, time.Hour
+
+	rec, reserved, err := store.Reserve(ctx, "k1", "fp1", lease)
+	if err != nil || !reserved || rec.Fingerprint != "" || rec.Done {
+		t.Fatalf("first reserve: %+v %v %v", rec, reserved, err)
+	}
+	rec, reserved, err = store.Reserve(ctx, "k1", "fp2", lease)
+	if err != nil || reserved || rec.Fingerprint != "fp1" || rec.Done {
+		t.Fatalf("reserve while in flight must return the in-flight record: %+v %v %v", rec, reserved, err)
+	}
+	body := []byte(`{"request_id":"abc","status":"0"}`)
+	if err := store.Complete(ctx, "k1", guard.Record{Fingerprint: "fp1", Done: true, Response: guard.Response{Status: 200, Body: body}}, ttl); err != nil {
+		t.Fatal(err)
+	}
+	rec, reserved, err = store.Reserve(ctx, "k1", "fp1", lease)
+	if err != nil || reserved || !rec.Done || rec.Status != 200 || string(rec.Body) != string(body) {
+		t.Fatalf("reserve after complete must return the response: %+v %v %v", rec, reserved, err)
+	}
+	if err := store.Release(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, reserved, err = store.Reserve(ctx, "k1", "fp3", lease); err != nil || !reserved {
+		t.Fatalf("reserve after release must succeed: %v %v", reserved, err)
+	}
+	if _, reserved, _ = store.Reserve(ctx, "k2", "fp1", lease); !reserved {
+		t.Fatal("keys must be independent")
+	}
+
+	// Only one of many concurrent first requests owns the key.
+	owners := concurrently(t, 50, func(i int) (bool, error) {
+		_, reserved, err := store.Reserve(ctx, "race", fmt.Sprint(i), lease)
+		return reserved, err
+	})
+	if owners != 1 {
+		t.Fatalf("%d concurrent reserves of one key succeeded, want 1", owners)
+	}
+}
+
+func testSessions(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	const ttl = 5 * time.Minute
+	tests := []struct {
+		name  string
+		codes []string
+		want  []guard.CodeResult
+	}{
+		{"the right code ends the session", []string{"123456", "123456"}, []guard.CodeResult{guard.CodeRight, guard.CodeUnknown}},
+		{"wrong codes, then the right one", []string{"000000", "111111", "123456"}, []guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeRight}},
+		{"the third wrong code ends the session", []string{"1", "2", "3", "123456"},
+			[]guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeExhausted, guard.CodeUnknown}},
+		{"codes are compared exactly", []string{"123456 ", "12345", "1234567"}, []guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeExhausted}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newStore(t, NewClock().Now)
+			if err := store.StartSession(ctx, "s1", "123456", ttl); err != nil {
+				t.Fatal(err)
+			}
+			for i, code := range tt.codes {
+				got, err := store.CheckSession(ctx, "s1", code, 3)
+				if err != nil || got != tt.want[i] {
+					t.Fatalf("check %d (%q): got %v %v, want %v", i+1, code, got, err, tt.want[i])
+				}
+			}
+		})
+	}
+
+	t.Run("end reports whether the session existed", func(t *testing.T) {
+		store := newStore(t, NewClock().Now)
+		if got, err := store.CheckSession(ctx, "never", "1234", 3); err != nil || got != guard.CodeUnknown {
+			t.Fatalf("unknown session: %v %v", got, err)
+		}
+		if ended, err := store.EndSession(ctx, "never"); err != nil || ended {
+			t.Fatalf("ending an unknown session: %v %v", ended, err)
+		}
+		if err := store.StartSession(ctx, "s2", "0000", ttl); err != nil {
+			t.Fatal(err)
+		}
+		if ended, err := store.EndSession(ctx, "s2"); err != nil || !ended {
+			t.Fatalf("ending a session: %v %v", ended, err)
+		}
+		if got, _ := store.CheckSession(ctx, "s2", "0000", 3); got != guard.CodeUnknown {
+			t.Fatalf("an ended session must be unknown, got %v", got)
+		}
+	})
+
+	t.Run("one right code wins among concurrent checks", func(t *testing.T) {
+		store := newStore(t, NewClock().Now)
+		if err := store.StartSession(ctx, "s3", "4321", ttl); err != nil {
+			t.Fatal(err)
+		}
+		right := concurrently(t, 20, func(int) (bool, error) {
+			got, err := store.CheckSession(ctx, "s3", "4321", 3)
+			return got == guard.CodeRight, err
+		})
+		if right != 1 {
+			t.Fatalf("%d concurrent right codes succeeded, want 1", right)
+		}
+	})
+}
+
+// concurrently runs call n times at once and counts the calls that returned true.
+func concurrently(t *testing.T, n int, call func(i int) (bool, error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	count := 0
+	for i := range n {
+		wg.Go(func() {
+			ok, err := call(i)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				count++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return count
+}
+
+// BenchTake measures the cost the limits add to a start: three rules (number, country, client IP)
+// on the keys of many clients, from parallel goroutines.
+func BenchTake(b *testing.B, store guard.Store) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			rules := []guard.Rule{
+				{Key: fmt.Sprint("number:", i%10000), Limit: guard.Limit{Count: 3, Window: 10 * time.Minute}},
+				{Key: "country:US", Limit: guard.Limit{Count: 100_000, Window: time.Hour}},
+				{Key: fmt.Sprint("ip:", i%5000), Limit: guard.Limit{Count: 30, Window: time.Minute}},
+			}
+			if _, err := store.Take(ctx, rules); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+// clientIP says who the client is. Echo's default believes X-Forwarded-For from anyone, so a client
+// could name any address and dodge its per-IP limit. Here the headers count only when the TCP peer
+// is one of trusted; Echo's own trust of loopback, link-local and private peers is switched off,
+// because on a shared network those are not proxies of ours either.
+func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{
+			IP:   p.Addr().AsSlice(),
+			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
+		}))
+	}
+	// X-Forwarded-For is walked from the right: the first address a trusted proxy did not add is
+	// the client. X-Real-IP, which holds one address, is for proxies that send only that.
+	fromXFF := echo.ExtractIPFromXFFHeader(opts...)
+	fromRealIP := echo.ExtractIPFromRealIPHeader(opts...)
+	return func(r *http.Request) string {
+		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
+			return fromXFF(r)
+		}
+		return fromRealIP(r)
+	}
+}
+
+// ops are the guard's names for the contract's operations.
+var ops = map[string]guard.Op{"/request": guard.OpStart, "/check": guard.OpCheck, "/cancel": guard.OpCancel}
+
+// limitClients applies the per-IP limit to every call, before its body is even read.
+func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.guard.AllowClient(c.Request().Context(), ops[c.Path()], c.RealIP()); err != nil {
+			return s.fromError(c.Request().Context(), c.Path(), err)
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+const idemKey = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+
+func withKey(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }
+
+func TestIdempotentStarts(t *testing.T) {
+	t.Run("a retry with the same key and body replays the first answer without a second SMS", func(t *testing.T) {
+		h := newHarness(t, options{limits: guard.Limits{Number: limit(1, time.Hour)}})
+		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		again := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		if first.status != http.StatusOK || again.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) {
+			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
+		}
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+			t.Fatalf("the Verify API got %d starts, want 1", n)
+		}
+	})
+	t.Run("the key may be sent as a quoted string", func(t *testing.T) {
+		h := newHarness(t, options{})
+		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		again := h.postWith("/request", requestFor("14155550100"), withKey(`"`+idemKey+`"`))
+		if !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+			t.Fatalf("quoted key not the same key: %s / %s", first.raw, again.raw)
+		}
+	})
+	t.Run("a final refusal is replayed too", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"status":"7","error_text":"The number you are trying to verify is blacklisted for verification"}`)
+		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		again := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		if first.status != http.StatusBadRequest || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
+		}
+	})
+	t.Run("the same key with another body is 422", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		r := h.postWith("/request", requestFor("442071838750"), withKey(idemKey))
+		if r.status != http.StatusUnprocessableEntity || r.str("error") != "idempotency_key_reused" {
+			t.Fatalf("got %d %s", r.status, r.raw)
+		}
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+			t.Fatalf("the Verify API got %d starts, want 1", n)
+		}
+	})
+	t.Run("different keys are different starts", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		h.postWith("/request", requestFor("14155550100"), withKey("another-key"))
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+			t.Fatalf("the Verify API got %d starts, want 2", n)
+		}
+	})
+	t.Run("a try-again answer is not kept, so a retry with the key tries again", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.fake.Script(vonagetest.PathStart, http.StatusServiceUnavailable, "<html>down</html>")
+		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusBadGateway {
+			t.Fatalf("first: %d %s", r.status, r.raw)
+		}
+		h.fake.Respond(vonagetest.PathStart, nil)
+		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK {
+			t.Fatalf("retry: %d %s", r.status, r.raw)
+		}
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+			t.Fatalf("the Verify API got %d starts, want 2", n)
+		}
+	})
+	t.Run("a rate-limited answer is not kept either", func(t *testing.T) {
+		h := newHarness(t, options{limits: guard.Limits{Number: limit(1, time.Minute)}})
+		h.postJSON("/request", requestFor("14155550100"))
+		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "60" {
+			t.Fatalf("limited: %d %v %s", r.status, r.header, r.raw)
+		}
+		h.clock.Advance(time.Minute)
+		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
+		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK {
+			t.Fatalf("after the window: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("after the idempotency window the key starts afresh", func(t *testing.T) {
+		h := newHarness(t, options{})
+		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
+		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		h.clock.Advance(24*time.Hour - time.Second)
+		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+			t.Fatalf("within 24h: %d starts", n)
+		}
+		h.clock.Advance(time.Second)
+		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+			t.Fatalf("after 24h: %d starts, want 2", n)
+		}
+	})
+	t.Run("test numbers are idempotent too", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		first := h.postWith("/request", requestFor("15555550100"), withKey(idemKey))
+		again := h.postWith("/request", requestFor("15555550100"), withKey(idemKey))
+		if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) {
+			t.Fatalf("first %s, retry %s", first.raw, again.raw)
+		}
+	})
+}
+
+// TestDuplicateInFlightIs409: while the first start waits on the Verify API, a retry with its key
+// is refused; once it is done, the retry gets its answer.
+func TestDuplicateInFlightIs409(t *testing.T) {
+	h := newHarness(t, options{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
+		close(arrived)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"request_id":"`+requestID+`","status":"0"}`)
+	})
+	firstDone := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/request", strings.NewReader(requestFor("14155550100")))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", idemKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			firstDone <- nil
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		firstDone <- res
+	}()
+	<-arrived
+	r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+	if r.status != http.StatusConflict || r.str("error") != "request_in_progress" {
+		t.Fatalf("duplicate in flight: %d %s", r.status, r.raw)
+	}
+	close(release)
+	if res := <-firstDone; res == nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the first request: %v", res)
+	}
+	if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK || r.str("request_id") != requestID {
+		t.Fatalf("retry after the first finished: %d %s", r.status, r.raw)
+	}
+	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		t.Fatalf("the Verify API got %d starts, want 1", n)
+	}
+}
+
+func TestBadIdempotencyKeyIs400(t *testing.T) {
+	for name, key := range map[string]string{
+		"too long":       strings.Repeat("k", 256),
+		"with a space":   "two words",
+		"with non-ASCII": "schlüssel",
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, options{})
+			r := h.postWith("/request", requestFor("14155550100"), withKey(key))
+			if r.status != http.StatusBadRequest || r.str("error") != "invalid_request" || !strings.Contains(r.str("error_text"), "Idempotency-Key") {
+				t.Fatalf("got %d %s", r.status, r.raw)
+			}
+			if len(h.fake.Requests()) != 0 {
+				t.Fatal("a request with a bad key reached the Verify API")
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+package server_test
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+// TestClientIdentity: with a per-IP limit of 1, a second call is refused exactly when the server
+// takes both calls to come from the same client.
+func TestClientIdentity(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted []netip.Prefix
+		first   map[string]string
+		second  map[string]string
+		same    bool
+	}{
+		{"a spoofed X-Forwarded-For from an untrusted peer is ignored", nil,
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, true},
+		{"a spoofed X-Real-IP from an untrusted peer is ignored", nil,
+			map[string]string{"X-Real-IP": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.2"}, true},
+		{"loopback is not trusted just because Echo would", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, true},
+		{"X-Forwarded-For from a trusted proxy names the client", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, false},
+		{"X-Real-IP from a trusted proxy names the client", loopbackProxy,
+			map[string]string{"X-Real-IP": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.2"}, false},
+		{"the same client behind a trusted proxy is one client", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.1"}, true},
+		{"addresses a client puts in front of the proxy's entry are ignored", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "192.0.2.9, 198.51.100.1"}, map[string]string{"X-Forwarded-For": "192.0.2.10, 198.51.100.1"}, true},
+		{"a chain of trusted proxies is walked to the client", append([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, loopbackProxy...),
+			map[string]string{"X-Forwarded-For": "198.51.100.1, 10.1.2.3"}, map[string]string{"X-Forwarded-For": "198.51.100.1, 10.9.9.9"}, true},
+		{"IPv6 clients in one /64 are one client", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "2001:db8:1:2::1"}, map[string]string{"X-Forwarded-For": "2001:db8:1:2:ffff:ffff:ffff:ffff"}, true},
+		{"IPv6 clients in different /64s are different clients", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "2001:db8:1:2::1"}, map[string]string{"X-Forwarded-For": "2001:db8:1:3::1"}, false},
+		{"an IPv4-mapped IPv6 address is the IPv4 client", loopbackProxy,
+			map[string]string{"X-Forwarded-For": "::ffff:198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.1"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: tt.trusted})
+			if r := h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, tt.first); r.status == http.StatusTooManyRequests {
+				t.Fatalf("first call limited: %s", r.raw)
+			}
+			r := h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, tt.second)
+			if limited := r.status == http.StatusTooManyRequests; limited != tt.same {
+				t.Fatalf("second call: %d %s; same client = %v", r.status, r.raw, tt.same)
+			}
+		})
+	}
+}
+
+// TestAccessLogNamesTheTrustedClient: the log shows the client a trusted proxy named, not the proxy.
+func TestAccessLogNamesTheTrustedClient(t *testing.T) {
+	h := newHarness(t, options{trustedProxies: loopbackProxy})
+	h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, map[string]string{"X-Forwarded-For": "198.51.100.77"})
+	if !strings.Contains(h.logs.String(), `"client_ip":"198.51.100.77"`) {
+		t.Fatalf("access log does not name the client:\n%s", h.logs)
+	}
+}

@@ -1,0 +1,131 @@
+package server_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+// These tests run real redis-server processes (see redistest) and two servers where it matters,
+// as replicas behind a load balancer would be.
+
+func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
+	srv := redistest.Start(t)
+	fake := vonagetest.NewServer(t)
+	limits := guard.Limits{IP: limit(100, time.Minute), Number: limit(3, 10*time.Minute)}
+	a := newHarness(t, options{fake: fake, limits: limits, store: redisStore(t, srv)})
+	b := newHarness(t, options{fake: fake, limits: limits, store: redisStore(t, srv)})
+
+	for i, h := range []*harness{a, b, a} {
+		if r := h.postJSON("/request", requestFor("14155550100")); r.status == http.StatusTooManyRequests {
+			t.Fatalf("start %d limited: %s", i+1, r.raw)
+		}
+	}
+	for name, h := range map[string]*harness{"a": a, "b": b} {
+		r := h.postJSON("/request", requestFor("+1 415 555 0100"))
+		if r.status != http.StatusTooManyRequests || !strings.Contains(r.str("error_text"), "per phone number") {
+			t.Fatalf("replica %s let a 4th start through: %d %s", name, r.status, r.raw)
+		}
+	}
+	if n := a.upstreamCalls(vonagetest.PathStart); n != 3 {
+		t.Fatalf("the Verify API got %d starts from two replicas, want 3", n)
+	}
+}
+
+func TestReplicasShareIdempotencyAndTestSessions(t *testing.T) {
+	srv := redistest.Start(t)
+	fake := vonagetest.NewServer(t)
+	a := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
+	b := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
+
+	first := a.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+	again := b.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+	if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || a.upstreamCalls(vonagetest.PathStart) != 1 {
+		t.Fatalf("a retry on another replica: %s / %s", first.raw, again.raw)
+	}
+
+	id := a.postJSON("/request", requestFor("15555550100")).str("request_id")
+	b.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`)
+	a.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`)
+	if r := b.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`); r.str("error") != "too_many_attempts" {
+		t.Fatalf("wrong codes spread over replicas must add up: %d %s", r.status, r.raw)
+	}
+}
+
+// TestRedisOutage: with Redis gone, starts fail closed (503) so spending stays bounded, while checks
+// and cancels of Vonage verifications go on; the outage is logged once, not per request; and
+// everything works again when Redis is back.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHarness(t, options{store: redisStore(t, srv), testNumbers: reviewNumbers,
+		limits: guard.Limits{IP: limit(100, time.Minute), Number: limit(3, 10*time.Minute), Check: limit(5, 10*time.Minute)}})
+	id := h.postJSON("/request", requestFor("14155550100")).str("request_id")
+	testID := h.postJSON("/request", requestFor("15555550100")).str("request_id")
+	if id == "" || testID == "" {
+		t.Fatal("starts before the outage failed")
+	}
+
+	srv.Stop()
+	for i := range 5 {
+		r := h.postJSON("/request", requestFor("442071838750"))
+		if r.status != http.StatusServiceUnavailable || r.str("error") != "unavailable" {
+			t.Fatalf("start %d during the outage: %d %s, want 503 unavailable", i+1, r.status, r.raw)
+		}
+		if r := h.postWith("/request", requestFor("442071838750"), withKey(idemKey)); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("idempotent start during the outage: %d %s", r.status, r.raw)
+		}
+	}
+	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		t.Fatalf("starts reached the Verify API during the outage: %d calls", n)
+	}
+	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+h.fake.CodeFor(id)+`"}`); r.status != http.StatusOK {
+		t.Fatalf("check during the outage: %d %s", r.status, r.raw)
+	}
+	id2 := "fedcba9876543210fedcba9876543210"
+	if r := h.postJSON("/cancel", `{"request_id":"`+id2+`"}`); r.status == http.StatusServiceUnavailable || h.upstreamCalls(vonagetest.PathControl) != 1 {
+		t.Fatalf("cancel during the outage must reach the Verify API: %d %s", r.status, r.raw)
+	}
+	if r := h.postJSON("/check", `{"request_id":"`+testID+`","code":"123456"}`); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("a test session cannot be checked without its store: %d %s", r.status, r.raw)
+	}
+	if n := strings.Count(h.logs.String(), "shared state unreachable"); n != 1 {
+		t.Fatalf("the outage was logged %d times, want once:\n%s", n, h.logs)
+	}
+
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.postJSON("/request", requestFor("442071838750"))
+		if r.status == http.StatusOK {
+			break
+		}
+		if r.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after Redis came back: %d %s", r.status, r.raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(h.logs.String(), "shared state reachable again") {
+		t.Errorf("the recovery was not logged:\n%s", h.logs)
+	}
+}
+
+func TestRedisFailOpenLetsStartsThrough(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHarness(t, options{store: redisStore(t, srv), failOpen: true,
+		limits: guard.Limits{IP: limit(1, time.Minute), Number: limit(1, 10*time.Minute)}})
+	srv.Stop()
+	for i, number := range []string{"14155550100", "442071838750"} {
+		if r := h.postWith("/request", requestFor(number), withKey(idemKey+number)); r.status != http.StatusOK {
+			t.Fatalf("start %d with REDIS_FAIL_OPEN: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	if n := strings.Count(h.logs.String(), "shared state unreachable"); n != 1 {
+		t.Fatalf("the outage was logged %d times, want once", n)
+	}
+}

@@ -1,0 +1,32 @@
+package server_test
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+)
+
+// stores are the two places the guard's state can live, for tests that must hold for both. The
+// in-memory store is the harness's default (nil); the Redis one is a real redis-server of its own.
+func stores() map[string]func(t *testing.T) guard.Store {
+	return map[string]func(t *testing.T) guard.Store{
+		"memory": func(*testing.T) guard.Store { return nil },
+		"redis":  func(t *testing.T) guard.Store { return redisStore(t, redistest.Start(t)) },
+	}
+}
+
+// redisStore connects to srv as a replica would (windows on Redis's clock).
+func redisStore(t *testing.T, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	// go-redis logs every failed dial to stderr; the outage tests read the guard's own log instead.
+	redisstore.LogLibraryTo(slog.New(slog.DiscardHandler))
+	s, err := redisstore.New(srv.URL(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+// App Store review numbers: fictional ranges, not valid numbers, as is usual.
+var reviewNumbers = map[string]string{"15555550100": "123456", "447700900001": "0000"}
+
+func TestTestNumbers(t *testing.T) {
+	start := func(h *harness, number string) string {
+		t.Helper()
+		r := h.postJSON("/request", requestFor(number))
+		if r.status != http.StatusOK || r.str("status") != "0" || !strings.HasPrefix(r.str("request_id"), "test") {
+			t.Fatalf("start %s: %d %s", number, r.status, r.raw)
+		}
+		return r.str("request_id")
+	}
+	checkBody := func(id, code string) string { return `{"request_id":"` + id + `","code":"` + code + `"}` }
+
+	t.Run("the right code verifies and nothing reaches the Verify API", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		id := start(h, "+1 555 555 0100")
+		if r := h.postJSON("/check", checkBody(id, "123456")); r.status != http.StatusOK || r.str("request_id") != id || r.str("status") != "0" {
+			t.Fatalf("right code: %d %s", r.status, r.raw)
+		}
+		if r := h.postJSON("/check", checkBody(id, "123456")); r.str("error") != "not_found" {
+			t.Fatalf("a verified test request must be over: %d %s", r.status, r.raw)
+		}
+		if n := len(h.fake.Requests()); n != 0 {
+			t.Fatalf("the Verify API got %d calls for a test number", n)
+		}
+	})
+	t.Run("every start gets a fresh request_id", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		a, b := start(h, "447700900001"), start(h, "447700900001")
+		if a == b {
+			t.Fatalf("two starts gave one request_id %s", a)
+		}
+		if r := h.postJSON("/check", checkBody(a, "0000")); r.status != http.StatusOK {
+			t.Fatalf("the first request must still be checkable: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("wrong codes answer 16, then 17 on the third", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		id := start(h, "15555550100")
+		for i, want := range []struct{ error, status string }{{"code_mismatch", "16"}, {"code_mismatch", "16"}, {"too_many_attempts", "17"}} {
+			r := h.postJSON("/check", checkBody(id, "654321"))
+			if r.status != http.StatusBadRequest || r.str("error") != want.error || r.str("status") != want.status || r.str("request_id") != id {
+				t.Fatalf("wrong code %d: %d %s, want %s (%s)", i+1, r.status, r.raw, want.error, want.status)
+			}
+		}
+		if r := h.postJSON("/check", checkBody(id, "123456")); r.str("error") != "not_found" {
+			t.Fatalf("after three wrong codes the right one must not verify: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("cancel ends the test verification", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		id := start(h, "15555550100")
+		if r := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); r.status != http.StatusOK || r.str("command") != "cancel" {
+			t.Fatalf("cancel: %d %s", r.status, r.raw)
+		}
+		if r := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); r.str("error") != "not_found" {
+			t.Fatalf("second cancel: %d %s", r.status, r.raw)
+		}
+		if r := h.postJSON("/check", checkBody(id, "123456")); r.str("error") != "not_found" {
+			t.Fatalf("check after cancel: %d %s", r.status, r.raw)
+		}
+		if n := len(h.fake.Requests()); n != 0 {
+			t.Fatalf("the Verify API got %d calls", n)
+		}
+	})
+	t.Run("a test request expires like a real one", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		id := start(h, "15555550100")
+		h.clock.Advance(5 * time.Minute)
+		if r := h.postJSON("/check", checkBody(id, "123456")); r.str("error") != "not_found" {
+			t.Fatalf("check after 5 minutes: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("a test-shaped request_id never reaches the Verify API", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		forged := "test" + strings.Repeat("ab", 16)
+		if r := h.postJSON("/check", checkBody(forged, "123456")); r.str("error") != "not_found" {
+			t.Fatalf("unknown test id: %d %s", r.status, r.raw)
+		}
+		if r := h.postJSON("/cancel", `{"request_id":"`+forged+`"}`); r.str("error") != "not_found" {
+			t.Fatalf("unknown test id: %d %s", r.status, r.raw)
+		}
+		if n := len(h.fake.Requests()); n != 0 {
+			t.Fatalf("the Verify API got %d calls for a test id", n)
+		}
+	})
+	t.Run("a Vonage request_id never resolves as a test", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		h.fake.SetCode("123456") // the test number's code, so a mix-up would verify
+		vonageID := h.postJSON("/request", requestFor("14155550100")).str("request_id")
+		start(h, "15555550100")
+		if r := h.postJSON("/check", checkBody(vonageID, "123456")); r.status != http.StatusOK {
+			t.Fatalf("vonage check: %d %s", r.status, r.raw)
+		}
+		if n := h.upstreamCalls(vonagetest.PathCheck); n != 1 {
+			t.Fatalf("the Vonage request_id's check did not reach Vonage (%d calls)", n)
+		}
+	})
+	t.Run("a valid test number in national format is recognised", func(t *testing.T) {
+		h := newHarness(t, options{defaultCountry: "GB", testNumbers: map[string]string{"442071838750": "4321"}})
+		id := start(h, "020 7183 8750")
+		if r := h.postJSON("/check", checkBody(id, "4321")); r.status != http.StatusOK {
+			t.Fatalf("check: %d %s", r.status, r.raw)
+		}
+	})
+	t.Run("test numbers skip the destination policy", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: map[string]string{"18002530000": "1111"}, destinations: guard.Destinations{AllowedCountries: []string{"GB"}}})
+		start(h, "18002530000")
+	})
+}
+
+// TestTestNumbersBypassNumberAndCountryLimitsButNotTheIPLimit: App Store reviewers retry often.
+func TestTestNumbersBypassNumberAndCountryLimitsButNotTheIPLimit(t *testing.T) {
+	h := newHarness(t, options{testNumbers: reviewNumbers, limits: guard.Limits{
+		IP: limit(5, time.Minute), Number: limit(1, time.Hour), Country: limit(1, time.Hour), Global: limit(1, time.Hour),
+	}})
+	for i := range 5 {
+		if r := h.postJSON("/request", requestFor("15555550100")); r.status != http.StatusOK {
+			t.Fatalf("test start %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	r := h.postJSON("/request", requestFor("15555550100"))
+	if r.status != http.StatusTooManyRequests || !strings.Contains(r.str("error_text"), "per client IP") {
+		t.Fatalf("the 6th call from one IP: %d %s", r.status, r.raw)
+	}
+}

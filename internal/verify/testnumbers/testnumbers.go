@@ -1,0 +1,124 @@
+// Package testnumbers owns fixed test numbers (for App Store review and CI): a verify.Provider that
+// answers for the configured numbers itself, with their fixed codes, sending nothing, and hands
+// every other call to the real provider. Wrong codes behave as at Vonage (status 16, and 17 on the
+// third). A test request_id has its own form ("test" and 32 hex digits) that no Vonage id has, so a
+// test id never reaches Vonage and a Vonage id never reaches the sessions; the sessions live in the
+// guard's store, so they work across replicas.
+package testnumbers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+)
+
+const (
+	idPrefix = "test"
+	idLength = len(idPrefix) + 32
+	// maxWrongCodes is Verify's: the third wrong code ends the verification.
+	maxWrongCodes = 3
+	// DefaultTTL is how long a test verification lives, as Verify's default pin expiry.
+	DefaultTTL = 5 * time.Minute
+)
+
+// Numbers maps each test number (E.164 digits, no '+') to its code.
+type Numbers map[string]string
+
+// Has reports whether number (E.164 digits) is a test number.
+func (n Numbers) Has(number string) bool {
+	_, ok := n[number]
+	return ok
+}
+
+// Provider answers test numbers itself and passes everything else to the real provider.
+type Provider struct {
+	next     verify.Provider
+	codes    Numbers
+	sessions guard.Sessions
+	ttl      time.Duration
+	logger   *slog.Logger
+}
+
+var _ verify.Provider = (*Provider)(nil)
+
+// New wraps next. sessions keep the test verifications; ttl is how long one lives (0 means
+// DefaultTTL).
+func New(next verify.Provider, codes Numbers, sessions guard.Sessions, ttl time.Duration, logger *slog.Logger) *Provider {
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	return &Provider{next: next, codes: codes, sessions: sessions, ttl: ttl, logger: logger}
+}
+
+// IsTestID reports whether requestID has the form of a test request_id.
+func IsTestID(requestID string) bool {
+	return len(requestID) == idLength && strings.HasPrefix(requestID, idPrefix)
+}
+
+// Start starts a test verification for a test number, or passes number on.
+func (p *Provider) Start(ctx context.Context, number string) (verify.Started, error) {
+	code, ok := p.codes[number]
+	if !ok {
+		return p.next.Start(ctx, number)
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return verify.Started{}, fmt.Errorf("test number start: draw request id: %w", err)
+	}
+	id := idPrefix + hex.EncodeToString(b)
+	if err := p.sessions.StartSession(ctx, id, code, p.ttl); err != nil {
+		return verify.Started{}, err
+	}
+	p.logger.InfoContext(ctx, "test number verification started; nothing sent", "request_id", id, "number", phone.Mask(number))
+	return verify.Started{RequestID: id}, nil
+}
+
+// Check checks a test verification's code, or passes the call on.
+func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
+	if !IsTestID(requestID) {
+		return p.next.Check(ctx, requestID, code)
+	}
+	res, err := p.sessions.CheckSession(ctx, requestID, code, maxWrongCodes)
+	if err != nil {
+		return verify.Checked{}, err
+	}
+	switch res {
+	case guard.CodeRight:
+		return verify.Checked{RequestID: requestID, Price: "0.00000000", Currency: "EUR"}, nil
+	case guard.CodeWrong:
+		return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, "16", requestID,
+			"The code provided does not match the expected value")
+	case guard.CodeExhausted:
+		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, "17", requestID,
+			"The wrong code was provided too many times. Workflow terminated")
+	}
+	return verify.Checked{}, notFound(requestID)
+}
+
+// Cancel ends a test verification, or passes the call on.
+func (p *Provider) Cancel(ctx context.Context, requestID string) error {
+	if !IsTestID(requestID) {
+		return p.next.Cancel(ctx, requestID)
+	}
+	ended, err := p.sessions.EndSession(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	if !ended {
+		return notFound(requestID)
+	}
+	return nil
+}
+
+func notFound(requestID string) *verify.Error {
+	return verify.Errorf(verify.KindNotFound, "6", requestID,
+		"The Verify request could not be found or is no longer active")
+}
