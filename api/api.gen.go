@@ -117,6 +117,8 @@ type CheckResult struct {
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type Error struct {
 	// Error A stable snake_case code for the failure (see above).
 	//
@@ -206,6 +208,8 @@ type VerifyStatus = string
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type BadGateway = Error
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -231,6 +235,8 @@ type BadGateway = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type BadRequest = Error
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -256,6 +262,8 @@ type BadRequest = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type GatewayTimeout = Error
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -281,6 +289,8 @@ type GatewayTimeout = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type InternalError = Error
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -306,6 +316,8 @@ type InternalError = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type MethodNotAllowed = Error
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -331,6 +343,8 @@ type MethodNotAllowed = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type PayloadTooLarge = Error
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -356,6 +370,8 @@ type PayloadTooLarge = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type TooManyRequests = Error
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -381,6 +397,8 @@ type TooManyRequests = Error
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type UnsupportedMediaType = Error
 
 // CancelVerificationJSONRequestBody defines body for CancelVerification for application/json ContentType.
@@ -1114,61 +1132,64 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptc9s28v8qO/x35m83tETFdtrIL26ca+Yuc00vUzu9mYt8EkSuRNQkwAKgZDXj736zAPgo2nFcp3PT",
-	"ad7EIoHF7mIffrvLj0Es80IKFEYH049BiixBZf/8EY3ana8MKvqVoI4VLwyXIpgGFxhLkWgwEraMG1ji",
-	"SioEo3ZcrIGtGRejIAzwhuVFhsH0OAoDHaeYM6KVc8HzMg+mkzAwuwKDacCFwTWq4Pb2NgwU6kIKjZaN",
-	"Vyz5GzO4ZTv6FUthUBj6kxVFxmNGHI1/1sTWx+bAjwEqJVUwDcpCG4Usn5eCbRjP2DJDYo1ezw3emGAa",
-	"mBRhg4qvPD3QqDY8RuAaWtvOSEAnHWSMFHPbFusrhatgGvzfuFHp2L3V49eWGytdV5OXKcJPdPQOzt+9",
-	"gRXjGSYhxLLMEhCSVAsKWZzSU6lA4arUmIBJubZsovp/DSyOZSnMiBh6xZIf8ZcStXmcwmKZ4DznOmcm",
-	"TvuaInZpARRKbniCCSQStWXUrgdSJd4UGBtMYMOykpStHD9zngTTgC3jBFfR5PnxyemLb7592f8dhIE2",
-	"zJQ6mAaTF0+kYs8BXSgXG5bxBA4W/q+5f7kIoX4kynyJanFodW66d1RdATewkgrYTChkWgqQK7u01Kiq",
-	"bVwUpTmjPwUsnFgLSGVGvtNQdS+AiQQWja4WxO2ab1DMxDZF8q8uI2u2QZACRzNBavJucslzlKX5jd5i",
-	"PJWHekrCnbkyobeogAsgCr+DxwwfbD3hjTCoBMscqUfpg3sSc/egp43qrXdEcIt+u4jnsGJlZqwwjZ9b",
-	"md6iSWXygzTnWSa3mDxOrNxSmQtp5szT6YnmVjjNuhVnZNjw7p8Xl090iQUzKeAN10aHsCwNSJHtrEvR",
-	"IZQ/WtnIirufiIiOY1U7VVmihl2j7iSgwPLdZtsnHm0UF2ti8TYM3rFdJllyKeX3TK3xcbotHJG5kXKe",
-	"WTI91VaxaCmTHbm4XUThggmYvDj+9gSWO4P6iSPf8GnwD/7K2tWllG+Z2PnMoR8nukmVNCbbt6Ze4OIa",
-	"lqXe7UeHduh/CvmlhJyJXaUEfebgCtnYwuKbIwtwFqAdoOkZXWvJXTz41eMWWrKMvBe6LAqpDCZvMeHs",
-	"0prbo0JyQ2meE6m5Nd37jCovtQUOeyd8GZOiILHon7UYBbf1cVabf2UixqyFTfYpd1KLkRDbLXQrhZIF",
-	"KsMdKGwDivsF8ce9+S5wyPKXkiuKmh/aNK5qHCqXP2NsSE8Vt7rMBpg996xlhHJaTO+zGss8ZyIZlte/",
-	"hJgpxTEBWZoQWLZlOw0Ld8KiG8fcwyDsx6/Gc+7Xh/PCC7e2rxJPIqyZHlRMivH1vbdoAWKNhIhAEjqo",
-	"9EldJfgQkgpj5BtM4OCErGQSQYbGoNIEuxK+5kYfdtVG6DIIg5zdfI9ibdJgOolCKkSqnydhUDCiQSf+",
-	"58P50b/Z0a/R0curZ18NKfuJDTB0ot+j7rvM0CkUE3CIdQSLQvEYCcvGpVIo4t3CAUvUhueMoohdMc9R",
-	"a7ZGPdcozAKYooysCdhKAczi05loBW1aRg9zOEgw5jnBHqsPHUIplCxFgsmhPStnOxt+lrSH0OneRXvW",
-	"7rhs/5YAtRene5uv3/84dCn3Sjh8VL0FYqlNheCrjVbmEBh0BT7zkpGitMypGOIxFb65TDDrAY9oFB0f",
-	"H0dRFA2yvEFRWdE+dzxBYeh6VcXZxdsLsvGYZRmlcFNHDuOdpHf4eWT/VcXVEAtWV/vn/4uoW0jVCcqk",
-	"pn2N9EWeuGOjJ3OdJwlvHYfz9IZcrq4Xuhp5vUG1sxV6qXAEiyb/2krNh+1CobUN8gOFLGHLDGG5gwJl",
-	"kdXb3A4q/Og1XdxMGAl6y6mIlsKHy0zGLOPkk94kpzMxE0ewV7pOgcGKY5YQ3ZxrzcU6rIxmq6RY2zhM",
-	"tiNLa+eKiTXCQUcKwXLUwM1h5wxfC08trSKVAn2wqXI/A1dRu6edvQVTLEdTbx8oo5lrE8CBr4KP3elU",
-	"m6woqPidHSusmw62fCCpLCuQSUHglsWGbxqKL2jBJJp4wpbL+TKT8TVW1BuB/HN7AZ0zK2rfODKxFC5O",
-	"mXl7mb2JPoyxbtQcwTIyjB2oUggbTrjRncJ/JqCu/etzJ5E7uI0HBZqtVNdeiISimXCn+jfVFdVbGnKn",
-	"lRytdo8nZLMt195w6h0v3A4qbAhVzylf5oXR7V1bVm0zUoJcGRRn+/eHlCsawl6leFOQqw5duH9VNxoJ",
-	"hfJ1atyhFAM3mDh5LEBql7ZD9GImfHOtwXFCbhuWXjqW2pvmrjlHNyykSdE341gGKyXzvnkf1O0eg1mm",
-	"YZvyOPUKrMqkfafglHftW8onreL/DBTaaolKjOHixVlH1cBxYeZOrxvsH5KfOCH3SrMu8VZTdP+Iod4l",
-	"UXYdGqtooVFo7NL0Had9esMdnj1faGojAj97VTg9LMW1kFsxV7I09sF+H8Qf//fLy3fkhXXf0GjMVrVP",
-	"+BjX7g25EDzQthmAPzicYM6rfKAFu8Z5zLR3qpXvJvrcAwcaCV3JDfZgbr9324a07OjXqw8O1M6vvh5E",
-	"te2KchAPbCmzWQ2EQ8mtw8vjWsX/Q3ChpQ2vmkG08I4y4g82uA+juE7KNNIFol0I3n5oJcUQqXJmCD6s",
-	"UJGXHCwmJ5PT09PTaBJFZKzPJnAyOYXT01Owjw5HM3FRsBh1CAnTqf1fGtdHLhilphQ1agvtvXnbd3wt",
-	"pMLEAfNWjdQc1y2Vjp93SqVJx65ms2d/+RAdvYSDw9FsdnT1Nf246jwZtLXmth4AfbspNaTyRKEplaCU",
-	"sIPFuMFBx88hxRtW4dM4ZYrFtjbccpPORC+4bCaEZt+/f/OdfQ+b5321PGBe0dbVi3t01ZSVR3fUlT+1",
-	"xLyzxr4wTJk+zLBYj+uOte1X2KK20/vcom3Sfa/wFIY8oc285RGTu0vWCh1RWNFu8RP1eX7XWqFDZNCS",
-	"2yW0AxcUFa0Ns6p8gsUsiGaBrQp0Gceo+1Vk18p63Yq7+hQkFBcrWTUeWWytiWB+MA1cHDoqlLzZQc64",
-	"MIwLVDoIg1JlwTRIjSn0dDxec5OWy1Es83F7T+dHsNcptEZ05MNe584pneVyyTPbodSh9TwqS3TKi8JO",
-	"kOEnKdgardaucWfDlsZYoc+udueIiqGOFCuptky54ZommKgQbbGsHQzHim7rUqzbW/yq0AYdlmm4xsKW",
-	"97YJ4vJ4aJlYl54+xWrGEyIxgnZX1BV+boINS5lwH4HpCClQD7MxEzYyGw1S8TWnjPCDT543Oyg1hqCl",
-	"VRdsFTcGhUcFNmfQmmvEAgjzk0GRZjr1qkdPuhF38doVokuZ7KaPq2bDmbirnAUmiFuC101V61RYA+Nx",
-	"d9ppO1D+vG2KXvkV/zHLcQhou3Cd8ZgQZcu637653DNkWaDQslQxjqRaj/0mPaa1t2FguMn6jhGE9FM7",
-	"k56MolFEK4kQK3gwDY5H0ejYIa3UBoCx79BOPwaFHI7estD96K2lu0ohYVUqW1y0Wz1U1LMEnaHtm/DB",
-	"ZnLoMrymBMe1H6WRto6jqj7wtQOpzwZcKIXhmfttV1RNhjOQpdHcdlwJ9HGRyK27jQqDaziJImdLlQUM",
-	"VV5w0J1wT14euvuiIG8lf5MEU99rb6eP5qOBVzL5zC8/Pu9rgwePRLrji9tuwjCqxP6XK8+j6PMYr0cF",
-	"TZe/HodFn8+obRnfMcLpGB/XTRVsh4EnjvOhQ2oJx63vTOyW009v2Rte08bJ8ac39gezdt8DDhycwtHm",
-	"5y8/vbk/Er0Ng9OHKKb72YHd9fxB6qy+c7JbTj69pffBhx23lXnO1K72qV6cIYjA1poATufxFe0dxynG",
-	"13cHLjuJ0E2rZ28cM4Jz3/vxGcBlnIFI0ek5zUQ/Srw4dD0jk3KVtEmi8B/OdDtzAy2pEJrm0mDIIWGe",
-	"KuK4uVU1ZPpS8ac9d/si4aceyvgByyfmKd3RRjPJGJo6+CFDdzTw6M/Cos/W2n2xsOp22obiWa8dXM3X",
-	"/oyLf5S4SAbRh1/Wge+Njaopxu+AdTY2DdCtKo9OG2i5q/DdRvLY1SgjOHfoqoHonZmAkXZAS/QWLlYv",
-	"iMBiXH0oQKD/smO9BNltoSl63Sa/5MC2fdXOtxm50iaExbMFyMItPDyroDgzwPVM7M97LKZ3INJ+BJfa",
-	"wjZB1wv1B/hyt3++bVqwetXnNLSqJhaci/qTzrbgrs3t5wVM7ExKhSWJ0AyluynBG/RTJYWq1dLpqz04",
-	"bg01gr5E0P89YvBQX+ghuNS3hc6A1TGa0KrRsGW7PwPyHyQgD3Uz74nFtNcGGno71G/zYcg1Fulv/2Vo",
-	"IuMyJ9ev2wLj4PaqPmiwyRpC7NKF/UbLA+rirsYWUW731iqub69u/xsAAP//",
+	"7Fp9c9s2k/8qO7zO1G5ovfglbeQ/bpxrppe5ppdrnN7NRX5EiFyJqEmABUDJasbf/ZkFwFfRjuM6nWc6",
+	"zT+xSGCxu9iX3+7yYxDLvJAChdHB7GOQIktQ2T9/RqN2FyuDin4lqGPFC8OlCGbBO4ylSDQYCVvGDSxx",
+	"JRWCUTsu1sDWjItREAZ4w/Iiw2B2MgkDHaeYM6KVc8HzMg9m0zAwuwKDWcCFwTWq4Pb2NgwU6kIKjZaN",
+	"lyz5gRncsh39iqUwKAz9yYoi4zEjjsa/amLrY3PgxwCVkiqYBWWhjUKWL0rBNoxnbJkhsUavFwZvTDAL",
+	"TIqwQcVXnh5oVBseI3ANrW3nJKCTDjJGirlti/WVwlUwC/5t3Kh07N7q8SvLjZWuq8nLFOEXOnoHF29f",
+	"w4rxDJMQYllmCQhJqgWFLE7pqVSgcFVqTMCkXFs2UX2tgcWxLIUZEUMvWfIz/laiNo9TWCwTXORc58zE",
+	"aV9TxC4tgELJDU8wgUSitoza9UCqxJsCY4MJbFhWkrKV42fBk2AWsGWc4GoyPT45PXv+7Xcv+r+DMNCG",
+	"mVIHs2D6/IlU7DmgC+ViwzKewEHk/1r4l1EI9SNR5ktU0aHVueneUXUF3MBKKmBzoZBpKUCu7NJSo6q2",
+	"cVGU5pz+FBA5sSJIZUa+01B1L4CJBKJGVxFxu+YbFHOxTZH8q8vImm0QpMDRXJCavJtc8hxlaf6gtxhP",
+	"5aGeknBnrkzoLSrgAojCn+AxwwdbT3gtDCrBMkfqUfrgnsTCPehpo3rrHRHcoj8u4gWsWJkZK0zj51am",
+	"N2hSmfwkzUWWyS0mjxMrt1QWQpoF83R6orkVTrNuxTkZNrz973eXT3SJBTMp4A3XRoewLA1Ike2sS9Eh",
+	"lD9a2ciKu5+IiI5jVTtVWaKGXaPuJKDA8t1m2ycebRQXa2LxNgzesl0mWXIp5Y9MrfFxui0ckYWRcpFZ",
+	"Mj3VVrFoKZMdubhdROGCCZg+P/nuFJY7g/qJI9/wafBf/KW1q0sp3zCx85lDP050kyppTLZvTb3AxTUs",
+	"S73bjw7t0P8U8ksJORO7Sgn63MEVsrHI4psjC3Ai0A7Q9IyuteQuHvzqcQstWUbeC10WhVQGkzeYcHZp",
+	"ze1RIbmhtMiJ1MKa7n1GlZfaAoe9E76MSVGQiPpnRaPgtj7OavM/mIgxa2GTfcqd1GIkxHYL3UqhZIHK",
+	"cAcK24DifkH8ca+/Dxyy/K3kiqLmhzaNqxqHyuWvGBvSU8WtLrMBZi88axmhnBbT+6zGMs+ZSIbl9S8h",
+	"ZkpxTECWJgSWbdlOQ+ROiLpxzD0Mwn78ajznfn04L3zn1vZV4kmENdODikkxvr73Fi1ArJEQEUhCB5U+",
+	"qasEH0JSYYx8gwkcnJKVTCeQoTGoNMGuhK+50YddtRG6DMIgZzc/olibNJhNJyEVItXP0zAoGNGgE//x",
+	"4eLo/9nR75OjF1fPvhpS9hMbYOhEv0fdd5mhUygm4BDrCKJC8RgJy8alUijiXeSAJWrDc0ZRxK5Y5Kg1",
+	"W6NeaBQmAqYoI2sCtlIAs/h0LlpBm5bRwxwOEox5TrDH6kOHUAolS5FgcmjPytnOhp8l7SF0unfRnrU7",
+	"Ltu/JUDtxene5qv3Pw9dyr0SDh9Vb4FYalMh+GqjlTkEBl2Bz71kpCgtcyqGeEyFby4TzHrAYzKanJyc",
+	"TCaTySDLGxSVFe1zxxMUhq5XVZy9e/OObDxmWUYp3NSRw3gn6R1+MbH/quJqiAWrq/3z/5eoW0jVCcqk",
+	"pn2N9EWeumMnT+Y6TxLeOg7n6Q25XF0vdDXyaoNqZyv0UuEIoib/2krNh+1CobUN8gOFLGHLDGG5gwJl",
+	"kdXb3A4q/Og1XdxcGAl6y6mIlsKHy0zGLOPkk94kZ3MxF0ewV7rOgMGKY5YQ3ZxrzcU6rIxmq6RY2zhM",
+	"tiNLa+eKiTXCQUcKwXLUwM1h5wxfC88srSKVAn2wqXI/A1dRu6edvQVTLEdTbx8oo5lrE8CBr4JP3OlU",
+	"m6woqPidHSusmw62fCCpLCuQSUHglsWGbxqKz2nBdDL1hC2Xi2Um42usqDcC+ef2AjpnVtS+dWRiKVyc",
+	"Mov2MnsTfRhj3ag5gmVkGDtQpRA2nHCjO4X/XEBd+9fnTifu4DYeFGi2Ul17IRKKZsKd6t9UV1Rvacid",
+	"VXK02j2ekM22XHvDqXc8dzuosCFUvaB8mRdGt3dtWbXNSAlyZVCc798fUq5oCHuV4k1Brjp04f5V3Wgk",
+	"FMrXqXGHUgzcYOLksQCpXdoO0YuZ8M21BscJuW1YeuFYam9auOYc3bCQJkXfjGMZrJTM++Z9ULd7DGaZ",
+	"hm3K49QrsCqT9p2CU961bymftIr/c1BoqyUqMYaLF2cdVQPHhZk7vW6wf0h+4oTcK826xFtN0f0jhnqX",
+	"RNl1aKyihUahsUvTd5z26Q13ePZ8oamNCPzsVeH0sBTXQm7FQsnS2Af7fRB//H9eXr4lL6z7hkZjtqp9",
+	"wse4dm/IheCBtk0dzazTRzPf5qhMhp5ygZoyh1wiRD+8uoSxXft7BAeyNJpb7Ms1UPGoWGwOHZMVfRss",
+	"dFoaQ0aTyK2w6oYEC3I0QlJ1wHRKHIBkOJz0LqocpQW7xkXMtHf0le9w+nwIBxoJ8ckN9qB3v5/chtns",
+	"6PerDw5oL66+GUTa7Sp3EKNsKdvaWwmHEm6Hl8e1r/+FIExLG141gwjmLWXpn2zCGUaWnTRupAuOuxC8",
+	"TdNKimtS5cwQpFmhIs89iKan07Ozs7PJdDIhB3o2hdPpGZydnYF9dDiai3cFi1GHkDCd2v+lcb3tglG6",
+	"TFGjtuWGdzn7jq+FVJi4YqFVtzXHdcu3k+NO+Tbt2NV8/uzfP0yOXsDB4Wg+P7r6hn5cdZ4M2lpzWw+A",
+	"4900H1LJpNCUSlCa2kE0brDZyTGkeMMqzBynjLyY6tUtN+lc9ALeZkoI+/3719/b97A57qvlATOUtq6e",
+	"36OrptQ9uqPW/aUl5p11/zvDlOlDH4s/ue5Y237VL2o7vc8t2ibd9wpPYcgT2sxbHjG5u4yuEBuFFe0W",
+	"P1Hv6U+tXzpEBi25XdY7wENR0dowq0o6iObBZB7YSkWXcYy6X9l2razXQbmrd0JCcbGSVTOUxdaaqPQI",
+	"ZoGLQ0eFkjc7yBkXhnGBSgdhUKosmAWpMYWejcdrbtJyOYplPm7v6fwI9rqX1oiOfNjr3Dmls1wueWa7",
+	"pjq0nkelkk55UdipNvwiBVuj1do17mzY0hgr9Bnf7hxRgdaRYiXVlik38NOUyBWiLeC1Kw2wotu6FOv2",
+	"FlMrtEGHZRqusbAtB9uYcbk/tEysS0+fYjXjCZEYQbtT64pRN1WHpUy4j8B0hBSoh9mYCxuZjQap+JpT",
+	"RvjJJ8+bHZQaQ9DSqgu2ihuDwqMCmzNozTViAVSHkEGRZjo1tAcjuhE3euWK46VMdrPHVdjhXNxVYgMT",
+	"xC1B/qbSdiqswfq4O4G1XTF/3jZFr/yK/5jlOAT+W6J60OraNJQGIfq/Ix8Yjl5/H4EbIMyqq/CY0F1b",
+	"+1hmh9dT2+88/m4ufMcz9P3OEKIRJeRFRNgvOooohQjcWpq2WtlyjSP4n1IaBO7JKiTw7Kyb4GeG+axt",
+	"X19ryOS67guQ9aEVK+PCor3SONY8xy5PZTwmeN9y6zevL/c8WBYotCxVjCOp1mO/SY9p7W0YGG6yfkQI",
+	"QvqpnS9PR5PRhFYSIVbwYBacjCajEwcxUxv5xr5dPvsYFHI4bclC99OWlk4oIWFVKlvptftuXEPOEnQe",
+	"tu+7B5vpoYM2mjI71y3AfzKpijVfyFkYb1NnKQzPPKynFVXH5xyaEoDQLheJ3Lo7qgoiDaeTiXOiyvSH",
+	"ymA46H5uMH1x6O6LspuV/HUSzPzgo503my84XsrkMz/D+bxPPx48n+rOkm67mdKoEvufER1PJp/HeD23",
+	"aUYu9Wxy8vmM2v79HfO0jvFRmVe1JOxk9tRxPnRILeG49dGP3XL26S17XxLQxunJpzf2p+R23wMOHByJ",
+	"0ubjF5/e3J9P34bB2UMU0/0GxO46fpA6q4/O7JbTT2/pfX1jZ59lnjO1q32qF2cIG7G1JmTXeXxFe8dx",
+	"ivH13YHLjoV003fbm42N4MI34nzqc6l2IFJ0GoBz0Y8Szw9dA8+kXCVtkij8V0zdNulAfzCEptM3GHJI",
+	"mKeKOG6IWE38vlT8aQ9Bv0j4qSdkftr1ieFWd87UjJWGRkB+4tOd0zz6G73JZ2vtvlhYtZ5td/e815uv",
+	"hp1/x8W/Slwkg+jDL+vA98ZG1XQh7oB1NjYN0K1Krk7/a7mr8N1G8tgVZyO4cOiqqU06Axoj7bSc6EUu",
+	"VjvgPa6+2qAS4LJjvVSr2Apb9NpsfsmB7cGrne+vcqVNCNGzCGThFh6ed4qBudgfvtlipukNQ2or+gRd",
+	"Y9of4Ov8/vm2W8PqVZ/Tyau6d3Ah6u9r24K7mYMf3jCxMynVHCRC84VANyV4g36qpFD1mDoNxQfHraEO",
+	"2JcI+n9GDB5qiD0El/p+2DmwOkYTWjUatmz3d0D+iwTkoTbuPbGY9tpAQ2+HGo0+DLmOKv3tP9NNZFzm",
+	"5Pp1W2Ac3F7VBw12l0OIXbqwH8x5QF3c1dEjyu2mYsX17dXtPwMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -22,7 +22,7 @@ import (
 //     the request_id annotation on the code field; the two are put back where they belong.
 //
 // It also refuses a body that is not JSON with 415 before the validator reads it.
-func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		body, err := io.ReadAll(req.Body)
@@ -30,7 +30,7 @@ func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 			return err // the body limit's 413, or a broken connection
 		}
 		if len(bytes.TrimSpace(body)) > 0 && !isJSON(req.Header.Get(echo.HeaderContentType)) {
-			return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 				"request body must be JSON; send Content-Type: application/json")
 		}
 		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {

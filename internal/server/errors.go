@@ -34,6 +34,12 @@ func newAPIError(status int, code, text string) *apiError {
 	return &apiError{status: status, body: api.Error{Error: code, ErrorText: text}}
 }
 
+// refuse answers a request refused before the verification backend is called, and counts it.
+func (s *Server) refuse(status int, code, text string) *apiError {
+	s.metrics.Refused(code)
+	return newAPIError(status, code, text)
+}
+
 func (e *apiError) Error() string { return e.body.Error + ": " + e.body.ErrorText }
 
 func (e *apiError) write(w http.ResponseWriter) error {
@@ -98,6 +104,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
 	}
 
+	noteVerifyStatus(ctx, ve.Status)
 	code := string(ve.Kind)
 	switch ve.Kind {
 	case verify.KindThrottled:

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
@@ -32,12 +33,13 @@ import (
 // harness is the real server (Echo, validator, handlers) on a real listener, in front of a fake
 // Verify API that speaks the real wire format. Every response it sees is checked against openapi.yaml.
 type harness struct {
-	t      *testing.T
-	url    string
-	fake   *vonagetest.Server // nil with the sandbox backend
-	logs   *logtest.Buffer
-	spec   *openapi3.T
-	router routers.Router
+	t       *testing.T
+	url     string
+	fake    *vonagetest.Server // nil with the sandbox backend
+	logs    *logtest.Buffer
+	metrics string // the URL of this server's metrics, as the admin listener serves them
+	spec    *openapi3.T
+	router  routers.Router
 }
 
 type options struct {
@@ -45,6 +47,7 @@ type options struct {
 	defaultCountry string
 	timeout        time.Duration
 	provider       func(logger *slog.Logger) verify.Provider
+	ready          []server.Check
 }
 
 func newHarness(t *testing.T, opts options) *harness {
@@ -80,13 +83,20 @@ func newHarness(t *testing.T, opts options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler, err := server.New(server.Deps{Logger: logger, Provider: provider, Phones: phones, SpecYAML: specYAML})
+	m := metrics.New(testVersion)
+	handler, err := server.New(server.Deps{
+		Logger: logger, Provider: m.Instrument(provider), Phones: phones, SpecYAML: specYAML,
+		Metrics: m, Ready: opts.ready,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
+	admin := httptest.NewServer(m.Handler())
+	t.Cleanup(admin.Close)
+	h.metrics = admin.URL
 
 	h.spec, err = api.GetSpec()
 	if err != nil {
@@ -98,6 +108,9 @@ func newHarness(t *testing.T, opts options) *harness {
 	}
 	return h
 }
+
+// testVersion is the build version the harness's metrics report.
+const testVersion = "v1.2.3-test"
 
 // response is what a client received, already checked against the contract.
 type response struct {
@@ -147,7 +160,8 @@ func (h *harness) do(req *http.Request) *response {
 }
 
 // checkContract fails the test when a response is not what openapi.yaml promises: the contract
-// never lies. Responses to routes the contract does not have must still be its Error shape.
+// never lies. Failures on routes the contract does not have (docs, probes, unknown paths) must still
+// be its Error shape.
 func (h *harness) checkContract(req *http.Request, r *response) {
 	h.t.Helper()
 	if req.Method == http.MethodHead {
@@ -161,6 +175,9 @@ func (h *harness) checkContract(req *http.Request, r *response) {
 	}
 	route, params, err := h.router.FindRoute(req)
 	if err != nil {
+		if r.status < 400 {
+			return
+		}
 		errSchema := h.spec.Components.Schemas["Error"].Value
 		var v any
 		_ = json.Unmarshal(r.raw, &v)

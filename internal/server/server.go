@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
@@ -22,6 +23,7 @@ type Server struct {
 	provider verify.Provider
 	phones   *phone.Parser
 	logger   *slog.Logger
+	metrics  *metrics.Metrics
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -34,14 +36,17 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 		if !errors.Is(err, phone.ErrInvalid) {
 			return s.fromError(ctx, "request", err), nil
 		}
+		noteNumber(ctx, req.Body.Number)
 		s.logger.InfoContext(ctx, "invalid phone number refused", "number", phone.Mask(req.Body.Number))
-		return newAPIError(http.StatusBadRequest, "invalid_number",
+		return s.refuse(http.StatusBadRequest, "invalid_number",
 			"number is not a valid phone number; send it in international format, e.g. 14155550100"), nil
 	}
+	noteNumber(ctx, num.E164)
 	started, err := s.provider.Start(ctx, num.E164)
 	if err != nil {
 		return s.fromError(ctx, "request", err), nil
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(num.E164))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}, nil
 }
@@ -52,6 +57,7 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 	if err != nil {
 		return s.fromError(ctx, "check", err), nil
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", req.Body.RequestId)
 	requestID := checked.RequestID
 	if requestID == "" {
@@ -72,6 +78,7 @@ func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificat
 	if err := s.provider.Cancel(ctx, req.Body.RequestId); err != nil {
 		return s.fromError(ctx, "cancel", err), nil
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)
 	return api.CancelVerification200JSONResponse{Status: statusOK, Command: "cancel"}, nil
 }
