@@ -103,10 +103,14 @@ func (m *Metrics) Refused(reason string) {
 	m.refusals.WithLabelValues(reason).Inc()
 }
 
+// UnmatchedRoute is the route of a request that matched no route: never its path, which the client
+// chooses.
+const UnmatchedRoute = "unmatched"
+
 // routeLabel keeps the route label to the server's own route patterns.
 func routeLabel(route string) string {
 	if route == "" {
-		return "unmatched"
+		return UnmatchedRoute
 	}
 	return route
 }

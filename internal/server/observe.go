@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/verify-proxy/verify-proxy/internal/logging"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 )
 
@@ -78,6 +79,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		took := time.Since(start)
 		route, status := c.Path(), c.Response().Status
+		if route == "" {
+			route = metrics.UnmatchedRoute
+		}
 		s.metrics.ObserveRequest(route, req.Method, status, took)
 
 		level := slog.LevelInfo

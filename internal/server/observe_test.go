@@ -138,7 +138,7 @@ func TestOneAccessLinePerRequest(t *testing.T) {
 		{"a body that is not JSON has neither number nor status", "POST", "/request", `{"number":`,
 			map[string]any{"status": 400.0}, []string{"number", "verify_status"}},
 		{"an unknown route", "GET", "/wp-login.php", "",
-			map[string]any{"method": "GET", "status": 404.0}, []string{"number"}},
+			map[string]any{"method": "GET", "status": 404.0, "route": "unmatched"}, []string{"number"}},
 		{"a wrong method names the route", "GET", "/check", "",
 			map[string]any{"route": "/check", "status": 405.0}, nil},
 		{"a passing probe is logged at debug", "GET", "/healthz", "",
