@@ -146,6 +146,9 @@ func shutdown(ctx context.Context, cfg config.Config, logger *slog.Logger, srv *
 	admin *adminServer, after func(time.Duration) <-chan time.Time) error {
 	logger.Info("shutting down: /readyz answers 503; serving on for SHUTDOWN_DELAY",
 		"shutdown_delay", cfg.ShutdownDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+	// Answers now say "Connection: close", so clients and proxies holding a pooled connection to
+	// this server open their next one elsewhere.
+	srv.SetKeepAlivesEnabled(false)
 	if cfg.ShutdownDelay > 0 {
 		select {
 		case <-after(cfg.ShutdownDelay):

@@ -255,6 +255,9 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	if res.StatusCode != 400 { // the fake Verify API's "not found": it was asked, and answered
 		t.Fatalf("a new API call during SHUTDOWN_DELAY answered %d, want Verify's answer", res.StatusCode)
 	}
+	if !res.Close {
+		t.Error("answers during SHUTDOWN_DELAY must close the connection, so clients reconnect elsewhere")
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("run returned during SHUTDOWN_DELAY: %v", err)
