@@ -4,9 +4,12 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 REDOCLY_CLI := @redocly/cli@2.77.0
+DOCKERFILELINT := dockerfilelint@1.8.0
 GO_PACKAGES := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all generate build run test lint lint-go lint-openapi bench check-generate clean
+.PHONY: all generate build run test lint lint-go lint-openapi lint-dockerfile bench check-generate \
+	image check-container check-deploy clean
 
 all: build
 
@@ -14,9 +17,13 @@ all: build
 generate:
 	go generate ./api/...
 
-## build: the server binary, ./bin/verify-proxy
+## build: the server binary, ./bin/verify-proxy, built exactly as the image's (scripts/build.sh)
 build:
-	CGO_ENABLED=0 go build -trimpath -o bin/verify-proxy .
+	VERSION=$(VERSION) scripts/build.sh bin/verify-proxy
+
+## image: the container image, verify-proxy:$(VERSION) (needs a Docker engine)
+image:
+	docker build --build-arg VERSION=$(VERSION) -t verify-proxy:$(VERSION) .
 
 ## run: serve the API with the embedded sandbox backend (no Vonage account needed)
 run:
@@ -32,8 +39,8 @@ test:
 bench:
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
 
-## lint: go vet, staticcheck, and the OpenAPI linter
-lint: lint-go lint-openapi
+## lint: go vet, staticcheck, the OpenAPI linter and the Dockerfile linter
+lint: lint-go lint-openapi lint-dockerfile
 
 lint-go:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
@@ -42,6 +49,17 @@ lint-go:
 
 lint-openapi:
 	npx --yes $(REDOCLY_CLI) lint --format=stylish openapi.yaml
+
+lint-dockerfile:
+	npx --yes $(DOCKERFILELINT) Dockerfile
+
+## check-container: prove the image (buildah when its base images can be pulled) and the binary
+check-container:
+	scripts/check-container.sh
+
+## check-deploy: compose.yaml, deploy/kubernetes.yaml and the Dockerfile against their schemas
+check-deploy:
+	cd deploy && go test -count=1 ./...
 
 ## check-generate: fail when api/ is not what openapi.yaml generates
 check-generate: generate

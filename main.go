@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/logging"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
@@ -35,6 +38,10 @@ import (
 //go:embed openapi.yaml
 var specYAML []byte
 
+// version is the build's version, stamped by scripts/build.sh (-ldflags "-X main.version=...").
+// It is a variable only because the linker can set nothing else; nothing assigns it at run time.
+var version = "dev"
+
 func main() {
 	if err := run(context.Background(), os.Args, os.LookupEnv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "verify-proxy:", err)
@@ -42,24 +49,32 @@ func main() {
 	}
 }
 
-// shutdownTimeout bounds how long in-flight requests may take to drain after SIGINT or SIGTERM.
-const shutdownTimeout = 15 * time.Second
-
 // run is the whole program, with its inputs passed in so tests can start it like a user would.
-// It returns when ctx is cancelled or a signal arrives, after in-flight requests have drained.
-func run(ctx context.Context, _ []string, lookupEnv config.LookupFunc, stdout, _ io.Writer) error {
+// Without arguments it serves until ctx is cancelled or SIGINT or SIGTERM arrives, then shuts down
+// without dropping a request (see shutdown). With one, it runs that command (see command).
+func run(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, lookupEnv, stdout, stderr, time.After)
+}
+
+// runWith is run with the timer of SHUTDOWN_DELAY passed in, so that tests end the delay when they
+// choose instead of waiting for it.
+func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout, _ io.Writer,
+	after func(time.Duration) <-chan time.Time) error {
+	if len(args) > 1 {
+		return command(ctx, args[1:], lookupEnv, stdout)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	lookup, err := config.WithDotEnv(lookupEnv, ".env")
+	cfg, err := loadConfig(lookupEnv)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(lookup)
+	logger, err := logging.New(stdout, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return fmt.Errorf("LOG_FORMAT or LOG_LEVEL: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	meter := metrics.New(version)
 
 	provider, err := newProvider(cfg, logger)
 	if err != nil {
@@ -100,9 +115,25 @@ func run(ctx context.Context, _ []string, lookupEnv config.LookupFunc, stdout, _
 		logger.Warn("TEST_NUMBERS: these numbers verify with their fixed codes and are never sent to the backend",
 			"count", len(tests))
 	}
-	provider = testnumbers.New(provider, tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
+	// The meter wraps the real backend only: test numbers are neither upstream calls nor real
+	// verifications, and would skew the funnel.
+	provider = testnumbers.New(meter.Instrument(provider), tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
+
+	var stopping atomic.Bool
+	ready := []server.Check{
+		{Name: "shutdown", Run: func(context.Context) error {
+			if stopping.Load() {
+				return errors.New("the server is shutting down")
+			}
+			return nil
+		}},
+	}
+	if pinger, ok := store.(interface{ Ping(context.Context) error }); ok {
+		ready = append(ready, server.Check{Name: "redis", Run: pinger.Ping})
+	}
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: provider, Guard: g, SpecYAML: specYAML, TrustedProxies: cfg.TrustedProxies,
+		Metrics: meter, Ready: ready,
 	})
 	if err != nil {
 		return err
@@ -123,29 +154,85 @@ func run(ctx context.Context, _ []string, lookupEnv config.LookupFunc, stdout, _
 	if err != nil {
 		return fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
 	}
+	admin, err := newAdmin(cfg.AdminAddr, meter, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	logger.Info("verify-proxy listening", "addr", ln.Addr().String(), "backend", cfg.Backend, "verify_api", cfg.VerifyAPI,
-		"docs", fmt.Sprintf("http://localhost:%d/docs", cfg.Port))
+		"version", version, "docs", fmt.Sprintf("http://localhost:%d/docs", cfg.Port))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	adminServed := admin.serve()
 
 	select {
 	case err := <-served:
+		admin.close()
 		return fmt.Errorf("serve: %w", err)
+	case err := <-adminServed:
+		srv.Close()
+		return fmt.Errorf("serve ADMIN_ADDR: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down; draining in-flight requests", "timeout", shutdownTimeout.String())
+	// From here a second SIGINT or SIGTERM ends the process at once, as it would without us.
+	stop()
+	stopping.Store(true)
+	return shutdown(ctx, cfg, logger, srv, served, admin, after)
+}
+
+// shutdown takes the server out of service without dropping a request. /readyz already fails, so
+// load balancers stop routing here; the server keeps serving for SHUTDOWN_DELAY while they notice,
+// then stops accepting and gives in-flight requests up to SHUTDOWN_TIMEOUT to finish.
+func shutdown(ctx context.Context, cfg config.Config, logger *slog.Logger, srv *http.Server, served <-chan error,
+	admin *adminServer, after func(time.Duration) <-chan time.Time) error {
+	logger.Info("shutting down: /readyz answers 503; serving on for SHUTDOWN_DELAY",
+		"shutdown_delay", cfg.ShutdownDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+	// Answers now say "Connection: close", so clients and proxies holding a pooled connection to
+	// this server open their next one elsewhere.
+	srv.SetKeepAlivesEnabled(false)
+	if cfg.ShutdownDelay > 0 {
+		select {
+		case <-after(cfg.ShutdownDelay):
+		case err := <-served:
+			admin.close()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	logger.Info("no longer accepting connections; draining in-flight requests",
+		"shutdown_timeout", cfg.ShutdownTimeout.String())
 	// A fresh deadline: ctx is already cancelled and would abort the drain at once.
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		srv.Close() // cut what is left rather than leave it running past the deadline
+		admin.close()
+		return fmt.Errorf("shutdown: requests still in flight after SHUTDOWN_TIMEOUT %s were cut off: %w",
+			cfg.ShutdownTimeout, err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		admin.close()
 		return fmt.Errorf("serve: %w", err)
+	}
+	// The admin listener goes last, so the drain itself can be watched in the metrics.
+	if err := admin.shutdown(drainCtx); err != nil {
+		return fmt.Errorf("shutdown ADMIN_ADDR: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// loadConfig reads the configuration from the environment and a .env file in the working directory.
+func loadConfig(lookupEnv config.LookupFunc) (config.Config, error) {
+	lookup, err := config.WithDotEnv(lookupEnv, ".env")
+	if err != nil {
+		return config.Config{}, err
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, nil
 }
 
 // newProvider builds the backend named by VERIFY_BACKEND.

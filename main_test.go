@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,15 +37,25 @@ func lookupOf(env map[string]string) func(string) (string, bool) {
 	}
 }
 
-// start runs the program as a user would and waits until /healthz answers.
+// start runs the program as a user would and waits until /healthz answers. The admin listener is
+// off unless env names an ADMIN_ADDR: its default port would clash between tests.
 func start(t *testing.T, env map[string]string) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
+	t.Helper()
+	return startWith(t, env, time.After)
+}
+
+// startWith is start with the timer of SHUTDOWN_DELAY in the test's hands.
+func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-chan time.Time) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
 	t.Helper()
 	port := freePort(t)
 	env["PORT"] = port
+	if _, ok := env["ADMIN_ADDR"]; !ok {
+		env["ADMIN_ADDR"] = "off"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &logtest.Buffer{}
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, lookupOf(env), out, io.Discard) }()
+	go func() { errc <- runWith(ctx, nil, lookupOf(env), out, io.Discard, after) }()
 	base = "http://127.0.0.1:" + port
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -113,28 +125,31 @@ func TestRunServesTheSandbox(t *testing.T) {
 	}
 }
 
-// TestShutdownDrainsInFlightRequests: a request waiting on a slow upstream when the signal arrives
-// completes with 200, and run then returns cleanly.
-func TestShutdownDrainsInFlightRequests(t *testing.T) {
+// slowUpstream is a fake Verify API whose start call waits until the test releases it.
+func slowUpstream(t *testing.T) (env map[string]string, arrived, release chan struct{}) {
+	t.Helper()
 	fake := vonagetest.NewServer(t)
-	arrived := make(chan struct{})
-	release := make(chan struct{})
+	arrived, release = make(chan struct{}), make(chan struct{})
 	fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
 		close(arrived)
 		<-release
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`)
 	})
-	base, stop, done, _ := start(t, map[string]string{
+	return map[string]string{
 		"VONAGE_API_KEY": vonagetest.APIKey, "VONAGE_API_SECRET": vonagetest.APISecret,
 		"VERIFY_BRAND": "Acme", "VONAGE_BASE_URL": fake.URL(),
-	})
+	}, arrived, release
+}
 
-	type result struct {
-		status int
-		body   string
-		err    error
-	}
+type result struct {
+	status int
+	body   string
+	err    error
+}
+
+// postInBackground starts a /request whose answer arrives on the channel.
+func postInBackground(base string) <-chan result {
 	got := make(chan result, 1)
 	go func() {
 		res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
@@ -146,20 +161,49 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		got <- result{status: res.StatusCode, body: string(b)}
 	}()
+	return got
+}
 
-	<-arrived
-	stop() // what SIGTERM does
-	// New connections are refused once shutdown began; the in-flight request is still served.
+// fresh asks path on a new connection, as a load balancer's probe or a new client would; err is
+// set when the connection is refused.
+func fresh(base, path string) (int, string, error) {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := client.Get(base + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), nil
+}
+
+// waitFor polls cond until it holds or five seconds have passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := http.Get(base + "/healthz"); err != nil {
-			break
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("the server kept accepting new connections after shutdown began")
+			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestShutdownDrainsInFlightRequests: with no SHUTDOWN_DELAY, a SIGTERM stops new connections at
+// once, and a request waiting on a slow upstream when it arrived still completes with 200.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	env, arrived, release := slowUpstream(t)
+	base, _, done, _ := start(t, env)
+	got := postInBackground(base)
+
+	<-arrived
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "new connections are refused", func() bool {
+		_, _, err := fresh(base, "/healthz")
+		return err != nil
+	})
 	close(release)
 
 	r := <-got
@@ -212,5 +256,95 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	}
 	if !strings.Contains(outA.String(), "kept in redis") {
 		t.Errorf("start-up log should say where the state is:\n%s", outA)
+	}
+}
+
+// TestShutdownDelayKeepsServingWhileNotReady walks the whole sequence: on SIGTERM /readyz turns 503
+// at once while the server still takes new connections for SHUTDOWN_DELAY; then it stops accepting,
+// drains the request in flight (200), and returns cleanly. The delay is the test's to end.
+func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
+	env, arrived, release := slowUpstream(t)
+	env["SHUTDOWN_DELAY"] = "10m" // the longest allowed: the test, not the clock, ends it
+	delays := make(chan time.Duration, 1)
+	endDelay := make(chan time.Time)
+	after := func(d time.Duration) <-chan time.Time {
+		delays <- d
+		return endDelay
+	}
+	base, _, done, out := startWith(t, env, after)
+	if status, _, err := fresh(base, "/readyz"); err != nil || status != 200 {
+		t.Fatalf("/readyz before the signal: %d %v", status, err)
+	}
+	got := postInBackground(base)
+	<-arrived
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-delays; d != 10*time.Minute {
+		t.Fatalf("waited %s, want SHUTDOWN_DELAY 10m", d)
+	}
+	// The delay has begun: not ready, yet serving new connections, the API included.
+	status, body, err := fresh(base, "/readyz")
+	if err != nil || status != 503 || !strings.Contains(body, `"error":"not_ready"`) || !strings.Contains(body, "shutdown") {
+		t.Fatalf("/readyz during SHUTDOWN_DELAY: %d %s %v", status, body, err)
+	}
+	if status, _, err := fresh(base, "/healthz"); err != nil || status != 200 {
+		t.Fatalf("/healthz during SHUTDOWN_DELAY: %d %v", status, err)
+	}
+	res, err := http.Post(base+"/check", "application/json",
+		strings.NewReader(`{"request_id":"0123456789abcdef0123456789abcdef","code":"1234"}`))
+	if err != nil {
+		t.Fatalf("a new API call during SHUTDOWN_DELAY was refused: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 { // the fake Verify API's "not found": it was asked, and answered
+		t.Fatalf("a new API call during SHUTDOWN_DELAY answered %d, want Verify's answer", res.StatusCode)
+	}
+	if !res.Close {
+		t.Error("answers during SHUTDOWN_DELAY must close the connection, so clients reconnect elsewhere")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("run returned during SHUTDOWN_DELAY: %v", err)
+	default:
+	}
+
+	close(endDelay)
+	waitFor(t, "new connections are refused after SHUTDOWN_DELAY", func() bool {
+		_, _, err := fresh(base, "/healthz")
+		return err != nil
+	})
+	close(release)
+	if r := <-got; r.err != nil || r.status != 200 {
+		t.Fatalf("in-flight request: %d %q %v", r.status, r.body, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run after drain: %v", err)
+	}
+	logs := out.String()
+	for _, step := range []string{"/readyz answers 503", "draining in-flight requests", `"msg":"stopped"`} {
+		if !strings.Contains(logs, step) {
+			t.Errorf("the log does not tell the step %q:\n%s", step, logs)
+		}
+	}
+}
+
+// TestShutdownTimeoutCutsOffWhatIsLeft: a request that outlives SHUTDOWN_TIMEOUT does not keep the
+// process alive; run says what happened.
+func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
+	env, arrived, release := slowUpstream(t)
+	defer close(release)
+	env["SHUTDOWN_TIMEOUT"] = "50ms"
+	base, stop, done, _ := start(t, env)
+	got := postInBackground(base)
+	<-arrived
+	stop()
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+		t.Fatalf("run: %v, want an error naming SHUTDOWN_TIMEOUT", err)
+	}
+	if r := <-got; r.err == nil {
+		t.Errorf("the stuck request was answered %d after it was cut off", r.status)
 	}
 }

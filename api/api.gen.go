@@ -125,6 +125,8 @@ type CheckResult struct {
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type Error struct {
 	// Error A stable snake_case code for the failure (see above).
 	//
@@ -225,6 +227,8 @@ type IdempotencyKey = string
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type BadGateway = Error
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -258,6 +262,8 @@ type BadGateway = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type BadRequest = Error
 
 // DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -291,6 +297,8 @@ type BadRequest = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type DestinationNotAllowed = Error
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -324,6 +332,8 @@ type DestinationNotAllowed = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type GatewayTimeout = Error
 
 // IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -357,6 +367,8 @@ type GatewayTimeout = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type IdempotencyKeyReused = Error
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -390,6 +402,8 @@ type IdempotencyKeyReused = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type InternalError = Error
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -423,6 +437,8 @@ type InternalError = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type MethodNotAllowed = Error
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -456,6 +472,8 @@ type MethodNotAllowed = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type PayloadTooLarge = Error
 
 // RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -489,6 +507,8 @@ type PayloadTooLarge = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type RequestInProgress = Error
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -522,6 +542,8 @@ type RequestInProgress = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type TooManyRequests = Error
 
 // Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -555,6 +577,8 @@ type TooManyRequests = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type Unavailable = Error
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -588,6 +612,8 @@ type Unavailable = Error
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
 //     unreachable); retry later
 //   - `internal_error`: a fault in this server
+//   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
+//     is shutting down or a dependency does not answer
 type UnsupportedMediaType = Error
 
 // RequestVerificationParams defines parameters for RequestVerification.
@@ -1452,81 +1478,84 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FttcyM3cv4ryOSqjjoPKVKU1ivqQ0o+b5Itn50tr9ZXFXNDgjNNDk4zwBjAiOK5lN+e6gbmfajVamUn",
-	"Vbn9suLMoNFoNPrl6cavQaSyXEmQ1gSLX4MEeAya/vwRrD5cby1o/BWDibTIrVAyWATvIVIyNswqtufC",
-	"sg1slQZm9UHIHeM7LuQkCAO451meQrCYT8PARAlkHGllQoqsyILFLAzsIYdgEQhpYQc6eHh4CIOca56B",
-	"9Xy8jSHLlQUZHb6DQ5+Xa3YLB2YTYDzPWcZvwbCt0kxJYMZybdmIM81lrDL24cPbb09Cxg0Tkoa8fXPz",
-	"ryyxNue5YI2Zxt/BYSljzbf2ignLMn5gG2AGpGUbroEpjVQ4+6VQFmJmrBZyN2F/FTbxpA3oO9B/NEzU",
-	"ZNleyFjtl3J0ds4SVWjDNgcWw5YXqT1hnGn4pQBj2V7YxFHhGdACuYzrBxsVH5gwjEuzBw1x/f1WaGOX",
-	"UoPJlTTg9iJkm4MFkgr+ERIxqZihbWSRigGp4eom7KY5K9HlLBbbLWhavIoPSykM07AtDMRsdH52dnJF",
-	"rFt9YPtEpFBzUi0IyVuRpmwDqCIJl3EKMWsRml6eTJbymtZkmE24ZYYf2DJAwrQQlnILehngrJchu7i/",
-	"P2G4G1JZdgu5DZlRNSs9GVotwCyl08+lbGpo8Bqm88uvX8P4fBpfjM/n8Hq8iS7n41evL8/5xdfby/nZ",
-	"eRAGAlXOnZIgDCTPcGxHcYKWsvP7v4Dc2SRYnF1chKj85e8Zqrq1oJHmf/38T+P//vjVH4LqTDidckei",
-	"3E86Ed/w+N+4hT2n0xApaUFa/JPneSoijgfj9G8GT8ev9Qp/DUBrpYNFUOTGauDZqpD8jouUb1JAWeDr",
-	"lYV7GywClNsdaLH19EidRUR60hh2xTp7Ezw0F/8HDdtgEfzzaW1lTt1bc/qGuKHVtQ80KuBPOPWBXb97",
-	"y7ZcpBCHLFJFGtNOb4Bp4FGCT5WuFMgmpMP+1PEoUoW0E2ToGx7/6PTweQLDA7LKhMm4jZKupJBdOkG5",
-	"VncihpjFCgwxSt+TCsJ9DhEaijueFihsfy5WIg4WAd9EMWyns7P5+cWrr19fdn+jQlluCxMsgtmrFxJx",
-	"42QKecdTEbPR2v+18i/XIaseySLbgF6fkMxte4/KLRCWjAxHA8SNkkxt6dPCgC6HCZkX9gr/lGztlrVm",
-	"iUrRndRU3QsyVOtaVmvkdifuQC7lPgENXUZ2/A7Q8uPpfgiDb8FYIWl/f1D2Ok3VHuKn64BxnxbSajpq",
-	"psgyjn8G18w/bpj6et/pdxAGbrMbihTX/KyksivuOeqolBM1Oanv3rGIS6/17kBCjE6j0nYRQYA7nAoJ",
-	"XSZvhYxxD/CdM6iemIYIxB0wTqr7BazmGjJRZExzC6zk+0kcv4QWVwe+KXvv0Sg6wd1xXP3RVFumdEsw",
-	"VzguQa+0594JOu3xRvZGZKAK+4W21noqT7WzsXDGzrl4ildE9nvY2+GJyY62Q7EfAc/888TSiIlWt3BY",
-	"aUerJxxhulEZbRIZm15s4u3EldMBziTsye2TSaJf/osXEtq6w9qaeOOpBh4fjvCI8dOnGXTSlhga8NTx",
-	"8DwxexIr96Aj3vJteYbcR18um2tG8ayLsasjSmv6Hmyi4ufY4uayMqLymFlyXzg9dl9c4Yawd//x/uaF",
-	"dj/nNmFwL4w1IdsUlimZuq3ESTD9aSRTtNx+7oJ0HKvGiYqIWsxhWvlTQHw32e7FiA9h8I4fUsXjG6X+",
-	"wvUOnifb3BFZWaVWKZHpiLaMG8ochD5C184lm72avz6nHMO8cJQyPBv7TnxDeuXDu7fynVY7DcY8b/FV",
-	"pCFXeUmos/xejjZgoqpkR0hW0rmqEiSQGCcl3LCtkMIkEL/ImRtOHfs2ajgTe4w9kvCNUt9zefCCNp8Z",
-	"RGF4sEpFJqw7880ghUIHeufCxcpiDIUlLUJdzawJ5aBZnihZen82mp/OptlJmTg0/aiQ7Hx25pNhQ7GU",
-	"TbSyNu3y2vGUAg8tfYiC/ATjNcnPyLQ2hTn0XX4zG3iZQEoplnF5KHXIXDlYB43ZmnCgMQFB61JIE/ZG",
-	"2ATQax3dPZfbk7SXcrRubty6H3I5TGJdS2bNMLl2OQENG0w8hFnK4T1go3Ul8vWJy/a76Na4greGxOa/",
-	"Pm0AYSS7D42s+Xkx4fG0u6UI7VSbabFLLJNq/9sEgbXkfPhOv0jgpWmpOGAbiDj6U2ENMwnXBIGhJox+",
-	"hFiYE8c7bT/yPlnK95ZrawitKbNFozzIk4OMcfuM5QfDNqqQMR7RKIHo1uWAEZcRpIbtFFMyZHAfQe70",
-	"04KxS+kzDx+4f5CmyHOlLcTfQyz4DTnL521VRWmVIakVOd7HXGJWGEp9ejP8Ng4Rd2rdnWs9CWqzQPr+",
-	"ZxJgAwXpU27pnlVe5hiH5FrloK3wtrwBXTy+kNIrfxs4DOuXQmi0qT83aXysAC+1+RtEFJyX3JoitUOI",
-	"r2MthbjFdJ/VSGUZl/Hwev1LFnGtMUVVBVqhdI86uHYzrNtRmHvYR+hqg/y4PJzheu++7YrEkwgrpgcF",
-	"g0fi0V0kKKrCXJBAHPoE41OyiuEpJD10ELPROWrJbMpSsBbTfqVZLHbCmpO22GZn8/MgbCKhs2kLCD1v",
-	"A6HX4//k479Px5eDcGj40goYuqU/Iu5jalihG878TNg61yKCdcjWUaE1xlxr79eMFRlHK0JfrDIwhu/A",
-	"rND3rckq5tygUVSScfJ6S9nwc1R4sAlkbBRDJDJM2kgeJkQ76yzmCc3lSxV8UyIZvY32rB3ZbP8Wvblf",
-	"Tns333z4cWhTHl3h8FTVEBYpY0ussBxYhgWsveArvzIUlFEZMJwOnUemYkg7adN0Mp3P59PpdDrI8h3I",
-	"Uov63IkYpMXt1SVn779/jzoe8TQtwTRnOaw/JJ3Jr6f0r4Rxh1ggWfXn/ytSp2CmZZRRTH2JdJc8c9NO",
-	"X+zovIh5ax04T2/oyFVoR1sib+5AH6gWUGiYtANFYUqznWsg3cBzoIHHFDdtDiwHlafVMDcCow18jRu3",
-	"lFYxsxc2SlCvnLlMVcRTgWfSq+RiKZdyzHog+YJxthWQUjkrE8YIuQtLpdlrhYHpIaeaoSpIzzWXO2Cj",
-	"gXBX2JPWHB51XxCtVkbjfT9nDrt3T1tjqzqqHz4A2HNXkGAjj7fP3exS2dUWjYof2dLCCmol8ANXRayw",
-	"VElMzXlkxV1N8RV+MJvOPGHicrVJVXQLJfV6Qf45bUBrzpLa145MpKSzU3bV/Ix2ohvG0DGqpyjhOV1I",
-	"SeYEQ9hmiWEpWVVlqOadTd3EzXhQgt0rfesX0cDLmX9TblE1pCZ3Ua6jUVjyhMpqrFOcasQrN8IqtcJU",
-	"bYX+MsutaY7CZMrrm1JMbS3Iq/7+AfqKmrAXKdzneFSHNty/qqr8SZmL0KRoA+8wxxuXUVMTmBuiV5cH",
-	"6jgOk4qKpUvHUnPQypUBcYcxdQRf9uMp22qVddV7VBWWLKSpYftERIkXYJUULvrJ5JF8vgRHOCaBwxmx",
-	"044S7Hdm5uipG6xU4jlxi+zld23ijZywP8VQlZSaFcpOAamkAWmgTdNXJ/r0hqsBvbNQ50YY/PQwRHxY",
-	"yFup9nKlVWHpQR/F9dP/+83NOzyFVYXSGki31ZmgyVtwwuKJOMSgxXW60dpinPz4Lh+pjBHzX1qQwpmp",
-	"WDcyRZRgJNgssDkNHgApnQS+CAB0nmOwLOO35bnlDq8sbaXtow3UqtM88qaBN4x6QIMwKKsGxlBtYX1k",
-	"2uUP56cHKhMDMTIMRyHXZdBgJL+FVcSNt7xbD035AIWNDGAIru6gkwt1WwmaeQ8f//3jzy7zWX3802Dq",
-	"04QdBoPGPUqdjkk4FAG1eHle58L/oZiyIQ0vmsGQ8h2GTT/QoRsO9VtxlVVOCw8h8/qDX6KjUTrjFg/k",
-	"FrQmazI7n11cXFxMZ9MpWrSvZux8dsEuLi4YPTqZLOX7nEdgQhZzk9D/yjpIK+d4QhIw4FAxb0bondhJ",
-	"pSHu9ig1pmvn0/OzRxqLlsuv/uXn6fiSjU4my+X445/wx8fWk0Fdq3frCflRO+6iFjsNttDS1f7Xp3Ww",
-	"PD9jCdzzMomJEq55RAACmo+l7HiguxmmPB8+vP3WmZe7s65YntA+05TVq8easCrsYXwEfPipscyjQAyB",
-	"nd1YtHRLTW3rwzCy0tPHjkVTpbunwlMYOglN5olHiI/jGmUITRCt+/iFwMDfNaFsERnU5CbO4iJQtIqh",
-	"a/AsOzvXy2C6DJz3LKIITBdqaGtZB9I6BmbhooTcqhKd5hFpk+8rdHZonGt1f2AZF9JyIUGbIAwKnQaL",
-	"ILE2N4vT052wSbGZRCo7bY5p/Qh6cDIp0dibvdaeozvL1EakBGObkE4e5q4mEXlOPb7sJyX5DkhqZX+q",
-	"gUiDLXtreZ5PMGNurWKr9J5r1+tlMJfQAISoVNGRp9vYlCqgiTSQ0eGpoXZPRuoJS+n8uKsh7QpPH201",
-	"FzGScF2tZYDk0AHfILtRsfAWGKdQ0tecemwsJVlma5jSYifQI/zgnec9hT+u+TTPMUwV1oL0UQH5DPzm",
-	"FiBnmBiiQqFkWqCGD7FNvdz1G4dWYBC1eB7kES7lMcyDcUkd0xGXNfThy3Bl9nTabr4jmNLPR4ViEn7J",
-	"f4Th5kA25sx1KiJMOxra/f3bm54iqxykUYWOYKL07tQPMqf47UMYWGHT7sEIQvxpnErPJtPJFL9EQjwX",
-	"wSKYT6aTuYu0EjIApx7GX/wa5GrYeqvcdK13WaySim0LTRloEw8UhmU8BqdofRUe3c1OnIengqUwvlsE",
-	"pTWflumFTzApdicPUkgrUt9iSK3aHom6YqqwRsS+qc91lbvdKBM1w86nU6dLpQYMpeds1G64nF36Wika",
-	"eVr52zhY+IJM033UPazfqPgzG5E/r/n1yXWzdo3roe0wrC6g20h9Np1+HuNVPakuBVWl+OnnM0p1hSN1",
-	"vm4luIJKqBvj3HE+NEm1wtNG2zMNufj0kF5/Fg6czT89sNt7ROOeMOFgqRYHn11+enC3J+UhDC6eIph2",
-	"Zx2NOnuSOMu2exoyf8rq6ko/jTn/9JhO1ynVcasOFKc5HduEYQXfGQyKWo8/4thTqqIfN3Z/dkV2e7TO",
-	"N2HXHlT0XsN5qQHr0gIzl7JrWV6dODDSJkLHTZIgfe93G/IdwDpDVqOW5EE992pL1316zkpzC2OPErF9",
-	"wi3cefsapQKk/aNhPI41GBNWBn5XgDFgltLk6E+ZwiHUHeM/hRI/4XHMipzuonQAKS+ZJoQ0bFaR/Zey",
-	"qq6AW1Zbfysb2yxA/yYmtqpO+krjJwqL7RpfXdIbKr/5alu7RvbsmxjTz5baY/a+hP0J87rq1EXKQvM/",
-	"bP//Z9uPStQNS/31jUfsv65BiiPhLtnfAbplRtaCxzaHMu69UyJyuduEuUt7jdSlVVCzirobkN7a+aM1",
-	"Elifll02aMpvWhpPphcTcNlB4cp+zhI7d/Cr0MaGbP3VmqncfXhyVaYo3BJY3C+W1ncqHRKdUMLvb2OW",
-	"4LyHAbrzE5jDq68+B+grwT12LaubV82FuxqRL7ZxeXCNkrgE39GxlN/0XvpuicZqeGqUp2bYCHiUlEWc",
-	"urHS39ISspVdniyWkrcKmpT1kudS3WtOIWpEo5CxObRvHQ3VMZZydD6dH6+knFyR4LjPgsgDNys8IfX3",
-	"OhfO3r5zP50I6e+lbDBExfw0dbRQB3dA2dvT3fZSvqf7GnKgBGIVXTmm0oPAyIBvYfHIFdT+Nd4dWONA",
-	"T3dj1m+Sv7j7yE3dgXjCW8NORNG8T/3zsAmqPznt3Ld++PgFIUkJZraQ6yd7zSGo9bcIOX6PCGAIeX1K",
-	"5ueB1yt/U48RckDncc8Pzw8HnuC/hu9OflEwMX2CX+/f5PjfC0OeEBgMXon7RwxzLIYZKow8Er7gWPJm",
-	"znL1z4r3da5GgX/7e1SxiooMjWSFMJ6SJfMTDdZrQtdw3ug3Z9zFPkMY+aS+/t/i+uHjw/8EAAD//w==",
+	"7FxtcyM3cv4ryOSqTJ2HFClK6xX1ISWfNxeVz87Gq/WlYm5IcKbJwWkGGAMYUbRL+e2pbmDeR1qtVnZS",
+	"decvFslBo9Ho16d79tcgUlmuJEhrgsWvQQI8Bk1//gBWHy63FjR+isFEWuRWKBksgncQKRkbZhXbc2HZ",
+	"BrZKA7P6IOSO8R0XchKEAdzxLE8hWMynYWCiBDKOtDIhRVZkwWIWBvaQQ7AIhLSwAx3c39+HQc41z8B6",
+	"Pq5iyHJlQUaHb+HQ5+WS3cCB2QQYz3OW8RswbKs0UxKYsVxbNuJMcxmrjL1/f/XNUci4YULSkqs31//K",
+	"EmtzngvW2Gn8LRyWMtZ8ay+YsCzjB7YBZkBatuEamNJIhbOfC2UhZsZqIXcT9ldhE0/agL4F/YVhoibL",
+	"9kLGar+Uo5NTlqhCG7Y5sBi2vEjtEeNMw88FGMv2wiaOCs+ADshlXH+xUfGBCcO4NHvQENfPb4U2dik1",
+	"mFxJA+4uQrY5WCCp4B8hEZOKGbpGFqkYkBqebsKum7sSXc5isd2CpsOr+LCUwjAN28JAzEanJydHF8S6",
+	"1Qe2T0QKNSfVgZC8FWnKNoAqknAZpxCzFqHp+dFkKS/pTIbZhFtm+IEtAyRMB2Ept6CXAe56HrKzu7sj",
+	"hrchlWU3kNuQGVWz0pOh1QLMUjr9XMqmhgavYTo//+o1jE+n8dn4dA6vx5vofD5+9fr8lJ99tT2fn5wG",
+	"YSBQ5ZyVBGEgeYZrO4oTtJSd3/0F5M4mweLk7CxE5S8/z1DVrQWNNP/7p38a/8+HL/8QVDbhdMqZRHmf",
+	"ZBFf8/jP3MKekzVESlqQFv/keZ6KiKNhHP/NoHX8Wp/w1wC0VjpYBEVurAaerQrJb7lI+SYFlAX+vLJw",
+	"Z4NFgHK7BS22nh6ps4hITxrLLljnboL75uH/oGEbLIJ/Pq69zLH71Ry/IW7odG2DRgX8Ebc+sMu3V2zL",
+	"RQpxyCJVpDHd9AaYBh4l+K3SlQLZhHTYWx2PIlVIO0GGvubxD04PnycwNJBVJkzGbZR0JYXskgXlWt2K",
+	"GGIWKzDEKD1PKgh3OUToKG55WqCwvV2sRBwsAr6JYthOZyfz07NXX70+735GhbLcFiZYBLNXLyTihmUK",
+	"ectTEbPR2v+18j+uQ1Z9JYtsA3p9RDK37Tsqr0BYcjIcHRA3SjK1pUcLA7pcJmRe2Av8U7K1O9aaJSrF",
+	"cFJTdT+Qo1rXslojtztxC3Ip9wlo6DKy47eAnh+t+z4MvgFjhaT7/V7ZyzRVe4ifrgPGPVpIq8nUTJFl",
+	"HP8MLpn/uuHq63unz0EYuMtuKFJc87OSyq6456ijUk7UFKS+fcsiLr3WO4OEGINGpe0iggBvOBUSukze",
+	"CBnjHeBvzqF6YhoiELfAOKnuZ7Caa8hEkTHNLbCS7ydx/BJaXBl8U/Y+olF2grfjuPrCVFemdEswF7gu",
+	"wai05z4IOu3xTvZaZKAK+5m+1noqT/WzsXDOzoV4yldE9nv42+GNyY+2U7EfAG3+eWJp5ESrGzistKPV",
+	"E44w3ayMLomcTS838X7iwukAZxL2FPbJJdEn/8QLCW3dYW1NvPFUA48PD/CI+dPHGXTSlpga8NTx8Dwx",
+	"exIr90VHvOWvpQ25hz5fNpeM8lmXY1cmSmf6Dmyi4uf44uaxMqLymFtyTzg9dk9c4IWwt//+7vqFbj/n",
+	"NmFwJ4w1IdsUlimZuqvETbD8aRRTdNx+7YJ0HKvGiYqIWqxhWvVTQHw32e7liPdh8JYfUsXja6X+wvUO",
+	"nifb3BFZWaVWKZHpiLbMG8oahB7C0M4lm72avz6lGsO8cJYyvBv7VnxNeuXTuyv5VqudBmOed/gq05Cr",
+	"vCTUOX6vRhtwUVWxIyQr6VxUBRJIzJMSbthWSGESiF/E5oZLx76PGq7EHmOPJHyt1HdcHrygzScmUZge",
+	"rFKRCetsvpmkUOpAv7l0sfIYQ2lJi1BXM2tCOWiWJ0qW0Z+N5sezaXZUFg7NOCokO52d+GLYUC5lE62s",
+	"Tbu8diKlQKOlB1GQH2G8JvkJldamMId+yG9WAy+TSCnFMi4PpQ6ZCwfroDNbEw40JiBoXQppwt4ImwBG",
+	"rQdvz9X2JO2lHK2bF7fup1wOk1jXklkzLK5dTUDLBgsPYZZy+A7YaF2JfH3kqv0uujWu4K0hsfmnjxtA",
+	"GMnufaNqfl5O+HDZ3VKEdqnNtNgllkm1/22SwFpyPn2nTyTw0rVUHLANRBzjqbCGmYRrgsBQE0Y/QCzM",
+	"keOdrh95nyzlO8u1NYTWlNWiUR7kyUHGeH3G8oNhG1XIGE00SiC6cTVgxGUEqWE7xZQMGdxFkDv9tGDs",
+	"UvrKwyfu76Up8lxpC/F3EAt+TcHyeVdVUVplSGpFgfexkJgVhkqf3g6/TUDEm1p391pPgtotkL7/iQTY",
+	"QEH6lFu6Z5WXOeYhuVY5aCu8L29AF48fpIzK3wQOw/q5EBp96k9NGh8qwEtt/gYRJeclt6ZI7RDi61hL",
+	"IW4x3Wc1UlnGZTx8Xv8ji7jWWKKqAr1QukcdXLsd1u0szH3ZR+hqh/y4PJzjeuee7YrEkwgrpgcFgybx",
+	"6C0SFFVhLkggDn2B8TFZxfAUkh46iNnoFLVkNmUpWItlv9IsFjthzVFbbLOT+WkQNpHQ2bQFhJ62gdDL",
+	"8X/x8S/T8fkgHBq+tAKG7uiPiPshNazQDed+JmydaxHBOmTrqNAac661j2vGioyjF6EnVhkYw3dgVhj7",
+	"1uQVc27QKSrJOEW9pWzEOWo82AQyNoohEhkWbSQPE6KfdR7ziPbyrQq+KZGM3kV71h64bP8rRnN/nPZt",
+	"vnn/w9ClPHrC4a2qJSxSxpZYYbmwTAtY+8AX/mQoKKMyYLgdBo9MxZB2yqbpZDqfz6fT6XSQ5VuQpRb1",
+	"uRMxSIvXq0vO3n33DnU84mlagmnOc1hvJJ3NL6f0XwnjDrFAsurv/1ekTslMyymjmPoS6R555radvpjp",
+	"vIh7axmcpzdkchXa0ZbIm1vQB+oFFBom7URRmNJt5xpIN9AONPCY8qbNgeWg8rRa5lZgtoE/48UtpVXM",
+	"7IWNEtQr5y5TFfFUoE16lVws5VKOWQ8kXzDOtgJSamdlwhghd2GpNHutMDE95NQzVAXpueZyB2w0kO4K",
+	"e9Taw6PuC6LVqmh87OfMYffu29baqo/qlw8A9tw1JNjI4+1zt7tUdrVFp+JXtrSwgloJ/MBTESssVRJL",
+	"cx5ZcVtTfIUPzKYzT5i4XG1SFd1ASb0+kP+eLqC1Z0ntK0cmUtL5KbtqPkY30U1jyIzqLUp4ThdSkjvB",
+	"FLbZYlhKVnUZqn1nU7dxMx+UYPdK3/hDNPBy5n8pr6haUpM7K8/RaCx5QmU31ilOteKVW2GVWmGptsJ4",
+	"meXWNFdhMeX1TSmmthbkRf/+AGNFTdiLFO5yNNWhC/c/VV3+pKxFaFP0gbdY443LrKkJzA3Rq9sDdR6H",
+	"RUXF0rljqblo5dqAeMNYOoJv+/GUbbXKuuo9qhpLFtLUsH0iosQLsCoKF/1i8oF6vgRHOBaBwxWx044S",
+	"7Hdu5kGrG+xUop24Q/bquzbxRk3Y32KoS0rDCuWkgFTSgDTQpum7E316w92Ani3UtREmPz0MEb8s5I1U",
+	"e7nSqrD0RR/F9dv/2/X1W7TCqkNpDaTbyiZo8xacsHgiDjHocZ1utK4YN3/4lh/ojBHzn9uQwp2pWTcy",
+	"RZRgJthssDkNHgApnQQ+CwB0kWOwLeOv5bntDq8sbaXtow00qtM0edPAG0Y9oEEYlFUDY6iusDaZdvvD",
+	"xemBzkQV8ugk64VH8ku/gt8KCQbvQm2Arf/85pod07O/rNlIFdYIKpAE3qi0mkf2aNFoDPuIYpLCWpR4",
+	"rPaSbJLFkKM3xnS70hdnaQN5OwxnRpdlImMkv4FVxI2PBlsPl/mkiY0MYFmgbqFTn3XHG5q1GB//8uEn",
+	"V42tPvxxsBxrQiGDieweNYFMNxzKylq8PG+a4v9RntuQhhfNYJr7FlO578kRDJcfrVzPKmcZh5B5ncYn",
+	"MfgpnXGLTmILWpOHm53Ozs7Ozqaz6RS97Jczdjo7Y2dnZ4y+Opos5bucR2BCFnOT0P+VdTBbztFqEzDg",
+	"kDrv2ug3sZNKQ9ydm2ps167x5yePDDstl1/+y0/T8TkbHU2Wy/GHP+KHD61vBnWtvq0n1GztXJDG/jTY",
+	"Qks3j7A+rhP4+QlL4I6XhVWUcLRi0IZc2lJ2ouLtDMuw9++vvnEu7/akK5YnjPQ0ZfXqscGwCg8ZPwCI",
+	"/Ng45oPgEAGw3fy4DJVNbetDQ7LS08fMoqnSXavwFIYsock88Qjxw1hLmdYTbOwefiGA8nctcltEBjW5",
+	"if24rBi9YuiGTstp0/UymC4DF9GLKALThT/aWtaB2R4C2PBQQm5ViZjziLTJzzo6PzTOtbo7sIwLabmQ",
+	"oE0QBoVOg0WQWJubxfHxTtik2EwilR0317Q+BD2Im5Ro7N1e684xnGVqI1KC1k1Ilof1tElEntPcMftR",
+	"Sb4Dklo5M2sg0mDLeV+e5xOs4lun2Cq959rNnxkM5BqAUJ4qY/N0G5dSJVmRBnI6PDU0gspIPWEpXex3",
+	"fa1d4emjr+YiRhJu0rZM2hxi4Yd2NyoW3gPjFkr6PliPjaUkz2wNU1rsBEaE733wvKOUzA3E5jmmzsJa",
+	"kD4roJiBz9wA5AyLVVQolEwLaPHJiKmPu37jEBRM7BbPg2HCpXwIh2Fc0hR3xGUNx/jWYFnRHbcHAgk6",
+	"9ftR85qEX/IfYQo8UCE2juorG4flYRhk6/8ce8cwvvpmzVwfcFFeRasj1tyW0yzljEDxk9dL6WHx0IPi",
+	"IVtPMCCv1pj7rcfr0M/8IE0qaffCwIT9R6EwvfVkNWCF5bQb088UskVTv74wLFW7CjxC7QM6FlURfIMG",
+	"QqyVk0UUp1IRYQ3YMOvvrq57FqxykEYVOoKJ0rtjv8gc47P3YWCFTbseIQjxo3G2PJtMJ1N8EgnxXASL",
+	"YD6ZTuYuxUzI8x37nsri1yBXw2FL5aYbtsrOoVRsW2iCA5rgrDAs4zE4C+vb7uh2duRSG+oeC9NI+OfT",
+	"stbz1T6l8RQ6C2lF6tN6mpv3sOAFq0sAzHZpxN/dUVk1G3Y6nTojKlV/CCtho/b06+zcN64xutHJr+Jg",
+	"4btjzbhZDxR/reJPnAr/tEnkJzcx2w3H+3aktLqA7lT7yXT6aYxXzb26L1fNRUw/nVFq8jzQdO225Svc",
+	"ikZjTh3nQ5tUJzxuzKDTkrOPL+kNy+HC2fzjC7uDYLTuCRsO9s1x8cn5xxd3B4Tuw+DsKYJpjznSqpMn",
+	"ibN8B4KWzJ9yunrsgtacfnxNZwSYmurVOJDTnI5vwnyK7wxmg62vP+DaYxppeNjZ/clNPNgHm64TdukR",
+	"Xh8uXXge8C4tZHkpu57l1ZFDhm0idNwkCdIP4rfx9wHgOWQ1hEzx1HOvthTSelFacwtjD9mxfcItBip3",
+	"1lSAtF8YxuNYgzFh5eB3BRgDZilNjokEU7iERpX8o1CCWTyOWZHTi0EddNBLponnDbtVZP+lvKrrppet",
+	"79/KxzanAX4TF1u1in3b9yNd3nbDte6vDvVCfeuz3bB89msx00+W2mP+vuzBEAB50WlSlV3/f/j+v2ff",
+	"j0rUTUv9uzSP+H9dozMPpLvkfwfolqVoCxfcHMq891aJyBWtE+beoGzUbK3uplU0aoL01i4euYLkuBx5",
+	"Qld+3dJ4cr2caqM2/FgO15aNDIc7C21syNZfrpnK3YNHF60iaSn7nev6BVfXFkgI6fCvxpadEo9/dPcn",
+	"FItXT30KwlmimuxSVq/BNQ/uGna+88nlwU2t4hH8eM1Sft370Y+uNE7DU6M8NcNGwKOkrDvrKVf/ypyQ",
+	"rbL6aLGUvNVdpnKfIpfqvnMWokY0ukqbQ/sVsKGm0lKOTqfzh9taRxckOO6rIIrAzXZbSMPWLoSzq7fu",
+	"oxMh/b2UDYZosiJNHS3UwR1Q9fb0sL2U7+jlGTnQj7KK3v+mPhDW8oZvYfHI+8D9d6p3YI1De93ry/6S",
+	"/FvUj7w2PZBPeG/YySiaL7f/NOyC6keOOy+/33/4jJSkRHFbkP2To+YQxvxbpBy/RwYwBDk/pfLziPOF",
+	"f22SEXJA9rjnh+enA0+IX8Mvsn5WMjF9Qlzvv1bzf5eGPCExGHw/8R85zEM5zFBH6JH0BddSNHOeq28r",
+	"Pta55gz+7V9qi1VUZOgkK4TxmDyZ32iwURW66f/G8D/jLvcZag5M6n+LocX1/Yf7/w0AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/logging"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 )
 
@@ -78,7 +80,19 @@ type Config struct {
 	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	RedisURL           string        `env:"REDIS_URL"`
 	RedisFailOpen      bool          `env:"REDIS_FAIL_OPEN"`
+	// AdminAddr is where /metrics is served, apart from the API so that it is not public by
+	// accident; AdminOff disables it.
+	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	// ShutdownDelay is how long the server keeps serving after SIGTERM with /readyz failing, so load
+	// balancers stop sending before it stops accepting; ShutdownTimeout bounds the drain after that.
+	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 }
+
+// AdminOff is the ADMIN_ADDR that disables the admin listener.
+const AdminOff = "off"
 
 // LookupFunc reads one variable, telling unset apart from set-but-empty (os.LookupEnv's shape).
 type LookupFunc func(key string) (string, bool)
@@ -98,6 +112,7 @@ var mustNotBeEmpty = []string{
 	"VONAGE_PRIVATE_KEY_PATH", "VERIFY_WORKFLOW", "VERIFY_WHATSAPP_FROM",
 	"RATE_LIMIT_IP", "RATE_LIMIT_NUMBER", "RATE_LIMIT_CHECK", "RATE_LIMIT_COUNTRY",
 	"RATE_LIMIT_GLOBAL", "IDEMPOTENCY_TTL", "REDIS_URL", "REDIS_FAIL_OPEN",
+	"UPSTREAM_TIMEOUT", "ADMIN_ADDR", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
 }
 
 // Load reads and validates the configuration from lookup.
@@ -140,6 +155,12 @@ func Load(lookup LookupFunc) (Config, error) {
 	cfg.VonageBaseURL = strings.TrimRight(strings.TrimSpace(cfg.VonageBaseURL), "/")
 	cfg.normaliseV2()
 	cfg.normaliseProtection()
+	cfg.AdminAddr = strings.TrimSpace(cfg.AdminAddr)
+	if strings.EqualFold(cfg.AdminAddr, AdminOff) {
+		cfg.AdminAddr = AdminOff
+	}
+	cfg.LogFormat = strings.ToLower(strings.TrimSpace(cfg.LogFormat))
+	cfg.LogLevel = strings.ToLower(strings.TrimSpace(cfg.LogLevel))
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -276,5 +297,31 @@ func (c Config) Validate() error {
 		bad("DEFAULT_COUNTRY must be an ISO 3166 alpha-2 code such as US or GB, got %q", c.DefaultCountry)
 	}
 	problems = append(problems, c.validateProtection()...)
+	if c.AdminAddr != AdminOff && !validListenAddr(c.AdminAddr) {
+		bad("ADMIN_ADDR must be host:port (such as 127.0.0.1:9090 or :9090) or %q, got %q", AdminOff, c.AdminAddr)
+	}
+	if _, err := logging.ParseFormat(c.LogFormat); err != nil {
+		bad("LOG_FORMAT must be json or text, got %q", c.LogFormat)
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		bad("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 10*time.Minute {
+		bad("SHUTDOWN_DELAY must be between 0 and 10m, got %s", c.ShutdownDelay)
+	}
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
+		bad("SHUTDOWN_TIMEOUT must be more than 0 and at most 10m, got %s", c.ShutdownTimeout)
+	}
 	return errors.Join(problems...)
+}
+
+// validListenAddr accepts what net.Listen takes for TCP with a fixed port: an optional host, and a
+// port from 1 to 65535.
+func validListenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }

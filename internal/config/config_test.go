@@ -41,6 +41,46 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.Backend != config.BackendSandbox {
 		t.Errorf("backend: got %q", cfg.Backend)
 	}
+	if cfg.AdminAddr != "127.0.0.1:9090" || cfg.LogFormat != "json" || cfg.LogLevel != "info" {
+		t.Errorf("operations defaults: admin %q, log %q/%q", cfg.AdminAddr, cfg.LogFormat, cfg.LogLevel)
+	}
+	if cfg.ShutdownDelay != 0 || cfg.ShutdownTimeout != 15*time.Second {
+		t.Errorf("shutdown defaults: delay %s, timeout %s", cfg.ShutdownDelay, cfg.ShutdownTimeout)
+	}
+}
+
+func TestLoadOperations(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want func(config.Config) bool
+	}{
+		{"admin off in any case", map[string]string{"ADMIN_ADDR": "OFF"}, func(c config.Config) bool { return c.AdminAddr == config.AdminOff }},
+		{"admin on every interface", map[string]string{"ADMIN_ADDR": ":9100"}, func(c config.Config) bool { return c.AdminAddr == ":9100" }},
+		{"admin on IPv6 loopback", map[string]string{"ADMIN_ADDR": "[::1]:9090"}, func(c config.Config) bool { return c.AdminAddr == "[::1]:9090" }},
+		{"text logs at debug, any case", map[string]string{"LOG_FORMAT": "Text", "LOG_LEVEL": "DEBUG"},
+			func(c config.Config) bool { return c.LogFormat == "text" && c.LogLevel == "debug" }},
+		{"shutdown delay and timeout", map[string]string{"SHUTDOWN_DELAY": "5s", "SHUTDOWN_TIMEOUT": "30s"},
+			func(c config.Config) bool {
+				return c.ShutdownDelay == 5*time.Second && c.ShutdownTimeout == 30*time.Second
+			}},
+		{"a zero delay", map[string]string{"SHUTDOWN_DELAY": "0"}, func(c config.Config) bool { return c.ShutdownDelay == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"VERIFY_BACKEND": "sandbox"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cfg, err := config.Load(envOf(env))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.want(cfg) {
+				t.Errorf("got %+v", cfg)
+			}
+		})
+	}
 }
 
 func TestLoadVonage(t *testing.T) {
@@ -105,6 +145,17 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"timeout zero", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "0s"}), []string{"UPSTREAM_TIMEOUT"}},
 		{"timeout not a duration", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "10"}), []string{"UPSTREAM_TIMEOUT"}},
 		{"default country not alpha-2", vonageEnv(map[string]string{"DEFAULT_COUNTRY": "USA"}), []string{"DEFAULT_COUNTRY"}},
+		{"admin address without a port", vonageEnv(map[string]string{"ADMIN_ADDR": "127.0.0.1"}), []string{"ADMIN_ADDR"}},
+		{"admin port out of range", vonageEnv(map[string]string{"ADMIN_ADDR": ":70000"}), []string{"ADMIN_ADDR"}},
+		{"admin port zero", vonageEnv(map[string]string{"ADMIN_ADDR": "127.0.0.1:0"}), []string{"ADMIN_ADDR"}},
+		{"admin set but empty", vonageEnv(map[string]string{"ADMIN_ADDR": ""}), []string{"ADMIN_ADDR is set but empty"}},
+		{"log format xml", vonageEnv(map[string]string{"LOG_FORMAT": "xml"}), []string{"LOG_FORMAT"}},
+		{"log level verbose", vonageEnv(map[string]string{"LOG_LEVEL": "verbose"}), []string{"LOG_LEVEL"}},
+		{"log level set but empty", vonageEnv(map[string]string{"LOG_LEVEL": ""}), []string{"LOG_LEVEL is set but empty"}},
+		{"negative shutdown delay", vonageEnv(map[string]string{"SHUTDOWN_DELAY": "-1s"}), []string{"SHUTDOWN_DELAY"}},
+		{"shutdown delay without a unit", vonageEnv(map[string]string{"SHUTDOWN_DELAY": "5"}), []string{"SHUTDOWN_DELAY"}},
+		{"shutdown timeout zero", vonageEnv(map[string]string{"SHUTDOWN_TIMEOUT": "0s"}), []string{"SHUTDOWN_TIMEOUT"}},
+		{"shutdown timeout an hour", vonageEnv(map[string]string{"SHUTDOWN_TIMEOUT": "1h"}), []string{"SHUTDOWN_TIMEOUT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertRefused(t, tt.env, tt.want) })

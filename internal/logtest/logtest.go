@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/logging"
 )
 
 // Buffer is an io.Writer safe for concurrent writes and reads.
@@ -30,10 +32,11 @@ func (b *Buffer) String() string {
 }
 
 // New returns a JSON logger at Debug level, so tests see every line production could write, and
-// the buffer it writes to.
+// the buffer it writes to. Like production's, it names the request id on every line of a request.
 func New() (*slog.Logger, *Buffer) {
 	b := &Buffer{}
-	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+	h := slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(logging.WithRequestIDs(h)), b
 }
 
 // CheckAtEnd fails t when it ends if nothing was written to b, or if b holds any of private: for

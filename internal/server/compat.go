@@ -22,7 +22,7 @@ import (
 //     the request_id annotation on the code field; the two are put back where they belong.
 //
 // It also refuses a body that is not JSON with 415 before the validator reads it.
-func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		body, err := io.ReadAll(req.Body)
@@ -30,14 +30,14 @@ func legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 			return err // the body limit's 413, or a broken connection
 		}
 		if len(bytes.TrimSpace(body)) > 0 && !isJSON(req.Header.Get(echo.HeaderContentType)) {
-			return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 				"request body must be JSON; send Content-Type: application/json")
 		}
 		// Some HTTP stacks on Windows prefix a byte-order mark; it is not part of the JSON.
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 		// The validator decodes only the first JSON value; anything after it would slip through.
 		if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
-			return newAPIError(http.StatusBadRequest, "invalid_request", "request body is not valid JSON")
+			return s.refuse(http.StatusBadRequest, "invalid_request", "request body is not valid JSON")
 		}
 		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {
 			body = rewritten

@@ -36,6 +36,12 @@ func newAPIError(status int, code, text string) *apiError {
 	return &apiError{status: status, body: api.Error{Error: code, ErrorText: text}}
 }
 
+// refuse answers a request refused before the verification backend is called, and counts it.
+func (s *Server) refuse(status int, code, text string) *apiError {
+	s.metrics.Refused(code)
+	return newAPIError(status, code, text)
+}
+
 func (e *apiError) Error() string { return e.body.Error + ": " + e.body.ErrorText }
 
 func (e *apiError) write(w http.ResponseWriter) error {
@@ -94,7 +100,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	}
 	if errors.Is(err, phone.ErrInvalid) {
 		s.logger.InfoContext(ctx, "invalid phone number refused", "op", op, "reason", err.Error())
-		return newAPIError(http.StatusBadRequest, "invalid_number",
+		return s.refuse(http.StatusBadRequest, "invalid_number",
 			"number is not a valid phone number; send it in international format, e.g. 14155550100")
 	}
 	ve, ok := verify.AsError(err)
@@ -108,6 +114,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
 	}
 
+	noteVerifyStatus(ctx, ve.Status)
 	code := string(ve.Kind)
 	switch ve.Kind {
 	case verify.KindThrottled:
@@ -170,7 +177,7 @@ func (s *Server) fromGuardError(ctx context.Context, op string, ge *guard.Error)
 	if ge.Kind != guard.KindUnavailable {
 		s.logger.InfoContext(ctx, "refused by the guard", "op", op, "error", string(ge.Kind), "reason", ge.Text)
 	}
-	ae := newAPIError(status, string(ge.Kind), ge.Text)
+	ae := s.refuse(status, string(ge.Kind), ge.Text)
 	ae.retryAfter = ge.RetryAfter
 	return ae
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
@@ -37,13 +38,14 @@ import (
 // harness is the real server (Echo, validator, handlers) on a real listener, in front of a fake
 // Verify API that speaks the real wire format. Every response it sees is checked against openapi.yaml.
 type harness struct {
-	t      *testing.T
-	url    string
-	fake   *vonagetest.Server // nil with the sandbox backend
-	logs   *logtest.Buffer
-	clock  *storetest.Clock // the guard's clock (and the in-memory store's)
-	spec   *openapi3.T
-	router routers.Router
+	t       *testing.T
+	url     string
+	fake    *vonagetest.Server // nil with the sandbox backend
+	logs    *logtest.Buffer
+	metrics string           // the URL of this server's metrics, as the admin listener serves them
+	clock   *storetest.Clock // the guard's clock (and the in-memory store's)
+	spec    *openapi3.T
+	router  routers.Router
 }
 
 type options struct {
@@ -60,6 +62,7 @@ type options struct {
 	trustedProxies []netip.Prefix
 	store          guard.Store // nil: an in-memory store on the harness's clock
 	failOpen       bool
+	ready          []server.Check
 }
 
 func newHarness(t *testing.T, opts options) *harness {
@@ -111,8 +114,10 @@ func newHarness(t *testing.T, opts options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := metrics.New(testVersion)
 	handler, err := server.New(server.Deps{
-		Logger: logger, Provider: testnumbers.New(provider, tests, g.Sessions(), 0, logger), Guard: g, SpecYAML: specYAML, TrustedProxies: opts.trustedProxies,
+		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Guard: g,
+		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, Metrics: m, Ready: opts.ready,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +125,9 @@ func newHarness(t *testing.T, opts options) *harness {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
+	admin := httptest.NewServer(m.Handler())
+	t.Cleanup(admin.Close)
+	h.metrics = admin.URL
 
 	h.spec, err = api.GetSpec()
 	if err != nil {
@@ -131,6 +139,9 @@ func newHarness(t *testing.T, opts options) *harness {
 	}
 	return h
 }
+
+// testVersion is the build version the harness's metrics report.
+const testVersion = "v1.2.3-test"
 
 // response is what a client received, already checked against the contract.
 type response struct {
@@ -205,7 +216,8 @@ func (h *harness) do(req *http.Request) *response {
 }
 
 // checkContract fails the test when a response is not what openapi.yaml promises: the contract
-// never lies. Responses to routes the contract does not have must still be its Error shape.
+// never lies. Failures on routes the contract does not have (docs, probes, unknown paths) must still
+// be its Error shape.
 func (h *harness) checkContract(req *http.Request, r *response) {
 	h.t.Helper()
 	if req.Method == http.MethodHead {
@@ -219,6 +231,9 @@ func (h *harness) checkContract(req *http.Request, r *response) {
 	}
 	route, params, err := h.router.FindRoute(req)
 	if err != nil {
+		if r.status < 400 {
+			return
+		}
 		errSchema := h.spec.Components.Schemas["Error"].Value
 		var v any
 		_ = json.Unmarshal(r.raw, &v)

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -31,6 +31,12 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name the client; from any
 	// other peer those headers are ignored and the peer is the client.
 	TrustedProxies []netip.Prefix
+	// Metrics counts requests and refusals; nil gives the server metrics of its own that nobody
+	// reads. Wrap Provider with Metrics.Instrument to measure the backend too.
+	Metrics *metrics.Metrics
+	// Ready are the checks /readyz runs: dependencies that must answer, and whether the server is
+	// shutting down. None means ready whenever it serves.
+	Ready []Check
 }
 
 // New builds the HTTP handler: every route, every middleware, wired from explicit dependencies.
@@ -39,7 +45,10 @@ func New(d Deps) (http.Handler, error) {
 		return nil, errors.New("server: logger, provider and guard are required")
 	}
 	logger := d.Logger
-	s := &Server{provider: d.Provider, guard: d.Guard, logger: logger}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New("")
+	}
+	s := &Server{provider: d.Provider, guard: d.Guard, logger: logger, metrics: d.Metrics}
 
 	validator, err := newValidator(s)
 	if err != nil {
@@ -57,7 +66,8 @@ func New(d Deps) (http.Handler, error) {
 	e.IPExtractor = clientIP(d.TrustedProxies)
 
 	e.Use(
-		s.accessLog,
+		requestID,
+		s.observe,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisablePrintStack: true,
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -69,15 +79,13 @@ func New(d Deps) (http.Handler, error) {
 		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
 		onlyAPI(noStore),
 		onlyAPI(s.limitClients),
-		onlyAPI(legacyBodies),
+		onlyAPI(s.legacyBodies),
 		onlyAPI(validator),
 	)
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
 	docs.register(e)
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	health{s: s, checks: d.Ready}.register(e)
 	return e, nil
 }
 
@@ -100,22 +108,6 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return next(c)
-	}
-}
-
-// accessLog writes one line per request. It never logs bodies: they hold numbers and codes.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err) // render now, so the line has the status the client got
-		}
-		req := c.Request()
-		s.logger.InfoContext(req.Context(), "http request",
-			"method", req.Method, "route", c.Path(), "status", c.Response().Status,
-			"duration_ms", time.Since(start).Milliseconds(), "client_ip", c.RealIP())
-		return nil
 	}
 }
 
@@ -157,10 +149,10 @@ func (s *Server) fromHTTPError(c echo.Context, err error) *apiError {
 		ae.allow = allow
 		return ae
 	case http.StatusRequestEntityTooLarge:
-		return newAPIError(http.StatusRequestEntityTooLarge, "payload_too_large",
+		return s.refuse(http.StatusRequestEntityTooLarge, "payload_too_large",
 			fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
 	case http.StatusUnsupportedMediaType:
-		return newAPIError(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"request body must be application/json")
 	}
 	if he.Code >= 400 && he.Code < 500 {

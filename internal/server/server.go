@@ -9,6 +9,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
@@ -21,6 +22,7 @@ type Server struct {
 	provider verify.Provider
 	guard    *guard.Guard
 	logger   *slog.Logger
+	metrics  *metrics.Metrics
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -47,14 +49,17 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 // startVerification starts a verification once the guard admits the number, because every
 // upstream call costs money.
 func (s *Server) startVerification(ctx context.Context, rawNumber string) api.RequestVerificationResponseObject {
+	noteNumber(ctx, rawNumber)
 	number, err := s.guard.Admit(ctx, rawNumber)
 	if err != nil {
 		return s.fromError(ctx, "request", err)
 	}
+	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
 	if err != nil {
 		return s.fromError(ctx, "request", err)
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}
 }
@@ -68,6 +73,7 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 	if err != nil {
 		return s.fromError(ctx, "check", err), nil
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", req.Body.RequestId)
 	requestID := checked.RequestID
 	if requestID == "" {
@@ -88,6 +94,7 @@ func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificat
 	if err := s.provider.Cancel(ctx, req.Body.RequestId); err != nil {
 		return s.fromError(ctx, "cancel", err), nil
 	}
+	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)
 	return api.CancelVerification200JSONResponse{Status: statusOK, Command: "cancel"}, nil
 }

@@ -32,14 +32,14 @@ func newValidator(s *Server) (echo.MiddlewareFunc, error) {
 			ExcludeResponseBody: true,
 		},
 		ErrorHandler: func(_ echo.Context, err *echo.HTTPError) error {
-			return validationError(err)
+			return s.validationError(err)
 		},
 	}), nil
 }
 
 // validationError turns kin-openapi's verbose error into one line that names the field and the
-// problem, in the Error shape.
-func validationError(he *echo.HTTPError) error {
+// problem, in the Error shape, and counts the refusal.
+func (s *Server) validationError(he *echo.HTTPError) error {
 	if he.Code != http.StatusBadRequest {
 		return he
 	}
@@ -74,5 +74,5 @@ func validationError(he *echo.HTTPError) error {
 	case errors.As(he.Internal, &reqErr) && reqErr.Err != nil:
 		text = "request body: " + reqErr.Err.Error()
 	}
-	return newAPIError(http.StatusBadRequest, code, text)
+	return s.refuse(http.StatusBadRequest, code, text)
 }

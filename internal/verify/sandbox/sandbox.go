@@ -140,7 +140,7 @@ func (p *Provider) Start(ctx context.Context, number string) (verify.Started, er
 		return verify.Started{}, err
 	}
 
-	p.logger.Info("sandbox verification code",
+	p.logger.InfoContext(ctx, "sandbox verification code",
 		"request_id", r.id, "number", phone.Mask(number), "code", r.code,
 		"expires_at", r.created.Add(p.pinExpiry))
 	return verify.Started{RequestID: r.id}, nil

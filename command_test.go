@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestHealthcheckCommand: `verify-proxy healthcheck` is what the image's HEALTHCHECK runs, with the
+// server's own environment.
+func TestHealthcheckCommand(t *testing.T) {
+	env := map[string]string{"VERIFY_BACKEND": "sandbox"}
+	_, stop, done, _ := start(t, env)
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"verify-proxy", "healthcheck"}, lookupOf(env), &out, io.Discard); err != nil {
+		t.Fatalf("healthcheck against a serving server: %v", err)
+	}
+	if strings.TrimSpace(out.String()) != "ok" {
+		t.Errorf("healthcheck printed %q", out.String())
+	}
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"verify-proxy", "healthcheck"}, lookupOf(env), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "healthcheck") {
+		t.Fatalf("healthcheck with nothing serving: %v, want a failure", err)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantOut string
+		wantErr string
+	}{
+		{"version prints the stamped version", []string{"verify-proxy", "version"}, nil, version + "\n", ""},
+		{"an unknown command names the known ones", []string{"verify-proxy", "serve"}, nil, "", "healthcheck and version"},
+		{"healthcheck with a bad configuration names it", []string{"verify-proxy", "healthcheck"},
+			map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}, "", "PORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tt.args, lookupOf(tt.env), &out, io.Discard)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("error: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v, want one naming %q", err, tt.wantErr)
+			}
+			if out.String() != tt.wantOut {
+				t.Errorf("printed %q, want %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+}

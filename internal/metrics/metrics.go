@@ -1,0 +1,155 @@
+// Package metrics owns what verify-proxy tells Prometheus: HTTP requests, calls to the verification
+// backend, the verification funnel, refusals, and build info, in one registry per server instance
+// (never the process-wide default, so that tests can run several servers in one process), served in
+// the Prometheus text format by Handler on the admin listener.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// namespace prefixes every metric of ours.
+const namespace = "verify_proxy"
+
+// latencyBuckets span a fast local answer (5 ms) to the longest upstream timeout worth waiting for.
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// Metrics holds the collectors of one server. Its methods are safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	httpRequests  *prometheus.CounterVec
+	httpDuration  *prometheus.HistogramVec
+	httpInFlight  prometheus.Gauge
+	upstreamCalls *prometheus.CounterVec
+	upstreamTime  *prometheus.HistogramVec
+	verifications *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
+}
+
+// New returns the metrics of one server, version being the build's version (the -X ldflag).
+func New(version string) *Metrics {
+	if version == "" {
+		version = "unknown"
+	}
+	reg := prometheus.NewRegistry()
+	f := factory{reg}
+	m := &Metrics{
+		registry: reg,
+		httpRequests: f.counterVec("http_requests_total",
+			"HTTP requests answered, by route (the matched route pattern), method and status code.",
+			"route", "method", "status"),
+		httpDuration: f.histogramVec("http_request_duration_seconds",
+			"Time from a request's arrival to its answer, by route, method and status code.",
+			"route", "method", "status"),
+		httpInFlight: f.gauge("http_requests_in_flight", "HTTP requests being served now."),
+		upstreamCalls: f.counterVec("upstream_requests_total",
+			"Calls to the verification backend, by endpoint (start, check, cancel), Verify status "+
+				`("0" is success; "none" when no status came back) and error code ("none" on success).`,
+			"endpoint", "status", "error"),
+		upstreamTime: f.histogramVec("upstream_request_duration_seconds",
+			"Time a call to the verification backend took, by endpoint and Verify status.",
+			"endpoint", "status"),
+		verifications: f.counterVec("verifications_total",
+			"The verification funnel: started, verified, wrong_code, failed (too many wrong codes), "+
+				"expired, cancelled.",
+			"outcome"),
+		refusals: f.counterVec("refusals_total",
+			"Requests refused before any call to the verification backend, by reason (the error code "+
+				"the client got).",
+			"reason"),
+	}
+	info := f.gaugeVec("build_info", "Always 1; the labels say which build is running.", "version", "go_version")
+	info.WithLabelValues(version, runtime.Version()).Set(1)
+	for _, outcome := range funnel {
+		m.verifications.WithLabelValues(outcome) // every stage shows from the start, at 0
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// ObserveRequest counts one answered HTTP request. route is the matched route pattern ("" when no
+// route matched), never the raw path, so that scanners cannot create a series per path they try.
+func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
+	labels := []string{routeLabel(route), methodLabel(method), strconv.Itoa(status)}
+	m.httpRequests.WithLabelValues(labels...).Inc()
+	m.httpDuration.WithLabelValues(labels...).Observe(took.Seconds())
+}
+
+// InFlight counts a request as being served until the returned func is called.
+func (m *Metrics) InFlight() (done func()) {
+	m.httpInFlight.Inc()
+	return m.httpInFlight.Dec
+}
+
+// Refused counts a request refused before the verification backend was called, reason being the
+// error code the client got (invalid_number, rate_limited, destination_not_allowed, ...).
+func (m *Metrics) Refused(reason string) {
+	m.refusals.WithLabelValues(reason).Inc()
+}
+
+// UnmatchedRoute is the route of a request that matched no route: never its path, which the client
+// chooses.
+const UnmatchedRoute = "unmatched"
+
+// routeLabel keeps the route label to the server's own route patterns.
+func routeLabel(route string) string {
+	if route == "" {
+		return UnmatchedRoute
+	}
+	return route
+}
+
+// methodLabel keeps the method label to a fixed set: a client can send any token as a method.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// factory registers each collector it makes in one registry.
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: name, Help: help, Buckets: latencyBuckets,
+	}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	pathHealthz = "/healthz"
+	pathReadyz  = "/readyz"
+	// readyTimeout bounds all checks of one /readyz together, below an orchestrator's usual probe
+	// timeout, so that a hung dependency reads as "not ready" rather than as a probe that never answers.
+	readyTimeout = 900 * time.Millisecond
+)
+
+// Check is one condition of readiness: a dependency that answers, or the server not shutting down.
+// Run returns nil when the condition holds; its error is logged, never shown to the client.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// health answers the orchestrator's probes. Both routes sit outside request validation, and outside
+// everything else that applies only to the API's operations.
+type health struct {
+	s      *Server
+	checks []Check
+}
+
+func (h health) register(e *echo.Echo) {
+	// Liveness: the process serves. Nothing else belongs here: a failing dependency must not get a
+	// healthy process restarted.
+	e.GET(pathHealthz, func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET(pathReadyz, h.ready)
+}
+
+// ready answers 200 when every check passes, and 503 in the Error shape naming those that did not.
+// The configuration has been loaded by the time the server exists, so it needs no check of its own.
+func (h health) ready(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+	defer cancel()
+	var failing []string
+	for _, check := range h.checks {
+		if err := check.Run(ctx); err != nil {
+			h.s.logger.WarnContext(ctx, "not ready", "check", check.Name, "err", err)
+			failing = append(failing, check.Name)
+		}
+	}
+	if len(failing) > 0 {
+		return newAPIError(http.StatusServiceUnavailable, "not_ready", "not ready: "+strings.Join(failing, ", "))
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}

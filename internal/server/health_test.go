@@ -1,0 +1,100 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/verify-proxy/verify-proxy/internal/server"
+)
+
+func TestReadiness(t *testing.T) {
+	pass := server.Check{Name: "config", Run: func(context.Context) error { return nil }}
+	failing := func(name string) server.Check {
+		return server.Check{Name: name, Run: func(context.Context) error {
+			return errors.New("dial tcp 10.1.2.3:6379: secret-host refused")
+		}}
+	}
+	hung := server.Check{Name: "redis", Run: func(ctx context.Context) error {
+		<-ctx.Done() // a dependency that never answers: the probe must still answer in time
+		return ctx.Err()
+	}}
+	tests := []struct {
+		name       string
+		checks     []server.Check
+		wantStatus int
+		wantText   string
+		wantLogged string // the check's own error, for the operator
+	}{
+		{"no checks: ready while serving", nil, 200, "", ""},
+		{"every check passes", []server.Check{pass, pass}, 200, "", ""},
+		{"a failing dependency names it", []server.Check{pass, failing("redis")}, 503, "not ready: redis", "secret-host refused"},
+		{"every failing check is named", []server.Check{failing("redis"), failing("shutdown")}, 503, "not ready: redis, shutdown", "secret-host refused"},
+		{"a dependency that hangs is not ready", []server.Check{hung}, 503, "not ready: redis", "context deadline exceeded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, options{sandbox: true, ready: tt.checks})
+			r := h.send(http.MethodGet, "/readyz", "", "")
+			if r.status != tt.wantStatus {
+				t.Fatalf("/readyz: %d %s", r.status, r.raw)
+			}
+			if tt.wantStatus != 200 {
+				if r.str("error") != "not_ready" || r.str("error_text") != tt.wantText {
+					t.Errorf("/readyz body %s, want error not_ready and text %q", r.raw, tt.wantText)
+				}
+				if strings.Contains(string(r.raw), "10.1.2.3") || strings.Contains(string(r.raw), "secret-host") {
+					t.Errorf("/readyz shows a check's error to the client: %s", r.raw)
+				}
+				if !strings.Contains(h.logs.String(), tt.wantLogged) {
+					t.Errorf("the check's error %q was not logged:\n%s", tt.wantLogged, h.logs)
+				}
+			}
+			// Liveness never depends on readiness: a failing dependency must not restart the process.
+			if l := h.send(http.MethodGet, "/healthz", "", ""); l.status != 200 {
+				t.Errorf("/healthz: %d %s", l.status, l.raw)
+			}
+		})
+	}
+}
+
+// TestReadinessFollowsItsChecks: readiness is asked again on every probe, so a server that starts
+// shutting down (or whose dependency returns) changes its answer at once.
+func TestReadinessFollowsItsChecks(t *testing.T) {
+	var stopping atomic.Bool
+	h := newHarness(t, options{sandbox: true, ready: []server.Check{{Name: "shutdown", Run: func(context.Context) error {
+		if stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}}})
+	if r := h.send(http.MethodGet, "/readyz", "", ""); r.status != 200 {
+		t.Fatalf("before: %d", r.status)
+	}
+	stopping.Store(true)
+	if r := h.send(http.MethodGet, "/readyz", "", ""); r.status != 503 || r.str("error_text") != "not ready: shutdown" {
+		t.Fatalf("while stopping: %d %s", r.status, r.raw)
+	}
+	// The API itself still answers: the server keeps serving until it stops accepting.
+	if r := h.postJSON("/request", `{"number":"14155550100"}`); r.status != 200 {
+		t.Fatalf("API while not ready: %d %s", r.status, r.raw)
+	}
+}
+
+// TestProbesSitOutsideValidation: probes carry no body and no JSON content type; they must never be
+// refused the way a bad API call is.
+func TestProbesSitOutsideValidation(t *testing.T) {
+	h := newHarness(t, options{sandbox: true})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		r := h.send(http.MethodGet, path, "text/plain", "not json")
+		if r.status != 200 || r.str("status") != "ok" {
+			t.Errorf("%s: %d %s", path, r.status, r.raw)
+		}
+		if r.header.Get("X-Request-ID") == "" {
+			t.Errorf("%s: no X-Request-ID", path)
+		}
+	}
+}

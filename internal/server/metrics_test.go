@@ -1,0 +1,188 @@
+package server_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/metricstest"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+)
+
+// clock is a time a test moves by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestTheFunnelAndRequestsAreCounted walks every stage of a verification through the real server
+// (the sandbox backend, with a clock for expiry) and reads the counts back as Prometheus scrapes them.
+func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := newHarness(t, options{provider: func(logger *slog.Logger) verify.Provider {
+		return sandbox.New(sandbox.Options{Now: clk.Now, PinExpiry: time.Minute}, logger)
+	}})
+	start := func(number string) (id, code string) {
+		t.Helper()
+		r := h.postJSON("/request", `{"number":"`+number+`"}`)
+		if r.status != 200 {
+			t.Fatalf("request %s: %d %s", number, r.status, r.raw)
+		}
+		id = r.str("request_id")
+		return id, codeFromLog(t, h.logs.String(), id)
+	}
+	check := func(id, code string) *response {
+		t.Helper()
+		return h.postJSON("/check", `{"request_id":"`+id+`","code":"`+code+`"}`)
+	}
+
+	id, code := start("14155550100") // verified after one wrong code
+	check(id, wrongCode(code))
+	check(id, code)
+	id, code = start("14155550101") // three wrong codes: failed
+	for range 3 {
+		check(id, wrongCode(code))
+	}
+	id, _ = start("14155550102") // cancelled
+	h.postJSON("/cancel", `{"request_id":"`+id+`"}`)
+	id, code = start("14155550103") // expired
+	clk.Add(90 * time.Second)       // past its minute, within the minute after that it is still known
+	if r := check(id, code); r.str("error") != "expired" {
+		t.Fatalf("check after expiry: %d %s", r.status, r.raw)
+	}
+	h.postJSON("/request", `{"number":"999999999999"}`)    // refused: invalid number
+	h.postJSON("/request", `{"number":`)                   // refused: not JSON
+	h.send(http.MethodPost, "/request", "text/plain", "x") // refused: not JSON at all
+	h.send("PROPFIND", "/no/such/path/12345", "", "")      // a scanner
+
+	m := metricstest.Scrape(t, h.metrics+"/metrics")
+	counts := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"verify_proxy_verifications_total", []string{"outcome", "started"}, 4},
+		{"verify_proxy_verifications_total", []string{"outcome", "verified"}, 1},
+		{"verify_proxy_verifications_total", []string{"outcome", "wrong_code"}, 3},
+		{"verify_proxy_verifications_total", []string{"outcome", "failed"}, 1},
+		{"verify_proxy_verifications_total", []string{"outcome", "expired"}, 1},
+		{"verify_proxy_verifications_total", []string{"outcome", "cancelled"}, 1},
+		{"verify_proxy_upstream_requests_total", []string{"endpoint", "start", "status", "0", "error", "none"}, 4},
+		{"verify_proxy_upstream_requests_total", []string{"endpoint", "check", "status", "16", "error", "code_mismatch"}, 3},
+		{"verify_proxy_upstream_requests_total", []string{"endpoint", "check", "status", "17", "error", "too_many_attempts"}, 1},
+		{"verify_proxy_upstream_requests_total", []string{"endpoint", "cancel", "status", "0"}, 1},
+		{"verify_proxy_upstream_request_duration_seconds", []string{"endpoint", "check"}, 6},
+		{"verify_proxy_refusals_total", []string{"reason", "invalid_number"}, 1},
+		{"verify_proxy_refusals_total", []string{"reason", "invalid_request"}, 1},
+		{"verify_proxy_refusals_total", []string{"reason", "unsupported_media_type"}, 1},
+		{"verify_proxy_http_requests_total", []string{"route", "/request", "method", "POST", "status", "200"}, 4},
+		{"verify_proxy_http_requests_total", []string{"route", "/check", "status", "400"}, 5},
+		{"verify_proxy_http_requests_total", []string{"route", "/request", "status", "400"}, 2},
+		{"verify_proxy_http_requests_total", []string{"route", "unmatched", "method", "other", "status", "404"}, 1},
+		{"verify_proxy_http_request_duration_seconds", []string{"route", "/cancel", "status", "200"}, 1},
+		{"verify_proxy_http_requests_in_flight", nil, 0},
+		{"verify_proxy_build_info", []string{"version", testVersion}, 1},
+	}
+	for _, c := range counts {
+		if got := m.Sum(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Nothing a client sends becomes a label: the scanner's path is nowhere in the metrics.
+	if body := scrapeText(t, h.metrics+"/metrics"); strings.Contains(body, "12345") || strings.Contains(body, "PROPFIND") {
+		t.Error("a client-chosen path or method became a label")
+	}
+}
+
+func TestUpstreamFailuresAreCountedByStatusAndError(t *testing.T) {
+	h := newHarness(t, options{timeout: 200 * time.Millisecond})
+	h.fake.Script(vonagetest.PathStart, 200, `{"status":"1","error_text":"Throttled"}`)
+	h.postJSON("/request", `{"number":"14155550100"}`)
+	h.fake.Script(vonagetest.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
+	h.postJSON("/request", `{"number":"14155550100"}`)
+	h.fake.Script(vonagetest.PathStart, 503, `down`)
+	h.postJSON("/request", `{"number":"14155550100"}`)
+
+	m := metricstest.Scrape(t, h.metrics+"/metrics")
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"endpoint", "start", "status", "1", "error", "throttled"}, 1},
+		{[]string{"endpoint", "start", "status", "4", "error", "upstream_error"}, 1},
+		{[]string{"endpoint", "start", "status", "none", "error", "upstream_unavailable"}, 1},
+	} {
+		if got := m.Sum("verify_proxy_upstream_requests_total", c.labels...); got != c.want {
+			t.Errorf("upstream_requests_total%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+	if got := m.Sum("verify_proxy_verifications_total", "outcome", "started"); got != 0 {
+		t.Errorf("failed starts counted as started: %v", got)
+	}
+}
+
+// TestInFlightRequestsAreCounted: a request waiting on the upstream shows as in flight, and stops
+// showing once answered.
+func TestInFlightRequestsAreCounted(t *testing.T) {
+	h := newHarness(t, options{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
+		close(arrived)
+		<-release
+		_, _ = io.WriteString(w, `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`)
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err := http.Post(h.url+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-arrived
+	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_http_requests_in_flight"); got != 1 {
+		t.Errorf("in flight while waiting on the upstream: %v, want 1", got)
+	}
+	close(release)
+	<-done
+	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_http_requests_in_flight"); got != 0 {
+		t.Errorf("in flight after the answer: %v, want 0", got)
+	}
+}
+
+// TestEachServerHasItsOwnMetrics: two servers in one process never share counts.
+func TestEachServerHasItsOwnMetrics(t *testing.T) {
+	a := newHarness(t, options{sandbox: true})
+	b := newHarness(t, options{sandbox: true})
+	a.postJSON("/request", `{"number":"14155550100"}`)
+	if got := metricstest.Scrape(t, a.metrics+"/metrics").Sum("verify_proxy_verifications_total", "outcome", "started"); got != 1 {
+		t.Errorf("server a counted %v starts, want 1", got)
+	}
+	if got := metricstest.Scrape(t, b.metrics+"/metrics").Sum("verify_proxy_verifications_total", "outcome", "started"); got != 0 {
+		t.Errorf("server b counted %v starts, want 0", got)
+	}
+}
+
+func scrapeText(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
