@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -121,7 +122,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 		s.logger.WarnContext(ctx, "verification service throttled us", "op", op, "status", ve.Status, "detail", ve.Detail)
 		ae := newAPIError(http.StatusTooManyRequests, code, textThrottled)
 		ae.retryAfter = max(ve.RetryAfter, time.Second)
-		if ve.Status != "" {
+		if validStatus(ve.Status) {
 			ae.body.Status = &ve.Status
 		}
 		return ae
@@ -148,14 +149,25 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 		text = defaultTexts[verify.KindRejected]
 	}
 	ae := newAPIError(http.StatusBadRequest, code, text)
-	if ve.Status != "" {
+	if validStatus(ve.Status) {
 		ae.body.Status = &ve.Status
 	}
-	if ve.RequestID != "" {
+	if validRequestID(ve.RequestID) {
 		ae.body.RequestId = &ve.RequestID
 	}
 	return ae
 }
+
+// The contract's patterns for values that come from upstream. An upstream that sends something else
+// must not make this server break its own contract: such a value is left out of an error (the Kind
+// still says what happened) and makes a success a 502.
+var (
+	statusPattern    = regexp.MustCompile(`^[0-9]{1,4}$`)
+	requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,36}$`)
+)
+
+func validStatus(s string) bool    { return statusPattern.MatchString(s) }
+func validRequestID(s string) bool { return requestIDPattern.MatchString(s) }
 
 // guardStatus is the HTTP status of each of the guard's refusals.
 var guardStatus = map[guard.Kind]int{

@@ -177,3 +177,38 @@ func TestSuccessPassesVonageFieldsThroughUnchanged(t *testing.T) {
 		t.Errorf("cancel: got %d %s", r.status, r.raw)
 	}
 }
+
+// TestUpstreamValuesOutsideTheContractNeverReachTheApp: whatever the upstream sends, the answer
+// stays within openapi.yaml (the harness checks every response against it).
+func TestUpstreamValuesOutsideTheContractNeverReachTheApp(t *testing.T) {
+	tests := []struct {
+		name, path, upstream, reply string
+		wantHTTP                    int
+		wantError                   string
+	}{
+		{"a word status on a refusal is left out", opCheck.path, vonagetest.PathCheck,
+			`{"status":"IN PROGRESS","error_text":"still going","request_id":"` + requestID + `"}`, 400, "verification_failed"},
+		{"an overlong status is left out", opCancel.path, vonagetest.PathControl,
+			`{"status":"1234567","error_text":"odd"}`, 400, "verification_failed"},
+		{"an overlong request_id on a refusal is left out", opRequest.path, vonagetest.PathStart,
+			`{"status":"10","error_text":"Concurrent","request_id":"` + strings.Repeat("a", 64) + `"}`, 400, "concurrent_verification"},
+		{"a request_id with symbols on success is a 502", opRequest.path, vonagetest.PathStart,
+			`{"status":"0","request_id":"<script>alert(1)</script>"}`, 502, "upstream_unavailable"},
+		{"a check that echoes another request_id answers with the app's", opCheck.path, vonagetest.PathCheck,
+			`{"status":"0","request_id":"` + strings.Repeat("b", 80) + `","event_id":"E1"}`, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, options{})
+			h.fake.Script(tt.upstream, http.StatusOK, tt.reply)
+			body := map[string]string{opRequest.path: opRequest.body, opCheck.path: opCheck.body, opCancel.path: opCancel.body}[tt.path]
+			r := h.postJSON(tt.path, body)
+			if r.status != tt.wantHTTP || r.str("error") != tt.wantError {
+				t.Fatalf("got %d %s", r.status, r.raw)
+			}
+			if tt.wantHTTP == 200 && r.str("request_id") != requestID {
+				t.Errorf("request_id: got %q, want the app's %q", r.str("request_id"), requestID)
+			}
+		})
+	}
+}

@@ -56,6 +56,9 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) api.Re
 	}
 	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
+	if err == nil && !validRequestID(started.RequestID) {
+		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
+	}
 	if err != nil {
 		return s.fromError(ctx, "request", err)
 	}
@@ -75,10 +78,8 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 	}
 	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", req.Body.RequestId)
-	requestID := checked.RequestID
-	if requestID == "" {
-		requestID = req.Body.RequestId
-	}
+	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
+	requestID := req.Body.RequestId
 	return api.CheckVerification200JSONResponse{
 		RequestId:                  requestID,
 		Status:                     statusOK,
