@@ -20,6 +20,21 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for CancelResultCommand.
+const (
+	Cancel CancelResultCommand = "cancel"
+)
+
+// Valid indicates whether the value is a known member of the CancelResultCommand enum.
+func (e CancelResultCommand) Valid() bool {
+	switch e {
+	case Cancel:
+		return true
+	default:
+		return false
+	}
+}
+
 // CancelRequest The verification to cancel.
 type CancelRequest struct {
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
@@ -35,13 +50,18 @@ type CancelResult struct {
 	// Command The command carried out, always `cancel`.
 	//
 	// Example: cancel
-	Command string `json:"command"`
+	Command CancelResultCommand `json:"command"`
 
 	// Status The Verify API status code, as a string. `"0"` is success.
 	//
 	// Example: 0
 	Status VerifyStatus `json:"status"`
 }
+
+// CancelResultCommand The command carried out, always `cancel`.
+//
+// Example: cancel
+type CancelResultCommand string
 
 // CheckRequest The code the user typed, for a verification.
 type CheckRequest struct {
@@ -118,7 +138,9 @@ type CheckResult struct {
 //     request itself is wrong
 //   - `internal_error`: a fault in this server
 type Error struct {
-	// Error A stable snake_case code for the failure (see above).
+	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
+	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
+	//
 	//
 	// Example: code_mismatch
 	Error string `json:"error"`
@@ -1114,61 +1136,62 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fptc9s28v8qO/x35m83tETFdtrIL26ca+Yuc00vUzu9mYt8EkSuRNQkwAKgZDXj736zAPgo2nFcp3PT",
-	"ad7EIoHF7mIffrvLj0Es80IKFEYH049BiixBZf/8EY3ana8MKvqVoI4VLwyXIpgGFxhLkWgwEraMG1ji",
-	"SioEo3ZcrIGtGRejIAzwhuVFhsH0OAoDHaeYM6KVc8HzMg+mkzAwuwKDacCFwTWq4Pb2NgwU6kIKjZaN",
-	"Vyz5GzO4ZTv6FUthUBj6kxVFxmNGHI1/1sTWx+bAjwEqJVUwDcpCG4Usn5eCbRjP2DJDYo1ezw3emGAa",
-	"mBRhg4qvPD3QqDY8RuAaWtvOSEAnHWSMFHPbFusrhatgGvzfuFHp2L3V49eWGytdV5OXKcJPdPQOzt+9",
-	"gRXjGSYhxLLMEhCSVAsKWZzSU6lA4arUmIBJubZsovp/DSyOZSnMiBh6xZIf8ZcStXmcwmKZ4DznOmcm",
-	"TvuaInZpARRKbniCCSQStWXUrgdSJd4UGBtMYMOykpStHD9zngTTgC3jBFfR5PnxyemLb7592f8dhIE2",
-	"zJQ6mAaTF0+kYs8BXSgXG5bxBA4W/q+5f7kIoX4kynyJanFodW66d1RdATewkgrYTChkWgqQK7u01Kiq",
-	"bVwUpTmjPwUsnFgLSGVGvtNQdS+AiQQWja4WxO2ab1DMxDZF8q8uI2u2QZACRzNBavJucslzlKX5jd5i",
-	"PJWHekrCnbkyobeogAsgCr+DxwwfbD3hjTCoBMscqUfpg3sSc/egp43qrXdEcIt+u4jnsGJlZqwwjZ9b",
-	"md6iSWXygzTnWSa3mDxOrNxSmQtp5szT6YnmVjjNuhVnZNjw7p8Xl090iQUzKeAN10aHsCwNSJHtrEvR",
-	"IZQ/WtnIirufiIiOY1U7VVmihl2j7iSgwPLdZtsnHm0UF2ti8TYM3rFdJllyKeX3TK3xcbotHJG5kXKe",
-	"WTI91VaxaCmTHbm4XUThggmYvDj+9gSWO4P6iSPf8GnwD/7K2tWllG+Z2PnMoR8nukmVNCbbt6Ze4OIa",
-	"lqXe7UeHduh/CvmlhJyJXaUEfebgCtnYwuKbIwtwFqAdoOkZXWvJXTz41eMWWrKMvBe6LAqpDCZvMeHs",
-	"0prbo0JyQ2meE6m5Nd37jCovtQUOeyd8GZOiILHon7UYBbf1cVabf2UixqyFTfYpd1KLkRDbLXQrhZIF",
-	"KsMdKGwDivsF8ce9+S5wyPKXkiuKmh/aNK5qHCqXP2NsSE8Vt7rMBpg996xlhHJaTO+zGss8ZyIZlte/",
-	"hJgpxTEBWZoQWLZlOw0Ld8KiG8fcwyDsx6/Gc+7Xh/PCC7e2rxJPIqyZHlRMivH1vbdoAWKNhIhAEjqo",
-	"9EldJfgQkgpj5BtM4OCErGQSQYbGoNIEuxK+5kYfdtVG6DIIg5zdfI9ibdJgOolCKkSqnydhUDCiQSf+",
-	"58P50b/Z0a/R0curZ18NKfuJDTB0ot+j7rvM0CkUE3CIdQSLQvEYCcvGpVIo4t3CAUvUhueMoohdMc9R",
-	"a7ZGPdcozAKYooysCdhKAczi05loBW1aRg9zOEgw5jnBHqsPHUIplCxFgsmhPStnOxt+lrSH0OneRXvW",
-	"7rhs/5YAtRene5uv3/84dCn3Sjh8VL0FYqlNheCrjVbmEBh0BT7zkpGitMypGOIxFb65TDDrAY9oFB0f",
-	"H0dRFA2yvEFRWdE+dzxBYeh6VcXZxdsLsvGYZRmlcFNHDuOdpHf4eWT/VcXVEAtWV/vn/4uoW0jVCcqk",
-	"pn2N9EWeuGOjJ3OdJwlvHYfz9IZcrq4Xuhp5vUG1sxV6qXAEiyb/2krNh+1CobUN8gOFLGHLDGG5gwJl",
-	"kdXb3A4q/Og1XdxMGAl6y6mIlsKHy0zGLOPkk94kpzMxE0ewV7pOgcGKY5YQ3ZxrzcU6rIxmq6RY2zhM",
-	"tiNLa+eKiTXCQUcKwXLUwM1h5wxfC08trSKVAn2wqXI/A1dRu6edvQVTLEdTbx8oo5lrE8CBr4KP3elU",
-	"m6woqPidHSusmw62fCCpLCuQSUHglsWGbxqKL2jBJJp4wpbL+TKT8TVW1BuB/HN7AZ0zK2rfODKxFC5O",
-	"mXl7mb2JPoyxbtQcwTIyjB2oUggbTrjRncJ/JqCu/etzJ5E7uI0HBZqtVNdeiISimXCn+jfVFdVbGnKn",
-	"lRytdo8nZLMt195w6h0v3A4qbAhVzylf5oXR7V1bVm0zUoJcGRRn+/eHlCsawl6leFOQqw5duH9VNxoJ",
-	"hfJ1atyhFAM3mDh5LEBql7ZD9GImfHOtwXFCbhuWXjqW2pvmrjlHNyykSdE341gGKyXzvnkf1O0eg1mm",
-	"YZvyOPUKrMqkfafglHftW8onreL/DBTaaolKjOHixVlH1cBxYeZOrxvsH5KfOCH3SrMu8VZTdP+Iod4l",
-	"UXYdGqtooVFo7NL0Had9esMdnj1faGojAj97VTg9LMW1kFsxV7I09sF+H8Qf//fLy3fkhXXf0GjMVrVP",
-	"+BjX7g25EDzQthmAPzicYM6rfKAFu8Z5zLR3qpXvJvrcAwcaCV3JDfZgbr9324a07OjXqw8O1M6vvh5E",
-	"te2KchAPbCmzWQ2EQ8mtw8vjWsX/Q3ChpQ2vmkG08I4y4g82uA+juE7KNNIFol0I3n5oJcUQqXJmCD6s",
-	"UJGXHCwmJ5PT09PTaBJFZKzPJnAyOYXT01Owjw5HM3FRsBh1CAnTqf1fGtdHLhilphQ1agvtvXnbd3wt",
-	"pMLEAfNWjdQc1y2Vjp93SqVJx65ms2d/+RAdvYSDw9FsdnT1Nf246jwZtLXmth4AfbspNaTyRKEplaCU",
-	"sIPFuMFBx88hxRtW4dM4ZYrFtjbccpPORC+4bCaEZt+/f/OdfQ+b5321PGBe0dbVi3t01ZSVR3fUlT+1",
-	"xLyzxr4wTJk+zLBYj+uOte1X2KK20/vcom3Sfa/wFIY8oc285RGTu0vWCh1RWNFu8RP1eX7XWqFDZNCS",
-	"2yW0AxcUFa0Ns6p8gsUsiGaBrQp0Gceo+1Vk18p63Yq7+hQkFBcrWTUeWWytiWB+MA1cHDoqlLzZQc64",
-	"MIwLVDoIg1JlwTRIjSn0dDxec5OWy1Es83F7T+dHsNcptEZ05MNe584pneVyyTPbodSh9TwqS3TKi8JO",
-	"kOEnKdgardaucWfDlsZYoc+udueIiqGOFCuptky54ZommKgQbbGsHQzHim7rUqzbW/yq0AYdlmm4xsKW",
-	"97YJ4vJ4aJlYl54+xWrGEyIxgnZX1BV+boINS5lwH4HpCClQD7MxEzYyGw1S8TWnjPCDT543Oyg1hqCl",
-	"VRdsFTcGhUcFNmfQmmvEAgjzk0GRZjr1qkdPuhF38doVokuZ7KaPq2bDmbirnAUmiFuC101V61RYA+Nx",
-	"d9ppO1D+vG2KXvkV/zHLcQhou3Cd8ZgQZcu637653DNkWaDQslQxjqRaj/0mPaa1t2FguMn6jhGE9FM7",
-	"k56MolFEK4kQK3gwDY5H0ejYIa3UBoCx79BOPwaFHI7estD96K2lu0ohYVUqW1y0Wz1U1LMEnaHtm/DB",
-	"ZnLoMrymBMe1H6WRto6jqj7wtQOpzwZcKIXhmfttV1RNhjOQpdHcdlwJ9HGRyK27jQqDaziJImdLlQUM",
-	"VV5w0J1wT14euvuiIG8lf5MEU99rb6eP5qOBVzL5zC8/Pu9rgwePRLrji9tuwjCqxP6XK8+j6PMYr0cF",
-	"TZe/HodFn8+obRnfMcLpGB/XTRVsh4EnjvOhQ2oJx63vTOyW009v2Rte08bJ8ac39gezdt8DDhycwtHm",
-	"5y8/vbk/Er0Ng9OHKKb72YHd9fxB6qy+c7JbTj69pffBhx23lXnO1K72qV6cIYjA1poATufxFe0dxynG",
-	"13cHLjuJ0E2rZ28cM4Jz3/vxGcBlnIFI0ek5zUQ/Srw4dD0jk3KVtEmi8B/OdDtzAy2pEJrm0mDIIWGe",
-	"KuK4uVU1ZPpS8ac9d/si4aceyvgByyfmKd3RRjPJGJo6+CFDdzTw6M/Cos/W2n2xsOp22obiWa8dXM3X",
-	"/oyLf5S4SAbRh1/Wge+Njaopxu+AdTY2DdCtKo9OG2i5q/DdRvLY1SgjOHfoqoHonZmAkXZAS/QWLlYv",
-	"iMBiXH0oQKD/smO9BNltoSl63Sa/5MC2fdXOtxm50iaExbMFyMItPDyroDgzwPVM7M97LKZ3INJ+BJfa",
-	"wjZB1wv1B/hyt3++bVqwetXnNLSqJhaci/qTzrbgrs3t5wVM7ExKhSWJ0AyluynBG/RTJYWq1dLpqz04",
-	"bg01gr5E0P89YvBQX+ghuNS3hc6A1TGa0KrRsGW7PwPyHyQgD3Uz74nFtNcGGno71G/zYcg1Fulv/2Vo",
-	"IuMyJ9ev2wLj4PaqPmiwyRpC7NKF/UbLA+rirsYWUW731iqub69u/xsAAP//",
+	"7Fptb9w28v8qA/0L/O1G3ofYTpv1i4NzDe6Ca3pB7fSAy/p2udLsirVEqiS1azXwdz8MST2u7DiuUxyK",
+	"5k28EjmcGc7Db2b0MYhklkuBwuhg9jFIkMWo7J8/olHl+dqgol8x6kjx3HApgllwgZEUsQYjYce4gRWu",
+	"pUIwquRiA2zDuBgFYYA3LMtTDGbHkzDQUYIZI1oZFzwrsmA2DQNT5hjMAi4MblAFt7e3YaBQ51JotGy8",
+	"YvHfmMEdK+lXJIVBYehPlucpjxhxNP5ZE1sfmwM/BqiUVMEsKHJtFLJsUQi2ZTxlqxSJNXq9MHhjgllg",
+	"EoQtKr729ECj2vIIgWtobTsjAZ10kDJSzG1brK8UroNZ8H/jRqVj91aPX1turHRdTV4mCD/R0SWcv3sD",
+	"a8ZTjEOIZJHGICSpFhSyKKGnUoHCdaExBpNwbdlE9f8aWBTJQpgRMfSKxT/iLwVq8ziFRTLGRcZ1xkyU",
+	"9DVF7NICyJXc8hhjiCVqy6hdD6RKvMkxMhjDlqUFKVs5fhY8DmYBW0UxrifT58cnpy+++fZl/3cQBtow",
+	"U+hgFkxfPJGKPQd0oVxsWcpjOFj6vxb+5TKE+pEoshWq5aHVueneUXUF3MBaKmBzoZBpKUCu7dJCo6q2",
+	"cZEX5oz+FLB0Yi0hkSn5TkPVvQAmYlg2uloStxu+RTEXuwTJv7qMbNgWQQoczQWpybvJJc9QFuY3eovx",
+	"VB7qKTF35sqE3qECLoAo/A4eM3yw9YQ3wqASLHWkHqUP7kks3IOeNqq33hHBLfrtIp7DmhWpscI0fm5l",
+	"eosmkfEP0pynqdxh/DixMktlIaRZME+nJ5pb4TTrVpyRYcO7f15cPtEl5swkgDdcGx3CqjAgRVpal6JD",
+	"KH+0spEVdz8RER3HqnaqskQNu0bdSUCB5bvNtk882iguNsTibRi8Y2UqWXwp5fdMbfBxus0dkYWRcpFa",
+	"Mj3VVrFoJeOSXNwuonDBBExfHH97AqvSoH7iyDd8GvyDv7J2dSnlWyZKnzn040Q3iZLGpPvW1AtcXMOq",
+	"0OV+dGiH/qeQX0rImCgrJegzB1fIxpYW3xxZgLME7QBNz+haS+7iwa8et9CSZeS90EWeS2UwfosxZ5fW",
+	"3B4VkhtKi4xILazp3mdUWaEtcNg74cuYFAWJZf+s5Si4rY+z2vwrExGmLWyyT7mTWoyEyG6hW8mVzFEZ",
+	"7kBhG1DcL4g/7s13gUOWvxRcUdT80KZxVeNQufoZI0N6qrjVRTrA7LlnLSWU02J6n9VIZhkT8bC8/iVE",
+	"TCmOMcjChMDSHSs1LN0JSxvHBMHlD4F7RPw2kc0/C/sRrfGl+zXk/PLCre0ryZMIazEGVZVgdH3vvVrI",
+	"WGMjIhCHDjx9UnsxPoSkwgj5FmM4OCG7mU4gRWNQaQJiMd9wow+7CYHwZhAGGbv5HsXGJMFsOgmpNKl+",
+	"noRBzogGnfifD+dH/2ZHv06OXl49+2pI2U9skqET/R5132WYTqEYg8OwI1jmikdI6DYqlEIRlUsHNVEb",
+	"njGKK3bFIkOt2Qb1QqMwS2CKcrQmqCsFMItY56IVxmkZPczgIMaIZwSErD50CIVQshAxxof2rIyVNiCt",
+	"aA/h1b2L9qzdcdn+LUFsL073Nl+//3HoUu6VcPioegtEUpsK01cbrcwhMOgKfOYlI0VpmVF5xCMqhTMZ",
+	"Y9qDIpPR5Pj4eDKZTAZZ3qKorGifOx6jMHS9quLs4u0F2XjE0pSSuqljifFO0jv8fGL/VeXWEAtWV/vn",
+	"/4uoW5DVCdOkpn2N9EWeumMnT+Y6TxLeOg7n6Q25XF1BdDXyeouqtDV7oXAEyyYj29rNB/JcobUN8gOF",
+	"LGarFGFVQo4yT+ttbgeVgvSaLm4ujAS941RWS+HDZSojlnLySW+Ss7mYiyPYK2ZnwGDNMY2Jbsa15mIT",
+	"VkazU1JsbBwm25GFtXPFxAbhoCOFYBlq4Oawc4avjmeWVp5IgT7YVGiAgaux3dPO3pwplqGptw8U1sw1",
+	"DuDA18XH7nSqVtYUVPzOjhXWbQhbUJBUlhVIpSC4yyLDtw3FF7RgOpl6wpbLxSqV0TVW1BuB/HN7AZ0z",
+	"K2rfODKRFC5OmUV7mb2JPrCxbtQcwVIyjBJUIYQNJ9zoTitgLqDuBtTnTifu4DZCFGh2Ul17IWKKZsKd",
+	"6t9UV1RvacidVnK0GkCekM22XHvDqXe8cDuo1CGcvaB8meVGt3ftWLXNSAlybVCc7d8fUq5oCHuV4k1O",
+	"rjp04f5V3XokXMo3iXGHUgzcYuzksQCpXewO0YuY8O22BtkJuWtYeulYam9auHYd3bCQJkHfnmMprJXM",
+	"+uZ9UDeADKaphl3Co8QrsCqc9p2CU961bymftNoBZ6DQ1k9UdAyXM846qpaOCzN3et1gR5H8xAm5V6x1",
+	"ibfapPtHDHUzibLr2VhFC41CY5em70Ht0xvu+ez5QlMtEfjZq8vpYSGuhdyJhZKFsQ/2OyP++L9fXr4j",
+	"L6w7iUZjuq59wse4drfIheCBRs4A/MHhBHNe5QMt2DUuIqa9U619f9HnHjjQSOhKbvFwBOc+B4deSUDl",
+	"QwhaOoDABBWGc7EqeGrAyJiVoA1PU0rhMkZd+64GFpNb2vsmA0C33WvNsZLya+ymPs1K7TBeq0rpdZXb",
+	"0Jod/Xr1wYHrxdXXg+i6XesO4pIdZVh7E+FQku3w8rgm9v8QbGlpw6tmELW8o8z8g00yw2iyk7qNdAGx",
+	"DMHbMa2kWCZVxgzBmDUq8taD5fRkenp6ejqZTibkNM+mcDI9hdPTU7CPDkdzcZGzCHUIMdOJ/V8a1+HO",
+	"GaXIBDWZl8KqvWjf8Y2QCuO+8bSO65Zsx887Jdu0Y1fz+bO/fJgcvYSDw9F8fnT1Nf246jwZtLXmth4A",
+	"wbupPaQySaEplKDUVMJy3OCx4+eQ4A2rcHKUMMUiW6PuuEnmohfktlNC1e/fv/nOvoft875aHjBJaevq",
+	"xT26asrbozvq259aYt5Z618Ypkwf7ljMyXXH2vYrfVHb6X1u0Tbpvld4CkOe0Gbe8ojx3aVzhdIorGi3",
+	"+Ik6UL9rzdIhMmjJ7VLegRyKitaGWVXGwXIeTOaBrU50EUWo+9Vs18p6XZO7+iUkFBdrWbVEWWSticqN",
+	"YBa4OHSUK3lTQsa4MIwLVDoIg0KlwSxIjMn1bDzecJMUq1Eks3F7T+dHsNfDtEZ05MNe584prWZyxVPb",
+	"O9Wh9Twqj3TC89zOtuEnKdgGrdausbRhS2Ok0Gd5u3NERVlHirVUO6bc2E8TXFWItmjXrhzAim7rUqzb",
+	"21ys0AYdlmq4xty2GWwzxuGJ0DKxKTx9itWMx0RiBO1+rStA3WwdVjLmPgLTEVL4vL/HxlzYyGw0SMU3",
+	"nDLCDz553pRQaLTIgtQFO8WNQeHRic0ZtOYaMQeqPcigSDOdutmjON2Iu3ztCuKVjMvZ46rqcC7uKqs9",
+	"/iGY31TXToU1QB9357C2E+bP2yXolV/xH7EMhwC/C9cpjwjZtqz77ZvLPUOWOQotCxXhSKrN2G/SY1p7",
+	"GwaGm7TvGEFIP7Uz6eloMprQSiLEch7MguPRZHTskFZiA8DYd4pnH4NcDkdvmet+9K5Qo5CwLpQtctot",
+	"J64hYzE6Q9s34YPt9NBleE0Jjms/5CNtHU+qOsXXMKQ+G3ChEIan7rddUTU7zkAWRnPb+SXQx0Usd+42",
+	"qlpAw8lk4mypsoChChAOurP36ctDd18U5K3kb+Jg5qcA7fTRfM7wSsaf+U3K530H8eBhTXewcttNGEYV",
+	"2P+m5vlk8nmM10OMZtpQD+omn8+obV3fMVzqGB/XTTVux5QnjvOhQ2oJx60vYOyW009v2Rur08bp8ac3",
+	"9kfGdt8DDhycD9Lm5y8/vbk/rL0Ng9OHKKb7QYTd9fxB6qy+wLJbTj69pfcpih0EFlnGVFn7VC/OEERg",
+	"G00Ap/P4ivaOowSj67sDl52INGXr/liIamLXg/IZwGWcgUjR6X3NRT9KvDh0vSuTcBW3SaLwn/R0O4QD",
+	"rbEQmibXYMghYZ4q4rj5WTXs+lLxpz3/+yLhpx4O+UHPJ+Y63RFLM1EZmn74YUd3RPHoD9Ymn621+2Jh",
+	"1XW1jc2zXlu6mvP9GRf/KHGRDKIPv6wD3xsbVVOM3wHrbGwaoFtVHp020Kqs8N1W8sjVKCM4d+iqgeid",
+	"2YSRdlBM9JYuVi+JwHJcfcJAoP+yY70E2W2hKXrdJr/kwLafVenbnVxpE8Ly2RJk7hYenlVQnBngei72",
+	"504W0zsQaT/PS2xhG6PryfoDfLnbP982LVi96nMaWlUTC85F/bFpW3DXbvdzCyZKk1BhSSI0w/FuSvAG",
+	"/VRJoWq1dPpqD45bQ42gLxH0f48YPNQXeggu9W2hM2B1jCa0ajTsWPlnQP6DBOShbuY9sZj22kBDb4f6",
+	"bT4MucYi/e2/WY1lVGTk+nVbYBzcXtUHDTZZQ4hcurBfj3lAnd/V2CLK7d5axfXt1e1/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
