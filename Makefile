@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 REDOCLY_CLI := @redocly/cli@2.77.0
+SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
 GO_PACKAGES := ./...
 
 .PHONY: all generate build run test lint lint-go lint-openapi bench check-generate clean
@@ -32,7 +33,7 @@ test:
 bench:
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
 
-## lint: go vet, staticcheck, and the OpenAPI linter
+## lint: go vet, staticcheck, and the OpenAPI linters (Redocly, Spectral)
 lint: lint-go lint-openapi
 
 lint-go:
@@ -42,6 +43,7 @@ lint-go:
 
 lint-openapi:
 	npx --yes $(REDOCLY_CLI) lint --format=stylish openapi.yaml
+	npx --yes $(SPECTRAL_CLI) lint --ruleset .spectral.yaml --fail-severity=warn openapi.yaml
 
 ## check-generate: fail when api/ is not what openapi.yaml generates
 check-generate: generate
