@@ -11,9 +11,9 @@ GO_PACKAGES := ./...
 
 all: build
 
-## generate: regenerate api/ from openapi.yaml (never edit api/*.gen.go by hand)
+## generate: regenerate api/ and internal/apiclient/ from openapi.yaml (never edit *.gen.go by hand)
 generate:
-	go generate ./api/...
+	go generate ./api/... ./internal/apiclient/...
 
 ## build: the server binary, ./bin/verify-proxy
 build:
@@ -45,9 +45,9 @@ lint-openapi:
 	npx --yes $(REDOCLY_CLI) lint --format=stylish openapi.yaml
 	npx --yes $(SPECTRAL_CLI) lint --ruleset .spectral.yaml --fail-severity=warn openapi.yaml
 
-## check-generate: fail when api/ is not what openapi.yaml generates
+## check-generate: fail when api/ or internal/apiclient/ is not what openapi.yaml generates
 check-generate: generate
-	git diff --exit-code -- api/ || { echo "api/ is stale: run make generate and commit"; exit 1; }
+	git diff --exit-code -- api/ internal/apiclient/ || { echo "api/ or internal/apiclient/ is stale: run make generate and commit"; exit 1; }
 
 clean:
 	rm -rf bin
