@@ -7,7 +7,7 @@ REDOCLY_CLI := @redocly/cli@2.77.0
 SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
 GO_PACKAGES := ./...
 
-.PHONY: all generate build run test lint lint-go lint-openapi bench check-generate clean
+.PHONY: all generate build run test e2e lint lint-go lint-openapi bench check-generate clean
 
 all: build
 
@@ -28,6 +28,11 @@ run:
 ## test: every Go test, with the race detector
 test:
 	go test -race -count=1 $(GO_PACKAGES)
+
+## e2e: the contract end to end against a running sandbox server: generated Kotlin, Swift, TypeScript
+## clients, Swagger UI in Debian's chromium, and Schemathesis (installs its own tools; see e2e/run.sh)
+e2e:
+	bash e2e/run.sh
 
 ## bench: speed and memory of the hot paths
 bench:
@@ -50,4 +55,4 @@ check-generate: generate
 	git diff --exit-code -- api/ internal/apiclient/ || { echo "api/ or internal/apiclient/ is stale: run make generate and commit"; exit 1; }
 
 clean:
-	rm -rf bin
+	rm -rf bin e2e/kotlin/target e2e/ts/generated e2e/ts/dist
