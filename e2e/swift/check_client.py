@@ -7,7 +7,8 @@ read with tree-sitter's Swift grammar rather than with regular expressions:
 - there is exactly one model per object schema, under the name the README promises (no InlineObject,
   no RequestPost200Response), and the API class is the one the README names;
 - each model's CodingKeys carry exactly the schema's JSON property names, required properties are
-  non-optional and optional ones optional, and an enum in the schema is a Swift enum with its values;
+  non-optional and optional ones optional, an enum in the schema is a Swift enum with its values, and
+  a string's pattern and length limits survive as the model's StringRule for that property;
 - each operation is a function named by its operationId, taking the request schema's model and
   returning the 200 response's model.
 
@@ -100,12 +101,32 @@ class Checker:
             if declared.endswith("?") == (json_name in required):
                 self.fail(f"{want}.{swift_prop}: `{declared}` but `{json_name}` is "
                           f"{'required' if json_name in required else 'optional'} in openapi.yaml")
+            self.check_string_rule(want, swift_prop, self.resolve(prop), body)
             values = prop.get("enum")
             if values:
                 enum_type = declared.rstrip("?")
                 cases = {e.raw or e.case for e in enum_entries(find_type(body, enum_type))}
                 if cases != {str(v) for v in values}:
                     self.fail(f"{want}.{swift_prop}: enum {enum_type} has {sorted(cases)}, the schema {values}")
+
+    def resolve(self, prop: dict) -> dict:
+        if "$ref" in prop:
+            return self.spec["components"]["schemas"][ref_name(prop["$ref"])]
+        return prop
+
+    def check_string_rule(self, model: str, swift_prop: str, prop: dict, body: tree_sitter.Node) -> None:
+        """A generated Swift model validates a string with a StringRule(minLength:maxLength:pattern:)."""
+        limits = {k: prop.get(k) for k in ("minLength", "maxLength", "pattern")}
+        if prop.get("type") != "string" or all(v is None for v in limits.values()):
+            return
+        want = {
+            "minLength": str(limits["minLength"]) if limits["minLength"] is not None else "nil",
+            "maxLength": str(limits["maxLength"]) if limits["maxLength"] is not None else "nil",
+            "pattern": f"/{limits['pattern']}/" if limits["pattern"] is not None else "nil",
+        }
+        have = string_rules(body).get(f"{swift_prop}Rule")
+        if have != want:
+            self.fail(f"{model}.{swift_prop}: StringRule {have}, want {want} from openapi.yaml")
 
     def check_api(self) -> int:
         have = {p.stem for p in (self.sources / "APIs").glob("*.swift")}
@@ -193,6 +214,37 @@ def enum_entries(decl: tree_sitter.Node | None) -> list[Entry]:
             raw_text = "".join(text(c) for c in walk(raw) if c.type == "line_str_text")
         entries.append(Entry(case, raw_text))
     return entries
+
+
+def string_literal(node: tree_sitter.Node) -> str:
+    """The value of a one-line Swift string literal, its escapes decoded."""
+    escapes = {"\\\\": "\\", '\\"': '"', "\\n": "\n", "\\t": "\t"}
+    parts = []
+    for child in node.children:
+        if child.type == "line_str_text":
+            parts.append(text(child))
+        elif child.type == "str_escaped_char":
+            parts.append(escapes.get(text(child), text(child)))
+    return "".join(parts)
+
+
+def string_rules(body: tree_sitter.Node) -> dict[str, dict[str, str]]:
+    """`static let xRule = StringRule(minLength: …, maxLength: …, pattern: "…")` by name."""
+    rules = {}
+    for prop in body.named_children:
+        if prop.type != "property_declaration" or "static" not in modifiers(prop):
+            continue
+        call = prop.child_by_field_name("value")
+        if call is None or call.type != "call_expression" or text(call.named_children[0]) != "StringRule":
+            continue
+        args = {}
+        for arg in walk(call):
+            if arg.type != "value_argument":
+                continue
+            label, value = text(arg.named_children[0]), arg.named_children[-1]
+            args[label] = string_literal(value) if value.type == "line_string_literal" else text(value)
+        rules[text(prop.child_by_field_name("name"))] = args
+    return rules
 
 
 def property_types(body: tree_sitter.Node) -> dict[str, str]:
