@@ -70,7 +70,7 @@ step "Kotlin client: generate (Kotlin and Swift), compile, drive the flow"
 # left in brackets is a generator warning or an error, and fails the build.
 mvn -B -q --no-transfer-progress -f e2e/kotlin/pom.xml \
 	-Dorg.slf4j.simpleLogger.log.org.openapitools=warn clean verify 2>&1 | tee "$work/maven.log"
-if grep -E '^\[(WARNING|ERROR)\]' "$work/maven.log" >/dev/null; then
+if sed 's/\x1b\[[0-9;]*m//g' "$work/maven.log" | grep -E '^\[(WARNING|ERROR)\]' >/dev/null; then
 	echo "OpenAPI Generator warned or failed (above): the contract must generate cleanly" >&2
 	exit 1
 fi
