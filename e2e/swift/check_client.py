@@ -5,7 +5,7 @@ read with tree-sitter's Swift grammar rather than with regular expressions:
 
 - every file the contract shapes (APIs/ and Models/) parses as Swift;
 - there is exactly one model per object schema, under the name the README promises (no InlineObject,
-  no RequestPost200Response), and the API class is the one the README names;
+  no RequestPost200Response), and one API class per tag (the tag `verification` gives VerificationAPI);
 - each model's CodingKeys carry exactly the schema's JSON property names, required properties are
   non-optional and optional ones optional, an enum in the schema is a Swift enum with its values, and
   a string's pattern and length limits survive as the model's StringRule for that property;
@@ -21,6 +21,7 @@ Usage: python check_client.py OPENAPI_YAML SWIFT_CLIENT_DIR
 from __future__ import annotations
 
 import pathlib
+import re
 import sys
 
 import tree_sitter
@@ -28,13 +29,19 @@ import tree_sitter_swift
 import yaml
 
 PACKAGE = "VerifyProxy"
-API_CLASS = "VerificationAPI"  # the generator's name for the tag `verification`
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Swift.Error is the protocol every thrown error conforms to; see modelNameMappings in e2e/kotlin/pom.xml.
 MODEL_NAMES = {"Error": "ModelError"}
 
 
 def swift_name(schema: str) -> str:
     return MODEL_NAMES.get(schema, schema)
+
+
+def api_class(op: dict) -> str:
+    """The generator's class for an operation: its first tag, camel-cased, + API (verification: VerificationAPI)."""
+    tag = (op.get("tags") or ["default"])[0]
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", tag) if part) + "API"
 
 
 def ref_name(ref: str) -> str:
@@ -129,48 +136,58 @@ class Checker:
             self.fail(f"{model}.{swift_prop}: StringRule {have}, want {want} from openapi.yaml")
 
     def check_api(self) -> int:
+        operations = [(f"{method.upper()} {path}", op)
+                      for path, item in self.spec["paths"].items()
+                      for method, op in item.items() if method in HTTP_METHODS]
+        by_class: dict[str, list] = {}
+        for label, op in operations:
+            by_class.setdefault(api_class(op), []).append((label, op))
         have = {p.stem for p in (self.sources / "APIs").glob("*.swift")}
-        if have != {API_CLASS}:
-            self.fail(f"APIs/ holds {sorted(have)}, want exactly {API_CLASS}")
-            return 0
-        root = self.parse(self.sources / "APIs" / f"{API_CLASS}.swift")
-        decl = find_type(root, API_CLASS)
-        if decl is None:
-            self.fail(f"APIs/{API_CLASS}.swift declares no {API_CLASS}")
-            return 0
-        functions = {}
-        for fn in decl.child_by_field_name("body").named_children:
-            if fn.type == "function_declaration":
-                functions[text(fn.child_by_field_name("name"))] = fn
-        count = 0
-        for path, item in self.spec["paths"].items():
-            for method, op in item.items():
-                count += 1
-                self.check_operation(f"{method.upper()} {path}", op, functions)
-        return count
+        if have != set(by_class):
+            self.fail(f"APIs/ holds {sorted(have)}, want {sorted(by_class)}")
+        for cls, ops in sorted(by_class.items()):
+            path = self.sources / "APIs" / f"{cls}.swift"
+            decl = find_type(self.parse(path), cls) if path.exists() else None
+            if decl is None:
+                self.fail(f"APIs/{cls}.swift declares no {cls}")
+                continue
+            functions = {}
+            for fn in decl.child_by_field_name("body").named_children:
+                if fn.type == "function_declaration":
+                    functions[text(fn.child_by_field_name("name"))] = fn
+            for label, op in ops:
+                self.check_operation(cls, label, op, functions)
+        return len(operations)
 
-    def check_operation(self, label: str, op: dict, functions: dict) -> None:
+    def check_operation(self, cls: str, label: str, op: dict, functions: dict) -> None:
         op_id = op["operationId"]
         fn = functions.get(op_id)
         if fn is None:
-            self.fail(f"{label}: {API_CLASS} has no function {op_id}")
+            self.fail(f"{label}: {cls} has no function {op_id}")
             return
-        body_ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        result_ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-        params = [text(p) for p in fn.named_children if p.type == "parameter"]
-        want_param = swift_name(ref_name(body_ref))
-        if not params or not params[0].endswith(f": {want_param}"):
-            self.fail(f"{op_id}: first parameter is {params[:1]}, want a {want_param}")
-        returns = [text(c) for i, c in enumerate(fn.children)
-                   if i > 0 and fn.children[i - 1].type == "->"]
-        want_result = swift_name(ref_name(result_ref))
-        if returns != [want_result]:
-            self.fail(f"{op_id}: returns {returns}, want {want_result}")
+        body_ref = json_schema_ref(op.get("requestBody", {}))
+        if body_ref is not None:
+            params = [text(p) for p in fn.named_children if p.type == "parameter"]
+            want_param = swift_name(ref_name(body_ref))
+            if not params or not params[0].endswith(f": {want_param}"):
+                self.fail(f"{op_id}: first parameter is {params[:1]}, want a {want_param}")
+        result_ref = json_schema_ref(op.get("responses", {}).get("200", {}))
+        if result_ref is not None:
+            returns = [text(c) for i, c in enumerate(fn.children)
+                       if i > 0 and fn.children[i - 1].type == "->"]
+            want_result = swift_name(ref_name(result_ref))
+            if returns != [want_result]:
+                self.fail(f"{op_id}: returns {returns}, want {want_result}")
 
 
 class Entry:
     def __init__(self, case: str, raw: str | None) -> None:
         self.case, self.raw = case, raw
+
+
+def json_schema_ref(body_or_response: dict) -> str | None:
+    """The $ref of a request body's or response's JSON schema; None when it has none."""
+    return body_or_response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
 
 
 def walk(node: tree_sitter.Node):
@@ -270,7 +287,7 @@ def main(argv: list[str]) -> int:
         print(f"swift client: {problem}", file=sys.stderr)
     if checker.problems:
         return 1
-    print(f"swift client: {models} models and {API_CLASS} with {operations} operations match openapi.yaml")
+    print(f"swift client: {models} models and {operations} operations match openapi.yaml")
     return 0
 
 
