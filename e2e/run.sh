@@ -38,7 +38,7 @@ trap on_exit EXIT
 step "tools"
 if ! command -v chromium >/dev/null; then
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 export CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 "$CHROMIUM" --version 2>/dev/null # Debian's launcher script complains on stderr about nothing that matters
