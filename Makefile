@@ -5,17 +5,18 @@ SHELL := /bin/bash
 PORT ?= 8080
 REDOCLY_CLI := @redocly/cli@2.77.0
 DOCKERFILELINT := dockerfilelint@1.8.0
+SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
 GO_PACKAGES := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all generate build run test lint lint-go lint-openapi lint-dockerfile bench check-generate \
+.PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench check-generate \
 	image check-container check-deploy clean
 
 all: build
 
-## generate: regenerate api/ from openapi.yaml (never edit api/*.gen.go by hand)
+## generate: regenerate api/ and internal/apiclient/ from openapi.yaml (never edit *.gen.go by hand)
 generate:
-	go generate ./api/...
+	go generate ./api/... ./internal/apiclient/...
 
 ## build: the server binary, ./bin/verify-proxy, built exactly as the image's (scripts/build.sh)
 build:
@@ -35,11 +36,16 @@ run:
 test:
 	go test -race -count=1 $(GO_PACKAGES)
 
+## e2e: the contract end to end against a running sandbox server: generated Kotlin, Swift, TypeScript
+## clients, Swagger UI in Debian's chromium, and Schemathesis (installs its own tools; see e2e/run.sh)
+e2e:
+	bash e2e/run.sh
+
 ## bench: speed and memory of the hot paths
 bench:
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
 
-## lint: go vet, staticcheck, the OpenAPI linter and the Dockerfile linter
+## lint: go vet, staticcheck, the OpenAPI linters (Redocly, Spectral) and the Dockerfile linter
 lint: lint-go lint-openapi lint-dockerfile
 
 lint-go:
@@ -49,6 +55,7 @@ lint-go:
 
 lint-openapi:
 	npx --yes $(REDOCLY_CLI) lint --format=stylish openapi.yaml
+	npx --yes $(SPECTRAL_CLI) lint --ruleset .spectral.yaml --fail-severity=warn openapi.yaml
 
 lint-dockerfile:
 	npx --yes $(DOCKERFILELINT) Dockerfile
@@ -61,9 +68,9 @@ check-container:
 check-deploy:
 	cd deploy && go test -count=1 ./...
 
-## check-generate: fail when api/ is not what openapi.yaml generates
+## check-generate: fail when api/ or internal/apiclient/ is not what openapi.yaml generates
 check-generate: generate
-	git diff --exit-code -- api/ || { echo "api/ is stale: run make generate and commit"; exit 1; }
+	git diff --exit-code -- api/ internal/apiclient/ || { echo "api/ or internal/apiclient/ is stale: run make generate and commit"; exit 1; }
 
 clean:
-	rm -rf bin
+	rm -rf bin e2e/kotlin/target e2e/ts/generated e2e/ts/dist

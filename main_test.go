@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/apiclient"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 
@@ -346,5 +347,53 @@ func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
 	}
 	if r := <-got; r.err == nil {
 		t.Errorf("the stuck request was answered %d after it was cut off", r.status)
+	}
+}
+
+// TestGeneratedClientDrivesTheProgram is the component test: the program started as a user starts
+// it, driven through the Go client that oapi-codegen generates from openapi.yaml, with the code read
+// from the log as a developer reads it.
+func TestGeneratedClientDrivesTheProgram(t *testing.T) {
+	base, _, _, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox"})
+	c, err := apiclient.NewClientWithResponses(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	codeFor := func(id string) string {
+		t.Helper()
+		code, ok := out.Find(map[string]string{"msg": "sandbox verification code", "request_id": id}, "code")
+		if !ok {
+			t.Fatalf("no code logged for %s:\n%s", id, out)
+		}
+		return code
+	}
+
+	started, err := c.RequestVerificationWithResponse(ctx, nil, apiclient.VerificationRequest{Number: "14155550100"})
+	if err != nil || started.JSON200 == nil {
+		t.Fatalf("request: %v %s", err, started.Body)
+	}
+	id := started.JSON200.RequestId
+	code := codeFor(id)
+	wrong := "0000"
+	if code == wrong {
+		wrong = "1111"
+	}
+	mismatch, err := c.CheckVerificationWithResponse(ctx, apiclient.CheckRequest{RequestId: id, Code: wrong})
+	if err != nil || mismatch.JSON400 == nil || mismatch.JSON400.Error != "code_mismatch" || mismatch.JSON400.ErrorText == "" {
+		t.Fatalf("wrong code: %v %d %s", err, mismatch.StatusCode(), mismatch.Body)
+	}
+	verified, err := c.CheckVerificationWithResponse(ctx, apiclient.CheckRequest{RequestId: id, Code: code})
+	if err != nil || verified.JSON200 == nil || verified.JSON200.RequestId != id {
+		t.Fatalf("right code: %v %d %s", err, verified.StatusCode(), verified.Body)
+	}
+
+	again, err := c.RequestVerificationWithResponse(ctx, nil, apiclient.VerificationRequest{Number: "14155550100"})
+	if err != nil || again.JSON200 == nil {
+		t.Fatalf("second request: %v %s", err, again.Body)
+	}
+	cancelled, err := c.CancelVerificationWithResponse(ctx, apiclient.CancelRequest{RequestId: again.JSON200.RequestId})
+	if err != nil || cancelled.JSON200 == nil || cancelled.JSON200.Command != apiclient.Cancel {
+		t.Fatalf("cancel: %v %d %s", err, cancelled.StatusCode(), cancelled.Body)
 	}
 }

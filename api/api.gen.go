@@ -20,6 +20,21 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for CancelResultCommand.
+const (
+	Cancel CancelResultCommand = "cancel"
+)
+
+// Valid indicates whether the value is a known member of the CancelResultCommand enum.
+func (e CancelResultCommand) Valid() bool {
+	switch e {
+	case Cancel:
+		return true
+	default:
+		return false
+	}
+}
+
 // CancelRequest The verification to cancel.
 type CancelRequest struct {
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
@@ -35,13 +50,18 @@ type CancelResult struct {
 	// Command The command carried out, always `cancel`.
 	//
 	// Example: cancel
-	Command string `json:"command"`
+	Command CancelResultCommand `json:"command"`
 
 	// Status The Verify API status code, as a string. `"0"` is success.
 	//
 	// Example: 0
 	Status VerifyStatus `json:"status"`
 }
+
+// CancelResultCommand The command carried out, always `cancel`.
+//
+// Example: cancel
+type CancelResultCommand string
 
 // CheckRequest The code the user typed, for a verification.
 type CheckRequest struct {
@@ -128,7 +148,9 @@ type CheckResult struct {
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
 type Error struct {
-	// Error A stable snake_case code for the failure (see above).
+	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
+	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
+	//
 	//
 	// Example: code_mismatch
 	Error string `json:"error"`
@@ -1478,84 +1500,86 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FxtcyM3cv4ryOSqTJ2HFClK6xX1ISWfNxeVz87Gq/WlYm5IcKbJwWkGGAMYUbRL+e2pbmDeR1qtVnZS",
-	"decvFslBo9Ho16d79tcgUlmuJEhrgsWvQQI8Bk1//gBWHy63FjR+isFEWuRWKBksgncQKRkbZhXbc2HZ",
-	"BrZKA7P6IOSO8R0XchKEAdzxLE8hWMynYWCiBDKOtDIhRVZkwWIWBvaQQ7AIhLSwAx3c39+HQc41z8B6",
-	"Pq5iyHJlQUaHb+HQ5+WS3cCB2QQYz3OW8RswbKs0UxKYsVxbNuJMcxmrjL1/f/XNUci4YULSkqs31//K",
-	"EmtzngvW2Gn8LRyWMtZ8ay+YsCzjB7YBZkBatuEamNJIhbOfC2UhZsZqIXcT9ldhE0/agL4F/YVhoibL",
-	"9kLGar+Uo5NTlqhCG7Y5sBi2vEjtEeNMw88FGMv2wiaOCs+ADshlXH+xUfGBCcO4NHvQENfPb4U2dik1",
-	"mFxJA+4uQrY5WCCp4B8hEZOKGbpGFqkYkBqebsKum7sSXc5isd2CpsOr+LCUwjAN28JAzEanJydHF8S6",
-	"1Qe2T0QKNSfVgZC8FWnKNoAqknAZpxCzFqHp+dFkKS/pTIbZhFtm+IEtAyRMB2Ept6CXAe56HrKzu7sj",
-	"hrchlWU3kNuQGVWz0pOh1QLMUjr9XMqmhgavYTo//+o1jE+n8dn4dA6vx5vofD5+9fr8lJ99tT2fn5wG",
-	"YSBQ5ZyVBGEgeYZrO4oTtJSd3/0F5M4mweLk7CxE5S8/z1DVrQWNNP/7p38a/8+HL/8QVDbhdMqZRHmf",
-	"ZBFf8/jP3MKekzVESlqQFv/keZ6KiKNhHP/NoHX8Wp/w1wC0VjpYBEVurAaerQrJb7lI+SYFlAX+vLJw",
-	"Z4NFgHK7BS22nh6ps4hITxrLLljnboL75uH/oGEbLIJ/Pq69zLH71Ry/IW7odG2DRgX8Ebc+sMu3V2zL",
-	"RQpxyCJVpDHd9AaYBh4l+K3SlQLZhHTYWx2PIlVIO0GGvubxD04PnycwNJBVJkzGbZR0JYXskgXlWt2K",
-	"GGIWKzDEKD1PKgh3OUToKG55WqCwvV2sRBwsAr6JYthOZyfz07NXX70+735GhbLcFiZYBLNXLyTihmUK",
-	"ectTEbPR2v+18j+uQ1Z9JYtsA3p9RDK37Tsqr0BYcjIcHRA3SjK1pUcLA7pcJmRe2Av8U7K1O9aaJSrF",
-	"cFJTdT+Qo1rXslojtztxC3Ip9wlo6DKy47eAnh+t+z4MvgFjhaT7/V7ZyzRVe4ifrgPGPVpIq8nUTJFl",
-	"HP8MLpn/uuHq63unz0EYuMtuKFJc87OSyq6456ijUk7UFKS+fcsiLr3WO4OEGINGpe0iggBvOBUSukze",
-	"CBnjHeBvzqF6YhoiELfAOKnuZ7Caa8hEkTHNLbCS7ydx/BJaXBl8U/Y+olF2grfjuPrCVFemdEswF7gu",
-	"wai05z4IOu3xTvZaZKAK+5m+1noqT/WzsXDOzoV4yldE9nv42+GNyY+2U7EfAG3+eWJp5ESrGzistKPV",
-	"E44w3ayMLomcTS838X7iwukAZxL2FPbJJdEn/8QLCW3dYW1NvPFUA48PD/CI+dPHGXTSlpga8NTx8Dwx",
-	"exIr90VHvOWvpQ25hz5fNpeM8lmXY1cmSmf6Dmyi4uf44uaxMqLymFtyTzg9dk9c4IWwt//+7vqFbj/n",
-	"NmFwJ4w1IdsUlimZuqvETbD8aRRTdNx+7YJ0HKvGiYqIWqxhWvVTQHw32e7liPdh8JYfUsXja6X+wvUO",
-	"nifb3BFZWaVWKZHpiLbMG8oahB7C0M4lm72avz6lGsO8cJYyvBv7VnxNeuXTuyv5VqudBmOed/gq05Cr",
-	"vCTUOX6vRhtwUVWxIyQr6VxUBRJIzJMSbthWSGESiF/E5oZLx76PGq7EHmOPJHyt1HdcHrygzScmUZge",
-	"rFKRCetsvpmkUOpAv7l0sfIYQ2lJi1BXM2tCOWiWJ0qW0Z+N5sezaXZUFg7NOCokO52d+GLYUC5lE62s",
-	"Tbu8diKlQKOlB1GQH2G8JvkJldamMId+yG9WAy+TSCnFMi4PpQ6ZCwfroDNbEw40JiBoXQppwt4ImwBG",
-	"rQdvz9X2JO2lHK2bF7fup1wOk1jXklkzLK5dTUDLBgsPYZZy+A7YaF2JfH3kqv0uujWu4K0hsfmnjxtA",
-	"GMnufaNqfl5O+HDZ3VKEdqnNtNgllkm1/22SwFpyPn2nTyTw0rVUHLANRBzjqbCGmYRrgsBQE0Y/QCzM",
-	"keOdrh95nyzlO8u1NYTWlNWiUR7kyUHGeH3G8oNhG1XIGE00SiC6cTVgxGUEqWE7xZQMGdxFkDv9tGDs",
-	"UvrKwyfu76Up8lxpC/F3EAt+TcHyeVdVUVplSGpFgfexkJgVhkqf3g6/TUDEm1p391pPgtotkL7/iQTY",
-	"QEH6lFu6Z5WXOeYhuVY5aCu8L29AF48fpIzK3wQOw/q5EBp96k9NGh8qwEtt/gYRJeclt6ZI7RDi61hL",
-	"IW4x3Wc1UlnGZTx8Xv8ji7jWWKKqAr1QukcdXLsd1u0szH3ZR+hqh/y4PJzjeuee7YrEkwgrpgcFgybx",
-	"6C0SFFVhLkggDn2B8TFZxfAUkh46iNnoFLVkNmUpWItlv9IsFjthzVFbbLOT+WkQNpHQ2bQFhJ62gdDL",
-	"8X/x8S/T8fkgHBq+tAKG7uiPiPshNazQDed+JmydaxHBOmTrqNAac661j2vGioyjF6EnVhkYw3dgVhj7",
-	"1uQVc27QKSrJOEW9pWzEOWo82AQyNoohEhkWbSQPE6KfdR7ziPbyrQq+KZGM3kV71h64bP8rRnN/nPZt",
-	"vnn/w9ClPHrC4a2qJSxSxpZYYbmwTAtY+8AX/mQoKKMyYLgdBo9MxZB2yqbpZDqfz6fT6XSQ5VuQpRb1",
-	"uRMxSIvXq0vO3n33DnU84mlagmnOc1hvJJ3NL6f0XwnjDrFAsurv/1ekTslMyymjmPoS6R555radvpjp",
-	"vIh7axmcpzdkchXa0ZbIm1vQB+oFFBom7URRmNJt5xpIN9AONPCY8qbNgeWg8rRa5lZgtoE/48UtpVXM",
-	"7IWNEtQr5y5TFfFUoE16lVws5VKOWQ8kXzDOtgJSamdlwhghd2GpNHutMDE95NQzVAXpueZyB2w0kO4K",
-	"e9Taw6PuC6LVqmh87OfMYffu29baqo/qlw8A9tw1JNjI4+1zt7tUdrVFp+JXtrSwgloJ/MBTESssVRJL",
-	"cx5ZcVtTfIUPzKYzT5i4XG1SFd1ASb0+kP+eLqC1Z0ntK0cmUtL5KbtqPkY30U1jyIzqLUp4ThdSkjvB",
-	"FLbZYlhKVnUZqn1nU7dxMx+UYPdK3/hDNPBy5n8pr6haUpM7K8/RaCx5QmU31ilOteKVW2GVWmGptsJ4",
-	"meXWNFdhMeX1TSmmthbkRf/+AGNFTdiLFO5yNNWhC/c/VV3+pKxFaFP0gbdY443LrKkJzA3Rq9sDdR6H",
-	"RUXF0rljqblo5dqAeMNYOoJv+/GUbbXKuuo9qhpLFtLUsH0iosQLsCoKF/1i8oF6vgRHOBaBwxWx044S",
-	"7Hdu5kGrG+xUop24Q/bquzbxRk3Y32KoS0rDCuWkgFTSgDTQpum7E316w92Ani3UtREmPz0MEb8s5I1U",
-	"e7nSqrD0RR/F9dv/2/X1W7TCqkNpDaTbyiZo8xacsHgiDjHocZ1utK4YN3/4lh/ojBHzn9uQwp2pWTcy",
-	"RZRgJthssDkNHgApnQQ+CwB0kWOwLeOv5bntDq8sbaXtow00qtM0edPAG0Y9oEEYlFUDY6iusDaZdvvD",
-	"xemBzkQV8ugk64VH8ku/gt8KCQbvQm2Arf/85pod07O/rNlIFdYIKpAE3qi0mkf2aNFoDPuIYpLCWpR4",
-	"rPaSbJLFkKM3xnS70hdnaQN5OwxnRpdlImMkv4FVxI2PBlsPl/mkiY0MYFmgbqFTn3XHG5q1GB//8uEn",
-	"V42tPvxxsBxrQiGDieweNYFMNxzKylq8PG+a4v9RntuQhhfNYJr7FlO578kRDJcfrVzPKmcZh5B5ncYn",
-	"MfgpnXGLTmILWpOHm53Ozs7Ozqaz6RS97Jczdjo7Y2dnZ4y+Opos5bucR2BCFnOT0P+VdTBbztFqEzDg",
-	"kDrv2ug3sZNKQ9ydm2ps167x5yePDDstl1/+y0/T8TkbHU2Wy/GHP+KHD61vBnWtvq0n1GztXJDG/jTY",
-	"Qks3j7A+rhP4+QlL4I6XhVWUcLRi0IZc2lJ2ouLtDMuw9++vvnEu7/akK5YnjPQ0ZfXqscGwCg8ZPwCI",
-	"/Ng45oPgEAGw3fy4DJVNbetDQ7LS08fMoqnSXavwFIYsock88Qjxw1hLmdYTbOwefiGA8nctcltEBjW5",
-	"if24rBi9YuiGTstp0/UymC4DF9GLKALThT/aWtaB2R4C2PBQQm5ViZjziLTJzzo6PzTOtbo7sIwLabmQ",
-	"oE0QBoVOg0WQWJubxfHxTtik2EwilR0317Q+BD2Im5Ro7N1e684xnGVqI1KC1k1Ilof1tElEntPcMftR",
-	"Sb4Dklo5M2sg0mDLeV+e5xOs4lun2Cq959rNnxkM5BqAUJ4qY/N0G5dSJVmRBnI6PDU0gspIPWEpXex3",
-	"fa1d4emjr+YiRhJu0rZM2hxi4Yd2NyoW3gPjFkr6PliPjaUkz2wNU1rsBEaE733wvKOUzA3E5jmmzsJa",
-	"kD4roJiBz9wA5AyLVVQolEwLaPHJiKmPu37jEBRM7BbPg2HCpXwIh2Fc0hR3xGUNx/jWYFnRHbcHAgk6",
-	"9ftR85qEX/IfYQo8UCE2juorG4flYRhk6/8ce8cwvvpmzVwfcFFeRasj1tyW0yzljEDxk9dL6WHx0IPi",
-	"IVtPMCCv1pj7rcfr0M/8IE0qaffCwIT9R6EwvfVkNWCF5bQb088UskVTv74wLFW7CjxC7QM6FlURfIMG",
-	"QqyVk0UUp1IRYQ3YMOvvrq57FqxykEYVOoKJ0rtjv8gc47P3YWCFTbseIQjxo3G2PJtMJ1N8EgnxXASL",
-	"YD6ZTuYuxUzI8x37nsri1yBXw2FL5aYbtsrOoVRsW2iCA5rgrDAs4zE4C+vb7uh2duRSG+oeC9NI+OfT",
-	"stbz1T6l8RQ6C2lF6tN6mpv3sOAFq0sAzHZpxN/dUVk1G3Y6nTojKlV/CCtho/b06+zcN64xutHJr+Jg",
-	"4btjzbhZDxR/reJPnAr/tEnkJzcx2w3H+3aktLqA7lT7yXT6aYxXzb26L1fNRUw/nVFq8jzQdO225Svc",
-	"ikZjTh3nQ5tUJzxuzKDTkrOPL+kNy+HC2fzjC7uDYLTuCRsO9s1x8cn5xxd3B4Tuw+DsKYJpjznSqpMn",
-	"ibN8B4KWzJ9yunrsgtacfnxNZwSYmurVOJDTnI5vwnyK7wxmg62vP+DaYxppeNjZ/clNPNgHm64TdukR",
-	"Xh8uXXge8C4tZHkpu57l1ZFDhm0idNwkCdIP4rfx9wHgOWQ1hEzx1HOvthTSelFacwtjD9mxfcItBip3",
-	"1lSAtF8YxuNYgzFh5eB3BRgDZilNjokEU7iERpX8o1CCWTyOWZHTi0EddNBLponnDbtVZP+lvKrrppet",
-	"79/KxzanAX4TF1u1in3b9yNd3nbDte6vDvVCfeuz3bB89msx00+W2mP+vuzBEAB50WlSlV3/f/j+v2ff",
-	"j0rUTUv9uzSP+H9dozMPpLvkfwfolqVoCxfcHMq891aJyBWtE+beoGzUbK3uplU0aoL01i4euYLkuBx5",
-	"Qld+3dJ4cr2caqM2/FgO15aNDIc7C21syNZfrpnK3YNHF60iaSn7nev6BVfXFkgI6fCvxpadEo9/dPcn",
-	"FItXT30KwlmimuxSVq/BNQ/uGna+88nlwU2t4hH8eM1Sft370Y+uNE7DU6M8NcNGwKOkrDvrKVf/ypyQ",
-	"rbL6aLGUvNVdpnKfIpfqvnMWokY0ukqbQ/sVsKGm0lKOTqfzh9taRxckOO6rIIrAzXZbSMPWLoSzq7fu",
-	"oxMh/b2UDYZosiJNHS3UwR1Q9fb0sL2U7+jlGTnQj7KK3v+mPhDW8oZvYfHI+8D9d6p3YI1De93ry/6S",
-	"/FvUj7w2PZBPeG/YySiaL7f/NOyC6keOOy+/33/4jJSkRHFbkP2To+YQxvxbpBy/RwYwBDk/pfLziPOF",
-	"f22SEXJA9rjnh+enA0+IX8Mvsn5WMjF9Qlzvv1bzf5eGPCExGHw/8R85zEM5zFBH6JH0BddSNHOeq28r",
-	"Pta55gz+7V9qi1VUZOgkK4TxmDyZ32iwURW66f/G8D/jLvcZag5M6n+LocX1/Yf7/w0AAP//",
+	"7Fxtc+M2kv4rON5WRd5QsmTZk7H84crZzO25ssnNZTzZqwvnJIhsiViTAAOAlpWU77dfdQN8Fe3xeJzc",
+	"Ve3mSyySaDQa/fo0ML8GscoLJUFaEyx+DVLgCWj68wewen+5saDxVwIm1qKwQslgEbyDWMnEMKvYjgvL",
+	"1rBRGpjVeyG3jG+5kJMgDOCO50UGwWI+DQMTp5BzpJULKfIyDxazMLD7AoJFIKSFLejg/v4+DAqueQ7W",
+	"83GVQF4oCzLefwv7Q14u2Q3smU2B8aJgOb8BwzZKMyWBGcu1ZSPONJeJytn791ffHIWMGyYkDbl6c/2v",
+	"LLW24IVgrZnG38I+konmG3vBhGU537M1MAPSsjXXwJRGKpz9XCoLCTNWC7mdsL8Km3rSBvQt6C8MEw1Z",
+	"thMyUbtIjk5OWapKbdh6zxLY8DKzR4wzDT+XYCzbCZs6KjwHWiCXSfNgrZI9E4ZxaXagIWm+3whtbCQ1",
+	"mEJJA24vQrbeWyCp4B8hEZOKGdpGFqsEkBqubsKu27MSXc4SsdmApsWrZB9JYZiGTWkgYaPTk5OjC2Ld",
+	"6j3bpSKDhpN6QUjeiixja0AVSblMMkhYh9D0/GgSyUtak2E25ZYZvmdRgIRpISzjFnQU4KznITu7uzti",
+	"uBtSWXYDhQ2ZUQ0rBzK0WoCJpNPPSLY1NHgN0/n5V69hfDpNzsanc3g9Xsfn8/Gr1+en/Oyrzfn85DQI",
+	"A4Eq56wkCAPJcxzbU5ygo+z87i8gtzYNFidnZyEqf/V7hqpuLWik+d8//dP4fz58+YegtgmnU84kqv0k",
+	"i/iaJ3/mFnacrCFW0oK0+CcvikzEHA3j+G8GrePXZoW/BqC10sEiKAtjNfB8WUp+y0XG1xmgLPD10sKd",
+	"DRYByu0WtNh4eqTOIiY9aQ27YL29Ce7bi/+Dhk2wCP75uPEyx+6tOX5D3NDqugaNCvgjTr1nl2+v2IaL",
+	"DJKQxarMEtrpNTANPE7xqdK1AtmUdNhbHY9jVUo7QYa+5skPTg+fJzA0kGUuTM5tnPYlheySBRVa3YoE",
+	"EpYoMMQofU8qCHcFxOgobnlWorC9XSxFEiwCvo4T2ExnJ/PTs1dfvT7v/0aFstyWJlgEs1cvJOKWZQp5",
+	"yzORsNHK/7X0L1chqx/JMl+DXh2RzG13j6otEJacDEcHxI2STG3o09KAroYJWZT2Av+UbOWWtWKpyjCc",
+	"NFTdC3JUq0ZWK+R2K25BRnKXgoY+I1t+C+j50brvw+AbMFZI2t/vlb3MMrWD5Ok6YNynpbSaTM2Uec7x",
+	"z+CS+cctV9/sO/0OwsBtdkuRkoafpVR2yT1HPZVyoqYg9e1bFnPptd4ZJCQYNGptFzEEuMOZkNBn8kbI",
+	"BPcA3zmH6olpiEHcAuOkup/BaqEhF2XONLfAKr6fxPFLaHFt8G3Z+4hG2QnujuPqC1NvmdIdwVzguBSj",
+	"0o77IOi0xzvZa5GDKu1n+lrrqTzVzybCOTsX4ilfEfnv4W+HJyY/2k3FfgC0+eeJpZUTLW9gv9SO1oFw",
+	"hOlnZbRJ5GwOchPvJy6cDnAmYUdhn1wS/fJfvJDQVj3WVsQbzzTwZP8Aj5g/fZxBJ22JqQHPHA/PE7Mn",
+	"sXQPeuKt3lY25D76fNlcMspnXY5dmyit6TuwqUqe44vby8qJymNuyX3h9Nh9cYEbwt7++7vrF9r9gtuU",
+	"wZ0w1oRsXVqmZOa2EifB8qdVTNFyD2sXpONYNU5URNRiDdOpnwLiu832QY54HwZv+T5TPLlW6i9cb+F5",
+	"si0ckaVVapkRmZ5oq7yhqkHoIwztXLLZq/nrU6oxzAtnKcOzsW/F16RXPr27km+12mow5nmLrzMNuSwq",
+	"Qr3lH9RoAy6qLnaEZBWdi7pAAol5UsoN2wgpTArJi9jccOl46KOGK7HH2CMJXyv1HZd7L2jziUkUpgfL",
+	"TOTCOptvJymUOtA7ly7WHmMoLekQ6mtmQ6gAzYpUySr6s9H8eDbNj6rCoR1HhWSnsxNfDBvKpWyqlbVZ",
+	"n9depBRotPQhCvIjjDckP6HSWpdmfxjy29XAyyRSSrGcy32lQ+bCwTrozFaEA40JCFpVQpqwN8KmgFHr",
+	"wd1ztT1JO5KjVXvjVocpl8MkVo1kVgyLa1cT0LDBwkOYSA7vARutapGvjly130e3xjW8NSQ2//VxCwgj",
+	"2b1vVc3PywkfLrs7itAttZkW29QyqXa/TRLYSM6n7/SLBF65lpoDtoaYYzwV1jCTck0QGGrC6AdIhDly",
+	"vNP2I++TSL6zXFtDaE1VLRrlQZ4CZILbZyzfG7ZWpUzQROMU4htXA8ZcxpAZtlVMyZDBXQyF008LxkbS",
+	"Vx4+cX8vTVkUSltIvoNE8GsKls/bqprSMkdSSwq8j4XEvDRU+hzM8NsERNypVX+u1SRo3ALp+59IgC0U",
+	"5JByR/es8jLHPKTQqgBthfflLeji8YVUUfmbwGFYP5dCo0/9qU3jQw14qfXfIKbkvOLWlJkdQnwdaxkk",
+	"HaYPWY1VnnOZDK/Xv2Qx1xpLVFWiF8p2qIMrN8OKsjBZ5size4T8NnmZf3aA2TUu+nEJOVf2zn3bF5In",
+	"EdbLGBQVGsmj+0rgVI3CIIEk9CXHx6SXwFNIejAhYaNT1JvZlGVgLWiDDjsRW2HNUTednZ3MT4OwjY3O",
+	"ph1o9LQLjV6O/4uPf5mOzwcB0vClVTJ0S39E3A8pZo13OIc0YatCixhWIVvFpdaYha18pDNW5Bz9Cn2x",
+	"zMEYvgWzxGi4Ij9ZcINuUknGKQ5GshX5qBVhU8jZKIFY5FjGkTxMiJ7X+dAjmss3L/i6wjYONtqz9sBm",
+	"+7cY3/1yurv55v0PQ5vy6AqHp6qHsFgZW6GH1cAqUWDdBV/4laGgjMqB4XQYTnKVQNYrpKaT6Xw+n06n",
+	"00GWb0FWWnTInUhAWtxeXXH27rt3qOMxz7IKXnO+xHoj6U1+OaX/KmB3iAWS1eH8f0XqlN503DSK6VAi",
+	"/SXP3LTTFzOdF3FvHYPz9IZMrsY/uhJ5cwt6T92BUsOkmzoKUznyQgPpBtqBBp5QJrXeswJUkdXD3AjM",
+	"P/A1blwkrWJmJ2ycol45d5mpmGcCbdKr5CKSkRyzA9h8wTjbCMiowZULY4TchpXS7LTCVHVfUBdRlaTn",
+	"msstsNFAAizsUWcOj8MviFanxvHZAGcOzXdPO2PrzqofPgDhc9eiYCOPwM/d7FLZ5Qadih/Z0cIafCU4",
+	"BFdFrLBMSSzWeWzFbUPxFX4wm848YeJyuc5UfAMV9WZB/jltQGfOitpXjkyspPNTdtn+jHain9iQGTVT",
+	"VICdLqUkd4JJbbvpEElW9x3qeWdTN3E7Q5Rgd0rf+EW0EHTm31RbVA9pyJ1V62i1mjyhqj/rFKce8cqN",
+	"sEotsXhbYrzMC2vao7C88vqmFFMbC/LicP8AY0VD2IsU7go01aEN96/qvn9aVSc0KfrAW6z6xlUe1Ybq",
+	"hug1DYMms8Myo2bp3LHUHrR0jUHcYSwmwTcCecY2WuV99R7VrSYLWWbYLhVx6gVYl4mLw/LygQq/gks4",
+	"loXDNbLTjgr+d27mQasb7F2inbhFHlR8XeKtKvFwiqG+KR1fqM4OSCUNSANdmr5fcUhvuD9wYAtNtYTJ",
+	"zwGqiA9LeSPVTi61Ki09OMR1/fT/dn39Fq2w7llaA9mmtgmavAMwLJ6ITAx6XKcbnS3GyR/e5Qd6ZcT8",
+	"57aocGZq341MGaeYCbZbbk6DB2BLJ4HPggRd5Bhs1PhteW4DxCtLV2kP8Qc6vNM2edNCIEYH0IMwKKsW",
+	"6lBvYWMy3YaIi9MDvYo65NFKVguP7Vd+BZ8KCQb3Qq2Brf785pod07e/rNhIldYIKpAE7qi0msf2aNFq",
+	"FfuIYtLSWpR4onaSbJIlUKA3xnS71hdnaQN5OwxnRpdVImMkv4FlzI2PBhsPoPmkiY0MYFmgbuFowi59",
+	"8hj6ORnWvWEN0nDJeFFEcl2KzDKrEr73SpOA12UfdAzjCcYTkjp6LnDDvbk7VjJxA92czfC96R/K6R+8",
+	"aNeEfPzLh59cVbj88MfBsrAN0gwm1DvUSHIh4VB22OHleec8/h/l2y1peNEMpttvMaX8nhzScBnUyTmt",
+	"cha6D5m3LfwSg7DSObforDagNXna2ens7OzsbDqbTtHbfzljp7MzdnZ2xujR0SSS7woegwlZwk1K/1fW",
+	"AYAFR++RggGHIXoXS+/EVioNSV95WtN1sYb5ySPHsKLoy3/5aTo+Z6OjSRSNP/wRf3zoPBnUtWa3nlA7",
+	"dnNSOpCowZZaupMSq+OmkJifsBTueFXgxSlHbwLakGuNZC86386wHHz//uob53pvT/piecJho7asXj12",
+	"ZK3GZcYPADM/tpb5IEhF0HA/T69CdlvbDiEqWevpY2bRVum+VXgKQ5bQZp54hORhzKcqLwjQdh+/EHT6",
+	"uxbbHSKDmtzGoFx2jl4xdMdhq3OwqyiYRoHLLMo4BtOHYbpa1oP7HgL6cFFCblSF5fOYtMmfwnR+aFxo",
+	"dbdnORfSciFBmyAMSp0FiyC1tjCL4+OtsGm5nsQqP26P6fwIDsB3UqKxd3udPcewmqu1yAj0NyFZHtb1",
+	"JhVFQSei2Y9K8i2Q1KrTvAZiDbY6icyLYhLJSHZWsVF6x7U7GWcwodAAhDbVmaOn29qUOtmLNZDT4Zmh",
+	"w7GM1BMi6XIQ13Hblp4++mouEiThzgBXyaNDTvxx4rVKhPfAOIWSPu4fsBFJ8szWMKXFVmBE+N4HzztK",
+	"Dd1R3aLAFF5YC9JnJxQz8JsbgIJh0YwKhZLpAD4+KTLNcldvHJKDCebieXBQGMmH8CCf/2Bu2sBCvmlZ",
+	"VZbH3aOKBOH6+aitTsKv+I8xFR+oVFtL9RWWwxQxDLLVf469YxhffbNirkO5qLai06trT8vplOeMwPmT",
+	"15H08HzowfmQrSYYkJcrzEFX41XoTyMhTSqtd8LAhP1HqTDN9mQ1YKXntBvT4AzyRVu/vjAsU9saxELt",
+	"A1oWVTN8jQZCrFVnnihOZSLGWrRl1t9dXR9YsCpAGlXqGCZKb4/9IHOM396HgRU263uEIMSfxtnybDKd",
+	"TPFLJMQLESyC+WQ6mbsUMyXPd+x7O4tfg0INhy1VmH7YqtJlqdim1ARLtEFiYVjOE3AWdmi7o9vZkUtt",
+	"qK8tTKvwmE+rmtOjDlROUOgspRWZLy/oRL+HJy9YU4pgtkuXD9weVdW7YafTqTOiSvWHMBs26p7LnZ37",
+	"ljpGN1r5VRIsfN+uHTebo85fq+QTz6t/2hnpJ7dXu63Q+26ktLqE/nn7k+n00xiv245Nf7A+sTH9dEap",
+	"2fRAO7h/YKDGz+jQzqnjfGiSeoXHrdPxNOTs40MOjvHhwNn84wP7R9Ro3BMmHOzo4+CT848P7h9dug+D",
+	"s6cIpnsAk0adPEmc1e0MGjJ/yuqaAyE05vTjY3qHk6ndXx9UcprT802YT/GtwWyw8/gDjj2mwxYPO7s/",
+	"ubMY9sHm74RdeqTZh0sXnge8SwfhjmTfs7w6cgi1TYVO2iRB+isC3T7AAAAesgbKpnjquVcbCmkHUVpz",
+	"C2MPHbJdyi0GKrfWTIC0XxCkocGYBg/ZlmAMmEiaAhMJpnAIHaLyn0IFqvEkYWVBV5Z6KKWXTBtXHHar",
+	"yP5LeVXX1a9a8L+Vj22fSvhNXGzdsvbt5490m7uN36bPO9ST9S3YbuP02Rd2pp8stcf8fdULIiD0otcs",
+	"q04f/MP3/z37flSiflrqb/k84v91g848kO6S/x2gW5WiHVxwva/y3lslYle0Tpi729mq2TpdVqvoyAvS",
+	"W7l45AqS4+owFrry647Gk+vlVBt14cfq2G/VUHH4t9DGhmz15Yqpwn14dNEpkiJ52EFvrt669kRKSIe/",
+	"tFt1bDz+0Z+fUCxef/UpCGeFarJLWV/Qay/cNQ59B5bLvTtPi0vwx3wi+fXBS3+EprUanhnlqRk2Ah6n",
+	"Vd3ZnL/1l/mE7JTVR4tI8k6Xm8p9ilyqfxsuRI1odbfW++7ltKHmViRHp9P5w+21owsSHPdVEEXgdtsv",
+	"pGPgLoSzq7fupxMh/R3JFkN0wiPLHC3UwS1Q9fb0sB3Jd3StRw70xayim+nUj8Ja3vANLB65qXx423sL",
+	"1ji0112s9pvk73c/cqF7IJ/w3rCXUbSv3f807IKaT4571/LvP3xGSlKhuB3I/slRcwhj/i1Sjt8jAxiC",
+	"nJ9S+XnE+cJf6GSEHJA97vj++enAE+LX8BXbz0ompk+I64cXfv7v0pAnJAaDNyf/kcM8lMMMdYQeSV9w",
+	"LEUz57kObcXHOtecwb/9dbtExWWOTrJGGI/Jk/mJBhtVobuX0LqWwLjLfYaaA5PmX4nocH3/4f5/AwAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

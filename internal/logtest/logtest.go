@@ -3,7 +3,9 @@
 package logtest
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -29,6 +31,33 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Find returns the value of key in the first JSON record whose attributes include all of match, as a
+// developer reads a value (say, a sandbox code) from the log; ok is false when no record matches.
+func (b *Buffer) Find(match map[string]string, key string) (value string, ok bool) {
+	sc := bufio.NewScanner(bytes.NewReader([]byte(b.String())))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue
+		}
+		if matches(rec, match) {
+			value, ok = rec[key].(string)
+			return value, ok
+		}
+	}
+	return "", false
+}
+
+func matches(rec map[string]any, match map[string]string) bool {
+	for k, v := range match {
+		if s, _ := rec[k].(string); s != v {
+			return false
+		}
+	}
+	return true
 }
 
 // New returns a JSON logger at Debug level, so tests see every line production could write, and

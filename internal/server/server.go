@@ -97,7 +97,7 @@ func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificat
 	}
 	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)
-	return api.CancelVerification200JSONResponse{Status: statusOK, Command: "cancel"}, nil
+	return api.CancelVerification200JSONResponse{Status: statusOK, Command: api.Cancel}, nil
 }
 
 // optional turns the upstream's "absent" (empty) into an omitted field.
