@@ -397,3 +397,28 @@ func TestGeneratedClientDrivesTheProgram(t *testing.T) {
 		t.Fatalf("cancel: %v %d %s", err, cancelled.StatusCode(), cancelled.Body)
 	}
 }
+
+// TestReadinessFollowsRedis: with REDIS_URL set, /readyz answers 503 naming redis while Redis is
+// down (so an orchestrator routes elsewhere) and 200 again once it is back; /healthz stays 200.
+func TestReadinessFollowsRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL()})
+	if status, body, err := fresh(base, "/readyz"); err != nil || status != 200 {
+		t.Fatalf("/readyz with Redis up: %d %s %v", status, body, err)
+	}
+
+	redis.Stop()
+	waitFor(t, "/readyz turns 503 naming redis", func() bool {
+		status, body, err := fresh(base, "/readyz")
+		return err == nil && status == 503 && strings.Contains(body, "redis")
+	})
+	if status, _, err := fresh(base, "/healthz"); err != nil || status != 200 {
+		t.Fatalf("/healthz must stay 200 while Redis is down: %d %v", status, err)
+	}
+
+	redis.Restart()
+	waitFor(t, "/readyz is 200 again once Redis answers", func() bool {
+		status, _, err := fresh(base, "/readyz")
+		return err == nil && status == 200
+	})
+}
