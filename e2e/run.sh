@@ -52,8 +52,9 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 export VERIFY_PROXY_URL="http://127.0.0.1:$port"
 export VERIFY_PROXY_LOG="$work/server.log"
 # Run from $work, so that no .env of the developer's chooses another backend. The rate limits are
-# off: the fuzzer sends hundreds of requests from one address.
-(cd "$work" && exec env VERIFY_BACKEND=sandbox PORT="$port" \
+# off: the fuzzer sends hundreds of requests from one address. No admin listener: a fixed port could
+# be taken on a shared machine, and nothing here reads the metrics.
+(cd "$work" && exec env VERIFY_BACKEND=sandbox PORT="$port" ADMIN_ADDR=off \
 	RATE_LIMIT_IP=off RATE_LIMIT_NUMBER=off RATE_LIMIT_CHECK=off \
 	./verify-proxy >"$VERIFY_PROXY_LOG" 2>&1) &
 server_pid=$!
