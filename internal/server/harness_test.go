@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -24,7 +26,6 @@ import (
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
@@ -43,7 +44,7 @@ type harness struct {
 	fake    *vonagetest.Server // nil with the sandbox backend
 	logs    *logtest.Buffer
 	metrics string           // the URL of this server's metrics, as the admin listener serves them
-	clock   *storetest.Clock // the guard's clock (and the in-memory store's)
+	clock   *clocktest.Clock // the guard's clock (and the in-memory store's)
 	spec    *openapi3.T
 	router  routers.Router
 }
@@ -68,7 +69,7 @@ type options struct {
 func newHarness(t *testing.T, opts options) *harness {
 	t.Helper()
 	logger, logs := logtest.New()
-	h := &harness{t: t, logs: logs, clock: storetest.NewClock()}
+	h := &harness{t: t, logs: logs, clock: clocktest.New()}
 
 	var provider verify.Provider
 	switch {

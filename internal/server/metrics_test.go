@@ -5,9 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
@@ -15,23 +16,10 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
 )
 
-// clock is a time a test moves by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestTheFunnelAndRequestsAreCounted walks every stage of a verification through the real server
 // (the sandbox backend, with a clock for expiry) and reads the counts back as Prometheus scrapes them.
 func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
-	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := clocktest.New()
 	h := newHarness(t, options{provider: func(logger *slog.Logger) verify.Provider {
 		return sandbox.New(sandbox.Options{Now: clk.Now, PinExpiry: time.Minute}, logger)
 	}})
@@ -59,7 +47,7 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 	id, _ = start("14155550102") // cancelled
 	h.postJSON("/cancel", `{"request_id":"`+id+`"}`)
 	id, code = start("14155550103") // expired
-	clk.Add(90 * time.Second)       // past its minute, within the minute after that it is still known
+	clk.Advance(90 * time.Second)   // past its minute, within the minute after that it is still known
 	if r := check(id, code); r.str("error") != "expired" {
 		t.Fatalf("check after expiry: %d %s", r.status, r.raw)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
@@ -16,7 +18,7 @@ func TestConformance(t *testing.T) {
 
 func TestRecordsAndSessionsExpire(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock()
+	clock := clocktest.New()
 	store := memstore.New(clock.Now)
 
 	if _, reserved, _ := store.Reserve(ctx, "k", "fp", time.Minute); !reserved {

@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
 )
 
 // TestMemoryFollowsRecentTraffic: keys of callers long gone are dropped, so a flood of distinct
 // IPs or numbers does not grow the process for ever.
 func TestMemoryFollowsRecentTraffic(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock()
+	clock := clocktest.New()
 	s := New(clock.Now)
 	for i := range 1000 {
 		_, _ = s.Take(ctx, []guard.Rule{{Key: fmt.Sprint("ip:", i), Limit: guard.Limit{Count: 5, Window: time.Minute}}})

@@ -1,6 +1,5 @@
 // Package storetest owns the conformance tests every guard.Store must pass, so that the in-memory
-// store and the Redis store are held to one behaviour by the same table tests, and a fake clock for
-// tests that must not sleep.
+// store and the Redis store are held to one behaviour by the same table tests.
 package storetest
 
 import (
@@ -10,33 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 )
-
-// Clock is a clock that moves only when told to. It is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock at a fixed, whole-second time.
-func NewClock() *Clock {
-	return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // NewStore makes an empty store whose windows follow now.
 type NewStore func(t *testing.T, now func() time.Time) guard.Store
@@ -115,7 +91,7 @@ func testLimits(t *testing.T, newStore NewStore) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := NewClock()
+			clock := clocktest.New()
 			start := clock.Now()
 			store := newStore(t, clock.Now)
 			for i, s := range tt.steps {
@@ -138,7 +114,7 @@ func testLimits(t *testing.T, newStore NewStore) {
 
 // testLimitConcurrency: 100 calls at once for one key with a limit of 3 let exactly 3 through.
 func testLimitConcurrency(t *testing.T, newStore NewStore) {
-	clock := NewClock()
+	clock := clocktest.New()
 	store := newStore(t, clock.Now)
 	rules := []guard.Rule{rule("n", 3, 10*time.Minute), rule("g", 1000, time.Hour)}
 	allowed := concurrently(t, 100, func(int) (bool, error) {
@@ -161,7 +137,7 @@ func testLimitConcurrency(t *testing.T, newStore NewStore) {
 
 func testIdempotency(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
-	store := newStore(t, NewClock().Now)
+	store := newStore(t, clocktest.New().Now)
 	const lease, ttl = time.Minute, time.Hour
 
 	rec, reserved, err := store.Reserve(ctx, "k1", "fp1", lease)
@@ -216,7 +192,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := newStore(t, NewClock().Now)
+			store := newStore(t, clocktest.New().Now)
 			if err := store.StartSession(ctx, "s1", "123456", ttl); err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +206,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 	}
 
 	t.Run("end reports whether the session existed", func(t *testing.T) {
-		store := newStore(t, NewClock().Now)
+		store := newStore(t, clocktest.New().Now)
 		if got, err := store.CheckSession(ctx, "never", "1234", 3); err != nil || got != guard.CodeUnknown {
 			t.Fatalf("unknown session: %v %v", got, err)
 		}
@@ -249,7 +225,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("one right code wins among concurrent checks", func(t *testing.T) {
-		store := newStore(t, NewClock().Now)
+		store := newStore(t, clocktest.New().Now)
 		if err := store.StartSession(ctx, "s3", "4321", ttl); err != nil {
 			t.Fatal(err)
 		}

@@ -6,46 +6,26 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 const testNumber = "14155550100"
 
-// clock is a test clock that moves only when told, so no test sleeps.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // harness is a sandbox with a test clock whose log, the developer's only way to see codes, is kept
 // as JSON for the test to read.
 type harness struct {
 	p     *Provider
-	clock *clock
+	clock *clocktest.Clock
 	log   *bytes.Buffer // slog's handler serialises writes; read it only when no Start is running
 }
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	h := &harness{clock: newClock(), log: new(bytes.Buffer)}
+	h := &harness{clock: clocktest.New(), log: new(bytes.Buffer)}
 	opts.Now = h.clock.Now
 	h.p = New(opts, slog.New(slog.NewJSONHandler(h.log, nil)))
 	return h
