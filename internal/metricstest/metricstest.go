@@ -5,6 +5,7 @@ package metricstest
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -80,4 +81,19 @@ func matches(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return found == len(want)
+}
+
+// LabelHolds reports whether any label value of any sample contains s. Only labels are searched:
+// sample values (latency sums, runtime byte counts) are digits that could hold s by chance.
+func (f Families) LabelHolds(s string) bool {
+	for _, fam := range f {
+		for _, m := range fam.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if strings.Contains(lp.GetValue(), s) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
