@@ -7,6 +7,9 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -17,6 +20,11 @@ import (
 //   - {"number": 14155550100}: the guide sends the number as a JSON number; it becomes the string of
 //     its literal digits (never via float64, which would give 1.41555501e+10).
 //   - {"code": 1234}: likewise for the code.
+//   - A number or code as people paste or type it outside ASCII: digits of any script (Arabic-Indic,
+//     Persian, Devanagari, full-width: what an iPhone set to Arabic types), no-break and other
+//     spaces, typographic dashes and the minus sign, full-width '+', '(', ')' and '.', and the
+//     invisible direction marks a contact card copies along. They become the ASCII forms the
+//     contract allows; anything else is left for the validator to refuse.
 //   - {"requestId": "..."}: the guide's /check reads camelCase; it becomes request_id.
 //   - {"request_id": "<code>", "requestId": "<id>"} with no code: the Android demo's final commit put
 //     the request_id annotation on the code field; the two are put back where they belong.
@@ -68,9 +76,20 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 			changed = true
 		}
 	}
+	toASCII := func(key string) {
+		var text string
+		if json.Unmarshal(fields[key], &text) != nil {
+			return
+		}
+		if plain := asciiForms(text); plain != text {
+			fields[key], _ = json.Marshal(plain)
+			changed = true
+		}
+	}
 	switch path {
 	case "/request":
 		quote("number")
+		toASCII("number")
 	case "/check":
 		_, hasCode := fields["code"]
 		legacyID, hasLegacyID := fields["requestId"]
@@ -89,6 +108,7 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 			changed = true
 		}
 		quote("code")
+		toASCII("code")
 	}
 	if !changed {
 		return nil, false
@@ -113,4 +133,60 @@ func isDigits(raw json.RawMessage) bool {
 		}
 	}
 	return true
+}
+
+// asciiForms rewrites the non-ASCII forms of the characters a number or a code may hold into ASCII,
+// and trims white space and invisible format characters from both ends. Every other character is
+// kept, so that the validator refuses it and names the field.
+func asciiForms(s string) string {
+	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
+	if isASCII(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case unicode.IsDigit(r):
+			b.WriteByte('0' + digitValue(r))
+		case unicode.Is(unicode.Zs, r):
+			b.WriteByte(' ')
+		case unicode.Is(unicode.Pd, r), r == '\u2212': // dashes, and the minus sign
+			b.WriteByte('-')
+		case unicode.Is(unicode.Cf, r): // direction marks, zero-width spaces: nothing to see
+		case r == '\uff0b':
+			b.WriteByte('+')
+		case r == '\uff08':
+			b.WriteByte('(')
+		case r == '\uff09':
+			b.WriteByte(')')
+		case r == '\uff0e':
+			b.WriteByte('.')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// digitValue is the value of a decimal digit of any script. Unicode encodes every such script's
+// digits as one run from zero to nine (a stability guarantee), and adjacent runs (the mathematical
+// digits) are whole sets of ten, so the value is the distance from the start of the run, modulo 10.
+func digitValue(r rune) byte {
+	start := r
+	for unicode.IsDigit(start - 1) {
+		start--
+	}
+	return byte((r - start) % 10)
 }

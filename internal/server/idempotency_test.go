@@ -169,6 +169,9 @@ func TestBadIdempotencyKeyIs400(t *testing.T) {
 			if r.status != http.StatusBadRequest || r.str("error") != "invalid_request" || !strings.Contains(r.str("error_text"), "Idempotency-Key") {
 				t.Fatalf("got %d %s", r.status, r.raw)
 			}
+			if strings.Contains(r.str("error_text"), "regular expression") {
+				t.Errorf("error_text %q makes the app developer read a regular expression", r.str("error_text"))
+			}
 			if len(h.fake.Requests()) != 0 {
 				t.Fatal("a request with a bad key reached the Verify API")
 			}

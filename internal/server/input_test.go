@@ -36,6 +36,22 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
 		{"dots as separators", "", "/request", `{"number":"+44.20.7183.8750"}`,
 			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+		{"a number pasted from an iPhone contact card", "", "/request", `{"number":"\u202a+1 (415) 555\u20110100\u202c"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"no-break spaces and an en dash", "", "/request", `{"number":"+44\u00a020\u00a07183\u20138750"}`,
+			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+		{"Arabic-Indic digits, as an iPhone set to Arabic types them", "", "/request", `{"number":"+٢٠ ١٠٠ ١٢٣ ٤٥٦٧"}`,
+			vonagetest.PathStart, map[string]string{"number": "201001234567"}},
+		{"Persian digits read with DEFAULT_COUNTRY", "IR", "/request", `{"number":"۰۹۱۲ ۳۴۵ ۶۷۸۹"}`,
+			vonagetest.PathStart, map[string]string{"number": "989123456789"}},
+		{"full-width forms", "", "/request", `{"number":"＋１ ４１５ ５５５ ０１００"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"white space around the number, a trailing newline from a paste", "", "/request", `{"number":" +14155550100\n"}`,
+			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+		{"a code typed in Arabic-Indic digits", "", "/check", `{"request_id":"` + requestID + `","code":"٥٣٠٩"}`,
+			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
+		{"a code with a trailing space", "", "/check", `{"request_id":"` + requestID + `","code":"5309 "}`,
+			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"national number read with DEFAULT_COUNTRY", "GB", "/request", `{"number":"020 7183 8750"}`,
 			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
 		{"valid international digits win over DEFAULT_COUNTRY", "GB", "/request", `{"number":"14155550100"}`,
@@ -92,10 +108,12 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"number object", "POST", "/request", "application/json", `{"number":{"a":1}}`, 400, "invalid_number", "number"},
 		{"number negative JSON number", "POST", "/request", "application/json", `{"number":-14155550100}`, 400, "invalid_number", "number"},
 		{"number in exponent form", "POST", "/request", "application/json", `{"number":1.41555501e10}`, 400, "invalid_number", "number"},
-		{"number with letters", "POST", "/request", "application/json", `{"number":"1415CALLNOW"}`, 400, "invalid_number", "number"},
+		{"number with letters", "POST", "/request", "application/json", `{"number":"1415CALLNOW"}`, 400, "invalid_number", "number: use digits"},
 		{"number too long", "POST", "/request", "application/json", `{"number":"` + strings.Repeat("1", 40) + `"}`, 400, "invalid_number", "number"},
 		{"number that is no real number", "POST", "/request", "application/json", `{"number":"12345"}`, 400, "invalid_number", "valid phone number"},
-		{"number unicode digits", "POST", "/request", "application/json", `{"number":"١٤١٥٥٥٥٠١٠٠"}`, 400, "invalid_number", "number"},
+		{"number unicode letters", "POST", "/request", "application/json", `{"number":"+1 ４１５ ＣＡＬＬ"}`, 400, "invalid_number", "number"},
+		{"number only invisible marks", "POST", "/request", "application/json", `{"number":"\u202a\u202c"}`, 400, "invalid_number", "number"},
+		{"number only spaces", "POST", "/request", "application/json", `{"number":" \u00a0 "}`, 400, "invalid_number", "number"},
 		{"number emoji", "POST", "/request", "application/json", `{"number":"📞14155550100"}`, 400, "invalid_number", "number"},
 		{"number SQL injection", "POST", "/request", "application/json", `{"number":"14155550100'; DROP TABLE users;--"}`, 400, "invalid_number", "number"},
 		{"number script injection", "POST", "/request", "application/json", `{"number":"<script>alert(1)</script>"}`, 400, "invalid_number", "number"},
@@ -115,11 +133,11 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"missing request_id", "POST", "/check", "application/json", `{"code":"1234"}`, 400, "invalid_request", "request_id"},
 		{"code too short", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12"}`, 400, "invalid_request", "code"},
 		{"code too long", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12345678901"}`, 400, "invalid_request", "code"},
-		{"code with symbols", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12;4"}`, 400, "invalid_request", "code"},
+		{"code with symbols", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12;4"}`, 400, "invalid_request", "code: use only the letters and digits"},
 		{"code as array", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":[1,2,3,4]}`, 400, "invalid_request", "code"},
 		{"request_id empty", "POST", "/check", "application/json", `{"request_id":"","code":"1234"}`, 400, "invalid_request", "request_id"},
 		{"request_id as number", "POST", "/cancel", "application/json", `{"request_id":123}`, 400, "invalid_request", "request_id"},
-		{"request_id path traversal", "POST", "/cancel", "application/json", `{"request_id":"../../etc/passwd"}`, 400, "invalid_request", "request_id"},
+		{"request_id path traversal", "POST", "/cancel", "application/json", `{"request_id":"../../etc/passwd"}`, 400, "invalid_request", "request_id: use the request_id that /request returned"},
 		{"request_id too long", "POST", "/cancel", "application/json", `{"request_id":"` + strings.Repeat("a", 37) + `"}`, 400, "invalid_request", "request_id"},
 		{"request_id unicode", "POST", "/cancel", "application/json", `{"request_id":"ａｂｃ"}`, 400, "invalid_request", "request_id"},
 		{"cancel empty object (the Android app with no stored id)", "POST", "/cancel", "application/json", `{}`, 400, "invalid_request", "request_id"},
@@ -137,6 +155,9 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 			}
 			if !strings.Contains(r.str("error_text"), tt.wantInText) {
 				t.Errorf("error_text %q should mention %q", r.str("error_text"), tt.wantInText)
+			}
+			if strings.Contains(r.str("error_text"), "regular expression") {
+				t.Errorf("error_text %q makes the app developer read a regular expression", r.str("error_text"))
 			}
 			if tt.wantHTTP == 405 && r.header.Get("Allow") == "" {
 				t.Error("405 without an Allow header")

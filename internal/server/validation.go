@@ -37,6 +37,15 @@ func newValidator(s *Server) (echo.MiddlewareFunc, error) {
 	}), nil
 }
 
+// patternHints say in words what a field's pattern in openapi.yaml allows: an app developer reading
+// error_text should not have to read a regular expression.
+var patternHints = map[string]string{
+	"number":          "use digits, with an optional leading '+' and spaces, dashes, dots or parentheses (e.g. 14155550100)",
+	"code":            "use only the letters and digits of the code the user received",
+	"request_id":      "use the request_id that /request returned (letters, digits and dashes)",
+	"Idempotency-Key": "use visible ASCII characters only, no spaces (a UUID is the usual choice)",
+}
+
 // validationError turns kin-openapi's verbose error into one line that names the field and the
 // problem, in the Error shape, and counts the refusal.
 func (s *Server) validationError(he *echo.HTTPError) error {
@@ -54,14 +63,21 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 		reason := reqErr.Reason
 		if errors.As(reqErr.Err, &schemaErr) {
 			reason = schemaErr.Reason
+			if hint, ok := patternHints[reqErr.Parameter.Name]; ok && schemaErr.SchemaField == "pattern" {
+				reason = hint
+			}
 		}
 		text = fmt.Sprintf("%s header: %s", reqErr.Parameter.Name, reason)
 	case errors.As(he.Internal, &schemaErr):
 		field := strings.Join(schemaErr.JSONPointer(), ".")
+		reason := schemaErr.Reason
+		if hint, ok := patternHints[field]; ok && schemaErr.SchemaField == "pattern" {
+			reason = hint
+		}
 		if field == "" {
-			text = "request body: " + schemaErr.Reason
+			text = "request body: " + reason
 		} else {
-			text = fmt.Sprintf("%s: %s", field, schemaErr.Reason)
+			text = fmt.Sprintf("%s: %s", field, reason)
 		}
 		// A missing field is a malformed request; a present but bad number is the user's to fix.
 		if field == "number" && schemaErr.SchemaField != "required" {
