@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -35,7 +36,12 @@ func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
-			return err // the body limit's 413, or a broken connection
+			if _, tooLarge := errors.AsType[*echo.HTTPError](err); tooLarge {
+				return err // the body limit's 413
+			}
+			// The client sent less than its Content-Length, or stopped sending until the read timed
+			// out: a fault of the request, not of this server.
+			return s.refuse(http.StatusBadRequest, "invalid_request", "request body ended before its declared length or stalled")
 		}
 		if len(bytes.TrimSpace(body)) > 0 && !isJSON(req.Header.Get(echo.HeaderContentType)) {
 			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",

@@ -15,13 +15,13 @@ func TestASCIIForms(t *testing.T) {
 		{"+1 415\u2013555\u20140100", "+1 415-555-0100"},
 		{"\u2212", "-"},
 		{"\uff0b\uff11\uff08\uff14\uff11\uff15\uff09\uff15\uff15\uff15\uff0e\uff10\uff11\uff10\uff10", "+1(415)555.0100"},
-		{"+٢٠ ١٠٠ ١٢٣ ٤٥٦٧", "+20 100 123 4567"},     // Arabic-Indic
-		{"+۹۸ ۹۱۲ ۳۴۵ ۶۷۸۹", "+98 912 345 6789"},     // Persian
-		{"+९१ ९८७६५ ४३२१०", "+91 98765 43210"},       // Devanagari
-		{"+৮৮০ ১৭১১ ২৩৪৫৬৭", "+880 1711 234567"},     // Bengali
-		{"+๖๖ ๘๑ ๒๓๔ ๕๖๗๘", "+66 81 234 5678"},       // Thai
-		{"𝟏𝟒𝟏𝟓𝟓𝟓𝟓𝟎𝟏𝟎𝟎", "14155550100"},               // mathematical bold
-		{"𝟷𝟺𝟷𝟻𝟻𝟻𝟻𝟶𝟷𝟶𝟶", "14155550100"},               // mathematical monospace, the last of five runs
+		{"+٢٠ ١٠٠ ١٢٣ ٤٥٦٧", "+20 100 123 4567"}, // Arabic-Indic
+		{"+۹۸ ۹۱۲ ۳۴۵ ۶۷۸۹", "+98 912 345 6789"}, // Persian
+		{"+९१ ९८७६५ ४३२१०", "+91 98765 43210"},   // Devanagari
+		{"+৮৮০ ১৭১১ ২৩৪৫৬৭", "+880 1711 234567"}, // Bengali
+		{"+๖๖ ๘๑ ๒๓๔ ๕๖๗๘", "+66 81 234 5678"},   // Thai
+		{"𝟏𝟒𝟏𝟓𝟓𝟓𝟓𝟎𝟏𝟎𝟎", "14155550100"},           // mathematical bold
+		{"𝟷𝟺𝟷𝟻𝟻𝟻𝟻𝟶𝟷𝟶𝟶", "14155550100"},           // mathematical monospace, the last of five runs
 		{"1\u200b2\u200d3\ufeff4", "1234"},
 		{"📞14155550100", "📞14155550100"}, // kept, so the validator refuses it
 		{"1415CALLNOW", "1415CALLNOW"},

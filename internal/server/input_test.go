@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -208,4 +210,40 @@ func unreachableVonage(logger *slog.Logger) verify.Provider {
 		panic(err)
 	}
 	return c
+}
+
+// TestTruncatedBodyIsTheClientsFault: a body shorter than its Content-Length (a phone that lost
+// signal mid-upload) is a 400 in the Error shape, not a 500 that would page an operator.
+func TestTruncatedBodyIsTheClientsFault(t *testing.T) {
+	for _, path := range []string{"/request", "/check", "/cancel"} {
+		t.Run(path, func(t *testing.T) {
+			h := newHarness(t, options{})
+			conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, _ = io.WriteString(conn, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+				"Content-Length: 100\r\n\r\n"+`{"number":"1415`)
+			_ = conn.(*net.TCPConn).CloseWrite()
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body map[string]any
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+				t.Fatalf("not JSON: %v", err)
+			}
+			if res.StatusCode != http.StatusBadRequest || body["error"] != "invalid_request" || body["error_text"] == "" {
+				t.Fatalf("got %d %v", res.StatusCode, body)
+			}
+			if strings.Contains(h.logs.String(), `"level":"ERROR"`) {
+				t.Errorf("a client's broken upload was logged as an error:\n%s", h.logs.String())
+			}
+			if n := len(h.fake.Requests()); n != 0 {
+				t.Errorf("a truncated body reached the Verify API %d times", n)
+			}
+		})
+	}
 }
