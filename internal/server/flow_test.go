@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -155,6 +156,61 @@ func TestClientHangUpCancelsTheUpstreamCall(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream call was not cancelled when the client hung up")
+	}
+}
+
+// TestHangUpWithAnIdempotencyKeyFinishesTheStart: a phone that loses signal after sending a key
+// retries with it; the retry must get the first start's answer, not pay for a second SMS.
+func TestHangUpWithAnIdempotencyKeyFinishesTheStart(t *testing.T) {
+	h := newHarness(t, options{})
+	arrived := make(chan struct{})
+	upstreamCancelled := make(chan struct{})
+	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		// Vonage takes its time; the app gives up first. The wait ends early only if the proxy
+		// cancels this call, which it must not.
+		select {
+		case <-r.Context().Done():
+			close(upstreamCancelled)
+			return
+		case <-time.After(time.Second):
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"request_id":"`+requestID+`","status":"0"}`)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/request", strings.NewReader(`{"number":"14155550100"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "flaky-network-1")
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("the request should have been cancelled")
+	}
+
+	// The retry is 409 while the first start is still running, then the first start's answer.
+	deadline := time.Now().Add(5 * time.Second)
+	var retry *response
+	for {
+		retry = h.postWith("/request", `{"number":"14155550100"}`, map[string]string{"Idempotency-Key": "flaky-network-1"})
+		if retry.status != http.StatusConflict || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-upstreamCancelled:
+		t.Fatal("the hang-up cancelled a start the app will retry with its key")
+	default:
+	}
+	if retry.status != http.StatusOK || retry.str("request_id") != requestID {
+		t.Fatalf("retry: %d %s", retry.status, retry.raw)
+	}
+	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		t.Fatalf("the Verify API got %d starts, want 1", n)
 	}
 }
 

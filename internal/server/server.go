@@ -32,6 +32,10 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	if req.Params.IdempotencyKey == nil {
 		return s.startVerification(ctx, req.Body.Number), nil
 	}
+	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
+	// (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer: cancelling would
+	// leave an SMS on its way and nothing to replay, and the retry would pay for a second.
+	ctx = context.WithoutCancel(ctx)
 	var first api.RequestVerificationResponseObject
 	resp, err := s.guard.Idempotent(ctx, *req.Params.IdempotencyKey, req.Body.Number, func() (guard.Response, bool) {
 		first = s.startVerification(ctx, req.Body.Number)
