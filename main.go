@@ -175,17 +175,25 @@ func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 		return fmt.Errorf("serve ADMIN_ADDR: %w", err)
 	case <-ctx.Done():
 	}
-	// From here a second SIGINT or SIGTERM ends the process at once, as it would without us.
+	// From here a second SIGINT or SIGTERM ends the shutdown at once. The signals stay caught rather
+	// than handed back by stop(): that would restore what the parent set, and a process started with
+	// SIGINT ignored (nohup, a script's `cmd &`) could then not be interrupted at all.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
 	stop()
 	stopping.Store(true)
-	return shutdown(ctx, cfg, logger, srv, served, admin, after)
+	return shutdown(ctx, cfg, logger, srv, served, admin, after, again)
 }
+
+// errSecondSignal is run's answer when a second signal cut the shutdown short.
+var errSecondSignal = errors.New("a second signal ended the shutdown; requests still in flight were cut off")
 
 // shutdown takes the server out of service without dropping a request. /readyz already fails, so
 // load balancers stop routing here; the server keeps serving for SHUTDOWN_DELAY while they notice,
 // then stops accepting and gives in-flight requests up to SHUTDOWN_TIMEOUT to finish.
 func shutdown(ctx context.Context, cfg config.Config, logger *slog.Logger, srv *http.Server, served <-chan error,
-	admin *adminServer, after func(time.Duration) <-chan time.Time) error {
+	admin *adminServer, after func(time.Duration) <-chan time.Time, again <-chan os.Signal) error {
 	logger.Info("shutting down: /readyz answers 503; serving on for SHUTDOWN_DELAY",
 		"shutdown_delay", cfg.ShutdownDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
 	// Answers now say "Connection: close", so clients and proxies holding a pooled connection to
@@ -197,6 +205,10 @@ func shutdown(ctx context.Context, cfg config.Config, logger *slog.Logger, srv *
 		case err := <-served:
 			admin.close()
 			return fmt.Errorf("serve: %w", err)
+		case <-again:
+			srv.Close()
+			admin.close()
+			return errSecondSignal
 		}
 	}
 	logger.Info("no longer accepting connections; draining in-flight requests",
@@ -204,9 +216,23 @@ func shutdown(ctx context.Context, cfg config.Config, logger *slog.Logger, srv *
 	// A fresh deadline: ctx is already cancelled and would abort the drain at once.
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
+	forced := make(chan struct{})
+	go func() {
+		select {
+		case <-again:
+			close(forced)
+			cancel()
+		case <-drainCtx.Done():
+		}
+	}()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		srv.Close() // cut what is left rather than leave it running past the deadline
 		admin.close()
+		select {
+		case <-forced:
+			return errSecondSignal
+		default:
+		}
 		return fmt.Errorf("shutdown: requests still in flight after SHUTDOWN_TIMEOUT %s were cut off: %w",
 			cfg.ShutdownTimeout, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -347,6 +348,55 @@ func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
 	}
 	if r := <-got; r.err == nil {
 		t.Errorf("the stuck request was answered %d after it was cut off", r.status)
+	}
+}
+
+// TestSecondSignalEndsTheShutdownAtOnce: an operator who signals again, during SHUTDOWN_DELAY or
+// while requests drain, does not wait out SHUTDOWN_TIMEOUT; run returns at once and says why.
+func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
+	for _, phase := range []string{"during SHUTDOWN_DELAY", "while draining"} {
+		t.Run(phase, func(t *testing.T) {
+			env, arrived, release := slowUpstream(t)
+			defer close(release)
+			env["SHUTDOWN_TIMEOUT"] = "10m" // the longest allowed: only the second signal can end it early
+			delaying := make(chan struct{})
+			after := func(time.Duration) <-chan time.Time {
+				close(delaying)
+				return nil // a delay that never ends by itself
+			}
+			if phase == "during SHUTDOWN_DELAY" {
+				env["SHUTDOWN_DELAY"] = "10m"
+			}
+			base, _, done, _ := startWith(t, env, after)
+			got := postInBackground(base)
+			<-arrived
+
+			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if phase == "during SHUTDOWN_DELAY" {
+				<-delaying
+			} else {
+				waitFor(t, "new connections are refused", func() bool {
+					_, _, err := fresh(base, "/healthz")
+					return err != nil
+				})
+			}
+			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, errSecondSignal) {
+					t.Fatalf("run: %v, want %v", err, errSecondSignal)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the second signal did not end the shutdown")
+			}
+			if r := <-got; r.err == nil {
+				t.Errorf("the request in flight was answered %d after the shutdown was cut short", r.status)
+			}
+		})
 	}
 }
 
