@@ -58,10 +58,10 @@ func (d destinations) allow(n phone.Number) error {
 	}
 	switch {
 	case len(d.allowed) > 0 && !d.allowed[region], d.blocked[region]:
-		return &Error{Kind: KindDestinationNotAllowed,
+		return &Error{Kind: KindDestinationNotAllowed, Rule: "country",
 			Text: fmt.Sprintf("numbers in %s cannot be verified by this service", region)}
 	case !d.types[n.Type]:
-		return &Error{Kind: KindDestinationNotAllowed,
+		return &Error{Kind: KindDestinationNotAllowed, Rule: "number_type",
 			Text: fmt.Sprintf("%s numbers cannot be verified by this service", strings.ReplaceAll(string(n.Type), "_", " "))}
 	}
 	return nil

@@ -21,6 +21,7 @@ const (
 // Error is a refusal by the guard. Text is safe to show to the app; Err (the cause) is for the log.
 type Error struct {
 	Kind       Kind
+	Rule       string // which limit or rule refused, for metrics: "ip", ..., "country", "number_type"
 	Text       string
 	RetryAfter time.Duration // for KindRateLimited
 	Err        error

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
@@ -130,16 +131,17 @@ func (g *Guard) AllowClient(ctx context.Context, op Op, ip string) error {
 	if g.limits.IP.Off() {
 		return nil
 	}
-	return g.take(ctx, op, []Rule{{Name: "per client IP", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
+	return g.take(ctx, op, []Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
 }
 
 // AllowCheck applies the per-request_id limit on code checks, so that guesses spread over many
-// addresses still add up.
+// addresses still add up, and over the letter cases of one id too (ids are hex or UUIDs, which
+// a backend may match without regard to case).
 func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
 	if g.limits.Check.Off() {
 		return nil
 	}
-	return g.take(ctx, OpCheck, []Rule{{Name: "per request_id", Key: "check:" + requestID, Limit: g.limits.Check}})
+	return g.take(ctx, OpCheck, []Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
 }
 
 // Admit decides whether a verification of raw (the number as the app sent it) may start, and
@@ -162,17 +164,17 @@ func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
 	}
 	var rules []Rule
 	if !g.limits.Number.Off() {
-		rules = append(rules, Rule{Name: "per phone number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
+		rules = append(rules, Rule{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
 	}
 	if !g.limits.Country.Off() {
 		country := num.Region
 		if country == "" {
 			country = fmt.Sprintf("+%d", num.CountryCode) // non-geographic numbers such as +882
 		}
-		rules = append(rules, Rule{Name: "per country", Key: "country:" + country, Limit: g.limits.Country})
+		rules = append(rules, Rule{Name: "per country", Label: "country", Key: "country:" + country, Limit: g.limits.Country})
 	}
 	if !g.limits.Global.Off() {
-		rules = append(rules, Rule{Name: "global", Key: "global", Limit: g.limits.Global})
+		rules = append(rules, Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
 	if len(rules) > 0 {
 		if err := g.take(ctx, OpStart, rules); err != nil {
@@ -196,6 +198,7 @@ func (g *Guard) take(ctx context.Context, op Op, rules []Rule) error {
 	wait := max(d.RetryAfter, time.Second)
 	return &Error{
 		Kind: KindRateLimited,
+		Rule: rule.Label,
 		Text: fmt.Sprintf("rate limit %s (%s) reached; try again in %d seconds",
 			rule.Name, rule.Limit, wholeSeconds(wait)),
 		RetryAfter: wait,

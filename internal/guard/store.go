@@ -26,6 +26,7 @@ type Limiter interface {
 // Rule is one limit applied to one key.
 type Rule struct {
 	Name  string // what is limited, for people: "per client IP", "per number", ...
+	Label string // the same for metrics: "ip", "number", "check", "country", "global"
 	Key   string // the counter, e.g. "ip:203.0.113.7"
 	Limit Limit
 }

@@ -63,8 +63,8 @@ func New(version string) *Metrics {
 			"outcome"),
 		refusals: f.counterVec("refusals_total",
 			"Requests refused before any call to the verification backend, by reason (the error code "+
-				"the client got).",
-			"reason"),
+				"the client got) and rule (which rate limit or destination rule refused; empty for others).",
+			"reason", "rule"),
 	}
 	info := f.gaugeVec("build_info", "Always 1; the labels say which build is running.", "version", "go_version")
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -98,9 +98,11 @@ func (m *Metrics) InFlight() (done func()) {
 }
 
 // Refused counts a request refused before the verification backend was called, reason being the
-// error code the client got (invalid_number, rate_limited, destination_not_allowed, ...).
-func (m *Metrics) Refused(reason string) {
-	m.refusals.WithLabelValues(reason).Inc()
+// error code the client got (invalid_number, rate_limited, destination_not_allowed, ...) and rule
+// the limit or destination rule that refused it ("ip", "number", "check", "country", "global",
+// "number_type"), or "" when no rule did.
+func (m *Metrics) Refused(reason, rule string) {
+	m.refusals.WithLabelValues(reason, rule).Inc()
 }
 
 // UnmatchedRoute is the route of a request that matched no route: never its path, which the client

@@ -75,7 +75,7 @@ func TestAClientThatHangsUpIsNotAnUpstreamFailure(t *testing.T) {
 func TestNamesFollowPrometheusConventions(t *testing.T) {
 	m := metrics.New("")
 	m.ObserveRequest("/request", "POST", 200, 0)
-	m.Refused("invalid_number")
+	m.Refused("invalid_number", "")
 	f := scrape(t, m)
 	ours := 0
 	for name, fam := range f {

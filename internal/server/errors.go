@@ -39,7 +39,12 @@ func newAPIError(status int, code, text string) *apiError {
 
 // refuse answers a request refused before the verification backend is called, and counts it.
 func (s *Server) refuse(status int, code, text string) *apiError {
-	s.metrics.Refused(code)
+	return s.refuseBy(status, code, "", text)
+}
+
+// refuseBy is refuse for a refusal that names the limit or rule behind it.
+func (s *Server) refuseBy(status int, code, rule, text string) *apiError {
+	s.metrics.Refused(code, rule)
 	return newAPIError(status, code, text)
 }
 
@@ -189,7 +194,7 @@ func (s *Server) fromGuardError(ctx context.Context, op string, ge *guard.Error)
 	if ge.Kind != guard.KindUnavailable {
 		s.logger.InfoContext(ctx, "refused by the guard", "op", op, "error", string(ge.Kind), "reason", ge.Text)
 	}
-	ae := s.refuse(status, string(ge.Kind), ge.Text)
+	ae := s.refuseBy(status, string(ge.Kind), ge.Rule, ge.Text)
 	ae.retryAfter = ge.RetryAfter
 	return ae
 }

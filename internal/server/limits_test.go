@@ -61,6 +61,7 @@ func TestRateLimits(t *testing.T) {
 			{path: "/check", body: check, from: "203.0.113.1"},
 			{path: "/check", body: check, from: "198.51.100.2"},
 			{path: "/check", body: check, from: "192.0.2.3", limited: "per request_id (2/10m)", retryAfter: "600"},
+			{path: "/check", body: `{"request_id":"` + strings.ToUpper(requestID) + `","code":"1234"}`, from: "192.0.2.3", limited: "per request_id"}, // the same id in capitals
 			{path: "/check", body: `{"request_id":"fedcba9876543210fedcba9876543210","code":"1234"}`, from: "192.0.2.3"},
 			{path: "/cancel", body: cancel, from: "192.0.2.3"},
 		}},

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
-
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
@@ -164,5 +164,52 @@ func TestEachServerHasItsOwnMetrics(t *testing.T) {
 	}
 	if got := metricstest.Scrape(t, b.metrics+"/metrics").Sum("verify_proxy_verifications_total", "outcome", "started"); got != 0 {
 		t.Errorf("server b counted %v starts, want 0", got)
+	}
+}
+
+// TestRefusalsAreCountedByRule: an operator tells the global spend ceiling from one client's limit,
+// and a blocked country from a premium-rate number, in the metrics alone.
+func TestRefusalsAreCountedByRule(t *testing.T) {
+	check := `{"request_id":"` + requestID + `","code":"1234"}`
+	tests := []struct {
+		name             string
+		opts             options
+		path             string
+		bodies           []string
+		wantReason, rule string
+	}{
+		{"per client IP", options{limits: guard.Limits{IP: limit(1, time.Minute)}},
+			"/request", []string{requestFor("14155550100"), requestFor("442071838750")}, "rate_limited", "ip"},
+		{"per number", options{limits: guard.Limits{Number: limit(1, time.Minute)}},
+			"/request", []string{requestFor("14155550100"), requestFor("14155550100")}, "rate_limited", "number"},
+		{"per request_id", options{limits: guard.Limits{Check: limit(1, time.Minute)}},
+			"/check", []string{check, check}, "rate_limited", "check"},
+		{"per country", options{limits: guard.Limits{Country: limit(1, time.Minute)}},
+			"/request", []string{requestFor("14155550100"), requestFor("14155550101")}, "rate_limited", "country"},
+		{"global", options{limits: guard.Limits{Global: limit(1, time.Minute)}},
+			"/request", []string{requestFor("14155550100"), requestFor("442071838750")}, "rate_limited", "global"},
+		{"a country outside ALLOWED_COUNTRIES", options{destinations: guard.Destinations{AllowedCountries: []string{"GB"}}},
+			"/request", []string{requestFor("14155550100")}, "destination_not_allowed", "country"},
+		{"a premium-rate number", options{},
+			"/request", []string{requestFor("449098765432")}, "destination_not_allowed", "number_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts)
+			var last *response
+			for _, body := range tt.bodies {
+				last = h.postJSON(tt.path, body)
+			}
+			if last.str("error") != tt.wantReason {
+				t.Fatalf("last answer %d %s, want %s", last.status, last.raw, tt.wantReason)
+			}
+			m := metricstest.Scrape(t, h.metrics+"/metrics")
+			if got := m.Sum("verify_proxy_refusals_total", "reason", tt.wantReason, "rule", tt.rule); got != 1 {
+				t.Errorf("refusals{reason=%q,rule=%q} = %v, want 1", tt.wantReason, tt.rule, got)
+			}
+			if got := m.Sum("verify_proxy_refusals_total", "reason", tt.wantReason); got != 1 {
+				t.Errorf("refusals{reason=%q} = %v in all, want 1", tt.wantReason, got)
+			}
+		})
 	}
 }
