@@ -118,7 +118,8 @@ type CheckResult struct {
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -222,7 +223,8 @@ type IdempotencyKey = string
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -257,7 +259,8 @@ type BadGateway = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -292,7 +295,8 @@ type BadRequest = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -327,7 +331,8 @@ type DestinationNotAllowed = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -362,7 +367,8 @@ type GatewayTimeout = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -397,7 +403,8 @@ type IdempotencyKeyReused = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -432,7 +439,8 @@ type InternalError = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -467,7 +475,8 @@ type MethodNotAllowed = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -502,7 +511,8 @@ type PayloadTooLarge = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -537,7 +547,8 @@ type RequestInProgress = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -572,7 +583,8 @@ type TooManyRequests = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -607,7 +619,8 @@ type Unavailable = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -646,7 +659,8 @@ type RequestVerificationParams struct {
 	// response again, byte for byte, and no second code is sent. The same key with a different body
 	// is refused (422); a retry while the first request is still being handled is refused (409).
 	// Answers that say "try again later" (429, 5xx) are not kept, so a retry with the same key tries
-	// again.
+	// again. For example `8e03978e-40d5-43e8-bc93-6894a57f9324`; there is deliberately no `example`
+	// value, because Swagger UI and API fuzzers would send that one key on every try.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1500,84 +1514,86 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c+NGcv8qE+SqTJ5BitRjvaL+SMnnzUXls7Pxan2pmBtiCDSJOQEz8MxAFO1SPnuqewZPQlqtVnZS",
-	"ded/LJKYnp6efv66sb8GscoLJUFaEyx+DVLgCWj68wewen+5saDxUwIm1qKwQslgEbyDWMnEMKvYjgvL",
+	"7Fx7c+NGcv8qE+SqTJ5BitRjvaL+SMnnvYvKZ2fj1fpSMTfEEGgScwJm4JmBKNqlfPZU9wyehLRareyk",
+	"Kud/LJKYnp6efv66sb8GscoLJUFaEyx+DVLgCWj68wewen+5saDxUwIm1qKwQslgEbyDWMnEMKvYjgvL",
 	"1rBRGpjVeyG3jG+5kNMgDOCO50UGweJkFgYmTiHnSCsXUuRlHizmYWD3BQSLQEgLW9DB/f19GBRc8xys",
-	"5+MqgbxQFmS8/xb2h7xcshvYM5sC40XBcn4Dhm2UZkoCM5Zry0acaS4TlbP376++GYeMGyYkLbl6c/2v",
-	"LLW24IVgrZ0m38J+KRPNN/aCCctyvmdrYAakZWuugSmNVDj7uVQWEmasFnI7ZX8VNvWkDehb0F8YJhqy",
-	"bCdkonZLOTo+ZakqtWHrPUtgw8vMjhlnGn4uwVi2EzZ1VHgOdEAuk+aLtUr2TBjGpdmBhqR5fiO0sUup",
-	"wRRKGnB3EbL13gJJBf8IiZhUzNA1slglgNTwdFN23d6V6HKWiM0GNB1eJfulFIZp2JQGEjY6PT4eXxDr",
-	"Vu/ZLhUZNJzUB0LyVmQZWwOqSMplkkHCOoRm5+PpUl7SmQyzKbfM8D1bBkiYDsIybkEvA9z1PGRnd3dj",
-	"hrchlWU3UNiQGdWwciBDqwWYpXT6uZRtDQ1ew+zk/KvXMDmdJWeT0xN4PVnH5yeTV6/PT/nZV5vzk+PT",
-	"IAwEqpyzkiAMJM9xbU9xgo6y87u/gNzaNFgcn52FqPzV5zmqurWgkeZ///RPk//58OUfgtomnE45k6ju",
-	"kyzia578mVvYcbKGWEkL0uKfvCgyEXM0jKO/GbSOX5sT/hqA1koHi6AsjNXA81Up+S0XGV9ngLLAn1cW",
-	"7mywCFBut6DFxtMjdRYx6Ulr2QXr3U1w3z78HzRsgkXwz0eNlzlyv5qjN8QNna5r0KiAP+LWe3b59opt",
-	"uMggCVmsyiyhm14D08DjFL9VulYgm5IOe6vjcaxKaafI0Nc8+cHp4fMEhgayyoXJuY3TvqSQXbKgQqtb",
-	"kUDCEgWGGKXnSQXhroAYHcUtz0oUtreLlUiCRcDXcQKb2fz45PTs1Vevz/ufUaEst6UJFsH81QuJuGWZ",
-	"Qt7yTCRsFPm/Vv7HKGT1V7LM16CjMcncdu+ougJhyclwdEDcKMnUhh4tDehqmZBFaS/wT8kid6yIpSrD",
-	"cNJQdT+Qo4oaWUXI7VbcglzKXQoa+oxs+S2g50frvg+Db8BYIel+v1f2MsvUDpLn6UDSkFpJZVfcE+tp",
-	"g5MSxZdv37KYS6+wzpYgQX9fK6qI4UUus9b7RvUMeMdOQRql5Dj7wjCyC71no+gJzC5lm9tojLd4I2SC",
-	"N5sJCWwUFRpyUeZMc1vtYp5w8mh8scRnUowHO+7Dj7s3796uRQ6qtJ/p5ayn8lQPlwjnZlxwpUxB5L+H",
-	"pxvemDxYNwn6AdDanieWVjayuoH9SjtaB8IRpp8P0SWRmR9kBd5CL5zacSZhRwGXnAF98k+8kNCiHmsR",
-	"8cYzDTzZP8AjZi4fZ9BJW2JQ5pnj4Xli9iRW7oueeKtfK7N1D32+bC4ZZZIuu629Ap3pO7CpSj7XC+ZE",
-	"5TEH6J5weuyeuMALYW///d31C91+wW3K4E4Ya0K2Li1TMnNXiZtg4dEqY+i4h1UD0nGsGicqImqxeuhU",
-	"LgHx3Wb7IDu7D4O3fJ8pnlwr9Reut/A82RaOyMoqtcqITE+0VcSusn96CIMql2z+6uT1KWX35oXzg+Hd",
-	"2Lfia9Irn1hdybdabTUY87zD1zFeroqKUO/4B9XRgIuqywwhWUXnoi5NQGKGknLDNkIKk0LyIjY3XLQd",
-	"+qjhGugx9kjC10p9x+XeC/q58uUWVpnIhT00WQrc9BsrQLMixdLZBXI2Ojmaz/JxlXC3o6CQ7HR+7IvI",
-	"F9E6pVjO5b4SqLlw6AJadkRwxITwiKjac8reCJsCuvDWGSjnbFIiKjGJ+aUcRW05RBesn3+40jhqxBMx",
-	"rPFcakrLBvNfYTBP0sraDKm1tx9F/gdIorErOvsgy6RGWYbE5p8+auExJLv3reLteQnSw9VfJy/qVnxM",
-	"i21qmVS73yYjaiTnU0j6RAKv7KzmgK0h5hhchDXMpFwTEoOaMPoBEmHGjne6fuR9upTvLNfWEGhQFS1G",
-	"eayhAJng9RnL94atVSkT1Pg4hfjGlSIxlzFkhm0VUzJkcBdD4fTTgrFL6bNfn8W+l6YsCqUtJN9BIvg1",
-	"RY7nXVVNaZUjqRVFocfiQ14aSr8PdvhtogPeVNTfK5oG9/V2pO9/IgG2ivFDyh3ds8rLHINyoVUB2gqH",
-	"grQr6McPUoWobwIHpfxcCo0J0E9tGh9q3EWt/wYxZaoVt6bM7BDw6FjLsKxvMX3IaqzynMtk+Lz+RxZz",
-	"rbFMUiV6oWyHOhi5HSJKSWSZI8/uK+S3SVL8dwfQUYMbPC4h58reuWf7QvIkwvoYg6JCI3n0XgkjqcEA",
-	"JJCEPv/+mPQSeApJDTGIW0ISUW/mM5aBtViMKs0SsRXWjLu53fz45DQI2xDdfNZB6E67CN3l5L/45JfZ",
-	"5HwQpwtfWiVDd/RHxP2QYtY1t3NIUxYVGkvukEVxqTWmJJGPdMaKnKNfoSdWORjDt2BWGA0j8pMFN+gm",
-	"lWSc4uBStiIfIeI2hZyNEohFjjUNycOE6HmdDx3TXh5D5+uq0D+4aM/aA5ftf8X47o/Tvc03738YupRH",
-	"Tzi8Vb2ExcrYCsSqFlaJAuse+MKfDAVlVA4Mt8NwkqsEsl5VMZvOTk5OZrPZbJDlW5CVFh1yJxKQFq9X",
-	"V5y9++4d6njMs8yFssqXWG8kvc0vZ/RfhS8OsUCyOtz/r0id0puOm0YxHUqkf+S523b2YqbzIu6tY3Ce",
-	"3pDJ1WBAVyJvbkHvCaQuNUy7qaMwlSMvNJBuoB1o4AllUus9K0AVWb3MrcD8A3/Gi1tKq5jZCRunqFfO",
-	"XWYq5plAm/QquVjKpZywA/R2wTjbCMioz5ILY4TchpXS7LTCVHVfUDNLlaTnmsstsNFAAizsuLOHh4MX",
-	"RKtTMvhsgDMHKrtvO2vrBp9fPoAkc4eUs5EHgk/c7lLZ1Qadil/Z0cIa/CRsAE9FrLBMSaxceWzFbUPx",
-	"FT4wn809YeJytc5UfAMV9eZA/nu6gM6eFbWvHJlYSeen7Kr9GN1EP7EhM2q2qNArXUpJ7gST2jb2vZSs",
-	"hr/rfeczt3E7Q5Rgd0rf+EO0gGvmf6muqF7SkDurztHqeHhCVZvQKU694pVbYZVaYfG2wniZF9a0V2F5",
-	"5fVNKaY2FuTF4f0BxoqGsBcp3BVoqkMX7n+q289pVZ3QpugDb7Hqm1R5VBu3GqLXgNZNZodlRs3SuWOp",
-	"vWjl+lN4w1hMgu9H8YxttMr76j2qOx4WssywXSri1AuwLhMXh+UlG64uK+yAY1k4XCM77aiwcOdmHrS6",
-	"wRYa2ok75EHF1yXeqhIPtxhq31EXvWphSyUNSANdmh68P6Q3DJYf2EJTLWHycwCx4ZelvJFqJ1dalZa+",
-	"OAQ5/fb/dn39Fq2wbp1ZA9mmtgnavAMwLJ6ITAx6XKcbnSvGzR++5QdaVMT881pETbMHd3b9HlPGKWaC",
-	"7baP0+ABDM9J4LPwMRc5BrsW/lqe2w3wytJV2kP8gWZI2iZvWgjE6AB6EAZl1UId6itsTKbbHXBxegC4",
-	"r0MenSRaeKC78iv4rZBg8C7UGlj05zfX7Iie/SViI1VaI6hAEnij0moe2/GiNZziI4pJS2tR4onaSbJJ",
-	"lkCB3hjT7VpfnKUN5O0wnBldVomMkfwGVjE3PhpsPIDmkyY2MoBlgbqF8ZRd+uQx9HsyrHvDGqThkvGi",
-	"WMp1KTLLrEr43itNAl6XfdAxjCcYT0jq6LnALffm7ljJxA10czbD96Y/G9Lv/7drQj755cNPripcffjj",
-	"YFnYBmkGE+odaiS5kHAoO+zw8rxxg/9H+XZLGl40g+n2W0wpvyeHNFwGdXJOq5yF7kPmbQufxCCsdM4t",
-	"OqsNaE2edn46Pzs7O5vNZzP09l/O2en8jJ2dnTH6ajxdyncFj8GELOEmpf8r6wDAgqP3SMGAwxC9i6Xf",
-	"xFYqDUlfeVrbdbGGk+NHpoGWyy//5afZ5JyNxtPlcvLhj/jhQ+ebQV1rbusJtWM3J6W5OA221NJ166Oj",
-	"ppA4OWYp3PGqwItTjt4EtCHXupS96Hw7x3Lw/furb5zrvT3ui+UJMy9tWb16bHKqxmUmDwAzP7aO+SBI",
-	"RdBwP0+vQnZb2w4hKlnr6WNm0VbpvlV4CkOW0GaeeITkYcynKi8I0HYPvxB0+rsW2x0ig5rcxqBcdo5e",
-	"MXRTmdU4ZrQMZsvAZRZlHIPpwzBdLevBfQ8BfXgoITeqwvJ5TNrkhwGdH5oUWt3tWc6FtFxI0CYIg1Jn",
-	"wSJIrS3M4uhoK2xarqexyo/aazofggPwnZRo4t1e584xrOZqLTIC/U1Ilod1vUlFUdBgLvtRSb4Fklo1",
-	"VGog1mCrgVheFNOlXMrOKTZK77h2A1oGEwoNQGhTnTl6uq1LqZO9WAM5HZ4ZmtFkpJ6wlC4HcR23benp",
-	"o6/mIkESbhS1Sh4dcuKnWtcqEd4D4xZK+rh/wMZSkme2hikttgIjwvc+eN5RaugmRosCU3hhLUifnVDM",
-	"wGduAAqGRTMqFEqmA/j4pMg0x43eOCQHE8zF8+CgcCkfwoN8/oO5aQML+aZlVVkedSfmCML1+1GPmYRf",
-	"8R9jKj5QqbaO6isshyliGGTRf068Y5hcfRMx16FcVFfR6dW1t+U0bDgncP749VJ6eD704HzIoikG5FWE",
-	"OWg0iUI/moM0qbTeCQNT9h+lwjTbk9WAlZ7TbkyDM8gXbf36wrBMbWsQC7UP6FhUzfA1GgixVg0AUZzK",
-	"RIy1aMusv7u6PrBgVYA0qtQxTJXeHvlF5gifvQ8DK2zW9whBiB+Ns+X5dDad4ZNIiBciWAQn09n0xKWY",
-	"KXm+I9/bWfwaFGo4bKnC9MNWlS5LxTalJliiDRILw3KegLOwQ9sd3c7HLrUxfv6vKTxOZlXN6VEHKico",
-	"dJbSisyXFzRY7uHJC9aUIpjt0gy8u6OqejfsdDZzRlSp/hBmw0bd8dD5uW+pY3Sjk18lwcL37dpxs5m4",
-	"/Volnzg2/Wmjuk9ur3ZboffdSGl1Cf2x7+PZ7NMYr9uOTX+wHiOefTqj1Gx6oB3cHxio8TOaYDl1nA9t",
-	"Up/wqDWkTUvOPr7kYKYNF85PPr6wP69F656w4WBHHxcfn398cX+O5z4Mzp4imO40Iq06fpI4q5cEaMnJ",
-	"U07XDITQmtOPr+lN6lK7v8xzrve1HfZ8E+ZTfGswG+x8/QHXHtGwxcPO7k9uFsM+2PydskuPNPtw6cLz",
-	"gHfpINxL2fcsr8YOobap0EmbJEg/qd7tAwwA4CFroGyKp557taGQdhClNbcw8dAh26XcYqByZ80ESPsF",
-	"QRoajGnwkG0JxoBZSlNgIsEULqEhKv8oVKAaTxJWFvTmTA+l9JJp44rDbhXZfymv6rr6VQv+t/Kx7amE",
-	"38TF1i1r337+SLe52/ht+rxDPVnfgu02Tp/93sjsk6X2mL+vekEEhF70mmXV9ME/fP/fs+9HJeqnpWT0",
-	"j/p/3aAzD6S75H8H6FalaAcXXO+rvPdWidgVrVPmXjFs1WydLqtVNPKC9CIXj1xBclQNY6Erv+5oPLle",
-	"TrVRF36spmirhorDv4U2NmTRlxFThXtwfNEpkujFmF4HvXkD1LUnUkI6/LujVcfG4x/9/QnF4vVTn4Jw",
-	"Vqgmu5T1e2Ltg7vGoe/Acrl387R4BD/ms5RfH/zoR2hap+GZUZ6aYSPgcVrVnc38rX+nTMhOWT1eLCXv",
-	"dLmp3KfIpTrtLn0LIWpEq7u13nffZhpqbi3l6HR28nB7bXxBguO+CqII3G77hTRV7UI4u3rrPjoR0t9L",
-	"2WKIJjyyzNFCHdwCVW9PD9tL+Y7ecZEDfTGr6AVp6kdhLW/4BhaPvDB7+NLxFqxxaK97v9dfkn/N+JH3",
-	"igfyCe8NexlF++3vn4ZdUPPIUe/t8PsPn5GSVChuB7J/ctQcwph/i5Tj98gAhiDnp1R+HnG+YLy+fG+P",
-	"O75/fjrwhPg1/KbnZyUTsyfE9cO3X/7v0pAnJAaDrxH+I4d5KIcZ6gg9kr7gWopmznMd2oqPda45g3/7",
-	"d88SFZc5OskaYTwiT+Y3GmxUhe69hNZrCYy73GeoOTBt/rGCDtf3H+7/NwAA//8=",
+	"5+MqgbxQFmS8/xb2h7xcshvYM5sC40XBcn4Dhm2UZkoCM5Zry0acaS4TlbP376++GYeMGyYkLbl6c/1n",
+	"llpb8EKw1k6Tb2G/lInmG3vBhGU537M1MAPSsjXXwJRGKpz9XCoLCTNWC7mdsr8Jm3rSBvQt6C8MEw1Z",
+	"thMyUbulHB2fslSV2rD1niWw4WVmx4wzDT+XYCzbCZs6KjwHOiCXSfPFWiV7Jgzj0uxAQ9I8vxHa2KXU",
+	"YAolDbi7CNl6b4Gkgn+EREwqZugaWawSQGp4uim7bu9KdDlLxGYDmg6vkv1SCsM0bEoDCRudHh+PL4h1",
+	"q/dsl4oMGk7qAyF5K7KMrQFVJOUyySBhHUKz8/F0KS/pTIbZlFtm+J4tAyRMB2EZt6CXAe56HrKzu7sx",
+	"w9uQyrIbKGzIjGpYOZCh1QLMUjr9ZH9WmnkNZdFrmJ2cf/UaJqez5GxyegKvJ+v4/GTy6vX5KT/7anN+",
+	"cnwaXSA5TbJKIBNr0NxCtkdRRp5StJS3PCshZGuIeWmAvdvx7RY0e39FYr98e8U25S+/4BF3qswSFHvi",
+	"Tosqi3wqyeAWNDK8ny5lEAYCNd0ZZxAGkudoND19DTo2xu/+CnJr02BxfHYWos1Vn+doYdaCRpr/9dM/",
+	"Tf77w5d/CGpTdKrsLLFSIzLEr3nyF25hx8kIYyUtSIt/8qLIRMzRHo/+btAof21M/9cAtFY6WARlYawG",
+	"nq9KyW+5yPg6A3QS+PPKwp0NFgFe1y1osfH0yIpETCJvLbtgPZUI7tuH/4OGTbAI/vmocW5H7ldz9Ia4",
+	"odN1/Qjq/Y+49d7dERcZJCGL6Y5QwdbANPA4xW+VrvXWpmQ63th5HKtS2iky9DVPfnDq/zyBoV2ucmFy",
+	"buO0Lylklwy30OpWJJCwRIEhRul50ny4KyBG/0Q6GeCFEj8rkQSLgK/jBDaz+fHJ6dmrr16f9z+jQllu",
+	"SxMsgvmrFxJxyyEINBWRsFHk/1r5H6OQ1V/JMl+DjsYkc9u9o+oKhCXfxtHvcaMkUxt6tDSgq2VCFqUl",
+	"A5YscseKWKoyjGINVfcDGWrUyCpCbrfiFuRS7sgD9BjZ8ltA60VjvQ+Db8BYIel+v1f2MsvUDpLn6UDS",
+	"kFpJZVfcE+tpg5MShbVv37KYS6+wzpYgwTBTK6qI4UUus9b7RvXIl6FaUm6AUnKcfWEY2YXes1H0BGaX",
+	"ss1tNMZbvBEywZvNhAQ2igoNuShzhj6YVSQ/fvJofLHEZ1IMQzvuo567N+/erkUOqrSf6eWsp/JUD5cI",
+	"52ZcTKcEReS/h6cb3pg8WDf3+gHQ2p4nllYStLqB/Uo7WgfCEaafhtElkZkfJCPeQi+c2nEmYUfxk5wB",
+	"ffJPvJDQoh5rEfHGMw082T/AIyZMH2fQSVtiUOaZ4+F5YvYkVu6LnnirXyuzdQ99vmwuGSWwLqmuvQKd",
+	"6TuwqUo+1wvmROUxB+iecHrsnrjAC2Fv/+3d9QvdfsFtyuBOGGtCti4xXcvcVeImWO+0qic67mGxgnQc",
+	"q8aJiohaLFo6BVNAfLfZPsjO7sPgLd9niifXSv2V6y08T7aFI7KySq0yItMTbRWxq6KDHsKgyiWbvzp5",
+	"fUpFhXnh/GB4N/at+Jr0yidWV/KtVlsNxjzv8HWMl6uiItQ7/kFRNuCi6upGSFbRuagrIpCYoaTcsI2Q",
+	"wqSQvIjNDdeKhz5quPR6jD2S8LVS33G594J+rny5hVUmcmEPTZYCN/3GCtCsSLH8cYGcjU6O5rN8XCXc",
+	"7SgoJDudH/va9UW0TimWc7mvBGouHKiBlh0RCjIhGCSq9pyyNwILQaw0mzNQztmkRFTZEvNLOYracogu",
+	"WD//cBV51IgnYljjudSUlg3mv8JgnqSVtRlSa28/ivwPkERjV0P2sZ1JDe4Mic0/fdSCgUh271vF2/MS",
+	"pIerv05e1K34mBbb1DKpdr9NRtRIzqeQ9IkEXtlZzUFd2gtrmEm5JgAINWH0AyTCjB3vdP3I+3Qp31mu",
+	"rSGsoipajPIQRwEyweszlu8NW6tSJqjxcQrxjStFYi5jyAzbKqZkyOAuhsLppwVjl9Jnvz6LfS9NWRRK",
+	"W0i+g0Twa4ocz7uqmtIqR1IrikKPxYe8NJR+H+zw20QHvKmov1c0De7r7Ujf/0QCbBXjh5Q7umeVlzkG",
+	"5UKrArQVDgVpV9CPH6QKUd8EDkr5uRQaE6Cf2jQ+1LiLWv8dYspUK25NmdkhvNOxlmFZ32L6kNVY5TmX",
+	"yfB5/Y8s5lpjmaRK9ELZDnUwcjtElJLIMkee3VfIb5Ok+O8OoKMGN3hcQs6VvXPP9oXkSYT1MQZFhUby",
+	"6L0SRlKDAUggCX3+/THpJfAUkhpiELcEYKLezGcsA2uxGFWaJWIrrBl3c7v58clpELYhuvmsg9CddhG6",
+	"y8l/8skvs8n5IE4XvrRKhu7oj4j7IcWsa27nkKYsKjSW3CGL4lJrTEkiH+mMFTlHv0JPrHIwhm/BrDAa",
+	"RuQnC27QTSrJOMXBpWxFPgLibQo5GyUQixxrGpKHCdHzOh86pr08dM/XVaF/cNGetQcu2/+K8d0fp3ub",
+	"b97/MHQpj55weKt6CYuVsRWIVS2sEgXWPfCFPxkKyqgcGG6H4SRXCWS9qmI2nZ2cnMxms9kgy7cgKy06",
+	"5E4kIC1er644e/fdO9TxmGeZC2WVL7HeSHqbX87ovwpfHGKBZHW4/9+QOqU3HTeNYjqUSP/Ic7ft7MVM",
+	"50XcW8fgPL0hk6vBgK5E3lB/YMNFVmqYdlNHYSpHXmgg3UA70MATyqTWe1aAKrJ6mVuB+Qf+jBe3lFYx",
+	"sxM2TlGvnLvMVMwzgTbpVXKxlEs5YQfo7YJxthGQUXsnF8YIuQ0rpdlphanqvqAemipJzzWXW2CjgQRY",
+	"2HFnDw8HL4hWp2QQxndnsDT3qQFnDmGuqopdyi347JwYWUrm6idhF5TOIWMh/RWnXPMYHbn7nJFzpjRc",
+	"KmbKOK3IOkygy2fdw/SsDqDW3KHybORB5xNHQSq72qAD8ys7Gl8DrbQn8kInZZmSWCXz2IrbhuIrfGA+",
+	"m3vCxO1qnan4BirqjfD893TZnT0ral85MrGSzifaVfsxuvV+EkUm22xRIWW6lJJcF8q1jbPjdVRQe73v",
+	"fOY2bmejEuxO6Rt/iBZIzvwvlQbUSxpyZ9U5Wt0VT6jqhDolrVe8ciusUissFFcYm/PCmvYqLOW8bivF",
+	"1MaCvDi8P8C41BD2IoW7At3C0IX7n+oOe1pVQrQp+ttbrDAnVc7WxsiG6DUAeZNFYklTs3TuWGovWrle",
+	"GN4wFq7ge188Yxut8r56j+ruioUsM2yXijj1AqxL0sVhKcuGK9kKp+BYgg7X4047KtzdubQHrW6wXYd2",
+	"4g55UF12ibcq0sMthlqFNChQdemlkgakgS5N3yg4pDcMzB/YQlOZYaJ1AOfhl6W8kWonV1qVlr44BFT9",
+	"9v96ff0WrbBu01kD2ablLyesC2YsnoiCDHp3pxudK8bNH77lB9phxPzz2lFNYwl3dr0lcu6cwmfdYnIa",
+	"PIAXOgl8FhbnIsdgh8Rfy3M7D15Zukp7iHXQmEzb5E0L7RgdwBzCoKxaCEd9hY3JdDsRLicYaBLUIY9O",
+	"Ei08qF75FfxWSDB4F2oNLPrLm2t2RM/+ErGRKq0RVIwJvFFpMWKPF635Gx9RTFpaixJP1E6STbIECvTG",
+	"mNrX+uIsbaBGgOEs7LJKmozkN7CKufHRYOPBOp+gsZEBLEHULYyn7NInqqHfk2GNHdaAEJeMF8VSrkuR",
+	"WWZVwvdeaRLwuuyDjmE8wXhCUkfPBW65N3fHSiZuoJsfGr43rhBqlfK9WYN2/cknv3z4yVWgqw9/HCxB",
+	"24DQYPK+Q40kFxIOZaIdXp432vB/KLdvScOLZjC1f4vp6/fkkIZLrk5+a5Wz0H3IvG3hkxiElc65RWe1",
+	"Aa3J085P52dnZ2ez+WyG3v7LOTudn7GzszNGX42nS/mu4DGYkCXcpPR/ZR3YWHD0HikYcHild7H0m9hK",
+	"pSHpK09ruy6ucXL8yOTRcvnlv/w0m5yz0Xi6XE4+/BE/fOh8M6hrzW09oU7t5qQ0+qfBllq6yYDoqCla",
+	"To5ZCne8Kiab/J9c61L2ovPtHEvP9++vvnGu9/a4L5YnzNe0ZfXqsSmtGgOaPAAC/dg65oOAGMHQ/Ty9",
+	"CtltbTuEw2Stp4+ZRVul+1bhKQxZQpt54hGSh/Glqrwg8Nw9/EIw7e9a2HeIDGpyG+9y2Tl6xdANnlYT",
+	"p9EymC0Dl1mUcQymD/l0tawHLT4EKuKhhNyoqm/AY9ImP3jo/NCk0Opuz3IupOVCgjZBGJQ6CxZBam1h",
+	"FkdHW2HTcj2NVX7UXtP5EBwA/aREE+/2OneOYTVXa5FRg8GEZHmqtMykoiho9pj9qCTfAkmtmps1EGuw",
+	"1cwvL4rpUi5l5xQbpXdcu2EwgwmFBiBkq84cPd3WpdTJXqyBnA7PDI2hMlJPWEqXg7ju3rb09NFXc0GT",
+	"oG7atkoeHUrjB3fXKhHeA+MWSvq4f8DGUpJntoYpLbYCI8L3PnjeUWrohmKLAlN4YS1In51QzMBnbgAK",
+	"hkUzKhRKpgMu+aTINMeN3jjUCBPMxfOgp3ApH8KefP6DuWkDQfkGaVVZHnWn8wgu9vtRP5uEX/EfYyo+",
+	"UKm2juorLIdfYhhk0X9MvGOYXH0TMdcNXVRX0ekLtrflBD3NqRFw/HopfSsg9I2AkEVTDMirCHPQaBKF",
+	"fgwIaVJpvRMGpuzfS4VptierASs9p92YBmeQL9r69YVhmdrWgFkzPkzVDF+jgRBr1bARxalMxFiLtsz6",
+	"u6vrAwtWBUijSh3DVOntkV9kjvDZ+zCwwmZ9jxCE+NE4W55PZ9MZPomEeCGCRXAynU1PXIqZkuc78n2k",
+	"xa9BoYbDlipMP2xV6bJUbFNqgiXagLQwLOcJOAs7tN3R7XzsUhvjZw2bwuNkVtWcHnWgcoJCZymtyHx5",
+	"QbPzHgq9YE0pgtkujfm7O6qqd8NOZzNnRJXqD2E2bNQdRZ2f+/Y9Rjc6+VUSLHyPsB03m+ner1XyiSPa",
+	"nzYW/ORWbrftet+NlFaX0B8xP57NPo3xusXZ9CLrkeXZpzNKja0HWs/94YQaP6NpmVPH+dAm9QmPWgPh",
+	"tOTs40sO5udw4fzk4wv7s2G07gkbDk4P4OLj848v7s8M3YfB2VME0518pFXHTxJn9UICLTl5yuma4RNa",
+	"c/rxNb2pYBotKPOc631thz3fhPkU3xrMBjtff8C1RzTY8bCz+5Ob+7APNpqn7NIjzT5cuvA84F06CPdS",
+	"9j3Lq7FDqG0qdNImCdJPxXf7AAMAeMgaKJviqedebSikHURpzS1MPHTI6m4MnTUTIO0XBGloMKbBQ7Yl",
+	"GANmKU2BiQRTuIQGtvyjUIFqPElYWdDLQT2U0kumjSsOu1Vk/6W8qpsgqNr9v5WPbU9A/CYutm6P+1b3",
+	"Rzrb3SZz01Me6v/6dm+3Sfvsd1Rmnyy1x/x91QsiIPSi1yyrJh3+4fv/P/t+VKJ+WkpG/6j/1w0680C6",
+	"S/53gG5VinZwwfW+yntvlYhd0Tpl7i3KVs3W6bJaReM1SC9y8cgVJEfV4Be68uuOxpPr5VQbdeHHqrde",
+	"NVQc/i20sSGLvoyYKtyD44tOkUQv4fQb9PVLrq49kRLS4V+PrTo2Hv/o708oFq+f+hSEs0I12aWs30lr",
+	"H9w1Dn0Hlsu9m93FI/iRoqX8+uBHP67TOg3PjPLUDBsBj9Oq7mxmff37a0J2yurxYil5p8tN5T5FLtVp",
+	"d+lbCFEjWt2t9b775tRQc2spR6ezk4fba+MLEhz3VRBF4HbbL6QJbhfC2dVb99GJkP5eyhZDNE2SZY4W",
+	"6uAWqHp7etheynf0Po0c6ItZRe+AUz8Ka3nDN7B45J3gw/eqt2CNQ3vdK8z+kvyb1I+8Oj2QT3hv2Mso",
+	"2i+4/zTsgppHjnovwN9/+IyUpEJxO5D9k6PmEMb8W6Qcv0cGMAQ5P6Xy84jzBeP15Xt73PH989OBJ8Sv",
+	"4bdKPyuZmD0hrh++afO/l4Y8ITEYfGXxHznMQznMUEfokfQF11I0c57r0FZ8rHPNGfzbv+eWqLjM0UnW",
+	"COMReTK/0WCjKnTvQLRegWDc5T5DzYFp8w8jdLi+/3D/PwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -114,7 +114,8 @@ type CheckResult struct {
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -218,7 +219,8 @@ type IdempotencyKey = string
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -253,7 +255,8 @@ type BadGateway = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -288,7 +291,8 @@ type BadRequest = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -323,7 +327,8 @@ type DestinationNotAllowed = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -358,7 +363,8 @@ type GatewayTimeout = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -393,7 +399,8 @@ type IdempotencyKeyReused = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -428,7 +435,8 @@ type InternalError = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -463,7 +471,8 @@ type MethodNotAllowed = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -498,7 +507,8 @@ type PayloadTooLarge = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -533,7 +543,8 @@ type RequestInProgress = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -568,7 +579,8 @@ type TooManyRequests = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -603,7 +615,8 @@ type Unavailable = Error
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
-//   - `invalid_number`: the phone number is not a valid number
+//   - `invalid_number`: the phone number is there but is not a valid number (whatever is wrong
+//     with it: its type, its characters, its length, or no such number exists)
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
@@ -642,7 +655,8 @@ type RequestVerificationParams struct {
 	// response again, byte for byte, and no second code is sent. The same key with a different body
 	// is refused (422); a retry while the first request is still being handled is refused (409).
 	// Answers that say "try again later" (429, 5xx) are not kept, so a retry with the same key tries
-	// again.
+	// again. For example `8e03978e-40d5-43e8-bc93-6894a57f9324`; there is deliberately no `example`
+	// value, because Swagger UI and API fuzzers would send that one key on every try.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
