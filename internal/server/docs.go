@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
+	"go.yaml.in/yaml/v4"
 )
 
 // docs serves the contract and Swagger UI. The UI's assets are compiled into the binary (swgui's
@@ -31,7 +32,14 @@ func newDocs(specYAML []byte) (*docs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	js, err := json.Marshal(spec)
+	// The JSON is the YAML document as data, not kin-openapi's model of it: the model leaves out
+	// what equals its zero value (`security: []`, `required: false`), and linters and generators
+	// reading /openapi.json must see the contract as written.
+	var doc any
+	if err := yaml.Unmarshal(specYAML, &doc); err != nil {
+		return nil, fmt.Errorf("read openapi.yaml as data: %w", err)
+	}
+	js, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode openapi spec as json: %w", err)
 	}
@@ -46,14 +54,14 @@ func newDocs(specYAML []byte) (*docs, error) {
 }
 
 func (d *docs) register(e *echo.Echo) {
-	e.GET("/openapi.yaml", func(c echo.Context) error {
+	getOrHead(e, "/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", d.specYAML)
 	})
-	e.GET("/openapi.json", func(c echo.Context) error {
+	getOrHead(e, "/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, d.specJSON)
 	})
-	e.GET("/docs", func(c echo.Context) error {
+	getOrHead(e, "/docs", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, "/docs/")
 	})
-	e.GET("/docs/*", echo.WrapHandler(d.ui))
+	getOrHead(e, "/docs/*", echo.WrapHandler(d.ui))
 }

@@ -238,6 +238,26 @@ func TestDocsAndHealth(t *testing.T) {
 	if res.StatusCode != 200 || json.Unmarshal([]byte(body), &doc) != nil || doc["openapi"] != "3.0.3" {
 		t.Errorf("/openapi.json: %d %.80s", res.StatusCode, body)
 	}
+	// The JSON is the contract as written, down to the values a model of it would leave out, so that
+	// what lints clean as YAML lints clean as JSON.
+	if sec, ok := doc["security"].([]any); !ok || len(sec) != 0 {
+		t.Errorf("/openapi.json security = %#v, want [] as openapi.yaml has it", doc["security"])
+	}
+	idem, _ := doc["components"].(map[string]any)["parameters"].(map[string]any)["IdempotencyKey"].(map[string]any)
+	if required, ok := idem["required"]; !ok || required != false {
+		t.Errorf("/openapi.json Idempotency-Key required = %#v, want false as openapi.yaml has it", idem["required"])
+	}
+	// Probes and uptime checkers may ask with HEAD: the answer is GET's, without a body.
+	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/openapi.json", "/docs/"} {
+		res, err := http.Head(h.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") == "" {
+			t.Errorf("HEAD %s: %d %q", path, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
 	res, page := get("/docs")
 	if res.StatusCode != 200 || !strings.Contains(page, "swagger-ui") || !strings.Contains(page, "/openapi.json") {
 		t.Fatalf("/docs: %d %.200s", res.StatusCode, page)

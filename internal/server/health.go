@@ -34,10 +34,16 @@ type health struct {
 func (h health) register(e *echo.Echo) {
 	// Liveness: the process serves. Nothing else belongs here: a failing dependency must not get a
 	// healthy process restarted.
-	e.GET(pathHealthz, func(c echo.Context) error {
+	getOrHead(e, pathHealthz, func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET(pathReadyz, h.ready)
+	getOrHead(e, pathReadyz, h.ready)
+}
+
+// getOrHead routes GET and HEAD to h: load balancers and uptime checkers probe with either, and
+// `curl -I` sends HEAD. net/http drops the body of an answer to HEAD.
+func getOrHead(e *echo.Echo, path string, h echo.HandlerFunc) {
+	e.Match([]string{http.MethodGet, http.MethodHead}, path, h)
 }
 
 // ready answers 200 when every check passes, and 503 in the Error shape naming those that did not.
