@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,6 +31,9 @@ type Check struct {
 type health struct {
 	s      *Server
 	checks []Check
+	// was is what the last probe found failing, "" when ready: a probe every few seconds during an
+	// outage logs when readiness changes, not every time it is asked.
+	was *atomic.Pointer[string]
 }
 
 func (h health) register(e *echo.Echo) {
@@ -53,14 +58,25 @@ func (h health) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	var failing []string
+	var errs []any
 	for _, check := range h.checks {
 		if err := check.Run(ctx); err != nil {
-			h.s.logger.WarnContext(ctx, "not ready", "check", check.Name, "err", err)
 			failing = append(failing, check.Name)
+			errs = append(errs, slog.String(check.Name, err.Error()))
 		}
 	}
-	if len(failing) > 0 {
-		return newAPIError(http.StatusServiceUnavailable, "not_ready", "not ready: "+strings.Join(failing, ", "))
+	now := strings.Join(failing, ", ")
+	was := h.was.Swap(&now)
+	switch {
+	case was != nil && *was == now && now != "":
+		h.s.logger.DebugContext(ctx, "still not ready", "checks", now)
+	case now != "":
+		h.s.logger.WarnContext(ctx, "not ready", "checks", now, slog.Group("err", errs...))
+	case was != nil && *was != "":
+		h.s.logger.InfoContext(ctx, "ready again", "was_failing", *was)
+	}
+	if now != "" {
+		return newAPIError(http.StatusServiceUnavailable, "not_ready", "not ready: "+now)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -82,6 +82,21 @@ func TestReadinessFollowsItsChecks(t *testing.T) {
 	if r := h.postJSON("/request", `{"number":"14155550100"}`); r.status != 200 {
 		t.Fatalf("API while not ready: %d %s", r.status, r.raw)
 	}
+	// A probe every few seconds through an outage: one warning when it begins, one line when it ends.
+	for range 3 {
+		h.send(http.MethodGet, "/readyz", "", "")
+	}
+	stopping.Store(false)
+	if r := h.send(http.MethodGet, "/readyz", "", ""); r.status != 200 {
+		t.Fatalf("after: %d %s", r.status, r.raw)
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, `"level":"WARN","msg":"not ready"`); n != 1 {
+		t.Errorf("%d warnings for one outage, want 1:\n%s", n, logs)
+	}
+	if n := strings.Count(logs, `"msg":"ready again"`); n != 1 {
+		t.Errorf("%d lines saying it is ready again, want 1:\n%s", n, logs)
+	}
 }
 
 // TestProbesSitOutsideValidation: probes carry no body and no JSON content type; they must never be

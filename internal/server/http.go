@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -85,7 +86,7 @@ func New(d Deps) (http.Handler, error) {
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
 	docs.register(e)
-	health{s: s, checks: d.Ready}.register(e)
+	health{s: s, checks: d.Ready, was: &atomic.Pointer[string]{}}.register(e)
 	return e, nil
 }
 
