@@ -34,6 +34,9 @@ var (
 	whatsAppSender = regexp.MustCompile(`^[1-9][0-9]{6,14}$`)
 	// smsAppHash is the 11-character hash Android's SMS Retriever API computes for an app (base64).
 	smsAppHash = regexp.MustCompile(`^[A-Za-z0-9+/]{11}$`)
+	// v2's sms `from` is stricter than v1's sender_id: 3 to 11 letters or digits without spaces (as
+	// Vonage's own SDKs check it), or a number.
+	v2AlphanumericSender = regexp.MustCompile(`^[A-Za-z0-9]{3,11}$`)
 )
 
 // normaliseV2 tidies what people type into the v2 variables, before validation.
@@ -68,7 +71,7 @@ func (c Config) validateV1Only() []error {
 	if c.Locale != "" && !slices.Contains(v1Locales, c.Locale) {
 		bad("VERIFY_LOCALE %q is not a locale the Verify API v1 supports (e.g. en-us, en-gb, de-de)", c.Locale)
 	}
-	if set := setNames(map[string]bool{
+	if set := whichApply(map[string]bool{
 		"VERIFY_WORKFLOW":         len(c.Workflow) > 0,
 		"VERIFY_WHATSAPP_FROM":    c.WhatsAppFrom != "",
 		"VERIFY_CHANNEL_TIMEOUT":  c.ChannelTimeout != 0,
@@ -77,7 +80,7 @@ func (c Config) validateV1Only() []error {
 		"VONAGE_PRIVATE_KEY":      c.VonagePrivateKey != "",
 		"VONAGE_PRIVATE_KEY_PATH": c.VonagePrivateKeyPath != "",
 	}); set != "" {
-		bad("%s only apply to VONAGE_VERIFY_API=v2; set VONAGE_VERIFY_API=v2 or remove them", set)
+		bad("%s only to VONAGE_VERIFY_API=v2; set VONAGE_VERIFY_API=v2 or remove them", set)
 	}
 	return problems
 }
@@ -87,12 +90,12 @@ func (c Config) validateV2Only() []error {
 	var problems []error
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 
-	if set := setNames(map[string]bool{
+	if set := whichApply(map[string]bool{
 		"VERIFY_WORKFLOW_ID":     c.WorkflowID != 0,
 		"VERIFY_PIN_EXPIRY":      c.PinExpiry != 0,
 		"VERIFY_NEXT_EVENT_WAIT": c.NextEventWait != 0,
 	}); set != "" {
-		bad("%s only apply to VONAGE_VERIFY_API=v1; with v2 use VERIFY_WORKFLOW and VERIFY_CHANNEL_TIMEOUT", set)
+		bad("%s only to VONAGE_VERIFY_API=v1; with v2 use VERIFY_WORKFLOW and VERIFY_CHANNEL_TIMEOUT", set)
 	}
 	if c.CodeLength != 0 && (c.CodeLength < 4 || c.CodeLength > 10) {
 		bad("VERIFY_CODE_LENGTH must be between 4 and 10 with VONAGE_VERIFY_API=v2, got %d", c.CodeLength)
@@ -137,7 +140,8 @@ func (c Config) validateWorkflow() []error {
 		bad("VERIFY_WHATSAPP_FROM is set but VERIFY_WORKFLOW has no whatsapp")
 	}
 	if c.SMSAppHash != "" && !smsAppHash.MatchString(c.SMSAppHash) {
-		bad("VERIFY_SMS_APP_HASH must be the 11-character hash of your Android app (SMS Retriever API), got %d characters", len(c.SMSAppHash))
+		bad("VERIFY_SMS_APP_HASH must be the 11-character hash of your Android app (SMS Retriever API: "+
+			"letters, digits, + and /), got %q", c.SMSAppHash)
 	}
 	if c.SMSAppHash != "" && !hasSMS {
 		bad("VERIFY_SMS_APP_HASH is set but VERIFY_WORKFLOW has no sms")
@@ -145,6 +149,10 @@ func (c Config) validateWorkflow() []error {
 	// On v2 the sender ID is the sms channel's `from`; without sms it would silently do nothing.
 	if c.SenderID != "" && !hasSMS {
 		bad("VERIFY_SENDER_ID is the SMS sender, but VERIFY_WORKFLOW has no sms")
+	}
+	if c.SenderID != "" && !v2AlphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {
+		bad("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or up to 15 digits, "+
+			"with VONAGE_VERIFY_API=v2, got %q", c.SenderID)
 	}
 	return problems
 }
@@ -190,8 +198,9 @@ func (c Config) validateV2Credentials() []error {
 	return problems
 }
 
-// setNames lists, in a stable order, the names whose value is true.
-func setNames(set map[string]bool) string {
+// whichApply lists, in a stable order, the names whose value is true, with the verb that agrees
+// ("X applies", "X, Y apply"); "" when none is.
+func whichApply(set map[string]bool) string {
 	var names []string
 	for name, isSet := range set {
 		if isSet {
@@ -199,5 +208,11 @@ func setNames(set map[string]bool) string {
 		}
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ")
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + " applies"
+	}
+	return strings.Join(names, ", ") + " apply"
 }

@@ -157,9 +157,11 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"api secret without key next to a complete JWT", v2JWTEnv(map[string]string{"VONAGE_API_SECRET": "secret456"}),
 			[]string{"VONAGE_API_SECRET is set without VONAGE_API_KEY"}},
 		{"v1-only variables with v2", v2Env(map[string]string{"VERIFY_WORKFLOW_ID": "6", "VERIFY_PIN_EXPIRY": "300", "VERIFY_NEXT_EVENT_WAIT": "300"}),
-			[]string{"VERIFY_NEXT_EVENT_WAIT, VERIFY_PIN_EXPIRY, VERIFY_WORKFLOW_ID only apply to VONAGE_VERIFY_API=v1", "VERIFY_WORKFLOW"}},
+			[]string{"VERIFY_NEXT_EVENT_WAIT, VERIFY_PIN_EXPIRY, VERIFY_WORKFLOW_ID apply only to VONAGE_VERIFY_API=v1", "VERIFY_WORKFLOW"}},
+		{"one v1-only variable with v2", v2Env(map[string]string{"VERIFY_WORKFLOW_ID": "6"}),
+			[]string{"VERIFY_WORKFLOW_ID applies only to VONAGE_VERIFY_API=v1"}},
 		{"v2-only variables with v1", vonageEnv(map[string]string{"VERIFY_WORKFLOW": "sms", "VERIFY_CHANNEL_TIMEOUT": "60", "VONAGE_APPLICATION_ID": "app"}),
-			[]string{"VERIFY_CHANNEL_TIMEOUT, VERIFY_WORKFLOW, VONAGE_APPLICATION_ID only apply to VONAGE_VERIFY_API=v2"}},
+			[]string{"VERIFY_CHANNEL_TIMEOUT, VERIFY_WORKFLOW, VONAGE_APPLICATION_ID apply only to VONAGE_VERIFY_API=v2"}},
 		{"code length 8 on v1", vonageEnv(map[string]string{"VERIFY_CODE_LENGTH": "8"}), []string{"VERIFY_CODE_LENGTH must be 4 or 6", "v1"}},
 		{"code length 3 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "3"}), []string{"VERIFY_CODE_LENGTH must be between 4 and 10"}},
 		{"code length 11 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "11"}), []string{"VERIFY_CODE_LENGTH must be between 4 and 10"}},
@@ -182,6 +184,8 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"an app hash of the wrong length", v2Env(map[string]string{"VERIFY_SMS_APP_HASH": "short"}), []string{"VERIFY_SMS_APP_HASH", "11-character"}},
 		{"an app hash without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SMS_APP_HASH": "FA+9qCX9VSu"}), []string{"VERIFY_SMS_APP_HASH is set but VERIFY_WORKFLOW has no sms"}},
 		{"a sender id without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SENDER_ID": "ACME"}), []string{"VERIFY_SENDER_ID", "no sms"}},
+		{"a sender id with a space (v1 allows it, v2 does not)", v2Env(map[string]string{"VERIFY_SENDER_ID": "Acme Inc"}), []string{"VERIFY_SENDER_ID", "without spaces"}},
+		{"a sender id too short for v2", v2Env(map[string]string{"VERIFY_SENDER_ID": "AC"}), []string{"VERIFY_SENDER_ID", "3 to 11"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertRefused(t, tt.env, tt.want) })
