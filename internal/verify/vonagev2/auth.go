@@ -73,12 +73,27 @@ func NewJWTAuth(applicationID string, privateKeyPEM []byte, now func() time.Time
 	if now == nil {
 		now = time.Now
 	}
-	return &JWTAuth{applicationID: applicationID, key: key, now: now}, nil
+	a := &JWTAuth{applicationID: applicationID, key: key, now: now}
+	// A key can parse and still not sign (crypto/rsa refuses keys under 1024 bits): find out now,
+	// at start-up, rather than on every call a user makes.
+	if _, err := a.sign(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Authorize implements Authenticator: it signs a new token for every request, with a random jti so
 // that no two requests ever carry the same token.
 func (a *JWTAuth) Authorize(req *http.Request) error {
+	signed, err := a.sign()
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+signed)
+	return nil
+}
+
+func (a *JWTAuth) sign() (string, error) {
 	now := a.now()
 	token := jwt.NewWithClaims(jwt.SigningMethodRS256, claims{
 		ApplicationID: a.applicationID,
@@ -91,10 +106,9 @@ func (a *JWTAuth) Authorize(req *http.Request) error {
 	})
 	signed, err := token.SignedString(a.key)
 	if err != nil {
-		return fmt.Errorf("vonagev2: sign application jwt: %w", err)
+		return "", fmt.Errorf("vonagev2: sign application jwt: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+signed)
-	return nil
+	return signed, nil
 }
 
 // String and GoString keep the private key out of any %v, %+v or %#v.

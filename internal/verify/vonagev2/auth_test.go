@@ -2,11 +2,13 @@ package vonagev2_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +158,7 @@ func TestCredentialsNeverShow(t *testing.T) {
 		{"not PEM at all", []byte("hunter2-" + keyBody)},
 		{"a PEM that is not a key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("hunter2-" + keyBody)})},
 		{"a public key", publicPEM(t, app.PublicKey)},
+		{"too short to sign with (512 bits)", weakKeyPEM(t)},
 	}
 	for _, tt := range tests {
 		t.Run("a private key that is "+tt.name+" is refused without being quoted", func(t *testing.T) {
@@ -171,6 +174,19 @@ func TestCredentialsNeverShow(t *testing.T) {
 	if _, err := vonagev2.NewJWTAuth("", app.PrivateKeyPEM, nil); err == nil {
 		t.Error("an empty application id was accepted")
 	}
+}
+
+// weakKeyPEM is a 512-bit RSA key, which parses but which crypto/rsa refuses to sign with. Making
+// one needs the GODEBUG setting that crypto/rsa reads when it is changed, so it is set only for that.
+func weakKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	t.Setenv("GODEBUG", "rsa1024min=0")
+	key, err := rsa.GenerateKey(rand.Reader, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Unsetenv("GODEBUG")
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 }
 
 func otherPublicKey(t *testing.T) *rsa.PublicKey {
