@@ -160,7 +160,9 @@ func (c *Caller) transportFailure(ctx, callCtx context.Context, op string, err e
 func ExchangeAttrs(op string, began time.Time, httpStatus int, err error) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("endpoint", op),
-		slog.Duration("elapsed", time.Since(began)),
+		// In milliseconds, like the access line's latency_ms: slog's JSON would write a Duration as
+		// integer nanoseconds, and the text format as "1.2ms"; one unit reads the same in both.
+		slog.Float64("latency_ms", float64(time.Since(began).Microseconds())/1000),
 	}
 	if httpStatus != 0 {
 		attrs = append(attrs, slog.Int("http_status", httpStatus))

@@ -59,3 +59,19 @@ func TestNewCallerRefusesANegativeTimeout(t *testing.T) {
 		t.Fatal("a negative timeout was accepted")
 	}
 }
+
+// TestExchangeAttrsGiveLatencyInMilliseconds: the upstream line reads like the access line
+// (latency_ms), not as slog's integer nanoseconds.
+func TestExchangeAttrsGiveLatencyInMilliseconds(t *testing.T) {
+	attrs := upstream.ExchangeAttrs("start", time.Now().Add(-1500*time.Millisecond), 200, nil)
+	for _, a := range attrs {
+		if a.Key != "latency_ms" {
+			continue
+		}
+		if ms := a.Value.Float64(); ms < 1500 || ms > 60_000 {
+			t.Errorf("latency_ms = %v for a call of 1.5 s", ms)
+		}
+		return
+	}
+	t.Errorf("no latency_ms in %v", attrs)
+}
