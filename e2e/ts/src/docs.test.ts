@@ -80,6 +80,19 @@ describe('Swagger UI at /docs', () => {
     await live.locator('.response-col_status', { hasText: '200' }).waitFor();
     assert.match(await live.innerText(), new RegExp(String(started.request_id)));
 
+    // Swagger UI must not fill in an Idempotency-Key of its own: the same key on every try would make
+    // the next person's try, with another number, a 422 for a day.
+    assert.equal(response.request().headers()['idempotency-key'], undefined, 'Swagger UI sent an Idempotency-Key');
+
+    // A second try with another number, as the next person at this server would: a new verification.
+    await body.fill('{"number": "14155550199"}');
+    const again = page.waitForResponse((r) => r.url() === `${origin}/request` && r.request().method() === 'POST');
+    await request.getByRole('button', { name: 'Execute' }).click();
+    const second = await again;
+    assert.equal(second.status(), 200, await second.text());
+    const secondStarted = (await second.json()) as { request_id?: unknown };
+    assert.notEqual(secondStarted.request_id, started.request_id, 'the second try was answered with the first');
+
     const shots = process.env.E2E_ARTIFACTS ?? (await mkdtemp(join(tmpdir(), 'verify-proxy-docs-')));
     const shot = join(shots, 'swagger-ui-try-it-out.png');
     await page.screenshot({ path: shot, fullPage: true });
