@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
@@ -101,16 +104,24 @@ func TestRunRefusesBadV2Keys(t *testing.T) {
 	}
 }
 
-// TestRunServesTheSandboxAsVerifyV2: the sandbox stands in for v2 too, with v2's code lengths.
+// TestRunServesTheSandboxAsVerifyV2: the sandbox stands in for v2 too, with v2's code lengths and
+// request_ids (UUIDs).
 func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
 	base, _, _, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"})
 	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var started struct {
+		RequestID string `json:"request_id"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&started)
 	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("request: %d", res.StatusCode)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("request: %d %v", res.StatusCode, err)
+	}
+	if _, err := uuid.Parse(started.RequestID); err != nil || len(started.RequestID) != 36 {
+		t.Errorf("request_id %q is not a UUID, as Verify v2 gives", started.RequestID)
 	}
 	if !regexp.MustCompile(`"code":"[0-9]{8}"`).MatchString(out.String()) {
 		t.Errorf("the sandbox must send 8-digit codes:\n%s", out)

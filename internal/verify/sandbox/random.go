@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+
+	"github.com/google/uuid"
 )
 
 // randomCode draws a code of n decimal digits, each of the 10^n codes equally likely. rand.Int
@@ -17,6 +19,15 @@ func randomCode(r io.Reader, n int) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%0*d", n, v.Int64()), nil // 10^10 fits in int64
+}
+
+// newRequestID draws a request_id in the form of the Verify API the sandbox stands in for.
+func (p *Provider) newRequestID() (string, error) {
+	if p.uuids {
+		id, err := uuid.NewRandomFromReader(p.rand)
+		return id.String(), err
+	}
+	return randomHex(p.rand, 16)
 }
 
 // randomHex draws n random bytes as 2n lowercase hex digits: with n = 16, a Verify v1 request_id.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"testing"
 )
 
@@ -65,17 +66,34 @@ func TestCodeDraws(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
-	h := newHarness(t, Options{})
-	seen := map[string]bool{}
-	for i := range 1000 {
-		id := h.start(t, fmt.Sprintf("4477009%05d", i))
-		if !requestIDPattern.MatchString(id) {
-			t.Fatalf("request_id %q is not 32 lowercase hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("request_id %s drawn twice", id)
-		}
-		seen[id] = true
+	tests := []struct {
+		name string
+		opts Options
+		want *regexp.Regexp
+	}{
+		{"v1's 32 lowercase hex digits by default", Options{}, requestIDPattern},
+		{"v2's UUIDs when asked", Options{UUIDs: true}, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts)
+			seen := map[string]bool{}
+			for i := range 1000 {
+				id := h.start(t, fmt.Sprintf("4477009%05d", i))
+				if !tt.want.MatchString(id) {
+					t.Fatalf("request_id %q does not match %s", id, tt.want)
+				}
+				if seen[id] {
+					t.Fatalf("request_id %s drawn twice", id)
+				}
+				seen[id] = true
+			}
+			// The id checks and cancels as it was given.
+			id := h.start(t, "447700912345")
+			if err := h.p.Cancel(context.Background(), id); err != nil {
+				t.Fatalf("cancel %s: %v", id, err)
+			}
+		})
 	}
 }
 

@@ -54,6 +54,9 @@ type Options struct {
 	PinExpiry  time.Duration    // how long a code can be checked; 0 means 5 minutes
 	Now        func() time.Time // the clock; nil means time.Now
 	Rand       io.Reader        // the source of codes and ids; nil means crypto/rand.Reader
+	// UUIDs makes request_ids UUIDs, as Verify v2 gives them, instead of v1's 32 hex digits: an app
+	// developed against the sandbox then meets the ids it will meet in production.
+	UUIDs bool
 }
 
 // Validate reports the first option out of range, so that configuration can refuse it at start-up.
@@ -73,6 +76,7 @@ type Provider struct {
 	pinExpiry   time.Duration
 	now         func() time.Time
 	rand        io.Reader // read only under mu, so a test reader need not be safe for concurrent use
+	uuids       bool
 	logger      *slog.Logger
 	maxRequests int
 
@@ -98,6 +102,7 @@ func New(opts Options, logger *slog.Logger) *Provider {
 		pinExpiry:   opts.PinExpiry,
 		now:         opts.Now,
 		rand:        opts.Rand,
+		uuids:       opts.UUIDs,
 		logger:      logger,
 		maxRequests: defaultMaxRequests,
 		byID:        make(map[string]*request),
@@ -167,7 +172,7 @@ func (p *Provider) start(number string, now time.Time) (*request, error) {
 		p.remove(oldest)
 	}
 
-	id, err := randomHex(p.rand, 16)
+	id, err := p.newRequestID()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox start: draw request id: %w", err)
 	}
