@@ -35,7 +35,18 @@ func command(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 	return fmt.Errorf("unknown command %q: the commands are healthcheck and version; without one, the server starts", args[0])
 }
 
-// healthcheck asks the server on this machine's PORT, read as the server reads it, for /healthz.
+// localURL is where a program on this machine reaches the server: LISTEN_HOST when the server
+// listens there only, the loopback address when it listens on every interface.
+func localURL(cfg config.Config) string {
+	host := "127.0.0.1"
+	if ip := net.ParseIP(cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
+		host = cfg.ListenHost
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
+}
+
+// healthcheck asks the server on this machine's LISTEN_HOST and PORT, read as the server reads them,
+// for /healthz.
 func healthcheck(ctx context.Context, lookupEnv config.LookupFunc) error {
 	cfg, err := loadConfig(lookupEnv)
 	if err != nil {
@@ -43,7 +54,7 @@ func healthcheck(ctx context.Context, lookupEnv config.LookupFunc) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)) + "/healthz"
+	url := localURL(cfg) + "/healthz"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

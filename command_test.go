@@ -11,7 +11,16 @@ import (
 // TestHealthcheckCommand: `verify-proxy healthcheck` is what the image's HEALTHCHECK runs, with the
 // server's own environment.
 func TestHealthcheckCommand(t *testing.T) {
+	for _, listenHost := range []string{"", "127.0.0.2"} {
+		t.Run("LISTEN_HOST="+listenHost, func(t *testing.T) { testHealthcheckCommand(t, listenHost) })
+	}
+}
+
+func testHealthcheckCommand(t *testing.T, listenHost string) {
 	env := map[string]string{"VERIFY_BACKEND": "sandbox"}
+	if listenHost != "" {
+		env["LISTEN_HOST"] = listenHost
+	}
 	_, stop, done, _ := start(t, env)
 
 	var out bytes.Buffer

@@ -150,7 +150,7 @@ func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
 	}
@@ -160,7 +160,7 @@ func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 		return err
 	}
 	logger.Info("verify-proxy listening", "addr", ln.Addr().String(), "backend", cfg.Backend, "verify_api", cfg.VerifyAPI,
-		"version", version, "docs", fmt.Sprintf("http://localhost:%d/docs", cfg.Port))
+		"version", version, "docs", localURL(cfg)+"/docs")
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

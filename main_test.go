@@ -58,7 +58,11 @@ func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-
 	out = &logtest.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- runWith(ctx, nil, lookupOf(env), out, io.Discard, after) }()
-	base = "http://127.0.0.1:" + port
+	host := "127.0.0.1"
+	if h := env["LISTEN_HOST"]; h != "" {
+		host = h
+	}
+	base = "http://" + net.JoinHostPort(host, port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res, err := http.Get(base + "/healthz")
@@ -348,6 +352,22 @@ func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
 	}
 	if r := <-got; r.err == nil {
 		t.Errorf("the stuck request was answered %d after it was cut off", r.status)
+	}
+}
+
+// TestListenHostBindsThatAddressOnly: with LISTEN_HOST the server answers there and nowhere else
+// (127.0.0.2 is loopback on Linux too, so the test needs no second interface).
+func TestListenHostBindsThatAddressOnly(t *testing.T) {
+	env := map[string]string{"VERIFY_BACKEND": "sandbox", "LISTEN_HOST": "127.0.0.2"}
+	base, _, _, out := start(t, env)
+	if status, _, err := fresh(base, "/healthz"); err != nil || status != 200 {
+		t.Fatalf("on LISTEN_HOST: %d %v", status, err)
+	}
+	if _, _, err := fresh("http://127.0.0.1:"+env["PORT"], "/healthz"); err == nil {
+		t.Error("the server answers on 127.0.0.1 as well as on LISTEN_HOST 127.0.0.2")
+	}
+	if !strings.Contains(out.String(), `"docs":"http://127.0.0.2:`+env["PORT"]+`/docs"`) {
+		t.Errorf("the start-up line does not point at the docs where the server listens:\n%s", out)
 	}
 }
 

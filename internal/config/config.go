@@ -36,8 +36,9 @@ const (
 // Config is everything the server needs to start. Field names follow the environment variables in
 // the README; other work relies on those names.
 type Config struct {
-	Port    int    `env:"PORT" envDefault:"8080"`
-	Backend string `env:"VERIFY_BACKEND" envDefault:"vonage"`
+	Port       int    `env:"PORT" envDefault:"8080"`
+	ListenHost string `env:"LISTEN_HOST"` // an IP address, so that what is bound never depends on DNS; "": every interface
+	Backend    string `env:"VERIFY_BACKEND" envDefault:"vonage"`
 
 	VonageAPIKey    string `env:"VONAGE_API_KEY"`
 	VonageAPISecret string `env:"VONAGE_API_SECRET"`
@@ -107,7 +108,7 @@ var fallbacks = map[string]string{
 // mustNotBeEmpty are variables where an empty value is a mistake rather than "use the default":
 // caarlos0/env treats set-but-empty as unset, which would hide it.
 var mustNotBeEmpty = []string{
-	"PORT", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
+	"PORT", "LISTEN_HOST", "VERIFY_BACKEND", "VONAGE_API_KEY", "VONAGE_API_SECRET", "VONAGE_BASE_URL", "VERIFY_BRAND",
 	"UPSTREAM_TIMEOUT", "VONAGE_VERIFY_API", "VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY",
 	"VONAGE_PRIVATE_KEY_PATH", "VERIFY_WORKFLOW", "VERIFY_WHATSAPP_FROM",
 	"RATE_LIMIT_IP", "RATE_LIMIT_NUMBER", "RATE_LIMIT_CHECK", "RATE_LIMIT_COUNTRY",
@@ -231,6 +232,9 @@ func (c Config) Validate() error {
 	var problems []error
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 
+	if c.ListenHost != "" && net.ParseIP(c.ListenHost) == nil {
+		bad("LISTEN_HOST must be an IP address (127.0.0.1, ::1, 10.0.0.5), or unset to listen on every interface, got %q", c.ListenHost)
+	}
 	if c.Port < 1 || c.Port > 65535 {
 		bad("PORT must be between 1 and 65535, got %d", c.Port)
 	}

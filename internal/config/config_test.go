@@ -130,6 +130,8 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"set but empty brand", vonageEnv(map[string]string{"VERIFY_BRAND": ""}), []string{"VERIFY_BRAND is set but empty"}},
 		{"port not a number", vonageEnv(map[string]string{"PORT": "http"}), []string{"PORT"}},
 		{"port out of range", vonageEnv(map[string]string{"PORT": "70000"}), []string{"PORT"}},
+		{"listen host a name", vonageEnv(map[string]string{"LISTEN_HOST": "localhost"}), []string{"LISTEN_HOST must be an IP address"}},
+		{"listen host with a port", vonageEnv(map[string]string{"LISTEN_HOST": "127.0.0.1:8080"}), []string{"LISTEN_HOST must be an IP address"}},
 		{"brand over 18 characters", vonageEnv(map[string]string{"VERIFY_BRAND": "A Very Long Brand Name"}), []string{"VERIFY_BRAND"}},
 		{"code length 5", vonageEnv(map[string]string{"VERIFY_CODE_LENGTH": "5"}), []string{"VERIFY_CODE_LENGTH"}},
 		{"unknown locale", vonageEnv(map[string]string{"VERIFY_LOCALE": "xx-yy"}), []string{"VERIFY_LOCALE"}},
