@@ -58,6 +58,10 @@ func (t *TestNumbers) UnmarshalText(text []byte) error {
 		if len(digits) < 6 || len(digits) > 15 {
 			return fmt.Errorf("%q: the number must have 6 to 15 digits", pair)
 		}
+		if digits[0] == '0' {
+			// A national number would match only when typed exactly so, never as +44 7700 900001.
+			return fmt.Errorf("%q: write the number in international form, country code first (447700900001, not 07700900001)", pair)
+		}
 		code = strings.TrimSpace(code)
 		if !testCode.MatchString(code) {
 			return fmt.Errorf("number %s: the code must be 4 to 10 letters or digits", digits)

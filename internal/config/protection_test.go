@@ -92,6 +92,7 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 		{"test number without a code", map[string]string{"TEST_NUMBERS": "15555550100"}, "TEST_NUMBERS"},
 		{"test code too short", map[string]string{"TEST_NUMBERS": "15555550100:12"}, "TEST_NUMBERS"},
 		{"test number with letters", map[string]string{"TEST_NUMBERS": "1555CALLNOW:1234"}, "TEST_NUMBERS"},
+		{"test number in national form", map[string]string{"TEST_NUMBERS": "07700900001:0000"}, "international form"},
 		{"test number twice", map[string]string{"TEST_NUMBERS": "15555550100:1234,+15555550100:5678"}, "listed twice"},
 		{"idempotency ttl too short", map[string]string{"IDEMPOTENCY_TTL": "1s"}, "IDEMPOTENCY_TTL"},
 		{"redis url of another scheme", map[string]string{"REDIS_URL": "http://:secretpw@127.0.0.1:6379"}, "REDIS_URL"},

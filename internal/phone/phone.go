@@ -122,6 +122,40 @@ func normalize(s string) (international bool, digits string, err error) {
 	return international, b.String(), nil
 }
 
+// Readings returns the E.164 digits raw may stand for whether or not it is a valid number, in the
+// order Parse tries them: the digits as typed; the international reading (which drops a "(0)" after
+// the country code); and, only when that is not a valid number and the default region is set, the
+// national reading. Configured test numbers, usually in fictional ranges that Parse refuses, are
+// matched against these. A digit string that is a valid international number stands for that number
+// alone, as in Parse, so a real number can never be read as someone's test number.
+func (p *Parser) Readings(raw string) []string {
+	s := strings.TrimSpace(raw)
+	if s == "" || utf8.RuneCountInString(s) > maxInputLen {
+		return nil
+	}
+	international, digits, err := normalize(s)
+	if err != nil {
+		return nil
+	}
+	readings := []string{digits}
+	if n, err := phonenumbers.Parse("+"+digits, phonenumbers.UNKNOWN_REGION); err == nil {
+		readings = append(readings, e164Digits(n))
+		if phonenumbers.IsValidNumber(n) {
+			return readings
+		}
+	}
+	if !international && p.region != "" {
+		if n, err := phonenumbers.Parse(digits, p.region); err == nil {
+			readings = append(readings, e164Digits(n))
+		}
+	}
+	return readings
+}
+
+func e164Digits(n *phonenumbers.PhoneNumber) string {
+	return strings.TrimPrefix(phonenumbers.Format(n, phonenumbers.E164), "+")
+}
+
 func parseValid(s, region string) (*phonenumbers.PhoneNumber, bool) {
 	n, err := phonenumbers.Parse(s, region)
 	if err != nil || !phonenumbers.IsValidNumber(n) {
@@ -131,7 +165,7 @@ func parseValid(s, region string) (*phonenumbers.PhoneNumber, bool) {
 }
 
 func toNumber(n *phonenumbers.PhoneNumber) (Number, error) {
-	e164 := strings.TrimPrefix(phonenumbers.Format(n, phonenumbers.E164), "+")
+	e164 := e164Digits(n)
 	if len(e164) > maxE164Digits {
 		return Number{}, fmt.Errorf("%w: longer than e.164 allows", ErrInvalid)
 	}

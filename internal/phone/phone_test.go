@@ -2,6 +2,7 @@ package phone_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,6 +271,32 @@ func BenchmarkParse(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				_, _ = p.Parse(c.raw)
+			}
+		})
+	}
+}
+
+// TestReadings: what a fictional test number may be typed as, and the one thing it may never do:
+// read a valid international number as another (test) number.
+func TestReadings(t *testing.T) {
+	tests := []struct {
+		name, region, raw string
+		want              []string
+	}{
+		{"digits as typed, and their international reading", "", "15555550100", []string{"15555550100", "15555550100"}},
+		{"a (0) after the country code is dropped", "", "+44 (0)7700 900001", []string{"4407700900001", "447700900001"}},
+		{"a national number of the default region", "GB", "07700 900001", []string{"07700900001", "447700900001"}},
+		{"NANP national format", "US", "(555) 555-0100", []string{"5555550100", "5555550100", "15555550100"}},
+		{"the region's international prefix", "GB", "001 555 555 0100", []string{"0015555550100", "15555550100"}},
+		{"a valid international number stands for itself only", "GB", "33123456789", []string{"33123456789", "33123456789"}},
+		{"with + there is no national reading", "GB", "+07700 900001", []string{"07700900001"}},
+		{"not a number at all", "GB", "0770 CALL NOW", nil},
+		{"empty", "GB", " ", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustParser(t, tt.region).Readings(tt.raw); !slices.Equal(got, tt.want) {
+				t.Errorf("Readings(%q) = %q, want %q", tt.raw, got, tt.want)
 			}
 		})
 	}

@@ -116,6 +116,50 @@ func TestTestNumbers(t *testing.T) {
 			t.Fatalf("check: %d %s", r.status, r.raw)
 		}
 	})
+	t.Run("a fictional test number is recognised however it is typed", func(t *testing.T) {
+		for _, tt := range []struct{ region, typed, code string }{
+			{"GB", "07700 900001", "0000"},
+			{"GB", "+44 (0)7700 900001", "0000"},
+			{"GB", "0044 7700 900001", "0000"},
+			{"US", "(555) 555-0100", "123456"},
+			{"US", "555.555.0100", "123456"},
+			{"US", "011 1 555 555 0100", "123456"},
+		} {
+			h := newHarness(t, options{defaultCountry: tt.region, testNumbers: reviewNumbers})
+			id := start(h, tt.typed)
+			if r := h.postJSON("/check", checkBody(id, tt.code)); r.status != http.StatusOK {
+				t.Errorf("%s typed in %s: check %d %s", tt.typed, tt.region, r.status, r.raw)
+			}
+			if n := len(h.fake.Requests()); n != 0 {
+				t.Errorf("%s typed in %s reached the Verify API", tt.typed, tt.region)
+			}
+		}
+	})
+	t.Run("a real number is never read as a test number", func(t *testing.T) {
+		// 5511987654321 is a valid Brazilian mobile; read as a US national number it would not be,
+		// but a test number configured as its US reading must not capture it.
+		h := newHarness(t, options{defaultCountry: "US", testNumbers: map[string]string{"15511987654321": "1111"}})
+		if r := h.postJSON("/request", requestFor("5511987654321")); r.status != http.StatusOK || strings.HasPrefix(r.str("request_id"), "test") {
+			t.Fatalf("got %d %s, want a real start", r.status, r.raw)
+		}
+		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+			t.Fatalf("the real number's start did not reach Vonage")
+		}
+	})
+	t.Run("a test request_id in other letter cases is the same, and stays local", func(t *testing.T) {
+		h := newHarness(t, options{testNumbers: reviewNumbers})
+		id := start(h, "15555550100")
+		if r := h.postJSON("/check", checkBody(strings.ToUpper(id), "123456")); r.status != http.StatusOK {
+			t.Fatalf("check with the id in capitals: %d %s", r.status, r.raw)
+		}
+		forged := "TEST" + strings.Repeat("AB", 16)
+		if r := h.postJSON("/cancel", `{"request_id":"`+forged+`"}`); r.str("error") != "not_found" {
+			t.Fatalf("unknown test id in capitals: %d %s", r.status, r.raw)
+		}
+		if n := len(h.fake.Requests()); n != 0 {
+			t.Fatalf("the Verify API got %d calls for test ids", n)
+		}
+	})
 	t.Run("test numbers skip the destination policy", func(t *testing.T) {
 		h := newHarness(t, options{testNumbers: map[string]string{"18002530000": "1111"}, destinations: guard.Destinations{AllowedCountries: []string{"GB"}}})
 		start(h, "18002530000")

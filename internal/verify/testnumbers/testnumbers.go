@@ -58,9 +58,12 @@ func New(next verify.Provider, codes Numbers, sessions guard.Sessions, ttl time.
 	return &Provider{next: next, codes: codes, sessions: sessions, ttl: ttl, logger: logger}
 }
 
-// IsTestID reports whether requestID has the form of a test request_id.
-func IsTestID(requestID string) bool {
-	return len(requestID) == idLength && strings.HasPrefix(requestID, idPrefix)
+// testID returns the test request_id that requestID names, in the lower case this package draws it
+// in, and whether it names one: an id in other letter cases is the same id, and must never reach
+// Vonage either.
+func testID(requestID string) (string, bool) {
+	id := strings.ToLower(requestID)
+	return id, len(id) == idLength && strings.HasPrefix(id, idPrefix)
 }
 
 // Start starts a test verification for a test number, or passes number on.
@@ -83,9 +86,11 @@ func (p *Provider) Start(ctx context.Context, number string) (verify.Started, er
 
 // Check checks a test verification's code, or passes the call on.
 func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
-	if !IsTestID(requestID) {
+	id, isTest := testID(requestID)
+	if !isTest {
 		return p.next.Check(ctx, requestID, code)
 	}
+	requestID = id
 	res, err := p.sessions.CheckSession(ctx, requestID, code, maxWrongCodes)
 	if err != nil {
 		return verify.Checked{}, err
@@ -105,9 +110,11 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 
 // Cancel ends a test verification, or passes the call on.
 func (p *Provider) Cancel(ctx context.Context, requestID string) error {
-	if !IsTestID(requestID) {
+	id, isTest := testID(requestID)
+	if !isTest {
 		return p.next.Cancel(ctx, requestID)
 	}
+	requestID = id
 	ended, err := p.sessions.EndSession(ctx, requestID)
 	if err != nil {
 		return err
