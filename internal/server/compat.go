@@ -34,6 +34,12 @@ import (
 func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		// A compressed body would be refused below as "not valid JSON", which misleads: it may well be
+		// JSON. Bodies here are a few dozen bytes; compression buys nothing and risks a zip bomb.
+		if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+				"request bodies must not be compressed; send the JSON without Content-Encoding")
+		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
 			if _, tooLarge := errors.AsType[*echo.HTTPError](err); tooLarge {

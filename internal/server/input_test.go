@@ -104,12 +104,12 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		wantInText                            string
 	}{
 		{"missing number", "POST", "/request", "application/json", `{}`, 400, "invalid_request", "number"},
-		{"number null", "POST", "/request", "application/json", `{"number":null}`, 400, "invalid_number", "number"},
+		{"number null", "POST", "/request", "application/json", `{"number":null}`, 400, "invalid_number", "number: send the phone number as a string of digits"},
 		{"number empty", "POST", "/request", "application/json", `{"number":""}`, 400, "invalid_number", "number"},
 		{"number boolean", "POST", "/request", "application/json", `{"number":true}`, 400, "invalid_number", "number"},
 		{"number object", "POST", "/request", "application/json", `{"number":{"a":1}}`, 400, "invalid_number", "number"},
-		{"number negative JSON number", "POST", "/request", "application/json", `{"number":-14155550100}`, 400, "invalid_number", "number"},
-		{"number in exponent form", "POST", "/request", "application/json", `{"number":1.41555501e10}`, 400, "invalid_number", "number"},
+		{"number negative JSON number", "POST", "/request", "application/json", `{"number":-14155550100}`, 400, "invalid_number", "whole positive number"},
+		{"number in exponent form", "POST", "/request", "application/json", `{"number":1.41555501e10}`, 400, "invalid_number", "whole positive number"},
 		{"number with letters", "POST", "/request", "application/json", `{"number":"1415CALLNOW"}`, 400, "invalid_number", "number: use digits"},
 		{"number too long", "POST", "/request", "application/json", `{"number":"` + strings.Repeat("1", 40) + `"}`, 400, "invalid_number", "number"},
 		{"number that is no real number", "POST", "/request", "application/json", `{"number":"12345"}`, 400, "invalid_number", "valid phone number"},
@@ -120,9 +120,9 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"number SQL injection", "POST", "/request", "application/json", `{"number":"14155550100'; DROP TABLE users;--"}`, 400, "invalid_number", "number"},
 		{"number script injection", "POST", "/request", "application/json", `{"number":"<script>alert(1)</script>"}`, 400, "invalid_number", "number"},
 		{"number form injection", "POST", "/request", "application/json", `{"number":"14155550100&api_key=x"}`, 400, "invalid_number", "number"},
-		{"body is an array", "POST", "/request", "application/json", `[{"number":"14155550100"}]`, 400, "invalid_request", ""},
+		{"body is an array", "POST", "/request", "application/json", `[{"number":"14155550100"}]`, 400, "invalid_request", "request body: send a JSON object"},
 		{"body is a string", "POST", "/request", "application/json", `"14155550100"`, 400, "invalid_request", ""},
-		{"body is null", "POST", "/request", "application/json", `null`, 400, "invalid_request", ""},
+		{"body is null", "POST", "/request", "application/json", `null`, 400, "invalid_request", "request body: send a JSON object"},
 		{"malformed JSON", "POST", "/request", "application/json", `{"number": "14155550100"`, 400, "invalid_request", "JSON"},
 		{"trailing garbage after the JSON", "POST", "/request", "application/json", `{"number":"14155550100"} trailing`, 400, "invalid_request", "JSON"},
 		{"two JSON objects", "POST", "/request", "application/json", `{"number":"14155550100"}{"number":"19005550100"}`, 400, "invalid_request", "JSON"},
@@ -136,9 +136,9 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"code too short", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12"}`, 400, "invalid_request", "code"},
 		{"code too long", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12345678901"}`, 400, "invalid_request", "code"},
 		{"code with symbols", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12;4"}`, 400, "invalid_request", "code: use only the letters and digits"},
-		{"code as array", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":[1,2,3,4]}`, 400, "invalid_request", "code"},
+		{"code as array", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":[1,2,3,4]}`, 400, "invalid_request", `code: send the code as a string, e.g. "1234"`},
 		{"request_id empty", "POST", "/check", "application/json", `{"request_id":"","code":"1234"}`, 400, "invalid_request", "request_id"},
-		{"request_id as number", "POST", "/cancel", "application/json", `{"request_id":123}`, 400, "invalid_request", "request_id"},
+		{"request_id as number", "POST", "/cancel", "application/json", `{"request_id":123}`, 400, "invalid_request", "request_id: send the request_id string that /request returned"},
 		{"request_id path traversal", "POST", "/cancel", "application/json", `{"request_id":"../../etc/passwd"}`, 400, "invalid_request", "request_id: use the request_id that /request returned"},
 		{"request_id too long", "POST", "/cancel", "application/json", `{"request_id":"` + strings.Repeat("a", 37) + `"}`, 400, "invalid_request", "request_id"},
 		{"request_id unicode", "POST", "/cancel", "application/json", `{"request_id":"ａｂｃ"}`, 400, "invalid_request", "request_id"},
@@ -210,6 +210,22 @@ func unreachableVonage(logger *slog.Logger) verify.Provider {
 		panic(err)
 	}
 	return c
+}
+
+// TestCompressedBodyIsNamedAsSuch: a gzip body may well be JSON; the answer says what is wrong.
+func TestCompressedBodyIsNamedAsSuch(t *testing.T) {
+	for _, enc := range []string{"gzip", "br", "deflate"} {
+		h := newHarness(t, options{})
+		r := h.postWith("/request", "\x1f\x8b\x08\x00", map[string]string{"Content-Encoding": enc})
+		if r.status != http.StatusUnsupportedMediaType || r.str("error") != "unsupported_media_type" ||
+			!strings.Contains(r.str("error_text"), "compressed") {
+			t.Errorf("Content-Encoding %s: %d %s", enc, r.status, r.raw)
+		}
+	}
+	h := newHarness(t, options{})
+	if r := h.postWith("/request", `{"number":"14155550100"}`, map[string]string{"Content-Encoding": "identity"}); r.status != http.StatusOK {
+		t.Errorf("Content-Encoding identity: %d %s", r.status, r.raw)
+	}
 }
 
 // TestTruncatedBodyIsTheClientsFault: a body shorter than its Content-Length (a phone that lost

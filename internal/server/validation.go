@@ -46,6 +46,16 @@ var patternHints = map[string]string{
 	"Idempotency-Key": "use visible ASCII characters only, no spaces (a UUID is the usual choice)",
 }
 
+// typeHints say what to send when a field came as the wrong JSON type or as null. kin-openapi would
+// say "value must be a string" to an app that sent a number the compatibility layer could not take
+// (negative, fractional), and capitalise "Value is not nullable".
+var typeHints = map[string]string{
+	"":           "send a JSON object",
+	"number":     `send the phone number as a string of digits, e.g. "14155550100" (a JSON number is read only when it is a whole positive number)`,
+	"code":       `send the code as a string, e.g. "1234"`,
+	"request_id": "send the request_id string that /request returned",
+}
+
 // validationError turns kin-openapi's verbose error into one line that names the field and the
 // problem, in the Error shape, and counts the refusal.
 func (s *Server) validationError(he *echo.HTTPError) error {
@@ -71,8 +81,15 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 	case errors.As(he.Internal, &schemaErr):
 		field := strings.Join(schemaErr.JSONPointer(), ".")
 		reason := schemaErr.Reason
-		if hint, ok := patternHints[field]; ok && schemaErr.SchemaField == "pattern" {
-			reason = hint
+		switch schemaErr.SchemaField {
+		case "pattern":
+			if hint, ok := patternHints[field]; ok {
+				reason = hint
+			}
+		case "type", "nullable":
+			if hint, ok := typeHints[field]; ok {
+				reason = hint
+			}
 		}
 		if field == "" {
 			text = "request body: " + reason
