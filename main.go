@@ -317,8 +317,11 @@ func newStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (guar
 	defer cancel()
 	// A replica starts even while Redis restarts: the guard refuses starts until it answers.
 	if err := store.Ping(pingCtx); err != nil {
-		logger.Warn("redis does not answer yet; POST /request is refused until it does", "err", err,
-			"fail_open", cfg.RedisFailOpen)
+		effect := "POST /request is refused until it does"
+		if cfg.RedisFailOpen {
+			effect = "requests go on without limits or idempotency until it does (REDIS_FAIL_OPEN=true)"
+		}
+		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.RedisFailOpen)
 	} else {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.RedisFailOpen)
 	}

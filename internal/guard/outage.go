@@ -8,17 +8,24 @@ import (
 	"time"
 )
 
-// outage logs an unreachable store once when the failures begin and once when it answers again,
-// whatever the number of requests in between: a Redis restart under load must not flood the log.
+// recoveryQuiet is how long a failing store must go without a failure before it counts as back.
+// A store that fails only some calls (out of memory, a lossy link) is one outage, not a flood of
+// "down" and "back" lines, one pair per request.
+const recoveryQuiet = 10 * time.Second
+
+// outage logs a failing store once when the failures begin and once when it has answered for
+// recoveryQuiet without a failure, whatever the number of requests in between: a Redis restart
+// under load, or a Redis that fails every other call, must not flood the log.
 type outage struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	failOpen bool
 
-	down     atomic.Bool // read on every call; the mutex is taken only around a change
-	mu       sync.Mutex
-	since    time.Time
-	failures int
+	down        atomic.Bool // read on every call; the mutex is taken only while the store fails
+	mu          sync.Mutex
+	since       time.Time
+	lastFailure time.Time
+	failures    int
 }
 
 // failed records one failed store call.
@@ -26,16 +33,17 @@ func (o *outage) failed(ctx context.Context, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.failures++
+	o.lastFailure = o.now()
 	if o.down.Load() {
 		return
 	}
 	o.down.Store(true)
-	o.since = o.now()
+	o.since = o.lastFailure
 	effect := "POST /request is refused with 503 until it answers (fail closed); /check and /cancel go on"
 	if o.failOpen {
 		effect = "requests go on without limits or idempotency until it answers (REDIS_FAIL_OPEN=true)"
 	}
-	o.logger.ErrorContext(ctx, "shared state unreachable: "+effect, "err", err)
+	o.logger.ErrorContext(ctx, "shared state failing: "+effect, "err", err)
 }
 
 // ok records one successful store call.
@@ -45,11 +53,12 @@ func (o *outage) ok(ctx context.Context) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.down.Load() {
+	now := o.now()
+	if !o.down.Load() || now.Sub(o.lastFailure) < recoveryQuiet {
 		return
 	}
 	o.down.Store(false)
-	o.logger.WarnContext(ctx, "shared state reachable again",
-		"failed_calls", o.failures, "outage", o.now().Sub(o.since).Round(time.Millisecond).String())
+	o.logger.WarnContext(ctx, "shared state answering again",
+		"failed_calls", o.failures, "outage", o.lastFailure.Sub(o.since).Round(time.Millisecond).String())
 	o.failures = 0
 }
