@@ -53,7 +53,11 @@ type Idempotency interface {
 type Record struct {
 	Fingerprint string `json:"f"`
 	Done        bool   `json:"d,omitempty"` // false while the first request is in flight
-	Response    `json:"r"`
+	// Owner names the Reserve call that wrote an in-flight record, for a store whose client may
+	// resend a call that timed out: the resent call finds its own lease and must not take it for
+	// another request's.
+	Owner    string `json:"o,omitempty"`
+	Response `json:"r"`
 }
 
 // Response is a response as it was sent (an HTTP status and body, opaque to the guard), so that it

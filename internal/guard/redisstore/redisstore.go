@@ -162,11 +162,18 @@ return false
 
 // Reserve implements guard.Idempotency.
 func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (guard.Record, bool, error) {
-	fresh, err := json.Marshal(guard.Record{Fingerprint: fingerprint})
+	// go-redis resends a call that timed out (MaxRetries): when Redis was only slow, it runs both,
+	// and without an owner the resent call would find the first one's lease and answer 409 to the
+	// very request that holds it.
+	return s.reserve(ctx, key, guard.Record{Fingerprint: fingerprint, Owner: rand.Text()}, lease)
+}
+
+func (s *Store) reserve(ctx context.Context, key string, fresh guard.Record, lease time.Duration) (guard.Record, bool, error) {
+	b, err := json.Marshal(fresh)
 	if err != nil {
 		return guard.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
 	}
-	old, err := reserveScript.Run(ctx, s.client, []string{prefix + key}, fresh, lease.Milliseconds()).Text()
+	old, err := reserveScript.Run(ctx, s.client, []string{prefix + key}, b, lease.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return guard.Record{}, true, nil
 	}
@@ -176,6 +183,9 @@ func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time
 	var rec guard.Record
 	if err := json.Unmarshal([]byte(old), &rec); err != nil {
 		return guard.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
+	}
+	if !rec.Done && rec.Owner == fresh.Owner {
+		return guard.Record{}, true, nil // our own lease, written by the first try of this call
 	}
 	return rec, false, nil
 }
