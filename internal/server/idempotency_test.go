@@ -45,6 +45,21 @@ func TestIdempotentStarts(t *testing.T) {
 			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
 		}
 	})
+	t.Run("a refusal before the Verify API keeps nothing for the key", func(t *testing.T) {
+		// Otherwise anyone with many keys and invalid numbers could fill the store for a day, free.
+		h := newHarness(t, options{destinations: guard.Destinations{AllowedCountries: []string{"GB"}}})
+		for _, refused := range []string{`{"number":"12345"}`, requestFor("14155550100")} {
+			if r := h.postWith("/request", refused, withKey(idemKey)); r.status != http.StatusBadRequest && r.status != http.StatusForbidden {
+				t.Fatalf("refused start: %d %s", r.status, r.raw)
+			}
+		}
+		// The key was never spent: it serves a real start, once.
+		first := h.postWith("/request", requestFor("442071838750"), withKey(idemKey))
+		again := h.postWith("/request", requestFor("442071838750"), withKey(idemKey))
+		if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
+		}
+	})
 	t.Run("the same key with another body is 422", func(t *testing.T) {
 		h := newHarness(t, options{})
 		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))

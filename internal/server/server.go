@@ -30,7 +30,8 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // RequestVerification starts a verification, once per Idempotency-Key when the app sends one.
 func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerificationRequestObject) (api.RequestVerificationResponseObject, error) {
 	if req.Params.IdempotencyKey == nil {
-		return s.startVerification(ctx, req.Body.Number), nil
+		resp, _ := s.startVerification(ctx, req.Body.Number)
+		return resp, nil
 	}
 	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
 	// (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer: cancelling would
@@ -38,8 +39,13 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	ctx = context.WithoutCancel(ctx)
 	var first api.RequestVerificationResponseObject
 	resp, err := s.guard.Idempotent(ctx, *req.Params.IdempotencyKey, req.Body.Number, func() (guard.Response, bool) {
-		first = s.startVerification(ctx, req.Body.Number)
-		return record(first)
+		var started bool
+		first, started = s.startVerification(ctx, req.Body.Number)
+		answer, final := record(first)
+		// Only an answer that started something is kept for the key's lifetime. A refusal before
+		// the backend (an invalid number, a refused country) is the same on every retry anyway,
+		// and keeping it would let anyone with many keys fill the store at no cost.
+		return answer, final && started
 	})
 	switch {
 	case err != nil:
@@ -51,12 +57,12 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 }
 
 // startVerification starts a verification once the guard admits the number, because every
-// upstream call costs money.
-func (s *Server) startVerification(ctx context.Context, rawNumber string) api.RequestVerificationResponseObject {
+// upstream call costs money. asked says whether the backend was asked, whatever it answered.
+func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp api.RequestVerificationResponseObject, asked bool) {
 	noteNumber(ctx, rawNumber)
 	number, err := s.guard.Admit(ctx, rawNumber)
 	if err != nil {
-		return s.fromError(ctx, "request", err)
+		return s.fromError(ctx, "request", err), false
 	}
 	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
@@ -64,11 +70,11 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) api.Re
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
 	}
 	if err != nil {
-		return s.fromError(ctx, "request", err)
+		return s.fromError(ctx, "request", err), true
 	}
 	noteVerifyStatus(ctx, statusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
-	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}
+	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}, true
 }
 
 // CheckVerification checks the code the user typed.
