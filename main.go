@@ -133,7 +133,8 @@ func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 	}
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: provider, Guard: g, SpecYAML: specYAML, TrustedProxies: cfg.TrustedProxies,
-		Metrics: meter, Ready: ready,
+		ClientIPHeader: cfg.ClientIPHeader,
+		Metrics:        meter, Ready: ready,
 	})
 	if err != nil {
 		return err

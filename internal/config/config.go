@@ -69,6 +69,7 @@ type Config struct {
 
 	// Abuse protection (see protection.go).
 	TrustedProxies     Prefixes      `env:"TRUSTED_PROXIES"`
+	ClientIPHeader     string        `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For"`
 	RateLimitIP        guard.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m"`
 	RateLimitNumber    guard.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m"`
 	RateLimitCheck     guard.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m"`
@@ -112,7 +113,7 @@ var mustNotBeEmpty = []string{
 	"UPSTREAM_TIMEOUT", "VONAGE_VERIFY_API", "VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY",
 	"VONAGE_PRIVATE_KEY_PATH", "VERIFY_WORKFLOW", "VERIFY_WHATSAPP_FROM",
 	"RATE_LIMIT_IP", "RATE_LIMIT_NUMBER", "RATE_LIMIT_CHECK", "RATE_LIMIT_COUNTRY",
-	"RATE_LIMIT_GLOBAL", "IDEMPOTENCY_TTL", "REDIS_URL", "REDIS_FAIL_OPEN",
+	"RATE_LIMIT_GLOBAL", "IDEMPOTENCY_TTL", "CLIENT_IP_HEADER", "REDIS_URL", "REDIS_FAIL_OPEN",
 	"UPSTREAM_TIMEOUT", "ADMIN_ADDR", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
 }
 

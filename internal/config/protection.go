@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +86,36 @@ func (c *Config) normaliseProtection() {
 		c.AllowedNumberTypes[i] = phone.Type(strings.ToLower(strings.TrimSpace(string(t))))
 	}
 	c.RedisURL = strings.TrimSpace(c.RedisURL)
+	for _, h := range []string{HeaderXForwardedFor, HeaderXRealIP} {
+		if strings.EqualFold(strings.TrimSpace(c.ClientIPHeader), h) {
+			c.ClientIPHeader = h
+		}
+	}
+}
+
+// The headers CLIENT_IP_HEADER may name, as they are written.
+const (
+	HeaderXForwardedFor = "X-Forwarded-For"
+	HeaderXRealIP       = "X-Real-IP"
+)
+
+// validPort accepts an absent port (the scheme's default) or 1 to 65535.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// validRedisDB accepts no database (0) or a database number, as the path of a redis:// URL.
+func validRedisDB(path string) bool {
+	db := strings.TrimPrefix(path, "/")
+	if db == "" {
+		return true
+	}
+	n, err := strconv.Atoi(db)
+	return err == nil && n >= 0
 }
 
 // validateProtection checks the abuse-protection variables and names each offending one.
@@ -92,6 +123,13 @@ func (c Config) validateProtection() []error {
 	var problems []error
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 
+	// One header, the one the proxies set: a proxy that sets X-Real-IP passes on whatever
+	// X-Forwarded-For the client wrote, and one that appends to X-Forwarded-For passes on the
+	// client's X-Real-IP, so believing whichever header happens to be there lets clients choose.
+	if c.ClientIPHeader != HeaderXForwardedFor && c.ClientIPHeader != HeaderXRealIP {
+		bad("CLIENT_IP_HEADER must be %s or %s (the header your trusted proxies set), got %q",
+			HeaderXForwardedFor, HeaderXRealIP, c.ClientIPHeader)
+	}
 	if len(c.AllowedCountries) > 0 && len(c.BlockedCountries) > 0 {
 		bad("ALLOWED_COUNTRIES and BLOCKED_COUNTRIES cannot both be set: list the countries to allow, or those to block")
 	}
@@ -112,8 +150,14 @@ func (c Config) validateProtection() []error {
 	}
 	if c.RedisURL != "" {
 		// The URL may hold a password: never repeat it.
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		u, err := url.Parse(c.RedisURL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
 			bad("REDIS_URL must be redis://host:port/db or rediss://host:port/db")
+		case !validPort(u.Port()):
+			bad("REDIS_URL: the port must be between 1 and 65535")
+		case !validRedisDB(u.Path):
+			bad("REDIS_URL: the database after the host must be a number, such as /0")
 		}
 	}
 	return problems

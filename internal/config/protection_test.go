@@ -38,6 +38,7 @@ func TestProtectionDefaults(t *testing.T) {
 func TestProtectionSettings(t *testing.T) {
 	cfg, err := config.Load(envOf(sandboxEnv(map[string]string{
 		"TRUSTED_PROXIES":      "10.0.0.0/8, 192.0.2.1, 2001:db8::/32",
+		"CLIENT_IP_HEADER":     "x-real-ip",
 		"RATE_LIMIT_IP":        "off",
 		"RATE_LIMIT_NUMBER":    "5/1h",
 		"RATE_LIMIT_COUNTRY":   "100/1h",
@@ -55,6 +56,9 @@ func TestProtectionSettings(t *testing.T) {
 	wantProxies := config.Prefixes{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")}
 	if len(cfg.TrustedProxies) != 3 || cfg.TrustedProxies[0] != wantProxies[0] || cfg.TrustedProxies[1] != wantProxies[1] || cfg.TrustedProxies[2] != wantProxies[2] {
 		t.Errorf("TRUSTED_PROXIES: %v", cfg.TrustedProxies)
+	}
+	if cfg.ClientIPHeader != "X-Real-IP" {
+		t.Errorf("CLIENT_IP_HEADER: %q", cfg.ClientIPHeader)
 	}
 	if !cfg.RateLimitIP.Off() || cfg.RateLimitNumber.String() != "5/1h" || cfg.RateLimitGlobal.String() != "1000/24h" {
 		t.Errorf("limits: %s %s %s", cfg.RateLimitIP, cfg.RateLimitNumber, cfg.RateLimitGlobal)
@@ -92,6 +96,9 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 		{"test number without a code", map[string]string{"TEST_NUMBERS": "15555550100"}, "TEST_NUMBERS"},
 		{"test code too short", map[string]string{"TEST_NUMBERS": "15555550100:12"}, "TEST_NUMBERS"},
 		{"test number with letters", map[string]string{"TEST_NUMBERS": "1555CALLNOW:1234"}, "TEST_NUMBERS"},
+		{"a client IP header no proxy sets", map[string]string{"CLIENT_IP_HEADER": "Forwarded"}, "CLIENT_IP_HEADER must be X-Forwarded-For or X-Real-IP"},
+		{"a Redis port out of range", map[string]string{"REDIS_URL": "redis://127.0.0.1:99999/0"}, "REDIS_URL: the port"},
+		{"a Redis database that is not a number", map[string]string{"REDIS_URL": "redis://:secretpw@127.0.0.1:6379/x1"}, "REDIS_URL: the database"},
 		{"test number in national form", map[string]string{"TEST_NUMBERS": "07700900001:0000"}, "international form"},
 		{"test number twice", map[string]string{"TEST_NUMBERS": "15555550100:1234,+15555550100:5678"}, "listed twice"},
 		{"idempotency ttl too short", map[string]string{"IDEMPOTENCY_TTL": "1s"}, "IDEMPOTENCY_TTL"},

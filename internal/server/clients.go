@@ -2,8 +2,8 @@ package server
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +14,7 @@ import (
 // could name any address and dodge its per-IP limit. Here the headers count only when the TCP peer
 // is one of trusted; Echo's own trust of loopback, link-local and private peers is switched off,
 // because on a shared network those are not proxies of ours either.
-func clientIP(trusted []netip.Prefix) echo.IPExtractor {
+func clientIP(trusted []netip.Prefix, header string) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
@@ -25,16 +25,13 @@ func clientIP(trusted []netip.Prefix) echo.IPExtractor {
 			Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
 		}))
 	}
-	// X-Forwarded-For is walked from the right: the first address a trusted proxy did not add is
-	// the client. X-Real-IP, which holds one address, is for proxies that send only that.
-	fromXFF := echo.ExtractIPFromXFFHeader(opts...)
-	fromRealIP := echo.ExtractIPFromRealIPHeader(opts...)
-	return func(r *http.Request) string {
-		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
-			return fromXFF(r)
-		}
-		return fromRealIP(r)
+	// Only the header the proxies set: each kind of proxy passes the other header on as the client
+	// wrote it. X-Real-IP holds one address; X-Forwarded-For is walked from the right, and the
+	// first address a trusted proxy did not add is the client.
+	if strings.EqualFold(header, echo.HeaderXRealIP) {
+		return echo.ExtractIPFromRealIPHeader(opts...)
 	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // ops are the guard's names for the contract's operations.
@@ -44,7 +41,7 @@ var ops = map[string]guard.Op{"/request": guard.OpStart, "/check": guard.OpCheck
 func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := s.guard.AllowClient(c.Request().Context(), ops[c.Path()], c.RealIP()); err != nil {
-			return s.fromError(c.Request().Context(), c.Path(), err)
+			return s.fromError(c.Request().Context(), strings.TrimPrefix(c.Path(), "/"), err)
 		}
 		return next(c)
 	}

@@ -61,6 +61,7 @@ type options struct {
 	destinations   guard.Destinations
 	testNumbers    map[string]string
 	trustedProxies []netip.Prefix
+	clientIPHeader string
 	store          guard.Store // nil: an in-memory store on the harness's clock
 	failOpen       bool
 	ready          []server.Check
@@ -118,7 +119,7 @@ func newHarness(t *testing.T, opts options) *harness {
 	m := metrics.New(testVersion)
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Guard: g,
-		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, Metrics: m, Ready: opts.ready,
+		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
 	})
 	if err != nil {
 		t.Fatal(err)

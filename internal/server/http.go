@@ -29,9 +29,12 @@ type Deps struct {
 	Provider verify.Provider
 	Guard    *guard.Guard // reads numbers and decides what may go ahead
 	SpecYAML []byte       // openapi.yaml as written, served at /openapi.yaml
-	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP name the client; from any
-	// other peer those headers are ignored and the peer is the client.
+	// TrustedProxies are the peers whose ClientIPHeader names the client; from any other peer the
+	// header is ignored and the peer is the client.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one header the trusted proxies set: "X-Forwarded-For" (the default
+	// when empty) or "X-Real-IP". The other is ignored, since the proxies pass it on unchecked.
+	ClientIPHeader string
 	// Metrics counts requests and refusals; nil gives the server metrics of its own that nobody
 	// reads. Wrap Provider with Metrics.Instrument to measure the backend too.
 	Metrics *metrics.Metrics
@@ -64,7 +67,7 @@ func New(d Deps) (http.Handler, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = clientIP(d.TrustedProxies)
+	e.IPExtractor = clientIP(d.TrustedProxies, d.ClientIPHeader)
 
 	e.Use(
 		requestID,

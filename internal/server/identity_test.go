@@ -16,36 +16,42 @@ func TestClientIdentity(t *testing.T) {
 	tests := []struct {
 		name    string
 		trusted []netip.Prefix
+		header  string // CLIENT_IP_HEADER; "" is the default, X-Forwarded-For
 		first   map[string]string
 		second  map[string]string
 		same    bool
 	}{
-		{"a spoofed X-Forwarded-For from an untrusted peer is ignored", nil,
+		{"a spoofed X-Forwarded-For from an untrusted peer is ignored", nil, "",
 			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, true},
-		{"a spoofed X-Real-IP from an untrusted peer is ignored", nil,
+		{"a spoofed X-Real-IP from an untrusted peer is ignored", nil, "",
 			map[string]string{"X-Real-IP": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.2"}, true},
-		{"loopback is not trusted just because Echo would", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		{"loopback is not trusted just because Echo would", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "",
 			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, true},
-		{"X-Forwarded-For from a trusted proxy names the client", loopbackProxy,
+		{"X-Forwarded-For from a trusted proxy names the client", loopbackProxy, "",
 			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.2"}, false},
-		{"X-Real-IP from a trusted proxy names the client", loopbackProxy,
+		{"X-Real-IP from a trusted proxy names the client", loopbackProxy, "X-Real-IP",
 			map[string]string{"X-Real-IP": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.2"}, false},
-		{"the same client behind a trusted proxy is one client", loopbackProxy,
-			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.1"}, true},
-		{"addresses a client puts in front of the proxy's entry are ignored", loopbackProxy,
+		{"the same client behind a trusted proxy is one client", loopbackProxy, "",
+			map[string]string{"X-Forwarded-For": "198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.1", "X-Real-IP": "192.0.2.1"}, true},
+		{"with X-Forwarded-For the header, a client's own X-Real-IP is ignored", loopbackProxy, "",
+			map[string]string{"X-Real-IP": "198.51.100.1"}, map[string]string{"X-Real-IP": "198.51.100.2"}, true},
+		{"with X-Real-IP the header, a client's own X-Forwarded-For is ignored", loopbackProxy, "X-Real-IP",
+			map[string]string{"X-Real-IP": "198.51.100.6", "X-Forwarded-For": "203.0.113.1"},
+			map[string]string{"X-Real-IP": "198.51.100.6", "X-Forwarded-For": "203.0.113.2"}, true},
+		{"addresses a client puts in front of the proxy's entry are ignored", loopbackProxy, "",
 			map[string]string{"X-Forwarded-For": "192.0.2.9, 198.51.100.1"}, map[string]string{"X-Forwarded-For": "192.0.2.10, 198.51.100.1"}, true},
-		{"a chain of trusted proxies is walked to the client", append([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, loopbackProxy...),
+		{"a chain of trusted proxies is walked to the client", append([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, loopbackProxy...), "",
 			map[string]string{"X-Forwarded-For": "198.51.100.1, 10.1.2.3"}, map[string]string{"X-Forwarded-For": "198.51.100.1, 10.9.9.9"}, true},
-		{"IPv6 clients in one /64 are one client", loopbackProxy,
+		{"IPv6 clients in one /64 are one client", loopbackProxy, "",
 			map[string]string{"X-Forwarded-For": "2001:db8:1:2::1"}, map[string]string{"X-Forwarded-For": "2001:db8:1:2:ffff:ffff:ffff:ffff"}, true},
-		{"IPv6 clients in different /64s are different clients", loopbackProxy,
+		{"IPv6 clients in different /64s are different clients", loopbackProxy, "",
 			map[string]string{"X-Forwarded-For": "2001:db8:1:2::1"}, map[string]string{"X-Forwarded-For": "2001:db8:1:3::1"}, false},
-		{"an IPv4-mapped IPv6 address is the IPv4 client", loopbackProxy,
+		{"an IPv4-mapped IPv6 address is the IPv4 client", loopbackProxy, "",
 			map[string]string{"X-Forwarded-For": "::ffff:198.51.100.1"}, map[string]string{"X-Forwarded-For": "198.51.100.1"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: tt.trusted})
+			h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: tt.trusted, clientIPHeader: tt.header})
 			if r := h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, tt.first); r.status == http.StatusTooManyRequests {
 				t.Fatalf("first call limited: %s", r.raw)
 			}
