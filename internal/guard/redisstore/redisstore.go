@@ -65,9 +65,11 @@ func New(url string, opts Options) (*Store, error) {
 	return &Store{client: redis.NewClient(o), now: opts.Now}, nil
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether Redis takes a write, as every limit and idempotency key needs: a replica
+// that became read-only after a failover, a Redis out of memory or with writes paused answers
+// PING but refuses every /request.
 func (s *Store) Ping(ctx context.Context) error {
-	return wrap(s.client.Ping(ctx).Err())
+	return wrap(s.client.Set(ctx, prefix+"ready", "1", 10*time.Second).Err())
 }
 
 // Close closes the connections.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
@@ -137,5 +139,32 @@ func TestLibraryLogGoesToDebug(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), `"level":"INFO"`) || strings.Contains(buf.String(), `"level":"ERROR"`) {
 		t.Fatalf("go-redis logged above debug:\n%s", buf.String())
+	}
+}
+
+// TestPingNeedsAWritableRedis: readiness asks what /request needs. A replica that turned read-only
+// after a failover still answers PING, but refuses every limit's write.
+func TestPingNeedsAWritableRedis(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("a writable Redis: %v", err)
+	}
+	// A replica of a master that is not there: it answers, and refuses writes.
+	if err := admin.ReplicaOf(ctx, "127.0.0.1", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "READONLY") {
+		t.Fatalf("a read-only replica passed: %v", err)
+	}
+	if err := admin.ReplicaOf(ctx, "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("writable again: %v", err)
 	}
 }
