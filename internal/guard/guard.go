@@ -149,15 +149,22 @@ func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
 // the policy refuses, and a start over the per-number, per-country or global limit. Test numbers
 // are admitted as configured, valid or not, without those limits.
 func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
-	// A test number however it is typed (national format, "+44 (0)..."), valid or not.
-	for _, reading := range g.phones.Readings(raw) {
-		if g.isTestNumber(reading) {
-			return reading, nil
-		}
-	}
 	num, err := g.phones.Parse(raw)
 	if err != nil {
+		// Test numbers are usually fictional, which Parse refuses: match them however they are
+		// typed (national format, "+44 (0)..."). Only here, so a valid number costs one parse.
+		for _, reading := range g.phones.Readings(raw) {
+			if g.isTestNumber(reading) {
+				return reading, nil
+			}
+		}
 		return "", err
+	}
+	if digits := phone.Digits(raw); g.isTestNumber(digits) { // as configured
+		return digits, nil
+	}
+	if g.isTestNumber(num.E164) { // a valid test number, typed in national format
+		return num.E164, nil
 	}
 	if err := g.destinations.allow(num); err != nil {
 		return "", err
