@@ -107,6 +107,7 @@ func runWith(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 		// A first request stays "in flight" at most as long as its upstream call can take.
 		IdempotencyLease: cfg.UpstreamTimeout + 30*time.Second,
 		FailOpen:         cfg.RedisFailOpen,
+		OnStoreFailure:   meter.StoreFailed,
 	})
 	if err != nil {
 		return err

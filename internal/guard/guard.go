@@ -63,20 +63,25 @@ type Options struct {
 	IdempotencyLease time.Duration
 	// FailOpen lets starts go on without limits or idempotency while the store is unreachable.
 	FailOpen bool
+	// OnStoreFailure, when set, is told of every store call that failed and of what was done about
+	// it: "refused" (a start, failing closed) or "let_through" (a check or cancel, or any call with
+	// FailOpen), so that metrics can say how much went on without limits.
+	OnStoreFailure func(outcome string)
 }
 
 // Guard decides whether a call may go ahead. It is safe for concurrent use.
 type Guard struct {
-	store        Store
-	phones       *phone.Parser
-	logger       *slog.Logger
-	limits       Limits
-	destinations destinations
-	isTestNumber func(string) bool
-	idemTTL      time.Duration
-	idemLease    time.Duration
-	failOpen     bool
-	outage       *outage
+	store          Store
+	phones         *phone.Parser
+	logger         *slog.Logger
+	limits         Limits
+	destinations   destinations
+	isTestNumber   func(string) bool
+	idemTTL        time.Duration
+	idemLease      time.Duration
+	failOpen       bool
+	onStoreFailure func(outcome string)
+	outage         *outage
 }
 
 // New builds a Guard from explicit options.
@@ -89,15 +94,16 @@ func New(opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		store:        opts.Store,
-		phones:       opts.Phones,
-		logger:       opts.Logger,
-		limits:       opts.Limits,
-		destinations: dest,
-		isTestNumber: opts.IsTestNumber,
-		idemTTL:      opts.IdempotencyTTL,
-		idemLease:    opts.IdempotencyLease,
-		failOpen:     opts.FailOpen,
+		store:          opts.Store,
+		phones:         opts.Phones,
+		logger:         opts.Logger,
+		limits:         opts.Limits,
+		destinations:   dest,
+		isTestNumber:   opts.IsTestNumber,
+		idemTTL:        opts.IdempotencyTTL,
+		idemLease:      opts.IdempotencyLease,
+		failOpen:       opts.FailOpen,
+		onStoreFailure: opts.OnStoreFailure,
 	}
 	now := opts.Now
 	if now == nil {
@@ -105,6 +111,9 @@ func New(opts Options) (*Guard, error) {
 	}
 	if g.isTestNumber == nil {
 		g.isTestNumber = func(string) bool { return false }
+	}
+	if g.onStoreFailure == nil {
+		g.onStoreFailure = func(string) {}
 	}
 	if g.idemTTL == 0 {
 		g.idemTTL = DefaultIdempotencyTTL
@@ -217,10 +226,18 @@ func (g *Guard) take(ctx context.Context, op Op, rules []Rule) error {
 func (g *Guard) storeFailed(ctx context.Context, op Op, err error) error {
 	g.outage.failed(ctx, err)
 	if op == OpStart && !g.failOpen {
+		g.onStoreFailure(StoreFailureRefused)
 		return unavailable(err)
 	}
+	g.onStoreFailure(StoreFailureLetThrough)
 	return nil
 }
+
+// What the guard did about a failed store call, as OnStoreFailure is told.
+const (
+	StoreFailureRefused    = "refused"
+	StoreFailureLetThrough = "let_through"
+)
 
 func unavailable(err error) *Error {
 	return &Error{Kind: KindUnavailable, Text: "verification is unavailable right now; try again later", Err: err}

@@ -30,6 +30,7 @@ func (s guardedSessions) EndSession(ctx context.Context, id string) (bool, error
 func (g *Guard) settle(ctx context.Context, err error) error {
 	if err != nil {
 		g.outage.failed(ctx, err)
+		g.onStoreFailure(StoreFailureRefused)
 		return unavailable(err)
 	}
 	g.outage.ok(ctx)

@@ -32,6 +32,7 @@ type Metrics struct {
 	upstreamTime  *prometheus.HistogramVec
 	verifications *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
+	storeFailures *prometheus.CounterVec
 }
 
 // New returns the metrics of one server, version being the build's version (the -X ldflag).
@@ -65,6 +66,10 @@ func New(version string) *Metrics {
 			"Requests refused before any call to the verification backend, by reason (the error code "+
 				"the client got) and rule (which rate limit or destination rule refused; empty for others).",
 			"reason", "rule"),
+		storeFailures: f.counterVec("store_failures_total",
+			"Calls to the shared state (Redis) that failed, by what was done about them: refused (a "+
+				"start, failing closed) or let_through (a check or cancel, or anything with REDIS_FAIL_OPEN).",
+			"outcome"),
 	}
 	info := f.gaugeVec("build_info", "Always 1; the labels say which build is running.", "version", "go_version")
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -103,6 +108,11 @@ func (m *Metrics) InFlight() (done func()) {
 // "number_type"), or "" when no rule did.
 func (m *Metrics) Refused(reason, rule string) {
 	m.refusals.WithLabelValues(reason, rule).Inc()
+}
+
+// StoreFailed counts a failed call to the shared state by what the guard did about it.
+func (m *Metrics) StoreFailed(outcome string) {
+	m.storeFailures.WithLabelValues(outcome).Inc()
 }
 
 // UnmatchedRoute is the route of a request that matched no route: never its path, which the client

@@ -108,15 +108,15 @@ func newHarness(t *testing.T, opts options) *harness {
 		store = memstore.New(h.clock.Now)
 	}
 	tests := testnumbers.Numbers(opts.testNumbers)
+	m := metrics.New(testVersion)
 	g, err := guard.New(guard.Options{
 		Store: store, Phones: phones, Logger: logger, Now: h.clock.Now,
 		Limits: opts.limits, Destinations: opts.destinations, FailOpen: opts.failOpen,
-		IsTestNumber: tests.Has,
+		IsTestNumber: tests.Has, OnStoreFailure: m.StoreFailed,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New(testVersion)
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Guard: g,
 		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
 )
 
@@ -84,6 +85,9 @@ func TestRedisOutage(t *testing.T) {
 	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
 		t.Fatalf("starts reached the Verify API during the outage: %d calls", n)
 	}
+	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_store_failures_total", "outcome", "refused"); got != 10 {
+		t.Errorf("store failures refused = %v, want 10: one per start refused", got)
+	}
 	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+h.fake.CodeFor(id)+`"}`); r.status != http.StatusOK {
 		t.Fatalf("check during the outage: %d %s", r.status, r.raw)
 	}
@@ -131,6 +135,14 @@ func TestRedisFailOpenLetsStartsThrough(t *testing.T) {
 		if r := h.postWith("/request", requestFor(number), withKey(idemKey+number)); r.status != http.StatusOK {
 			t.Fatalf("start %d with REDIS_FAIL_OPEN: %d %s", i+1, r.status, r.raw)
 		}
+	}
+	// The operator can see that starts went on without limits, not only that they started.
+	m := metricstest.Scrape(t, h.metrics+"/metrics")
+	if got := m.Sum("verify_proxy_store_failures_total", "outcome", "let_through"); got < 2 {
+		t.Errorf("store failures let through = %v, want at least one per start", got)
+	}
+	if got := m.Sum("verify_proxy_store_failures_total", "outcome", "refused"); got != 0 {
+		t.Errorf("store failures refused = %v with REDIS_FAIL_OPEN", got)
 	}
 	if n := strings.Count(h.logs.String(), "shared state failing"); n != 1 {
 		t.Fatalf("the outage was logged %d times, want once", n)
