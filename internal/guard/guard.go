@@ -169,10 +169,9 @@ func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
 		}
 		return "", err
 	}
-	if digits := phone.Digits(raw); g.isTestNumber(digits) { // as configured
-		return digits, nil
-	}
-	if g.isTestNumber(num.E164) { // a valid test number, typed in national format
+	// A valid reading is that number and no other: a real number typed nationally whose digits
+	// happen to equal a test number's must reach Vonage, not the reviewer's fixed code.
+	if g.isTestNumber(num.E164) {
 		return num.E164, nil
 	}
 	if err := g.destinations.allow(num); err != nil {

@@ -136,15 +136,26 @@ func TestTestNumbers(t *testing.T) {
 		}
 	})
 	t.Run("a real number is never read as a test number", func(t *testing.T) {
-		// 5511987654321 is a valid Brazilian mobile; read as a US national number it would not be,
-		// but a test number configured as its US reading must not capture it.
-		h := newHarness(t, options{defaultCountry: "US", testNumbers: map[string]string{"15511987654321": "1111"}})
-		if r := h.postJSON("/request", requestFor("5511987654321")); r.status != http.StatusOK || strings.HasPrefix(r.str("request_id"), "test") {
-			t.Fatalf("got %d %s, want a real start", r.status, r.raw)
+		for _, tt := range []struct{ name, region, test, typed string }{
+			// 5511987654321 is a valid Brazilian mobile; a test number configured as its US national
+			// reading must not capture it.
+			{"a valid international number", "US", "15511987654321", "5511987654321"},
+			// With DEFAULT_COUNTRY=CN, 155 5555 0100 is a valid Chinese mobile whose digits are the
+			// README's example test number.
+			{"a valid national number with a test number's digits", "CN", "15555550100", "155 5555 0100"},
+			{"the same, typed as bare digits", "CN", "15555550100", "15555550100"},
+		} {
+			h := newHarness(t, options{defaultCountry: tt.region, testNumbers: map[string]string{tt.test: "1111"}})
+			if r := h.postJSON("/request", requestFor(tt.typed)); r.status != http.StatusOK || strings.HasPrefix(r.str("request_id"), "test") {
+				t.Errorf("%s: got %d %s, want a real start", tt.name, r.status, r.raw)
+			}
+			if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+				t.Errorf("%s: the real number's start did not reach Vonage", tt.name)
+			}
 		}
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
-			t.Fatalf("the real number's start did not reach Vonage")
-		}
+		// The reviewer in such a country types the test number with +, which no national reading has.
+		h := newHarness(t, options{defaultCountry: "CN", testNumbers: map[string]string{"15555550100": "1111"}})
+		start(h, "+1 555 555 0100")
 	})
 	t.Run("a test request_id in other letter cases is the same, and stays local", func(t *testing.T) {
 		h := newHarness(t, options{testNumbers: reviewNumbers})
