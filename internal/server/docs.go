@@ -63,5 +63,40 @@ func (d *docs) register(e *echo.Echo) {
 	getOrHead(e, "/docs", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, "/docs/")
 	})
-	getOrHead(e, "/docs/*", echo.WrapHandler(d.ui))
+	getOrHead(e, "/docs/*", jsonNotFound(d.ui))
+}
+
+// jsonNotFound serves h, except that its plain-text 404 (an asset that does not exist) becomes the
+// API's JSON 404, as every other unknown path is.
+func jsonNotFound(h http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		w := &notFoundCatcher{ResponseWriter: c.Response().Writer}
+		h.ServeHTTP(w, c.Request())
+		if w.notFound {
+			return echo.ErrNotFound
+		}
+		return nil
+	}
+}
+
+// notFoundCatcher passes a response through unless it is a 404, which it swallows for the caller
+// to answer.
+type notFoundCatcher struct {
+	http.ResponseWriter
+	notFound bool
+}
+
+func (w *notFoundCatcher) WriteHeader(status int) {
+	if status == http.StatusNotFound {
+		w.notFound = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *notFoundCatcher) Write(b []byte) (int, error) {
+	if w.notFound {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }

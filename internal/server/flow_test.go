@@ -246,6 +246,11 @@ func TestDocsAndHealth(t *testing.T) {
 	if required, ok := idem["required"]; !ok || required != false {
 		t.Errorf("/openapi.json Idempotency-Key required = %#v, want false as openapi.yaml has it", idem["required"])
 	}
+	// A missing asset under /docs/ is the API's JSON 404, like any unknown path.
+	if res, body := get("/docs/no-such-asset.js"); res.StatusCode != 404 || !strings.Contains(body, `"error":"unknown_route"`) ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("/docs/no-such-asset.js: %d %q %s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
 	// Probes and uptime checkers may ask with HEAD: the answer is GET's, without a body.
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/openapi.json", "/docs/"} {
 		res, err := http.Head(h.url + path)
