@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -29,7 +30,18 @@ func clientIP(trusted []netip.Prefix, header string) echo.IPExtractor {
 	// wrote it. X-Real-IP holds one address; X-Forwarded-For is walked from the right, and the
 	// first address a trusted proxy did not add is the client.
 	if strings.EqualFold(header, echo.HeaderXRealIP) {
-		return echo.ExtractIPFromRealIPHeader(opts...)
+		fromRealIP := echo.ExtractIPFromRealIPHeader(opts...)
+		return func(r *http.Request) string {
+			// A proxy that adds X-Real-IP rather than replacing it puts its own after the client's;
+			// Echo reads the first. The last is the one the proxy wrote.
+			if vs := r.Header.Values(echo.HeaderXRealIP); len(vs) > 1 {
+				last := *r
+				last.Header = r.Header.Clone()
+				last.Header.Set(echo.HeaderXRealIP, vs[len(vs)-1])
+				r = &last
+			}
+			return fromRealIP(r)
+		}
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
 }

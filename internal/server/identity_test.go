@@ -71,3 +71,25 @@ func TestAccessLogNamesTheTrustedClient(t *testing.T) {
 		t.Fatalf("access log does not name the client:\n%s", h.logs)
 	}
 }
+
+// TestAnAddedXRealIPIsTheProxysOne: a proxy that adds X-Real-IP instead of replacing it passes the
+// client's forged header first; the client is the value the proxy wrote, the last.
+func TestAnAddedXRealIPIsTheProxysOne(t *testing.T) {
+	h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: loopbackProxy, clientIPHeader: "X-Real-IP"})
+	send := func(forged string) *response {
+		req, err := http.NewRequest(http.MethodPost, h.url+"/cancel", strings.NewReader(`{"request_id":"`+requestID+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Add("X-Real-IP", forged)         // what the client wrote
+		req.Header.Add("X-Real-IP", "198.51.100.7") // what the proxy added
+		return h.do(req)
+	}
+	if r := send("203.0.113.1"); r.status == http.StatusTooManyRequests {
+		t.Fatalf("first call limited: %s", r.raw)
+	}
+	if r := send("203.0.113.2"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a second forged X-Real-IP made a new client: %d %s", r.status, r.raw)
+	}
+}
