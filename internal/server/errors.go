@@ -72,6 +72,9 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
+// statusClientClosedRequest is nginx's status for a request whose client hung up before the answer.
+const statusClientClosedRequest = 499
+
 // Texts for failures whose upstream detail must not reach the app (it describes our account).
 const (
 	textUpstreamError       = "the verification service refused this request; try again later"
@@ -112,9 +115,10 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	ve, ok := verify.AsError(err)
 	if !ok {
 		if errors.Is(err, context.Canceled) {
-			// The app hung up; nobody reads this answer, but it stays within the contract.
+			// The app hung up, so nobody reads this answer. Its status is for the access log and the
+			// metrics: nginx's 499, not a 5xx that would page an operator for phones out of coverage.
 			s.logger.InfoContext(ctx, "client went away before the verification service answered", "op", op)
-			return newAPIError(http.StatusBadGateway, string(verify.KindUpstreamUnavailable), textUpstreamUnavailable)
+			return newAPIError(statusClientClosedRequest, "client_closed_request", "the client closed the request")
 		}
 		s.logger.ErrorContext(ctx, "unexpected failure", "op", op, "err", err)
 		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)

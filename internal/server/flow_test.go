@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
 )
 
@@ -146,6 +147,17 @@ func TestClientHangUpCancelsTheUpstreamCall(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream call was not cancelled when the client hung up")
+	}
+	// The operator sees a client that left (nginx's 499), not a 5xx from this server.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.logs.String(), `"msg":"http request","method":"POST","route":"/request","status":499`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no access line with status 499:\n%s", h.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_http_requests_total", "route", "/request", "status", "499"); got != 1 {
+		t.Errorf("http_requests_total{status=499} = %v, want 1", got)
 	}
 }
 
