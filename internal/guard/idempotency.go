@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"strings"
 )
 
 // Idempotent makes a start idempotent under key (an Idempotency-Key header, as in the IETF httpapi
@@ -17,7 +16,11 @@ import (
 // second start with the running request_id.
 func (g *Guard) Idempotent(ctx context.Context, key, request string, start func() (Response, bool)) (Response, error) {
 	// The draft writes the key as a structured-field string, in quotes; many clients send it bare.
-	storeKey := "idem:" + hashed(strings.Trim(key, `"`))
+	// One pair of quotes around the key is dropped, nothing else: "K1 and K1 stay different keys.
+	if len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' {
+		key = key[1 : len(key)-1]
+	}
+	storeKey := "idem:" + hashed(key)
 	fingerprint := hashed(request)
 
 	rec, reserved, err := g.store.Reserve(ctx, storeKey, fingerprint, g.idemLease)

@@ -28,6 +28,18 @@ func TestIdempotentStarts(t *testing.T) {
 			t.Fatalf("the Verify API got %d starts, want 1", n)
 		}
 	})
+	t.Run("only one pair of surrounding quotes is dropped", func(t *testing.T) {
+		h := newHarness(t, options{})
+		for _, key := range []string{`"k1`, `k1"`, `""k1""`} {
+			if r := h.postWith("/request", requestFor("14155550100"), withKey("k1")); r.status != http.StatusOK {
+				t.Fatalf("key k1: %d %s", r.status, r.raw)
+			}
+			// Another body under a key that only looks like k1 is another key: not 422.
+			if r := h.postWith("/request", requestFor("442071838750"), withKey(key)); r.status == http.StatusUnprocessableEntity {
+				t.Errorf("key %s was taken for k1: %s", key, r.raw)
+			}
+		}
+	})
 	t.Run("the key may be sent as a quoted string", func(t *testing.T) {
 		h := newHarness(t, options{})
 		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
@@ -177,6 +189,7 @@ func TestBadIdempotencyKeyIs400(t *testing.T) {
 		"too long":       strings.Repeat("k", 256),
 		"with a space":   "two words",
 		"with non-ASCII": "schlüssel",
+		"empty quotes":   `""`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, options{})

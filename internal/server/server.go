@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
@@ -32,6 +33,9 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	if req.Params.IdempotencyKey == nil {
 		resp, _ := s.startVerification(ctx, req.Body.Number)
 		return resp, nil
+	}
+	if *req.Params.IdempotencyKey == `""` {
+		return s.refuse(http.StatusBadRequest, "invalid_request", "Idempotency-Key header: the key between the quotes is empty"), nil
 	}
 	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
 	// (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer: cancelling would
