@@ -88,16 +88,17 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 			changed = true
 		}
 	}
-	toASCII := func(key string) {
+	rewrite := func(key string, f func(string) string) {
 		var text string
 		if json.Unmarshal(fields[key], &text) != nil {
 			return
 		}
-		if plain := asciiForms(text); plain != text {
+		if plain := f(text); plain != text {
 			fields[key], _ = json.Marshal(plain)
 			changed = true
 		}
 	}
+	toASCII := func(key string) { rewrite(key, asciiForms) }
 	switch path {
 	case "/request":
 		quote("number")
@@ -121,6 +122,8 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 		}
 		quote("code")
 		toASCII("code")
+		// An id is copied, not typed: only what a copy drags along around it goes.
+		rewrite("request_id", trimBlank)
 	}
 	if !changed {
 		return nil, false
@@ -151,7 +154,7 @@ func isDigits(raw json.RawMessage) bool {
 // and trims white space and invisible format characters from both ends. Every other character is
 // kept, so that the validator refuses it and names the field.
 func asciiForms(s string) string {
-	s = strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
+	s = trimBlank(s)
 	if isASCII(s) {
 		return s
 	}
@@ -181,6 +184,12 @@ func asciiForms(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// trimBlank drops white space and invisible format characters (direction marks, zero-width spaces)
+// from both ends.
+func trimBlank(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
 }
 
 func isASCII(s string) bool {

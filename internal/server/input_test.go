@@ -64,6 +64,8 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"Android final commit swaps request_id and requestId", "", "/check", `{"request_id":"8571","requestId":"` + requestID + `"}`,
 			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "8571"}},
+		{"a request_id copied with a zero-width space and a newline", "", "/cancel", `{"request_id":"` + requestID + `\u200b\n"}`,
+			vonagetest.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
 		{"cancel with requestId", "", "/cancel", `{"requestId":"` + requestID + `"}`,
 			vonagetest.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
 	}
@@ -115,7 +117,8 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"number that is no real number", "POST", "/request", "application/json", `{"number":"12345"}`, 400, "invalid_number", "valid phone number"},
 		{"number unicode letters", "POST", "/request", "application/json", `{"number":"+1 ４１５ ＣＡＬＬ"}`, 400, "invalid_number", "number"},
 		{"number only invisible marks", "POST", "/request", "application/json", `{"number":"\u202a\u202c"}`, 400, "invalid_number", "number"},
-		{"number only spaces", "POST", "/request", "application/json", `{"number":" \u00a0 "}`, 400, "invalid_number", "number"},
+		{"number only spaces", "POST", "/request", "application/json", `{"number":" \u00a0 "}`, 400, "invalid_number", "number: send a phone number"},
+		{"code only a space", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":" "}`, 400, "invalid_request", "code: send the code the user received"},
 		{"number emoji", "POST", "/request", "application/json", `{"number":"📞14155550100"}`, 400, "invalid_number", "number"},
 		{"number SQL injection", "POST", "/request", "application/json", `{"number":"14155550100'; DROP TABLE users;--"}`, 400, "invalid_number", "number"},
 		{"number script injection", "POST", "/request", "application/json", `{"number":"<script>alert(1)</script>"}`, 400, "invalid_number", "number"},

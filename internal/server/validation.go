@@ -56,6 +56,14 @@ var typeHints = map[string]string{
 	"request_id": "send the request_id string that /request returned",
 }
 
+// lengthHints say how long a field may be in terms of what it is: after the compatibility layer
+// trims a value, "minimum string length is 1" would puzzle an app that sent a space.
+var lengthHints = map[string]string{
+	"number":     "send a phone number of up to 32 characters, e.g. 14155550100",
+	"code":       "send the code the user received: 4 to 10 letters or digits",
+	"request_id": "send the request_id that /request returned (at most 36 characters)",
+}
+
 // validationError turns kin-openapi's verbose error into one line that names the field and the
 // problem, in the Error shape, and counts the refusal.
 func (s *Server) validationError(he *echo.HTTPError) error {
@@ -88,6 +96,10 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 			}
 		case "type", "nullable":
 			if hint, ok := typeHints[field]; ok {
+				reason = hint
+			}
+		case "minLength", "maxLength":
+			if hint, ok := lengthHints[field]; ok {
 				reason = hint
 			}
 		}
