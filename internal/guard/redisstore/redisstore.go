@@ -87,8 +87,11 @@ func wrap(err error) error {
 // (scored by time in ms). ARGV[1] is now in ms, or 0 for Redis's clock; ARGV[2] a member unique to
 // this call; then, per rule, its count and window in ms. It checks every rule before recording in
 // any, so a call refused by one limit costs nothing under the others. It answers {0, 0} when
-// admitted, else {the 1-based index of the full rule, ms until it has room}.
+// admitted, else {the 1-based index of the full rule, ms until it has room}. go-redis resends a
+// call whose answer was slow; a resent call that finds its member was admitted by its first run,
+// and must not count itself against the limit a second time.
 var takeScript = redis.NewScript(`
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0, 0} end
 local now = tonumber(ARGV[1])
 if now == 0 then
   local t = redis.call('TIME')
@@ -219,25 +222,50 @@ func (s *Store) StartSession(ctx context.Context, id, code string, ttl time.Dura
 	return wrap(err)
 }
 
+// Session scripts answer a resent call (go-redis resends one whose answer was slow, and a slow
+// Redis then runs both) with the first run's answer: each call brings a nonce (its last ARGV), and
+// its answer is kept in the session's hash under it. A session that ends keeps only that answer,
+// for resendGrace, so that a right code is not answered "unknown" by its own resend.
+const resendGrace = 5 * time.Second
+
 // checkScript answers 0 for no session, 1 for the right code (ending it), 2 for a wrong one, 3 for
 // the ARGV[2]-th wrong one (ending it).
 var checkScript = redis.NewScript(`
+local seen = redis.call('HGET', KEYS[1], 'r:' .. ARGV[3])
+if seen then return tonumber(seen) end
 local code = redis.call('HGET', KEYS[1], 'code')
 if not code then return 0 end
+local result = 2
 if code == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+  result = 1
+elseif redis.call('HINCRBY', KEYS[1], 'wrong', 1) >= tonumber(ARGV[2]) then
+  result = 3
 end
-if redis.call('HINCRBY', KEYS[1], 'wrong', 1) >= tonumber(ARGV[2]) then
+if result ~= 2 then
   redis.call('DEL', KEYS[1])
-  return 3
+  redis.call('HSET', KEYS[1], 'r:' .. ARGV[3], result)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return result
 end
-return 2
+redis.call('HSET', KEYS[1], 'r:' .. ARGV[3], result)
+return result
+`)
+
+// endScript ends a live session: 1 if there was one, else 0.
+var endScript = redis.NewScript(`
+local seen = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if seen then return tonumber(seen) end
+if redis.call('HEXISTS', KEYS[1], 'code') == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 `)
 
 // CheckSession implements guard.Sessions.
 func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int) (guard.CodeResult, error) {
-	n, err := checkScript.Run(ctx, s.client, []string{sessionKey(id)}, code, maxWrong).Int()
+	n, err := checkScript.Run(ctx, s.client, []string{sessionKey(id)}, code, maxWrong, rand.Text(),
+		resendGrace.Milliseconds()).Int()
 	if err != nil {
 		return guard.CodeUnknown, wrap(err)
 	}
@@ -254,7 +282,7 @@ func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int)
 
 // EndSession implements guard.Sessions.
 func (s *Store) EndSession(ctx context.Context, id string) (bool, error) {
-	n, err := s.client.Del(ctx, sessionKey(id)).Result()
+	n, err := endScript.Run(ctx, s.client, []string{sessionKey(id)}, rand.Text(), resendGrace.Milliseconds()).Int()
 	return n > 0, wrap(err)
 }
 
