@@ -223,6 +223,11 @@ func (g *Guard) take(ctx context.Context, op Op, rules []Rule) error {
 // storeFailed decides what an unreachable store means for op: a start is refused unless the
 // operator chose to fail open; a check or cancel costs nothing and goes on.
 func (g *Guard) storeFailed(ctx context.Context, op Op, err error) error {
+	if ctx.Err() != nil {
+		// The client hung up (or its deadline passed) and the store call gave up with it: nothing is
+		// wrong with the store, and the answer nobody reads is the server's 499.
+		return ctx.Err()
+	}
 	g.outage.failed(ctx, err)
 	if op == OpStart && !g.failOpen {
 		g.onStoreFailure(StoreFailureRefused)

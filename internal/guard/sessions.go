@@ -29,6 +29,9 @@ func (s guardedSessions) EndSession(ctx context.Context, id string) (bool, error
 // settle records the outcome of a store call that cannot go on without the store.
 func (g *Guard) settle(ctx context.Context, err error) error {
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the client left; the store is fine
+		}
 		g.outage.failed(ctx, err)
 		g.onStoreFailure(StoreFailureRefused)
 		return unavailable(err)

@@ -1,0 +1,51 @@
+package guard_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+)
+
+// TestAClientThatLeftIsNotAStoreOutage: a store call given up because the client hung up says
+// nothing about Redis. Counting it as a failure would let phones leaving coverage (or anyone who
+// resets connections) fake outages, page operators and fill the 5xx figures.
+func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
+	store, err := redisstore.New(redistest.Start(t).URL(), redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	logger, logs := logtest.New()
+	var failures []string
+	g, err := guard.New(guard.Options{
+		Store: store, Phones: &phone.Parser{}, Logger: logger,
+		Limits:         guard.Limits{IP: guard.Limit{Count: 5, Window: time.Minute}, Number: guard.Limit{Count: 3, Window: time.Minute}, Check: guard.Limit{Count: 5, Window: time.Minute}},
+		OnStoreFailure: func(outcome string) { failures = append(failures, outcome) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	if _, err := g.Admit(ctx, "14155550100"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Admit: %v, want context.Canceled", err)
+	}
+	if err := g.AllowClient(ctx, guard.OpStart, "203.0.113.7"); !errors.Is(err, context.Canceled) {
+		t.Errorf("AllowClient: %v, want context.Canceled", err)
+	}
+	if err := g.AllowCheck(ctx, "abcdef0123456789abcdef0123456789"); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("AllowCheck: %v", err)
+	}
+	if len(failures) != 0 || strings.Contains(logs.String(), "shared state failing") {
+		t.Errorf("a client that left was taken for a store failure: %v\n%s", failures, logs)
+	}
+}
