@@ -270,7 +270,11 @@ func (c Config) Validate() error {
 		bad("VONAGE_VERIFY_API must be %q or %q, got %q", APIv1, APIv2, c.VerifyAPI)
 	}
 	if u, err := url.Parse(c.VonageBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com, got %q", c.VonageBaseURL)
+		got := fmt.Sprintf(", got %q", c.VonageBaseURL)
+		if strings.Contains(c.VonageBaseURL, "@") {
+			got = "" // it may carry user:password, which an error must not repeat
+		}
+		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com%s", got)
 	} else if u.User != nil || u.RawQuery != "" {
 		bad("VONAGE_BASE_URL must not carry credentials or a query")
 	}
