@@ -271,7 +271,7 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 		return sandbox.New(sandbox.Options{
 			CodeLength: cfg.CodeLength,
 			PinExpiry:  sandboxPinExpiry(cfg),
-			UUIDs:      cfg.VerifyAPI == config.APIv2,
+			V2:         cfg.VerifyAPI == config.APIv2,
 		}, logger), nil
 	case config.BackendVonage:
 		if cfg.VerifyAPI == config.APIv2 {

@@ -23,7 +23,7 @@ func randomCode(r io.Reader, n int) (string, error) {
 
 // newRequestID draws a request_id in the form of the Verify API the sandbox stands in for.
 func (p *Provider) newRequestID() (string, error) {
-	if p.uuids {
+	if p.v2 {
 		id, err := uuid.NewRandomFromReader(p.rand)
 		return id.String(), err
 	}

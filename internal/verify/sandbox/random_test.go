@@ -72,7 +72,7 @@ func TestRequestIDs(t *testing.T) {
 		want *regexp.Regexp
 	}{
 		{"v1's 32 lowercase hex digits by default", Options{}, requestIDPattern},
-		{"v2's UUIDs when asked", Options{UUIDs: true}, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)},
+		{"v2's UUIDs when asked", Options{V2: true}, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

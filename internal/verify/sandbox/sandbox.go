@@ -12,8 +12,9 @@
 //     from Vonage.
 //   - No SMS or call is made and no event is re-sent, so one code lives for the whole request. A
 //     successful check costs "0.00000000" EUR and has no estimated_price_messages_sent.
-//   - A request that expired answers kind expired (with status 6, which is what Vonage sends) for one
-//     further PinExpiry, so a slow user learns why. After that it answers not found.
+//   - A request that expired answers kind expired (with status 6, which is what Vonage v1 sends, or
+//     17 as the v2 backend maps v2's 410) for one further PinExpiry, so a slow user learns why. After
+//     that it answers not found.
 //   - At most 100,000 requests are kept. Beyond that Start answers throttled (status 1) until the oldest
 //     request expires, so memory stays bounded whatever the callers do.
 //   - Nothing is persisted: a restart forgets every request.
@@ -54,9 +55,10 @@ type Options struct {
 	PinExpiry  time.Duration    // how long a code can be checked; 0 means 5 minutes
 	Now        func() time.Time // the clock; nil means time.Now
 	Rand       io.Reader        // the source of codes and ids; nil means crypto/rand.Reader
-	// UUIDs makes request_ids UUIDs, as Verify v2 gives them, instead of v1's 32 hex digits: an app
-	// developed against the sandbox then meets the ids it will meet in production.
-	UUIDs bool
+	// V2 makes the sandbox answer as Verify v2 does rather than v1: request_ids are UUIDs, an
+	// expired code is status 17 (v2's 410), and a right code answers no event_id or price. An app
+	// developed against the sandbox then meets what it will meet in production.
+	V2 bool
 }
 
 // Validate reports the first option out of range, so that configuration can refuse it at start-up.
@@ -76,7 +78,7 @@ type Provider struct {
 	pinExpiry   time.Duration
 	now         func() time.Time
 	rand        io.Reader // read only under mu, so a test reader need not be safe for concurrent use
-	uuids       bool
+	v2          bool
 	logger      *slog.Logger
 	maxRequests int
 
@@ -102,7 +104,7 @@ func New(opts Options, logger *slog.Logger) *Provider {
 		pinExpiry:   opts.PinExpiry,
 		now:         opts.Now,
 		rand:        opts.Rand,
-		uuids:       opts.UUIDs,
+		v2:          opts.V2,
 		logger:      logger,
 		maxRequests: defaultMaxRequests,
 		byID:        make(map[string]*request),
@@ -204,7 +206,11 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		return verify.Checked{}, notFound(requestID)
 	}
 	if !p.live(r, now) {
-		return verify.Checked{}, verify.Errorf(verify.KindExpired, "6", requestID, "The verification request has expired")
+		status := "6" // what v1 sends
+		if p.v2 {
+			status = "17" // v2's 410, as the v2 backend maps it
+		}
+		return verify.Checked{}, verify.Errorf(verify.KindExpired, status, requestID, "The verification request has expired")
 	}
 	// Constant time, so response timing does not reveal how many leading digits were right.
 	if subtle.ConstantTimeCompare([]byte(code), []byte(r.code)) == 1 {
@@ -214,6 +220,9 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 			return verify.Checked{}, fmt.Errorf("sandbox check: draw event id: %w", err)
 		}
 		p.remove(r)
+		if p.v2 {
+			return verify.Checked{RequestID: requestID}, nil // v2 reports no event or price
+		}
 		return verify.Checked{
 			RequestID: requestID,
 			EventID:   strings.ToUpper(eventID), // as Verify v1 writes it: "0A00000012345678"

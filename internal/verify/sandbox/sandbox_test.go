@@ -37,6 +37,23 @@ func TestFullFlow(t *testing.T) {
 	wantError(t, h.p.Cancel(ctx, id), verify.KindNotFound, "6", id)
 }
 
+// TestFlowAsVerifyV2: standing in for v2, the sandbox answers what the v2 backend answers: a check
+// with no event or price, and an expired code as status 17.
+func TestFlowAsVerifyV2(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Options{V2: true, PinExpiry: time.Minute})
+
+	id := h.start(t, testNumber)
+	checked, err := h.p.Check(ctx, id, h.codeFor(t, id))
+	if err != nil || checked != (verify.Checked{RequestID: id}) {
+		t.Fatalf("Check with the logged code = %+v, %v; want the request_id alone", checked, err)
+	}
+	id = h.start(t, testNumber)
+	h.clock.Advance(61 * time.Second)
+	_, err = h.p.Check(ctx, id, h.codeFor(t, id))
+	wantError(t, err, verify.KindExpired, "17", id)
+}
+
 // action is one call made on a started request in TestRequestLifecycle.
 type action int
 
