@@ -117,6 +117,25 @@ var mustNotBeEmpty = []string{
 	"UPSTREAM_TIMEOUT", "ADMIN_ADDR", "LOG_FORMAT", "LOG_LEVEL", "SHUTDOWN_DELAY", "SHUTDOWN_TIMEOUT",
 }
 
+// mustNotBeZero are numeric variables whose zero value stands for "unset".
+var mustNotBeZero = []string{
+	"VERIFY_CODE_LENGTH", "VERIFY_WORKFLOW_ID", "VERIFY_PIN_EXPIRY", "VERIFY_NEXT_EVENT_WAIT", "VERIFY_CHANNEL_TIMEOUT",
+}
+
+// isZero reports whether v is written as zero: "0", "00", "0s", " 0 ".
+func isZero(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return false
+	}
+	n, err := strconv.Atoi(v)
+	if err == nil {
+		return n == 0
+	}
+	d, err := time.ParseDuration(v)
+	return err == nil && d == 0
+}
+
 // Load reads and validates the configuration from lookup.
 func Load(lookup LookupFunc) (Config, error) {
 	params, err := env.GetFieldParams(&Config{})
@@ -139,6 +158,12 @@ func Load(lookup LookupFunc) (Config, error) {
 		}
 		if v == "" && slices.Contains(mustNotBeEmpty, p.Key) {
 			problems = append(problems, fmt.Errorf("%s is set but empty", key))
+			continue
+		}
+		if isZero(v) && slices.Contains(mustNotBeZero, p.Key) {
+			// The fields' zero value means "not set, use Vonage's default": a 0 that was typed would
+			// silently mean the same, outside the documented range.
+			problems = append(problems, fmt.Errorf("%s is 0, which it may not be; unset it for the default", key))
 			continue
 		}
 		environment[p.Key] = v
@@ -296,7 +321,8 @@ func (c Config) Validate() error {
 	if pin != 0 && wait != 0 && pin%wait != 0 {
 		bad("VERIFY_PIN_EXPIRY (%s) must be a whole multiple of VERIFY_NEXT_EVENT_WAIT (%s)", pin, wait)
 	}
-	if c.SenderID != "" && !alphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {
+	// v2's stricter rule is checked with the other v2 settings; two rules for one value would contradict.
+	if c.VerifyAPI != APIv2 && c.SenderID != "" && !alphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {
 		bad("VERIFY_SENDER_ID must be up to 11 letters, digits or spaces, or up to 15 digits, got %q", c.SenderID)
 	}
 	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > 2*time.Minute {

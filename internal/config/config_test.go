@@ -130,6 +130,8 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"set but empty brand", vonageEnv(map[string]string{"VERIFY_BRAND": ""}), []string{"VERIFY_BRAND is set but empty"}},
 		{"port not a number", vonageEnv(map[string]string{"PORT": "http"}), []string{"PORT"}},
 		{"port out of range", vonageEnv(map[string]string{"PORT": "70000"}), []string{"PORT"}},
+		{"a pin expiry of 0s", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "0s"}), []string{"VERIFY_PIN_EXPIRY is 0"}},
+		{"a workflow id of 0", vonageEnv(map[string]string{"VERIFY_WORKFLOW_ID": "0"}), []string{"VERIFY_WORKFLOW_ID is 0"}},
 		{"listen host a name", vonageEnv(map[string]string{"LISTEN_HOST": "localhost"}), []string{"LISTEN_HOST must be an IP address"}},
 		{"listen host with a port", vonageEnv(map[string]string{"LISTEN_HOST": "127.0.0.1:8080"}), []string{"LISTEN_HOST must be an IP address"}},
 		{"brand over 18 characters", vonageEnv(map[string]string{"VERIFY_BRAND": "A Very Long Brand Name"}), []string{"VERIFY_BRAND"}},

@@ -186,8 +186,19 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"a sender id without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SENDER_ID": "ACME"}), []string{"VERIFY_SENDER_ID", "no sms"}},
 		{"a sender id with a space (v1 allows it, v2 does not)", v2Env(map[string]string{"VERIFY_SENDER_ID": "Acme Inc"}), []string{"VERIFY_SENDER_ID", "without spaces"}},
 		{"a sender id too short for v2", v2Env(map[string]string{"VERIFY_SENDER_ID": "AC"}), []string{"VERIFY_SENDER_ID", "3 to 11"}},
+		{"a channel timeout of 0", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "0"}), []string{"VERIFY_CHANNEL_TIMEOUT is 0"}},
+		{"a code length of 0 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "0"}), []string{"VERIFY_CODE_LENGTH is 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertRefused(t, tt.env, tt.want) })
+	}
+}
+
+// TestV2SenderIDGivesOneRule: on v2 a bad sender id is told v2's rule only; v1's, which allows
+// spaces, would send the operator towards a value v2 refuses.
+func TestV2SenderIDGivesOneRule(t *testing.T) {
+	_, err := config.Load(envOf(v2Env(map[string]string{"VERIFY_SENDER_ID": "Acmé"})))
+	if err == nil || !strings.Contains(err.Error(), "without spaces") || strings.Contains(err.Error(), "or spaces") {
+		t.Fatalf("error %v, want v2's rule alone", err)
 	}
 }
