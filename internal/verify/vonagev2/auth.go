@@ -2,9 +2,11 @@ package vonagev2
 
 import (
 	"crypto/rsa"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -64,6 +66,16 @@ type claims struct {
 func NewJWTAuth(applicationID string, privateKeyPEM []byte, now func() time.Time) (*JWTAuth, error) {
 	if applicationID == "" {
 		return nil, errors.New("vonagev2: application id is empty")
+	}
+	// The two mistakes people make, named: the library would answer with an ASN.1 parser's dump.
+	if block, _ := pem.Decode(privateKeyPEM); block != nil {
+		switch {
+		case strings.Contains(block.Type, "PUBLIC KEY"):
+			return nil, errors.New("vonagev2: this is a public key; give the application's private key")
+		case strings.Contains(block.Type, "ENCRYPTED") || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED"):
+			return nil, errors.New("vonagev2: the private key is encrypted; give it unencrypted " +
+				"(openssl pkey -in private.key -out plain.key), and keep that file secret")
+		}
 	}
 	key, err := jwt.ParseRSAPrivateKeyFromPEM(privateKeyPEM)
 	if err != nil {

@@ -154,11 +154,13 @@ func TestCredentialsNeverShow(t *testing.T) {
 	tests := []struct {
 		name string
 		pem  []byte
+		want string // in the error, naming the mistake
 	}{
-		{"not PEM at all", []byte("hunter2-" + keyBody)},
-		{"a PEM that is not a key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("hunter2-" + keyBody)})},
-		{"a public key", publicPEM(t, app.PublicKey)},
-		{"too short to sign with (512 bits)", weakKeyPEM(t)},
+		{"not PEM at all", []byte("hunter2-" + keyBody), "PEM"},
+		{"a PEM that is not a key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("hunter2-" + keyBody)}), "PEM"},
+		{"a public key", publicPEM(t, app.PublicKey), "this is a public key"},
+		{"an encrypted key", pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte("hunter2-" + keyBody)}), "encrypted"},
+		{"too short to sign with (512 bits)", weakKeyPEM(t), "512-bit"},
 	}
 	for _, tt := range tests {
 		t.Run("a private key that is "+tt.name+" is refused without being quoted", func(t *testing.T) {
@@ -168,6 +170,9 @@ func TestCredentialsNeverShow(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), keyBody) {
 				t.Errorf("error quotes the key: %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
 			}
 		})
 	}
