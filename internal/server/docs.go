@@ -70,7 +70,8 @@ func (d *docs) register(e *echo.Echo) {
 // API's JSON 404, as every other unknown path is.
 func jsonNotFound(h http.Handler) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		w := &notFoundCatcher{ResponseWriter: c.Response().Writer}
+		// Echo's own writer underneath, so that the access log and metrics see the status sent.
+		w := &notFoundCatcher{ResponseWriter: c.Response()}
 		h.ServeHTTP(w, c.Request())
 		if w.notFound {
 			return echo.ErrNotFound

@@ -263,6 +263,21 @@ func TestDocsAndHealth(t *testing.T) {
 		!strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("/docs/no-such-asset.js: %d %q %s", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
+	// A cached asset is a 304, and the access log says so (what the client got, not a 200).
+	if res, _ := get("/docs/swagger-ui.css"); res.StatusCode == 200 && res.Header.Get("ETag") != "" {
+		req, _ := http.NewRequest(http.MethodGet, h.url+"/docs/swagger-ui.css", nil)
+		req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+		again, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again.Body.Close()
+		if again.StatusCode != http.StatusNotModified || !strings.Contains(h.logs.String(), `"route":"/docs/*","status":304`) {
+			t.Errorf("cached asset: %d; the access log must say 304:\n%s", again.StatusCode, h.logs)
+		}
+	} else {
+		t.Errorf("/docs/swagger-ui.css: %d, ETag %q", res.StatusCode, res.Header.Get("ETag"))
+	}
 	// Probes and uptime checkers may ask with HEAD: the answer is GET's, without a body.
 	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml", "/openapi.json", "/docs/"} {
 		res, err := http.Head(h.url + path)
