@@ -296,8 +296,8 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.VonageBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		got := fmt.Sprintf(", got %q", c.VonageBaseURL)
-		if strings.Contains(c.VonageBaseURL, "@") {
-			got = "" // it may carry user:password, which an error must not repeat
+		if strings.ContainsAny(c.VonageBaseURL, "@?") {
+			got = "" // it may carry user:password or an api_secret, which an error must not repeat
 		}
 		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com%s", got)
 	} else if u.User != nil || u.RawQuery != "" {

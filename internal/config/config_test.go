@@ -147,6 +147,7 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"base url without scheme", vonageEnv(map[string]string{"VONAGE_BASE_URL": "api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
 		{"base url with credentials", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://u:p@api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
 		{"base url with credentials that does not parse", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://key:secret456@api.nexmo.com:x/"}), []string{"VONAGE_BASE_URL"}},
+		{"base url without scheme, with the secret in its query", vonageEnv(map[string]string{"VONAGE_BASE_URL": "api.nexmo.com/verify/json?api_secret=secret456"}), []string{"VONAGE_BASE_URL"}},
 		{"timeout zero", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "0s"}), []string{"UPSTREAM_TIMEOUT"}},
 		{"timeout not a duration", vonageEnv(map[string]string{"UPSTREAM_TIMEOUT": "10"}), []string{"UPSTREAM_TIMEOUT"}},
 		{"default country not alpha-2", vonageEnv(map[string]string{"DEFAULT_COUNTRY": "USA"}), []string{"DEFAULT_COUNTRY"}},
