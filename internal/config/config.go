@@ -217,6 +217,9 @@ func nameVariables(err error) error {
 	return errors.Join(problems...)
 }
 
+// vonageDefaultNextEventWait is Verify v1's next_event_wait when the request leaves it out.
+const vonageDefaultNextEventWait = 300 * time.Second
+
 // Seconds is a duration given either as whole seconds ("300", as the Verify API takes it) or as a
 // Go duration ("5m").
 type Seconds time.Duration
@@ -318,8 +321,14 @@ func (c Config) Validate() error {
 	}
 	// Vonage silently shortens pin_expiry to next_event_wait when it is not a multiple of it; say so now
 	// rather than let codes expire sooner than the operator expects.
-	if pin != 0 && wait != 0 && pin%wait != 0 {
+	// Unset, the wait is Vonage's default, and the rule holds against that.
+	switch {
+	case pin != 0 && wait != 0 && pin%wait != 0:
 		bad("VERIFY_PIN_EXPIRY (%s) must be a whole multiple of VERIFY_NEXT_EVENT_WAIT (%s)", pin, wait)
+	case pin != 0 && wait == 0 && pin%vonageDefaultNextEventWait != 0:
+		bad("VERIFY_PIN_EXPIRY (%s) must be a whole multiple of VERIFY_NEXT_EVENT_WAIT, which is Vonage's "+
+			"default %s when unset; set VERIFY_NEXT_EVENT_WAIT too, or Vonage makes codes live %s",
+			pin, vonageDefaultNextEventWait, vonageDefaultNextEventWait)
 	}
 	// v2's stricter rule is checked with the other v2 settings; two rules for one value would contradict.
 	if c.VerifyAPI != APIv2 && c.SenderID != "" && !alphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {

@@ -143,6 +143,8 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"next event wait too long", vonageEnv(map[string]string{"VERIFY_NEXT_EVENT_WAIT": "901"}), []string{"VERIFY_NEXT_EVENT_WAIT"}},
 		{"pin expiry not a multiple of next event wait", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "300", "VERIFY_NEXT_EVENT_WAIT": "120"}),
 			[]string{"VERIFY_PIN_EXPIRY", "multiple"}},
+		{"pin expiry alone, not a multiple of Vonage's default wait", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "120"}),
+			[]string{"VERIFY_PIN_EXPIRY (2m0s) must be a whole multiple", "default 5m0s"}},
 		{"sender id with symbols", vonageEnv(map[string]string{"VERIFY_SENDER_ID": "ACME<script>"}), []string{"VERIFY_SENDER_ID"}},
 		{"base url without scheme", vonageEnv(map[string]string{"VONAGE_BASE_URL": "api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
 		{"base url with credentials", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://u:p@api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
