@@ -30,7 +30,7 @@ image:
 run:
 	@echo "verify-proxy (sandbox backend): API on http://localhost:$(PORT), Swagger UI on http://localhost:$(PORT)/docs"
 	@echo "Verification codes are printed in this log; stop with Ctrl-C."
-	VERIFY_BACKEND=sandbox PORT=$(PORT) go run .
+	go build -o bin/verify-proxy-run . && VERIFY_BACKEND=sandbox PORT=$(PORT) exec bin/verify-proxy-run
 
 ## test: every Go test, with the race detector
 test:

@@ -1,6 +1,7 @@
 package guard_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ func TestParseLimit(t *testing.T) {
 		want    guard.Limit
 		written string
 		bad     bool
+		why     string // in the error of a bad one
 	}{
 		{in: "30/1m", want: guard.Limit{Count: 30, Window: time.Minute}, written: "30/1m"},
 		{in: "3/10m", want: guard.Limit{Count: 3, Window: 10 * time.Minute}, written: "3/10m"},
@@ -28,7 +30,8 @@ func TestParseLimit(t *testing.T) {
 		{in: "100001/1m", bad: true},
 		{in: "x/1m", bad: true},
 		{in: "5/minute", bad: true},
-		{in: "5/500ms", bad: true},
+		{in: "5/500ms", bad: true, why: "at least 1s"},
+		{in: "5/1d", bad: true, why: "a day is 24h"},
 		{in: "5/-1m", bad: true},
 	}
 	for _, tt := range tests {
@@ -37,6 +40,9 @@ func TestParseLimit(t *testing.T) {
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("accepted %q as %+v", tt.in, got)
+				}
+				if !strings.Contains(err.Error(), tt.why) {
+					t.Errorf("error %q does not say %q", err, tt.why)
 				}
 				return
 			}

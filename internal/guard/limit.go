@@ -43,7 +43,10 @@ func ParseLimit(s string) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q: N must be a whole number from 1 to %d (use off to disable)", t, MaxLimitCount)
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(window))
-	if err != nil || d < time.Second {
+	if err != nil {
+		return Limit{}, fmt.Errorf("%q: the duration must be written in s, m or h, like 1m, 10m or 24h (a day is 24h)", t)
+	}
+	if d < time.Second {
 		return Limit{}, fmt.Errorf("%q: the duration must be at least 1s, written like 1m, 10m or 24h", t)
 	}
 	return Limit{Count: n, Window: d}, nil
