@@ -4,22 +4,18 @@ import (
 	"context"
 )
 
-// Idempotent makes a start idempotent under key (an Idempotency-Key header, as in the IETF httpapi
-// draft): the first call with key runs start; a later call with the same key and the same request
-// (the body that identifies the call) within the TTL gets the first response again, byte for byte,
-// and start does not run. The same key with another request is refused (KindIdempotencyKeyReused),
-// and so is a call while the first is still in flight (KindRequestInProgress).
+// Idempotent makes a start idempotent under key (an Idempotency-Key as the app meant it: the HTTP
+// layer has read any quotes off): the first call with key runs start; a later call with the same
+// key and the same request (the body that identifies the call) within the TTL gets the first
+// response again, byte for byte, and start does not run. The same key with another request is
+// refused (KindIdempotencyKeyReused), and so is a call while the first is still in flight
+// (KindRequestInProgress).
 //
 // start returns the response and whether it is final. Only final answers are kept; for any other
 // ("try again later": a 5xx or a 429) the key is released and a retry with it tries again. That is
 // safe even if the upstream did start: it allows one live verification per number and answers a
 // second start with the running request_id.
 func (g *Guard) Idempotent(ctx context.Context, key, request string, start func() (Response, bool)) (Response, error) {
-	// The draft writes the key as a structured-field string, in quotes; many clients send it bare.
-	// One pair of quotes around the key is dropped, nothing else: "K1 and K1 stay different keys.
-	if len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' {
-		key = key[1 : len(key)-1]
-	}
 	storeKey := "idem:" + hashed(key)
 	fingerprint := hashed(request)
 

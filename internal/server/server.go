@@ -34,7 +34,8 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 		resp, _ := s.startVerification(ctx, req.Body.Number)
 		return resp, nil
 	}
-	if *req.Params.IdempotencyKey == `""` {
+	key, ok := idempotencyKey(*req.Params.IdempotencyKey)
+	if !ok {
 		return s.refuse(http.StatusBadRequest, "invalid_request", "Idempotency-Key header: the key between the quotes is empty"), nil
 	}
 	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
@@ -42,7 +43,7 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	// leave an SMS on its way and nothing to replay, and the retry would pay for a second.
 	ctx = context.WithoutCancel(ctx)
 	var first api.RequestVerificationResponseObject
-	resp, err := s.guard.Idempotent(ctx, *req.Params.IdempotencyKey, req.Body.Number, func() (guard.Response, bool) {
+	resp, err := s.guard.Idempotent(ctx, key, req.Body.Number, func() (guard.Response, bool) {
 		var started bool
 		first, started = s.startVerification(ctx, req.Body.Number)
 		answer, final := record(first)
@@ -58,6 +59,16 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 		return first, nil
 	}
 	return replay(resp), nil
+}
+
+// idempotencyKey reads the Idempotency-Key header. The draft writes the key as a structured-field
+// string, in quotes; many clients send it bare. One pair of surrounding quotes is dropped, nothing
+// else, so "K1 and K1 stay different keys; ok is false when nothing is left between the quotes.
+func idempotencyKey(header string) (key string, ok bool) {
+	if len(header) >= 2 && header[0] == '"' && header[len(header)-1] == '"' {
+		header = header[1 : len(header)-1]
+	}
+	return header, header != ""
 }
 
 // startVerification starts a verification once the guard admits the number, because every
