@@ -228,13 +228,18 @@ func (g *Guard) storeFailed(ctx context.Context, op Op, err error) error {
 		// wrong with the store, and the answer nobody reads is the server's 499.
 		return ctx.Err()
 	}
-	g.outage.failed(ctx, err)
 	if op == OpStart && !g.failOpen {
-		g.onStoreFailure(StoreFailureRefused)
+		g.failure(ctx, err, StoreFailureRefused)
 		return unavailable(err)
 	}
-	g.onStoreFailure(StoreFailureLetThrough)
+	g.failure(ctx, err, StoreFailureLetThrough)
 	return nil
+}
+
+// failure records one failed store call, and what was done about it, in the log and the metrics.
+func (g *Guard) failure(ctx context.Context, err error, outcome string) {
+	g.outage.failed(ctx, err)
+	g.onStoreFailure(outcome)
 }
 
 // What the guard did about a failed store call, as OnStoreFailure is told.

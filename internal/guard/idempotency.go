@@ -50,8 +50,7 @@ func (g *Guard) Idempotent(ctx context.Context, key, request string, start func(
 	}
 	if err != nil {
 		// The answer stands (a code may be on its way); only its replay is lost.
-		g.outage.failed(ctx, err)
-		g.onStoreFailure(StoreFailureLetThrough)
+		g.failure(ctx, err, StoreFailureLetThrough)
 	} else {
 		g.outage.ok(ctx)
 	}

@@ -32,8 +32,7 @@ func (g *Guard) settle(ctx context.Context, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err() // the client left; the store is fine
 		}
-		g.outage.failed(ctx, err)
-		g.onStoreFailure(StoreFailureRefused)
+		g.failure(ctx, err, StoreFailureRefused)
 		return unavailable(err)
 	}
 	g.outage.ok(ctx)
