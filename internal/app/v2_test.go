@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -10,11 +10,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/verify-proxy/verify-proxy/internal/config"
 	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
 )
 
@@ -90,7 +88,7 @@ func TestRunRefusesBadV2Keys(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			err := run(context.Background(), nil, lookupOf(env), io.Discard, io.Discard)
+			err := program(nil).Run(context.Background(), nil, lookupOf(env), io.Discard)
 			if err == nil {
 				t.Fatal("run started with a bad key")
 			}
@@ -125,26 +123,5 @@ func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
 	}
 	if !regexp.MustCompile(`"code":"[0-9]{8}"`).MatchString(out.String()) {
 		t.Errorf("the sandbox must send 8-digit codes:\n%s", out)
-	}
-}
-
-func TestSandboxCodesLiveAsLongAsTheWorkflow(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  config.Config
-		want time.Duration
-	}{
-		{"v1 uses VERIFY_PIN_EXPIRY", config.Config{VerifyAPI: config.APIv1, PinExpiry: config.Seconds(10 * time.Minute)}, 10 * time.Minute},
-		{"v1 without it leaves the sandbox default", config.Config{VerifyAPI: config.APIv1}, 0},
-		{"v2 waits Vonage's 180 s per channel", config.Config{VerifyAPI: config.APIv2, Workflow: []string{"sms", "voice"}}, 6 * time.Minute},
-		{"v2 waits the configured channel timeout per channel", config.Config{VerifyAPI: config.APIv2, Workflow: []string{"sms"},
-			ChannelTimeout: config.Seconds(time.Minute)}, time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := sandboxPinExpiry(tt.cfg); got != tt.want {
-				t.Errorf("got %s, want %s", got, tt.want)
-			}
-		})
 	}
 }

@@ -1,90 +1,21 @@
-package main
+package app_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/apiclient"
+	"github.com/verify-proxy/verify-proxy/internal/app"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
-	"github.com/verify-proxy/verify-proxy/internal/logtest"
-
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
 )
-
-// freePort asks the kernel for a port nobody uses.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-func lookupOf(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}
-}
-
-// start runs the program as a user would and waits until /healthz answers. The admin listener is
-// off unless env names an ADMIN_ADDR: its default port would clash between tests.
-func start(t *testing.T, env map[string]string) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
-	t.Helper()
-	return startWith(t, env, time.After)
-}
-
-// startWith is start with the timer of SHUTDOWN_DELAY in the test's hands.
-func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-chan time.Time) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
-	t.Helper()
-	port := freePort(t)
-	env["PORT"] = port
-	if _, ok := env["ADMIN_ADDR"]; !ok {
-		env["ADMIN_ADDR"] = "off"
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out = &logtest.Buffer{}
-	errc := make(chan error, 1)
-	go func() { errc <- runWith(ctx, nil, lookupOf(env), out, io.Discard, after) }()
-	host := "127.0.0.1"
-	if h := env["LISTEN_HOST"]; h != "" {
-		host = h
-	}
-	base = "http://" + net.JoinHostPort(host, port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := http.Get(base + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-errc:
-			t.Fatalf("server stopped while starting: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never became healthy:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Cleanup(cancel)
-	return base, cancel, errc, out
-}
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
 	tests := []struct {
@@ -98,7 +29,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), nil, lookupOf(tt.env), io.Discard, io.Discard)
+			err := program(nil).Run(context.Background(), nil, lookupOf(tt.env), io.Discard)
 			if err == nil {
 				t.Fatal("run started with a bad configuration")
 			}
@@ -128,70 +59,6 @@ func TestRunServesTheSandbox(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "/docs") {
 		t.Errorf("start-up log should say where the docs are:\n%s", out)
-	}
-}
-
-// slowUpstream is a fake Verify API whose start call waits until the test releases it.
-func slowUpstream(t *testing.T) (env map[string]string, arrived, release chan struct{}) {
-	t.Helper()
-	fake := vonagetest.NewServer(t)
-	arrived, release = make(chan struct{}), make(chan struct{})
-	fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
-		close(arrived)
-		<-release
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`)
-	})
-	return map[string]string{
-		"VONAGE_API_KEY": vonagetest.APIKey, "VONAGE_API_SECRET": vonagetest.APISecret,
-		"VERIFY_BRAND": "Acme", "VONAGE_BASE_URL": fake.URL(),
-	}, arrived, release
-}
-
-type result struct {
-	status int
-	body   string
-	err    error
-}
-
-// postInBackground starts a /request whose answer arrives on the channel.
-func postInBackground(base string) <-chan result {
-	got := make(chan result, 1)
-	go func() {
-		res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		got <- result{status: res.StatusCode, body: string(b)}
-	}()
-	return got
-}
-
-// fresh asks path on a new connection, as a load balancer's probe or a new client would; err is
-// set when the connection is refused.
-func fresh(base, path string) (int, string, error) {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	res, err := client.Get(base + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), nil
-}
-
-// waitFor polls cond until it holds or five seconds have passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -407,8 +274,8 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 			}
 			select {
 			case err := <-done:
-				if !errors.Is(err, errSecondSignal) {
-					t.Fatalf("run: %v, want %v", err, errSecondSignal)
+				if !errors.Is(err, app.ErrSecondSignal) {
+					t.Fatalf("run: %v, want %v", err, app.ErrSecondSignal)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("the second signal did not end the shutdown")

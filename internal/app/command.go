@@ -1,12 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
@@ -20,7 +18,7 @@ const healthcheckTimeout = 3 * time.Second
 //
 //	healthcheck  exit 0 when the server on PORT answers 200 on /healthz, 1 otherwise
 //	version      print the build's version
-func command(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout io.Writer) error {
+func (p Program) command(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout io.Writer) error {
 	switch args[0] {
 	case "healthcheck":
 		if err := healthcheck(ctx, lookupEnv); err != nil {
@@ -29,20 +27,10 @@ func command(ctx context.Context, args []string, lookupEnv config.LookupFunc, st
 		_, err := fmt.Fprintln(stdout, "ok")
 		return err
 	case "version":
-		_, err := fmt.Fprintln(stdout, version)
+		_, err := fmt.Fprintln(stdout, p.Version)
 		return err
 	}
 	return fmt.Errorf("unknown command %q: the commands are healthcheck and version; without one, the server starts", args[0])
-}
-
-// localURL is where a program on this machine reaches the server: LISTEN_HOST when the server
-// listens there only, the loopback address when it listens on every interface.
-func localURL(cfg config.Config) string {
-	host := "127.0.0.1"
-	if ip := net.ParseIP(cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
-		host = cfg.ListenHost
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
 }
 
 // healthcheck asks the server on this machine's LISTEN_HOST and PORT, read as the server reads them,

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ func TestMetricsAreServedOnTheAdminListenerOnly(t *testing.T) {
 	}{
 		{"verify_proxy_verifications_total", []string{"outcome", "started"}, 1},
 		{"verify_proxy_http_requests_total", []string{"route", "/request", "status", "200"}, 1},
-		{"verify_proxy_build_info", []string{"version", version}, 1},
+		{"verify_proxy_build_info", []string{"version", testVersion}, 1},
 	} {
 		if got := m.Sum(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ func testHealthcheckCommand(t *testing.T, listenHost string) {
 	_, stop, done, _ := start(t, env)
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"verify-proxy", "healthcheck"}, lookupOf(env), &out, io.Discard); err != nil {
+	if err := program(nil).Run(context.Background(), []string{"healthcheck"}, lookupOf(env), &out); err != nil {
 		t.Fatalf("healthcheck against a serving server: %v", err)
 	}
 	if strings.TrimSpace(out.String()) != "ok" {
@@ -35,7 +35,7 @@ func testHealthcheckCommand(t *testing.T, listenHost string) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), []string{"verify-proxy", "healthcheck"}, lookupOf(env), io.Discard, io.Discard)
+	err := program(nil).Run(context.Background(), []string{"healthcheck"}, lookupOf(env), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "healthcheck") {
 		t.Fatalf("healthcheck with nothing serving: %v, want a failure", err)
 	}
@@ -49,15 +49,15 @@ func TestCommands(t *testing.T) {
 		wantOut string
 		wantErr string
 	}{
-		{"version prints the stamped version", []string{"verify-proxy", "version"}, nil, version + "\n", ""},
-		{"an unknown command names the known ones", []string{"verify-proxy", "serve"}, nil, "", "healthcheck and version"},
-		{"healthcheck with a bad configuration names it", []string{"verify-proxy", "healthcheck"},
+		{"version prints the stamped version", []string{"version"}, nil, testVersion + "\n", ""},
+		{"an unknown command names the known ones", []string{"serve"}, nil, "", "healthcheck and version"},
+		{"healthcheck with a bad configuration names it", []string{"healthcheck"},
 			map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}, "", "PORT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run(context.Background(), tt.args, lookupOf(tt.env), &out, io.Discard)
+			err := program(nil).Run(context.Background(), tt.args, lookupOf(tt.env), &out)
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("error: %v", err)
 			}

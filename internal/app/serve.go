@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+)
+
+// ErrSecondSignal is Run's answer when a second signal cut the shutdown short.
+var ErrSecondSignal = errors.New("a second signal ended the shutdown; requests still in flight were cut off")
+
+// Run serves the API and the admin listener until ctx is cancelled (main's signal handling cancels
+// it on SIGINT or SIGTERM), then shuts down without dropping a request (see shutdown).
+func (a *App) Run(ctx context.Context) error {
+	a.logger.Info("verify-proxy listening", "addr", a.listener.Addr().String(), "backend", a.cfg.Backend,
+		"verify_api", a.cfg.VerifyAPI, "version", a.version, "docs", localURL(a.cfg)+"/docs")
+	served := make(chan error, 1)
+	go func() { served <- a.api.Serve(a.listener) }()
+	adminServed := a.admin.serve()
+
+	select {
+	case err := <-served:
+		a.admin.close()
+		return fmt.Errorf("serve: %w", err)
+	case err := <-adminServed:
+		a.api.Close()
+		return fmt.Errorf("serve ADMIN_ADDR: %w", err)
+	case <-ctx.Done():
+	}
+	// From here a second SIGINT or SIGTERM ends the shutdown at once. The signals stay caught until
+	// Run returns rather than handed back: that would restore what the parent set, and a process
+	// started with SIGINT ignored (nohup, a script's `cmd &`) could then not be interrupted at all.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	a.stopping.Store(true)
+	return a.shutdown(ctx, served, again)
+}
+
+// shutdown takes the server out of service without dropping a request. /readyz already fails, so
+// load balancers stop routing here; the server keeps serving for SHUTDOWN_DELAY while they notice,
+// then stops accepting and gives in-flight requests up to SHUTDOWN_TIMEOUT to finish.
+func (a *App) shutdown(ctx context.Context, served <-chan error, again <-chan os.Signal) error {
+	delay, timeout := a.cfg.ShutdownDelay, a.cfg.ShutdownTimeout
+	a.logger.Info("shutting down: /readyz answers 503; serving on for SHUTDOWN_DELAY",
+		"shutdown_delay", delay.String(), "shutdown_timeout", timeout.String())
+	// Answers now say "Connection: close", so clients and proxies holding a pooled connection to
+	// this server open their next one elsewhere.
+	a.api.SetKeepAlivesEnabled(false)
+	if delay > 0 {
+		select {
+		case <-a.after(delay):
+		case err := <-served:
+			a.admin.close()
+			return fmt.Errorf("serve: %w", err)
+		case <-again:
+			a.api.Close()
+			a.admin.close()
+			return ErrSecondSignal
+		}
+	}
+	a.logger.Info("no longer accepting connections; draining in-flight requests", "shutdown_timeout", timeout.String())
+	// A fresh deadline: ctx is already cancelled and would abort the drain at once.
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	forced := make(chan struct{})
+	go func() {
+		select {
+		case <-again:
+			close(forced)
+			cancel()
+		case <-drainCtx.Done():
+		}
+	}()
+	if err := a.api.Shutdown(drainCtx); err != nil {
+		a.api.Close() // cut what is left rather than leave it running past the deadline
+		a.admin.close()
+		select {
+		case <-forced:
+			return ErrSecondSignal
+		default:
+		}
+		return fmt.Errorf("shutdown: requests still in flight after SHUTDOWN_TIMEOUT %s were cut off: %w", timeout, err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.admin.close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	// The admin listener goes last, so the drain itself can be watched in the metrics.
+	if err := a.admin.shutdown(drainCtx); err != nil {
+		return fmt.Errorf("shutdown ADMIN_ADDR: %w", err)
+	}
+	a.logger.Info("stopped")
+	return nil
+}
+
+// Close releases what is still held: listeners Run never served or left open, and the shared
+// state's connections. It is safe after Run and after a New that failed half-way.
+func (a *App) Close() {
+	if a.api != nil {
+		_ = a.api.Close()
+	}
+	if a.listener != nil {
+		_ = a.listener.Close() // Serve closes it too; a second close only errs
+	}
+	a.admin.close()
+	for _, c := range a.closers {
+		c()
+	}
+}
+
+// localURL is where a program on this machine reaches the server: LISTEN_HOST when the server
+// listens there only, the loopback address when it listens on every interface.
+func localURL(cfg config.Config) string {
+	host := "127.0.0.1"
+	if ip := net.ParseIP(cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
+		host = cfg.ListenHost
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
+}

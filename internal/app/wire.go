@@ -1,0 +1,216 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/logging"
+	"github.com/verify-proxy/verify-proxy/internal/metrics"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
+	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
+)
+
+// App is one running verify-proxy: its listeners are bound and its dependencies wired. Run serves
+// it; Close releases what Run did not.
+type App struct {
+	cfg      config.Config
+	version  string
+	logger   *slog.Logger
+	after    func(time.Duration) <-chan time.Time
+	api      *http.Server
+	listener net.Listener
+	admin    *adminServer // nil with ADMIN_ADDR=off
+	stopping atomic.Bool  // set on the first signal: /readyz fails from then on
+	closers  []func()
+}
+
+// New wires every dependency from cfg, in one place, and binds the API and admin listeners, so that
+// a port in use is an error here rather than in Run.
+func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_ *App, err error) {
+	logger, err := logging.New(stdout, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("LOG_FORMAT or LOG_LEVEL: %w", err)
+	}
+	a := &App{cfg: cfg, version: p.Version, logger: logger, after: p.After}
+	if a.after == nil {
+		a.after = time.After
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	meter := metrics.New(p.Version)
+
+	backend, err := newProvider(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	phones, err := phone.NewParser(cfg.DefaultCountry)
+	if err != nil {
+		return nil, fmt.Errorf("DEFAULT_COUNTRY: %w", err)
+	}
+	store, err := a.newStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tests := testnumbers.Numbers(cfg.TestNumbers)
+	g, err := guard.New(guard.Options{
+		Store:  store,
+		Phones: phones,
+		Logger: logger,
+		Limits: guard.Limits{
+			IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
+			Country: cfg.RateLimitCountry, Global: cfg.RateLimitGlobal,
+		},
+		Destinations: guard.Destinations{
+			AllowedCountries: cfg.AllowedCountries, BlockedCountries: cfg.BlockedCountries,
+			AllowedTypes: cfg.AllowedNumberTypes,
+		},
+		IsTestNumber:   tests.Has,
+		IdempotencyTTL: cfg.IdempotencyTTL,
+		// A first request stays "in flight" at most as long as its upstream call can take.
+		IdempotencyLease: cfg.UpstreamTimeout + 30*time.Second,
+		FailOpen:         cfg.RedisFailOpen,
+		OnStoreFailure:   meter.StoreFailed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(tests) > 0 {
+		logger.Warn("TEST_NUMBERS: these numbers verify with their fixed codes and are never sent to the backend",
+			"count", len(tests))
+	}
+	// The meter wraps the real backend only: test numbers are neither upstream calls nor real
+	// verifications, and would skew the funnel.
+	provider := testnumbers.New(meter.Instrument(backend), tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
+
+	handler, err := server.New(server.Deps{
+		Logger: logger, Provider: provider, Guard: g, SpecYAML: p.SpecYAML,
+		TrustedProxies: cfg.TrustedProxies, ClientIPHeader: cfg.ClientIPHeader,
+		Metrics: meter, Ready: a.readiness(store),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.api = &http.Server{
+		Handler: handler,
+		// Slow clients cannot hold connections: headers and bodies (16 KiB at most) arrive quickly or
+		// not at all; writes wait for the upstream call at most.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      cfg.UpstreamTimeout + 10*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	a.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
+	}
+	a.admin, err = newAdmin(cfg.AdminAddr, meter, logger)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// readiness are the checks /readyz runs: not shutting down, and the shared state taking writes.
+func (a *App) readiness(store guard.Store) []server.Check {
+	checks := []server.Check{
+		{Name: "shutdown", Run: func(context.Context) error {
+			if a.stopping.Load() {
+				return errors.New("the server is shutting down")
+			}
+			return nil
+		}},
+	}
+	if pinger, ok := store.(interface{ Ping(context.Context) error }); ok {
+		checks = append(checks, server.Check{Name: "redis", Run: pinger.Ping})
+	}
+	return checks
+}
+
+// newProvider builds the backend named by VERIFY_BACKEND.
+func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error) {
+	switch cfg.Backend {
+	case config.BackendSandbox:
+		logger.Warn("VERIFY_BACKEND=sandbox: no SMS is sent; codes are written to this log")
+		return sandbox.New(sandbox.Options{
+			CodeLength: cfg.CodeLength,
+			PinExpiry:  sandboxPinExpiry(cfg),
+			V2:         cfg.VerifyAPI == config.APIv2,
+		}, logger), nil
+	case config.BackendVonage:
+		if cfg.VerifyAPI == config.APIv2 {
+			return newVonageV2(cfg, logger)
+		}
+		client, err := vonage.New(vonage.Options{
+			BaseURL:       cfg.VonageBaseURL,
+			APIKey:        cfg.VonageAPIKey,
+			APISecret:     cfg.VonageAPISecret,
+			Brand:         cfg.Brand,
+			CodeLength:    cfg.CodeLength,
+			Locale:        cfg.Locale,
+			WorkflowID:    cfg.WorkflowID,
+			PinExpiry:     cfg.PinExpiry.Whole(),
+			NextEventWait: cfg.NextEventWait.Whole(),
+			SenderID:      cfg.SenderID,
+			Timeout:       cfg.UpstreamTimeout,
+		}, vonage.NewHTTPClient(cfg.UpstreamTimeout), logger)
+		if err != nil {
+			return nil, fmt.Errorf("vonage backend: %w", err)
+		}
+		return client, nil
+	}
+	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Backend)
+}
+
+// newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one
+// budget), else in this process.
+func (a *App) newStore(ctx context.Context) (guard.Store, error) {
+	cfg, logger := a.cfg, a.logger
+	if cfg.RedisURL == "" {
+		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
+		return memstore.New(nil), nil
+	}
+	redisstore.LogLibraryTo(logger)
+	store, err := redisstore.New(cfg.RedisURL, redisstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	a.closers = append(a.closers, func() {
+		if err := store.Close(); err != nil {
+			logger.Warn("close redis", "err", err)
+		}
+	})
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	// A replica starts even while Redis restarts: the guard refuses starts until it answers.
+	if err := store.Ping(pingCtx); err != nil {
+		effect := "POST /request is refused until it does"
+		if cfg.RedisFailOpen {
+			effect = "requests go on without limits or idempotency until it does (REDIS_FAIL_OPEN=true)"
+		}
+		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.RedisFailOpen)
+	} else {
+		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.RedisFailOpen)
+	}
+	return store, nil
+}
