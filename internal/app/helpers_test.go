@@ -14,7 +14,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/app"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // testVersion is the build version the program under test reports.
@@ -101,16 +101,16 @@ func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-
 // slowUpstream is a fake Verify API whose start call waits until the test releases it.
 func slowUpstream(t *testing.T) (env map[string]string, arrived, release chan struct{}) {
 	t.Helper()
-	fake := vonagetest.NewServer(t)
+	fake := v1test.NewServer(t)
 	arrived, release = make(chan struct{}), make(chan struct{})
-	fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
+	fake.Respond(v1test.PathStart, func(w http.ResponseWriter, _ *http.Request) {
 		close(arrived)
 		<-release
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`)
 	})
 	return map[string]string{
-		"VONAGE_API_KEY": vonagetest.APIKey, "VONAGE_API_SECRET": vonagetest.APISecret,
+		"VONAGE_API_KEY": v1test.APIKey, "VONAGE_API_SECRET": v1test.APISecret,
 		"VERIFY_BRAND": "Acme", "VONAGE_BASE_URL": fake.URL(),
 	}, arrived, release
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
+	"github.com/verify-proxy/verify-proxy/internal/vonage"
 )
 
 // App is one running verify-proxy: its listeners are bound and its dependencies wired. Run serves
@@ -158,26 +158,7 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 			V2:         cfg.VerifyAPI == config.APIv2,
 		}, logger), nil
 	case config.BackendVonage:
-		if cfg.VerifyAPI == config.APIv2 {
-			return newVonageV2(cfg, logger)
-		}
-		client, err := vonage.New(vonage.Options{
-			BaseURL:       cfg.VonageBaseURL,
-			APIKey:        cfg.VonageAPIKey,
-			APISecret:     cfg.VonageAPISecret,
-			Brand:         cfg.Brand,
-			CodeLength:    cfg.CodeLength,
-			Locale:        cfg.Locale,
-			WorkflowID:    cfg.WorkflowID,
-			PinExpiry:     cfg.PinExpiry.Whole(),
-			NextEventWait: cfg.NextEventWait.Whole(),
-			SenderID:      cfg.SenderID,
-			Timeout:       cfg.UpstreamTimeout,
-		}, vonage.NewHTTPClient(cfg.UpstreamTimeout), logger)
-		if err != nil {
-			return nil, fmt.Errorf("vonage backend: %w", err)
-		}
-		return client, nil
+		return vonage.New(cfg, logger)
 	}
 	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Backend)
 }
@@ -213,4 +194,20 @@ func (a *App) newStore(ctx context.Context) (guard.Store, error) {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.RedisFailOpen)
 	}
 	return store, nil
+}
+
+// v2DefaultChannelTimeout is Verify v2's channel_timeout when none is set.
+const v2DefaultChannelTimeout = 180 * time.Second
+
+// sandboxPinExpiry is how long a sandbox code lives: VERIFY_PIN_EXPIRY on v1; on v2, as at Vonage,
+// until every channel of the workflow has had its channel timeout.
+func sandboxPinExpiry(cfg config.Config) time.Duration {
+	if cfg.VerifyAPI != config.APIv2 {
+		return cfg.PinExpiry.Duration()
+	}
+	timeout := cfg.ChannelTimeout.Duration()
+	if timeout == 0 {
+		timeout = v2DefaultChannelTimeout
+	}
+	return timeout * time.Duration(len(cfg.Workflow))
 }

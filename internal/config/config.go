@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/logging"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
 // Backends a server can verify with.
@@ -297,14 +297,8 @@ func (c Config) Validate() error {
 	default:
 		bad("VONAGE_VERIFY_API must be %q or %q, got %q", APIv1, APIv2, c.VerifyAPI)
 	}
-	if u, err := url.Parse(c.VonageBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		got := fmt.Sprintf(", got %q", c.VonageBaseURL)
-		if strings.ContainsAny(c.VonageBaseURL, "@?") {
-			got = "" // it may carry user:password or an api_secret, which an error must not repeat
-		}
-		bad("VONAGE_BASE_URL must be an http(s) URL such as https://api.nexmo.com%s", got)
-	} else if u.User != nil || u.RawQuery != "" {
-		bad("VONAGE_BASE_URL must not carry credentials or a query")
+	if _, err := transport.ParseBaseURL(c.VonageBaseURL); err != nil {
+		bad("VONAGE_BASE_URL %v", err)
 	}
 	if n := len([]rune(c.Brand)); n > 18 {
 		bad("VERIFY_BRAND must be at most 18 characters, got %d", n)

@@ -6,13 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// The Verify v2 channels verify-proxy can drive: each sends a code to the phone number the app gives.
-const (
-	ChannelSMS      = "sms"
-	ChannelVoice    = "voice"
-	ChannelWhatsApp = "whatsapp"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 )
 
 // refusedChannels are Verify v2 channels that the contract cannot carry, with the reason a start-up
@@ -46,7 +41,7 @@ func (c *Config) normaliseV2() {
 		c.Workflow[i] = strings.ToLower(strings.TrimSpace(ch))
 	}
 	if c.VerifyAPI == APIv2 && len(c.Workflow) == 0 {
-		c.Workflow = []string{ChannelSMS}
+		c.Workflow = []string{verifyv2.ChannelSMS}
 	}
 	c.VonageApplicationID = strings.TrimSpace(c.VonageApplicationID)
 	// Env files (docker --env-file, CI secret stores, an unquoted .env line) carry a PEM key on one
@@ -123,15 +118,15 @@ func (c Config) validateWorkflow() []error {
 	}
 	for _, ch := range c.Workflow {
 		switch {
-		case ch == ChannelSMS || ch == ChannelVoice || ch == ChannelWhatsApp:
+		case ch == verifyv2.ChannelSMS || ch == verifyv2.ChannelVoice || ch == verifyv2.ChannelWhatsApp:
 		case refusedChannels[ch] != "":
 			bad("VERIFY_WORKFLOW: %s; use sms, voice or whatsapp", refusedChannels[ch])
 		default:
 			bad("VERIFY_WORKFLOW: unknown channel %q; use sms, voice or whatsapp, e.g. sms,voice", ch)
 		}
 	}
-	hasSMS := slices.Contains(c.Workflow, ChannelSMS)
-	switch hasWhatsApp := slices.Contains(c.Workflow, ChannelWhatsApp); {
+	hasSMS := slices.Contains(c.Workflow, verifyv2.ChannelSMS)
+	switch hasWhatsApp := slices.Contains(c.Workflow, verifyv2.ChannelWhatsApp); {
 	case hasWhatsApp && c.WhatsAppFrom == "":
 		bad("VERIFY_WORKFLOW has whatsapp, which needs VERIFY_WHATSAPP_FROM: your WhatsApp Business number")
 	case hasWhatsApp && !whatsAppSender.MatchString(c.WhatsAppFrom):

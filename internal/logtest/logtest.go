@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ func (b *Buffer) String() string {
 }
 
 // Find returns the value of key in the first JSON record whose attributes include all of match, as a
-// developer reads a value (say, a sandbox code) from the log; ok is false when no record matches.
+// developer reads a value (say, a sandbox code) from the log, a number written as Go prints it; ok is
+// false when no record matches or it has no such key.
 func (b *Buffer) Find(match map[string]string, key string) (value string, ok bool) {
 	sc := bufio.NewScanner(bytes.NewReader([]byte(b.String())))
 	sc.Buffer(nil, 1<<20)
@@ -44,8 +46,14 @@ func (b *Buffer) Find(match map[string]string, key string) (value string, ok boo
 			continue
 		}
 		if matches(rec, match) {
-			value, ok = rec[key].(string)
-			return value, ok
+			switch v := rec[key].(type) {
+			case nil:
+				return "", false
+			case string:
+				return v, true
+			default: // a number or a boolean, as JSON wrote it
+				return fmt.Sprint(v), true
+			}
 		}
 	}
 	return "", false

@@ -9,8 +9,8 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 func scrape(t *testing.T, m *metrics.Metrics) metricstest.Families {
@@ -21,10 +21,10 @@ func scrape(t *testing.T, m *metrics.Metrics) metricstest.Families {
 }
 
 // vonageClient is the real Verify v1 client, talking to fake.
-func vonageClient(t *testing.T, fake *vonagetest.Server) *vonage.Client {
+func vonageClient(t *testing.T, fake *v1test.Server) *verifyv1.Client {
 	t.Helper()
-	client, err := vonage.New(vonage.Options{
-		BaseURL: fake.URL(), APIKey: vonagetest.APIKey, APISecret: vonagetest.APISecret, Brand: "Acme",
+	client, err := verifyv1.New(verifyv1.Options{
+		BaseURL: fake.URL(), APIKey: v1test.APIKey, APISecret: v1test.APISecret, Brand: "Acme",
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -35,11 +35,11 @@ func vonageClient(t *testing.T, fake *vonagetest.Server) *vonage.Client {
 // TestUpstreamStatusesCannotMintSeries: Verify's status comes from the network; a broken or hostile
 // upstream sending a new status on every call must not grow the metrics without bound.
 func TestUpstreamStatusesCannotMintSeries(t *testing.T) {
-	fake := vonagetest.NewServer(t)
+	fake := v1test.NewServer(t)
 	m := metrics.New("v1")
 	p := m.Instrument(vonageClient(t, fake))
 	for _, status := range []string{`"banana"`, `"4000000"`, `"-1"`, `"101"`} {
-		fake.Script(vonagetest.PathCheck, 200, `{"status":`+status+`,"error_text":"x"}`)
+		fake.Script(v1test.PathCheck, 200, `{"status":`+status+`,"error_text":"x"}`)
 		_, _ = p.Check(context.Background(), "abcdef0123456789abcdef0123456789", "1234")
 	}
 	f := scrape(t, m)
@@ -53,8 +53,8 @@ func TestUpstreamStatusesCannotMintSeries(t *testing.T) {
 
 // TestAClientThatHangsUpIsNotAnUpstreamFailure: the caller's own cancellation is told apart.
 func TestAClientThatHangsUpIsNotAnUpstreamFailure(t *testing.T) {
-	fake := vonagetest.NewServer(t)
-	fake.Respond(vonagetest.PathControl, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	fake := v1test.NewServer(t)
+	fake.Respond(v1test.PathControl, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	m := metrics.New("v1")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

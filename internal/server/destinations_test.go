@@ -8,7 +8,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 func TestDestinations(t *testing.T) {
@@ -38,7 +38,7 @@ func TestDestinations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, options{destinations: tt.policy})
 			r := h.postJSON("/request", requestFor(tt.number))
-			reached := h.upstreamCalls(vonagetest.PathStart) > 0
+			reached := h.upstreamCalls(v1test.PathStart) > 0
 			if tt.refuse == "" {
 				if r.status != http.StatusOK || !reached {
 					t.Fatalf("got %d %s (reached Verify: %v), want it sent", r.status, r.raw, reached)

@@ -161,7 +161,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	if validStatus(ve.Status) {
 		ae.body.Status = &ve.Status
 	}
-	if validRequestID(ve.RequestID) {
+	if verify.ValidRequestID(ve.RequestID) {
 		ae.body.RequestId = &ve.RequestID
 	}
 	return ae
@@ -171,12 +171,10 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 // must not make this server break its own contract: such a value is left out of an error (the Kind
 // still says what happened) and makes a success a 502.
 var (
-	statusPattern    = regexp.MustCompile(`^[0-9]{1,4}$`)
-	requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,36}$`)
+	statusPattern = regexp.MustCompile(`^[0-9]{1,4}$`)
 )
 
-func validStatus(s string) bool    { return statusPattern.MatchString(s) }
-func validRequestID(s string) bool { return requestIDPattern.MatchString(s) }
+func validStatus(s string) bool { return statusPattern.MatchString(s) }
 
 // guardStatus is the HTTP status of each of the guard's refusals.
 var guardStatus = map[guard.Kind]int{

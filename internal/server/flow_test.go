@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 func TestFullFlowThroughVonage(t *testing.T) {
@@ -108,21 +108,21 @@ func TestSecretsAndNumbersStayOutOfLogsAndURLs(t *testing.T) {
 	r := h.postJSON("/request", `{"number":"+44 20 7183 8750"}`)
 	id := r.str("request_id")
 	h.postJSON("/check", `{"request_id":"`+id+`","code":"9876"}`)
-	h.fake.Script(vonagetest.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
+	h.fake.Script(v1test.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
-	h.fake.Script(vonagetest.PathStart, 500, `oops`)
+	h.fake.Script(v1test.PathStart, 500, `oops`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
 
 	for _, req := range h.fake.Requests() {
 		if req.RawQuery != "" {
 			t.Errorf("upstream URL carries a query (credentials belong in the body): %q", req.RawQuery)
 		}
-		if req.Form.Get("api_secret") != vonagetest.APISecret {
+		if req.Form.Get("api_secret") != v1test.APISecret {
 			t.Errorf("api_secret not sent in the form body")
 		}
 	}
 	logs := h.logs.String()
-	for _, secret := range []string{vonagetest.APISecret, "442071838750", "14155550100", "9876"} {
+	for _, secret := range []string{v1test.APISecret, "442071838750", "14155550100", "9876"} {
 		if h.logs.Holds(secret) {
 			t.Errorf("log contains %q:\n%s", secret, logs)
 		}
@@ -137,7 +137,7 @@ func TestClientHangUpCancelsTheUpstreamCall(t *testing.T) {
 	h := newHarness(t, options{})
 	arrived := make(chan struct{})
 	cancelled := make(chan struct{})
-	h.fake.Respond(vonagetest.PathStart, func(_ http.ResponseWriter, r *http.Request) {
+	h.fake.Respond(v1test.PathStart, func(_ http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		<-r.Context().Done()
 		close(cancelled)
@@ -187,7 +187,7 @@ func TestHangUpWithAnIdempotencyKeyFinishesTheStart(t *testing.T) {
 	h := newHarness(t, options{})
 	arrived := make(chan struct{})
 	upstreamCancelled := make(chan struct{})
-	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, r *http.Request) {
+	h.fake.Respond(v1test.PathStart, func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		// Vonage takes its time; the app gives up first. The wait ends early only if the proxy
 		// cancels this call, which it must not.
@@ -220,7 +220,7 @@ func TestHangUpWithAnIdempotencyKeyFinishesTheStart(t *testing.T) {
 	if retry.status != http.StatusOK || retry.str("request_id") != requestID {
 		t.Fatalf("retry: %d %s", retry.status, retry.raw)
 	}
-	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+	if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 		t.Fatalf("the Verify API got %d starts, want 1", n)
 	}
 }

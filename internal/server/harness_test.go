@@ -32,8 +32,9 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // harness is the real server (Echo, validator, handlers) on a real listener, in front of a fake
@@ -41,7 +42,7 @@ import (
 type harness struct {
 	t       *testing.T
 	url     string
-	fake    *vonagetest.Server // nil with the sandbox backend
+	fake    *v1test.Server // nil with the sandbox backend
 	logs    *logtest.Buffer
 	metrics string           // the URL of this server's metrics, as the admin listener serves them
 	clock   *clocktest.Clock // the guard's clock (and the in-memory store's)
@@ -54,7 +55,7 @@ type options struct {
 	defaultCountry string
 	timeout        time.Duration
 	provider       func(logger *slog.Logger) verify.Provider
-	fake           *vonagetest.Server // share one fake Verify API between servers
+	fake           *v1test.Server // share one fake Verify API between servers
 
 	// The guard. The zero limits are all off, so that tests not about limits can send as they like.
 	limits         guard.Limits
@@ -81,15 +82,15 @@ func newHarness(t *testing.T, opts options) *harness {
 	default:
 		h.fake = opts.fake
 		if h.fake == nil {
-			h.fake = vonagetest.NewServer(t)
+			h.fake = v1test.NewServer(t)
 		}
 		if opts.timeout == 0 {
 			opts.timeout = 5 * time.Second
 		}
-		client, err := vonage.New(vonage.Options{
-			BaseURL: h.fake.URL(), APIKey: vonagetest.APIKey, APISecret: vonagetest.APISecret,
+		client, err := verifyv1.New(verifyv1.Options{
+			BaseURL: h.fake.URL(), APIKey: v1test.APIKey, APISecret: v1test.APISecret,
 			Brand: "Acme", Timeout: opts.timeout,
-		}, vonage.NewHTTPClient(0), logger)
+		}, transport.NewHTTPClient(0), logger)
 		if err != nil {
 			t.Fatal(err)
 		}

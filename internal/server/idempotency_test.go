@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 const idemKey = "8e03978e-40d5-43e8-bc93-6894a57f9324"
@@ -24,7 +24,7 @@ func TestIdempotentStarts(t *testing.T) {
 		if first.status != http.StatusOK || again.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) {
 			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
 		}
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 			t.Fatalf("the Verify API got %d starts, want 1", n)
 		}
 	})
@@ -44,16 +44,16 @@ func TestIdempotentStarts(t *testing.T) {
 		h := newHarness(t, options{})
 		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
 		again := h.postWith("/request", requestFor("14155550100"), withKey(`"`+idemKey+`"`))
-		if !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+		if !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(v1test.PathStart) != 1 {
 			t.Fatalf("quoted key not the same key: %s / %s", first.raw, again.raw)
 		}
 	})
 	t.Run("a final refusal is replayed too", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"status":"7","error_text":"The number you are trying to verify is blacklisted for verification"}`)
+		h.fake.Script(v1test.PathStart, http.StatusOK, `{"status":"7","error_text":"The number you are trying to verify is blacklisted for verification"}`)
 		first := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
 		again := h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
-		if first.status != http.StatusBadRequest || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+		if first.status != http.StatusBadRequest || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(v1test.PathStart) != 1 {
 			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
 		}
 	})
@@ -68,7 +68,7 @@ func TestIdempotentStarts(t *testing.T) {
 		// The key was never spent: it serves a real start, once.
 		first := h.postWith("/request", requestFor("442071838750"), withKey(idemKey))
 		again := h.postWith("/request", requestFor("442071838750"), withKey(idemKey))
-		if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(vonagetest.PathStart) != 1 {
+		if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || h.upstreamCalls(v1test.PathStart) != 1 {
 			t.Fatalf("first %d %s, retry %d %s", first.status, first.raw, again.status, again.raw)
 		}
 	})
@@ -79,7 +79,7 @@ func TestIdempotentStarts(t *testing.T) {
 		if r.status != http.StatusUnprocessableEntity || r.str("error") != "idempotency_key_reused" {
 			t.Fatalf("got %d %s", r.status, r.raw)
 		}
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 			t.Fatalf("the Verify API got %d starts, want 1", n)
 		}
 	})
@@ -87,21 +87,21 @@ func TestIdempotentStarts(t *testing.T) {
 		h := newHarness(t, options{})
 		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
 		h.postWith("/request", requestFor("14155550100"), withKey("another-key"))
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 2 {
 			t.Fatalf("the Verify API got %d starts, want 2", n)
 		}
 	})
 	t.Run("a try-again answer is not kept, so a retry with the key tries again", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.fake.Script(vonagetest.PathStart, http.StatusServiceUnavailable, "<html>down</html>")
+		h.fake.Script(v1test.PathStart, http.StatusServiceUnavailable, "<html>down</html>")
 		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusBadGateway {
 			t.Fatalf("first: %d %s", r.status, r.raw)
 		}
-		h.fake.Respond(vonagetest.PathStart, nil)
+		h.fake.Respond(v1test.PathStart, nil)
 		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK {
 			t.Fatalf("retry: %d %s", r.status, r.raw)
 		}
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 2 {
 			t.Fatalf("the Verify API got %d starts, want 2", n)
 		}
 	})
@@ -112,23 +112,23 @@ func TestIdempotentStarts(t *testing.T) {
 			t.Fatalf("limited: %d %v %s", r.status, r.header, r.raw)
 		}
 		h.clock.Advance(time.Minute)
-		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
+		h.fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
 		if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK {
 			t.Fatalf("after the window: %d %s", r.status, r.raw)
 		}
 	})
 	t.Run("after the idempotency window the key starts afresh", func(t *testing.T) {
 		h := newHarness(t, options{})
-		h.fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
+		h.fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
 		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
 		h.clock.Advance(24*time.Hour - time.Second)
 		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 			t.Fatalf("within 24h: %d starts", n)
 		}
 		h.clock.Advance(time.Second)
 		h.postWith("/request", requestFor("14155550100"), withKey(idemKey))
-		if n := h.upstreamCalls(vonagetest.PathStart); n != 2 {
+		if n := h.upstreamCalls(v1test.PathStart); n != 2 {
 			t.Fatalf("after 24h: %d starts, want 2", n)
 		}
 	})
@@ -147,7 +147,7 @@ func TestIdempotentStarts(t *testing.T) {
 func TestDuplicateInFlightIs409(t *testing.T) {
 	h := newHarness(t, options{})
 	arrived, release := make(chan struct{}), make(chan struct{})
-	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
+	h.fake.Respond(v1test.PathStart, func(w http.ResponseWriter, _ *http.Request) {
 		close(arrived)
 		<-release
 		w.Header().Set("Content-Type", "application/json")
@@ -179,7 +179,7 @@ func TestDuplicateInFlightIs409(t *testing.T) {
 	if r := h.postWith("/request", requestFor("14155550100"), withKey(idemKey)); r.status != http.StatusOK || r.str("request_id") != requestID {
 		t.Fatalf("retry after the first finished: %d %s", r.status, r.raw)
 	}
-	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+	if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 		t.Fatalf("the Verify API got %d starts, want 1", n)
 	}
 }

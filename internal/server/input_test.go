@@ -12,8 +12,9 @@ import (
 	"testing"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // TestInputFormsOfTheFirstApps sends what the guide, the Android and the iOS apps send, and checks
@@ -27,55 +28,55 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 		want           map[string]string // form fields the Verify API must receive
 	}{
 		{"guide sends the number as a JSON number", "", "/request", `{"number": 14155550100}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100", "brand": "Acme"}},
+			v1test.PathStart, map[string]string{"number": "14155550100", "brand": "Acme"}},
 		{"13-digit JSON number keeps every digit", "", "/request", `{"number": 4915112345678}`,
-			vonagetest.PathStart, map[string]string{"number": "4915112345678"}},
+			v1test.PathStart, map[string]string{"number": "4915112345678"}},
 		{"Android sends + spaces dashes and parentheses", "", "/request", `{"number":"+1 (415) 555-0100"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"a UTF-8 byte-order mark is ignored", "", "/request", "\ufeff" + `{"number":"14155550100"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"iOS sends plain digits", "", "/request", `{"number":"442071838750"}`,
-			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+			v1test.PathStart, map[string]string{"number": "442071838750"}},
 		{"dots as separators", "", "/request", `{"number":"+44.20.7183.8750"}`,
-			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+			v1test.PathStart, map[string]string{"number": "442071838750"}},
 		{"a number pasted from an iPhone contact card", "", "/request", `{"number":"\u202a+1 (415) 555\u20110100\u202c"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"no-break spaces and an en dash", "", "/request", `{"number":"+44\u00a020\u00a07183\u20138750"}`,
-			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+			v1test.PathStart, map[string]string{"number": "442071838750"}},
 		{"Arabic-Indic digits, as an iPhone set to Arabic types them", "", "/request", `{"number":"+٢٠ ١٠٠ ١٢٣ ٤٥٦٧"}`,
-			vonagetest.PathStart, map[string]string{"number": "201001234567"}},
+			v1test.PathStart, map[string]string{"number": "201001234567"}},
 		{"Persian digits read with DEFAULT_COUNTRY", "IR", "/request", `{"number":"۰۹۱۲ ۳۴۵ ۶۷۸۹"}`,
-			vonagetest.PathStart, map[string]string{"number": "989123456789"}},
+			v1test.PathStart, map[string]string{"number": "989123456789"}},
 		{"full-width forms", "", "/request", `{"number":"＋１ ４１５ ５５５ ０１００"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"white space around the number, a trailing newline from a paste", "", "/request", `{"number":" +14155550100\n"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"a code typed in Arabic-Indic digits", "", "/check", `{"request_id":"` + requestID + `","code":"٥٣٠٩"}`,
-			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
+			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"a code with a trailing space", "", "/check", `{"request_id":"` + requestID + `","code":"5309 "}`,
-			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
+			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"national number read with DEFAULT_COUNTRY", "GB", "/request", `{"number":"020 7183 8750"}`,
-			vonagetest.PathStart, map[string]string{"number": "442071838750"}},
+			v1test.PathStart, map[string]string{"number": "442071838750"}},
 		{"valid international digits win over DEFAULT_COUNTRY", "GB", "/request", `{"number":"14155550100"}`,
-			vonagetest.PathStart, map[string]string{"number": "14155550100"}},
+			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"code as a JSON number", "", "/check", `{"request_id":"` + requestID + `","code":1234}`,
-			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "1234"}},
+			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "1234"}},
 		{"guide's check reads requestId", "", "/check", `{"requestId":"` + requestID + `","code":"5309"}`,
-			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
+			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"Android final commit swaps request_id and requestId", "", "/check", `{"request_id":"8571","requestId":"` + requestID + `"}`,
-			vonagetest.PathCheck, map[string]string{"request_id": requestID, "code": "8571"}},
+			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "8571"}},
 		{"a request_id copied with a zero-width space and a newline", "", "/cancel", `{"request_id":"` + requestID + `\u200b\n"}`,
-			vonagetest.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
+			v1test.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
 		{"cancel with requestId", "", "/cancel", `{"requestId":"` + requestID + `"}`,
-			vonagetest.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
+			v1test.PathControl, map[string]string{"request_id": requestID, "cmd": "cancel"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, options{defaultCountry: tt.defaultCountry})
 			switch tt.upstream {
-			case vonagetest.PathCheck:
+			case v1test.PathCheck:
 				h.fake.Script(tt.upstream, 200, `{"request_id":"`+requestID+`","status":"0","event_id":"E","price":"0.1","currency":"EUR"}`)
-			case vonagetest.PathControl:
+			case v1test.PathControl:
 				h.fake.Script(tt.upstream, 200, `{"status":"0","command":"cancel"}`)
 			}
 			r := h.postJSON(tt.path, tt.body)
@@ -207,8 +208,8 @@ func unreachableVonage(logger *slog.Logger) verify.Provider {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := vonage.New(vonage.Options{BaseURL: "http://" + addr, APIKey: "k", APISecret: "s", Brand: "Acme"},
-		vonage.NewHTTPClient(0), logger)
+	c, err := verifyv1.New(verifyv1.Options{BaseURL: "http://" + addr, APIKey: "k", APISecret: "s", Brand: "Acme"},
+		transport.NewHTTPClient(0), logger)
 	if err != nil {
 		panic(err)
 	}

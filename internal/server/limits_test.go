@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 func limit(n int, window time.Duration) guard.Limit { return guard.Limit{Count: n, Window: window} }
@@ -187,9 +187,9 @@ func sendConcurrently(h *harness, n int, path, body string) []*response {
 func TestConcurrentStartsNeverExceedTheLimit(t *testing.T) {
 	for name, newStore := range stores() {
 		t.Run(name, func(t *testing.T) {
-			fake := vonagetest.NewServer(t)
+			fake := v1test.NewServer(t)
 			// Every start succeeds, so only the limit can stop one.
-			fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
+			fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+requestID+`","status":"0"}`)
 			h := newHarness(t, options{fake: fake, limits: guard.Limits{Number: limit(3, 10*time.Minute)}, store: newStore(t)})
 			through, limited := 0, 0
 			for _, r := range sendConcurrently(h, 100, "/request", requestFor("14155550100")) {
@@ -205,7 +205,7 @@ func TestConcurrentStartsNeverExceedTheLimit(t *testing.T) {
 			if through != 3 || limited != 97 {
 				t.Fatalf("%d through and %d limited, want 3 and 97", through, limited)
 			}
-			if n := h.upstreamCalls(vonagetest.PathStart); n != 3 {
+			if n := h.upstreamCalls(v1test.PathStart); n != 3 {
 				t.Fatalf("the Verify API got %d starts, want 3", n)
 			}
 		})

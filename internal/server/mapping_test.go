@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 const requestID = "abcdef0123456789abcdef0123456789"
@@ -17,9 +17,9 @@ type operation struct {
 }
 
 var (
-	opRequest = operation{"/request", `{"number":"14155550100"}`, vonagetest.PathStart}
-	opCheck   = operation{"/check", `{"request_id":"` + requestID + `","code":"1234"}`, vonagetest.PathCheck}
-	opCancel  = operation{"/cancel", `{"request_id":"` + requestID + `"}`, vonagetest.PathControl}
+	opRequest = operation{"/request", `{"number":"14155550100"}`, v1test.PathStart}
+	opCheck   = operation{"/check", `{"request_id":"` + requestID + `","code":"1234"}`, v1test.PathCheck}
+	opCancel  = operation{"/cancel", `{"request_id":"` + requestID + `"}`, v1test.PathControl}
 )
 
 func TestVerifyStatusMapping(t *testing.T) {
@@ -154,7 +154,7 @@ func TestUnreachableUpstreamIs502(t *testing.T) {
 
 func TestSuccessPassesVonageFieldsThroughUnchanged(t *testing.T) {
 	h := newHarness(t, options{})
-	h.fake.Script(vonagetest.PathCheck, http.StatusOK,
+	h.fake.Script(v1test.PathCheck, http.StatusOK,
 		`{"request_id":"`+requestID+`","event_id":"0A00000012345678","status":"0","price":"0.10000000","currency":"EUR","estimated_price_messages_sent":"0.03330000"}`)
 	r := h.postJSON(opCheck.path, opCheck.body)
 	want := `{"request_id":"` + requestID + `","event_id":"0A00000012345678","status":"0","price":"0.10000000","currency":"EUR","estimated_price_messages_sent":"0.03330000"}`
@@ -165,13 +165,13 @@ func TestSuccessPassesVonageFieldsThroughUnchanged(t *testing.T) {
 		t.Errorf("price must stay the raw decimal string: %s", r.raw)
 	}
 
-	h.fake.Script(vonagetest.PathCheck, http.StatusOK, `{"request_id":"`+requestID+`","event_id":"E1","status":"0","price":"0.05000000","currency":"USD"}`)
+	h.fake.Script(v1test.PathCheck, http.StatusOK, `{"request_id":"`+requestID+`","event_id":"E1","status":"0","price":"0.05000000","currency":"USD"}`)
 	r = h.postJSON(opCheck.path, opCheck.body)
 	if _, has := r.body["estimated_price_messages_sent"]; has || r.str("price") != "0.05000000" {
 		t.Errorf("an absent estimated price must stay absent: %s", r.raw)
 	}
 
-	h.fake.Script(vonagetest.PathControl, http.StatusOK, `{"status":"0","command":"cancel"}`)
+	h.fake.Script(v1test.PathControl, http.StatusOK, `{"status":"0","command":"cancel"}`)
 	r = h.postJSON(opCancel.path, opCancel.body)
 	if r.status != 200 || !jsonEqual(t, r.raw, `{"status":"0","command":"cancel"}`) {
 		t.Errorf("cancel: got %d %s", r.status, r.raw)
@@ -186,15 +186,15 @@ func TestUpstreamValuesOutsideTheContractNeverReachTheApp(t *testing.T) {
 		wantHTTP                    int
 		wantError                   string
 	}{
-		{"a word status on a refusal is left out", opCheck.path, vonagetest.PathCheck,
+		{"a word status on a refusal is left out", opCheck.path, v1test.PathCheck,
 			`{"status":"IN PROGRESS","error_text":"still going","request_id":"` + requestID + `"}`, 400, "verification_failed"},
-		{"an overlong status is left out", opCancel.path, vonagetest.PathControl,
+		{"an overlong status is left out", opCancel.path, v1test.PathControl,
 			`{"status":"1234567","error_text":"odd"}`, 400, "verification_failed"},
-		{"an overlong request_id on a refusal is left out", opRequest.path, vonagetest.PathStart,
+		{"an overlong request_id on a refusal is left out", opRequest.path, v1test.PathStart,
 			`{"status":"10","error_text":"Concurrent","request_id":"` + strings.Repeat("a", 64) + `"}`, 400, "concurrent_verification"},
-		{"a request_id with symbols on success is a 502", opRequest.path, vonagetest.PathStart,
+		{"a request_id with symbols on success is a 502", opRequest.path, v1test.PathStart,
 			`{"status":"0","request_id":"<script>alert(1)</script>"}`, 502, "upstream_unavailable"},
-		{"a check that echoes another request_id answers with the app's", opCheck.path, vonagetest.PathCheck,
+		{"a check that echoes another request_id answers with the app's", opCheck.path, v1test.PathCheck,
 			`{"status":"0","request_id":"` + strings.Repeat("b", 80) + `","event_id":"E1"}`, 200, ""},
 	}
 	for _, tt := range tests {

@@ -13,7 +13,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // TestTheFunnelAndRequestsAreCounted walks every stage of a verification through the real server
@@ -100,11 +100,11 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 
 func TestUpstreamFailuresAreCountedByStatusAndError(t *testing.T) {
 	h := newHarness(t, options{timeout: 200 * time.Millisecond})
-	h.fake.Script(vonagetest.PathStart, 200, `{"status":"1","error_text":"Throttled"}`)
+	h.fake.Script(v1test.PathStart, 200, `{"status":"1","error_text":"Throttled"}`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
-	h.fake.Script(vonagetest.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
+	h.fake.Script(v1test.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
-	h.fake.Script(vonagetest.PathStart, 503, `down`)
+	h.fake.Script(v1test.PathStart, 503, `down`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
 
 	m := metricstest.Scrape(t, h.metrics+"/metrics")
@@ -130,7 +130,7 @@ func TestUpstreamFailuresAreCountedByStatusAndError(t *testing.T) {
 func TestInFlightRequestsAreCounted(t *testing.T) {
 	h := newHarness(t, options{})
 	arrived, release := make(chan struct{}), make(chan struct{})
-	h.fake.Respond(vonagetest.PathStart, func(w http.ResponseWriter, _ *http.Request) {
+	h.fake.Respond(v1test.PathStart, func(w http.ResponseWriter, _ *http.Request) {
 		close(arrived)
 		<-release
 		_, _ = io.WriteString(w, `{"request_id":"abcdef0123456789abcdef0123456789","status":"0"}`)

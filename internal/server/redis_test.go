@@ -10,7 +10,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // These tests run real redis-server processes (see redistest) and two servers where it matters,
@@ -18,7 +18,7 @@ import (
 
 func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
 	srv := redistest.Start(t)
-	fake := vonagetest.NewServer(t)
+	fake := v1test.NewServer(t)
 	limits := guard.Limits{IP: limit(100, time.Minute), Number: limit(3, 10*time.Minute)}
 	a := newHarness(t, options{fake: fake, limits: limits, store: redisStore(t, srv)})
 	b := newHarness(t, options{fake: fake, limits: limits, store: redisStore(t, srv)})
@@ -34,20 +34,20 @@ func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
 			t.Fatalf("replica %s let a 4th start through: %d %s", name, r.status, r.raw)
 		}
 	}
-	if n := a.upstreamCalls(vonagetest.PathStart); n != 3 {
+	if n := a.upstreamCalls(v1test.PathStart); n != 3 {
 		t.Fatalf("the Verify API got %d starts from two replicas, want 3", n)
 	}
 }
 
 func TestReplicasShareIdempotencyAndTestSessions(t *testing.T) {
 	srv := redistest.Start(t)
-	fake := vonagetest.NewServer(t)
+	fake := v1test.NewServer(t)
 	a := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
 	b := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
 
 	first := a.postWith("/request", requestFor("14155550100"), withKey(idemKey))
 	again := b.postWith("/request", requestFor("14155550100"), withKey(idemKey))
-	if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || a.upstreamCalls(vonagetest.PathStart) != 1 {
+	if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || a.upstreamCalls(v1test.PathStart) != 1 {
 		t.Fatalf("a retry on another replica: %s / %s", first.raw, again.raw)
 	}
 
@@ -82,7 +82,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("idempotent start during the outage: %d %s", r.status, r.raw)
 		}
 	}
-	if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+	if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 		t.Fatalf("starts reached the Verify API during the outage: %d calls", n)
 	}
 	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_store_failures_total", "outcome", "refused"); got != 10 {
@@ -92,7 +92,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("check during the outage: %d %s", r.status, r.raw)
 	}
 	id2 := "fedcba9876543210fedcba9876543210"
-	if r := h.postJSON("/cancel", `{"request_id":"`+id2+`"}`); r.status == http.StatusServiceUnavailable || h.upstreamCalls(vonagetest.PathControl) != 1 {
+	if r := h.postJSON("/cancel", `{"request_id":"`+id2+`"}`); r.status == http.StatusServiceUnavailable || h.upstreamCalls(v1test.PathControl) != 1 {
 		t.Fatalf("cancel during the outage must reach the Verify API: %d %s", r.status, r.raw)
 	}
 	if r := h.postJSON("/check", `{"request_id":"`+testID+`","code":"123456"}`); r.status != http.StatusServiceUnavailable {

@@ -81,7 +81,7 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	}
 	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
-	if err == nil && !validRequestID(started.RequestID) {
+	if err == nil && !verify.ValidRequestID(started.RequestID) {
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
 	}
 	if err != nil {

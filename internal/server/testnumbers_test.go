@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 // App Store review numbers: fictional ranges, not valid numbers, as is usual.
@@ -106,7 +106,7 @@ func TestTestNumbers(t *testing.T) {
 		if r := h.postJSON("/check", checkBody(vonageID, "123456")); r.status != http.StatusOK {
 			t.Fatalf("vonage check: %d %s", r.status, r.raw)
 		}
-		if n := h.upstreamCalls(vonagetest.PathCheck); n != 1 {
+		if n := h.upstreamCalls(v1test.PathCheck); n != 1 {
 			t.Fatalf("the Vonage request_id's check did not reach Vonage (%d calls)", n)
 		}
 	})
@@ -150,7 +150,7 @@ func TestTestNumbers(t *testing.T) {
 			if r := h.postJSON("/request", requestFor(tt.typed)); r.status != http.StatusOK || strings.HasPrefix(r.str("request_id"), "test") {
 				t.Errorf("%s: got %d %s, want a real start", tt.name, r.status, r.raw)
 			}
-			if n := h.upstreamCalls(vonagetest.PathStart); n != 1 {
+			if n := h.upstreamCalls(v1test.PathStart); n != 1 {
 				t.Errorf("%s: the real number's start did not reach Vonage", tt.name)
 			}
 		}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 const v2RequestID = "c11236f4-00bf-4b89-84ba-88b25df97315"
@@ -24,22 +24,22 @@ var (
 
 // newV2Harness is the real server in front of the fake Verify v2 API, with HTTP Basic credentials
 // unless configure changes them.
-func newV2Harness(t *testing.T, configure ...func(*vonagev2.Options)) (*harness, *v2test.Server) {
+func newV2Harness(t *testing.T, configure ...func(*verifyv2.Options)) (*harness, *v2test.Server) {
 	t.Helper()
 	fake := v2test.NewServer(t)
 	h := newHarness(t, options{provider: func(logger *slog.Logger) verify.Provider {
-		auth, err := vonagev2.NewBasicAuth(v2test.APIKey, v2test.APISecret)
+		auth, err := verifyv2.NewBasicAuth(v2test.APIKey, v2test.APISecret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := vonagev2.Options{
+		opts := verifyv2.Options{
 			BaseURL: fake.URL(), Auth: auth, Brand: "Acme",
-			Workflow: []vonagev2.Channel{{Name: vonagev2.ChannelSMS}}, Timeout: 5 * time.Second,
+			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}}, Timeout: 5 * time.Second,
 		}
 		for _, f := range configure {
 			f(&opts)
 		}
-		client, err := vonagev2.New(opts, upstream.NewHTTPClient(0), logger)
+		client, err := verifyv2.New(opts, transport.NewHTTPClient(0), logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestV2MappingThroughHTTP(t *testing.T) {
 }
 
 func TestV2UpstreamTimeoutIs504(t *testing.T) {
-	h, fake := newV2Harness(t, func(o *vonagev2.Options) { o.Timeout = 100 * time.Millisecond })
+	h, fake := newV2Harness(t, func(o *verifyv2.Options) { o.Timeout = 100 * time.Millisecond })
 	fake.Hang(v2test.RouteCheck)
 	r := h.postJSON(v2Check.path, v2Check.body)
 	if r.status != http.StatusGatewayTimeout || r.str("error") != "upstream_timeout" {
@@ -200,8 +200,8 @@ func TestV2UpstreamTimeoutIs504(t *testing.T) {
 // nor the number nor the code reaches the log.
 func TestV2WithAnApplicationJWT(t *testing.T) {
 	app := v2test.NewApplication(t)
-	h, fake := newV2Harness(t, func(o *vonagev2.Options) {
-		auth, err := vonagev2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
+	h, fake := newV2Harness(t, func(o *verifyv2.Options) {
+		auth, err := verifyv2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,3 +32,24 @@ type Checked struct {
 	Currency                   string
 	EstimatedPriceMessagesSent string
 }
+
+// MaxWrongCodes is Verify's limit of wrong codes per verification: the last one ends it (status 17).
+const MaxWrongCodes = 3
+
+// maxRequestIDLen is the longest request_id: v2's UUID (36); v1's are 32 hex digits.
+const maxRequestIDLen = 36
+
+// ValidRequestID reports whether id has the form the contract gives a request_id: 1 to 36 letters,
+// digits and dashes. An id of any other form never goes into an upstream URL or an answer.
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

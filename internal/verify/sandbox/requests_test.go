@@ -26,7 +26,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 			}
 		}},
 		{"failed request is removed at once", func(t *testing.T, h *harness, id string) {
-			for range maxWrongCodes {
+			for range verify.MaxWrongCodes {
 				_, _ = h.p.Check(ctx, id, wrongCode(h.codeFor(t, id)))
 			}
 		}},

@@ -43,8 +43,6 @@ const (
 	maxCodeLength     = 10
 	defaultPinExpiry  = 5 * time.Minute // Verify v1's default pin_expiry
 
-	// maxWrongCodes is Verify's limit of wrong codes per request; the last one ends the request.
-	maxWrongCodes = 3
 	// defaultMaxRequests bounds memory: a request costs a few hundred bytes, so tens of MB at most.
 	defaultMaxRequests = 100_000
 )
@@ -231,7 +229,7 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		}, nil
 	}
 	r.wrongCodes++
-	if r.wrongCodes >= maxWrongCodes {
+	if r.wrongCodes >= verify.MaxWrongCodes {
 		p.remove(r)
 		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, "17", requestID,
 			"The wrong code was provided too many times. Workflow terminated")

@@ -186,7 +186,7 @@ func TestStartAgain(t *testing.T) {
 			h.clock.Advance(5 * time.Minute)
 		}, testNumber, false},
 		{"failed request allows a new one", func(t *testing.T, h *harness, id string) {
-			for range maxWrongCodes {
+			for range verify.MaxWrongCodes {
 				_, _ = h.p.Check(ctx, id, wrongCode(h.codeFor(t, id)))
 			}
 		}, testNumber, false},
@@ -298,7 +298,7 @@ func TestDoneContext(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" with a done context returns its error and changes nothing", func(t *testing.T) {
-			for range maxWrongCodes { // more than enough wrong codes to end the request, were they counted
+			for range verify.MaxWrongCodes { // more than enough wrong codes to end the request, were they counted
 				if err := tt.call(); !errors.Is(err, context.Canceled) {
 					t.Fatalf("error = %v, want context.Canceled", err)
 				}

@@ -23,8 +23,6 @@ import (
 const (
 	idPrefix = "test"
 	idLength = len(idPrefix) + 32
-	// maxWrongCodes is Verify's: the third wrong code ends the verification.
-	maxWrongCodes = 3
 	// DefaultTTL is how long a test verification lives, as Verify's default pin expiry.
 	DefaultTTL = 5 * time.Minute
 )
@@ -91,7 +89,7 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		return p.next.Check(ctx, requestID, code)
 	}
 	requestID = id
-	res, err := p.sessions.CheckSession(ctx, requestID, code, maxWrongCodes)
+	res, err := p.sessions.CheckSession(ctx, requestID, code, verify.MaxWrongCodes)
 	if err != nil {
 		return verify.Checked{}, err
 	}

@@ -1,4 +1,4 @@
-package vonage
+package verifyv1
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
 // endpoint names a call for errors (op) and is where it goes (url).
@@ -66,23 +66,23 @@ func (c *Client) post(ctx context.Context, e endpoint, form url.Values) (*wireRe
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", upstream.UserAgent)
+	req.Header.Set("User-Agent", transport.UserAgent)
 
 	began := time.Now()
 	resp, err := c.caller.Do(ctx, e.op, req)
 	if err != nil {
-		c.logExchange(ctx, e, began, 0, nil, err)
+		c.caller.LogExchange(ctx, e.op, began, 0, err)
 		return nil, err
 	}
 	res, err := c.readResponse(e, resp)
-	c.logExchange(ctx, e, began, resp.StatusCode, res, err)
+	c.caller.LogExchange(ctx, e.op, began, resp.StatusCode, err, verifyStatus(res, err)...)
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-func (c *Client) readResponse(e endpoint, resp *upstream.Response) (*wireResponse, error) {
+func (c *Client) readResponse(e endpoint, resp *transport.Response) (*wireResponse, error) {
 	if resp.StatusCode != http.StatusOK {
 		// The Verify v1 API never sends another status for an API outcome: it comes from a gateway,
 		// a rate limiter or an account-level refusal.
@@ -110,7 +110,7 @@ func (c *Client) readResponse(e endpoint, resp *upstream.Response) (*wireRespons
 
 // statusFailure maps a non-zero Verify status. Text reaches the app only for user-caused kinds, so
 // for the others (our account, throttling) the upstream text goes to Detail, which is only logged.
-func (c *Client) statusFailure(resp *upstream.Response, res *wireResponse) *verify.Error {
+func (c *Client) statusFailure(resp *transport.Response, res *wireResponse) *verify.Error {
 	status := string(res.Status)
 	e := &verify.Error{
 		Kind:      verify.KindForStatus(status),
@@ -127,15 +127,13 @@ func (c *Client) statusFailure(resp *upstream.Response, res *wireResponse) *veri
 	return e
 }
 
-// logExchange traces one upstream call. It never logs the form: it holds the secret, the number and
-// the code. Failures are not logged as such: they are returned, and the server logs them once.
-func (c *Client) logExchange(ctx context.Context, e endpoint, began time.Time, httpStatus int, res *wireResponse, err error) {
-	attrs := upstream.ExchangeAttrs(e.op, began, httpStatus, err)
+// verifyStatus is the Verify status a call ended with, for its trace line.
+func verifyStatus(res *wireResponse, err error) []slog.Attr {
 	if res != nil {
-		attrs = append(attrs, slog.String("verify_status", string(res.Status)))
+		return []slog.Attr{slog.String("verify_status", string(res.Status))}
 	}
 	if ve, ok := verify.AsError(err); ok && ve.Status != "" {
-		attrs = append(attrs, slog.String("verify_status", ve.Status))
+		return []slog.Attr{slog.String("verify_status", ve.Status)}
 	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "vonage exchange", attrs...)
+	return nil
 }

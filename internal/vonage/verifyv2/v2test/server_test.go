@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 // send makes one raw request to the fake, with Basic credentials unless auth is false.

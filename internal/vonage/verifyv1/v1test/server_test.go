@@ -1,4 +1,4 @@
-package vonagetest_test
+package v1test_test
 
 import (
 	"encoding/json"
@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 func creds() url.Values {
-	return url.Values{"api_key": {vonagetest.APIKey}, "api_secret": {vonagetest.APISecret}}
+	return url.Values{"api_key": {v1test.APIKey}, "api_secret": {v1test.APISecret}}
 }
 
 func form(extra ...string) url.Values {
@@ -24,7 +24,7 @@ func form(extra ...string) url.Values {
 }
 
 // post sends body to path and decodes the Verify JSON answer, which must come with HTTP 200.
-func post(t *testing.T, s *vonagetest.Server, path, contentType, body string) map[string]string {
+func post(t *testing.T, s *v1test.Server, path, contentType, body string) map[string]string {
 	t.Helper()
 	resp, err := http.Post(s.URL()+path, contentType, strings.NewReader(body))
 	if err != nil {
@@ -45,7 +45,7 @@ func post(t *testing.T, s *vonagetest.Server, path, contentType, body string) ma
 	return out
 }
 
-func postForm(t *testing.T, s *vonagetest.Server, path string, f url.Values) map[string]string {
+func postForm(t *testing.T, s *v1test.Server, path string, f url.Values) map[string]string {
 	t.Helper()
 	return post(t, s, path, "application/x-www-form-urlencoded", f.Encode())
 }
@@ -59,34 +59,34 @@ func TestFakeRefusesWhatVonageWould(t *testing.T) {
 		wantStatus  string
 		wantText    string
 	}{
-		{"credentials in the query string are not read", vonagetest.PathStart + "?" + form("number", "14155550100", "brand", "Acme").Encode(),
+		{"credentials in the query string are not read", v1test.PathStart + "?" + form("number", "14155550100", "brand", "Acme").Encode(),
 			"application/x-www-form-urlencoded", "", "2", "Missing api_key"},
-		{"a JSON body is not read", vonagetest.PathStart, "application/json",
-			`{"api_key":"` + vonagetest.APIKey + `","api_secret":"` + vonagetest.APISecret + `","number":"14155550100","brand":"Acme"}`, "2", "Missing api_key"},
-		{"a missing secret is status 2", vonagetest.PathCheck, "application/x-www-form-urlencoded",
-			url.Values{"api_key": {vonagetest.APIKey}}.Encode(), "2", "Missing api_secret"},
-		{"a wrong secret is status 4", vonagetest.PathControl, "application/x-www-form-urlencoded",
-			url.Values{"api_key": {vonagetest.APIKey}, "api_secret": {"nope"}, "request_id": {"x"}, "cmd": {"cancel"}}.Encode(), "4", "Bad Credentials"},
-		{"a start without brand is status 2", vonagetest.PathStart, "application/x-www-form-urlencoded",
+		{"a JSON body is not read", v1test.PathStart, "application/json",
+			`{"api_key":"` + v1test.APIKey + `","api_secret":"` + v1test.APISecret + `","number":"14155550100","brand":"Acme"}`, "2", "Missing api_key"},
+		{"a missing secret is status 2", v1test.PathCheck, "application/x-www-form-urlencoded",
+			url.Values{"api_key": {v1test.APIKey}}.Encode(), "2", "Missing api_secret"},
+		{"a wrong secret is status 4", v1test.PathControl, "application/x-www-form-urlencoded",
+			url.Values{"api_key": {v1test.APIKey}, "api_secret": {"nope"}, "request_id": {"x"}, "cmd": {"cancel"}}.Encode(), "4", "Bad Credentials"},
+		{"a start without brand is status 2", v1test.PathStart, "application/x-www-form-urlencoded",
 			form("number", "14155550100").Encode(), "2", "Missing brand"},
-		{"a number with a plus is status 3", vonagetest.PathStart, "application/x-www-form-urlencoded",
+		{"a number with a plus is status 3", v1test.PathStart, "application/x-www-form-urlencoded",
 			form("number", "+14155550100", "brand", "Acme").Encode(), "3", "Invalid value for parameter: number"},
-		{"a brand over 18 characters is status 3", vonagetest.PathStart, "application/x-www-form-urlencoded",
+		{"a brand over 18 characters is status 3", v1test.PathStart, "application/x-www-form-urlencoded",
 			form("number", "14155550100", "brand", strings.Repeat("b", 19)).Encode(), "3", "Invalid value for parameter: brand"},
-		{"code_length 5 is status 3", vonagetest.PathStart, "application/x-www-form-urlencoded",
+		{"code_length 5 is status 3", v1test.PathStart, "application/x-www-form-urlencoded",
 			form("number", "14155550100", "brand", "Acme", "code_length", "5").Encode(), "3", "Invalid value for parameter: code_length"},
-		{"workflow_id 8 is status 3", vonagetest.PathStart, "application/x-www-form-urlencoded",
+		{"workflow_id 8 is status 3", v1test.PathStart, "application/x-www-form-urlencoded",
 			form("number", "14155550100", "brand", "Acme", "workflow_id", "8").Encode(), "3", "Invalid value for parameter: workflow_id"},
-		{"an unknown control command is status 3", vonagetest.PathControl, "application/x-www-form-urlencoded",
+		{"an unknown control command is status 3", v1test.PathControl, "application/x-www-form-urlencoded",
 			form("request_id", "x", "cmd", "pause").Encode(), "3", "Invalid value for parameter: cmd"},
-		{"checking an unknown request is status 6", vonagetest.PathCheck, "application/x-www-form-urlencoded",
+		{"checking an unknown request is status 6", v1test.PathCheck, "application/x-www-form-urlencoded",
 			form("request_id", "nope", "code", "1234").Encode(), "6", ""},
-		{"cancelling an unknown request is status 6", vonagetest.PathControl, "application/x-www-form-urlencoded",
+		{"cancelling an unknown request is status 6", v1test.PathControl, "application/x-www-form-urlencoded",
 			form("request_id", "nope", "cmd", "cancel").Encode(), "6", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := vonagetest.NewServer(t)
+			s := v1test.NewServer(t)
 			got := post(t, s, tt.path, tt.contentType, tt.body)
 			if got["status"] != tt.wantStatus {
 				t.Errorf("status = %q, want %q (%v)", got["status"], tt.wantStatus, got)
@@ -100,8 +100,8 @@ func TestFakeRefusesWhatVonageWould(t *testing.T) {
 
 func TestFakeKeepsVerificationsLikeVonage(t *testing.T) {
 	t.Run("code_length 6 issues a six-digit code and a 32-hex request_id", func(t *testing.T) {
-		s := vonagetest.NewServer(t)
-		got := postForm(t, s, vonagetest.PathStart, form("number", "14155550100", "brand", "Acme", "code_length", "6"))
+		s := v1test.NewServer(t)
+		got := postForm(t, s, v1test.PathStart, form("number", "14155550100", "brand", "Acme", "code_length", "6"))
 		id := got["request_id"]
 		if got["status"] != "0" || len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
 			t.Fatalf("answer = %v, want status 0 and a 32-hex request_id", got)
@@ -112,27 +112,27 @@ func TestFakeKeepsVerificationsLikeVonage(t *testing.T) {
 	})
 
 	t.Run("trigger_next_event runs out after the workflow's events", func(t *testing.T) {
-		s := vonagetest.NewServer(t)
-		id := postForm(t, s, vonagetest.PathStart, form("number", "14155550100", "brand", "Acme"))["request_id"]
+		s := v1test.NewServer(t)
+		id := postForm(t, s, v1test.PathStart, form("number", "14155550100", "brand", "Acme"))["request_id"]
 		for range 2 {
-			got := postForm(t, s, vonagetest.PathControl, form("request_id", id, "cmd", "trigger_next_event"))
+			got := postForm(t, s, v1test.PathControl, form("request_id", id, "cmd", "trigger_next_event"))
 			if got["status"] != "0" || got["command"] != "trigger_next_event" {
 				t.Fatalf("answer = %v, want status 0", got)
 			}
 		}
-		if got := postForm(t, s, vonagetest.PathControl, form("request_id", id, "cmd", "trigger_next_event")); got["status"] != "19" {
+		if got := postForm(t, s, v1test.PathControl, form("request_id", id, "cmd", "trigger_next_event")); got["status"] != "19" {
 			t.Errorf("answer = %v, want status 19", got)
 		}
 	})
 
 	t.Run("cancel answers status 0 with the command and frees the number", func(t *testing.T) {
-		s := vonagetest.NewServer(t)
-		id := postForm(t, s, vonagetest.PathStart, form("number", "14155550100", "brand", "Acme"))["request_id"]
-		got := postForm(t, s, vonagetest.PathControl, form("request_id", id, "cmd", "cancel"))
+		s := v1test.NewServer(t)
+		id := postForm(t, s, v1test.PathStart, form("number", "14155550100", "brand", "Acme"))["request_id"]
+		got := postForm(t, s, v1test.PathControl, form("request_id", id, "cmd", "cancel"))
 		if len(got) != 2 || got["status"] != "0" || got["command"] != "cancel" {
 			t.Errorf("answer = %v, want exactly {status 0, command cancel}", got)
 		}
-		if got := postForm(t, s, vonagetest.PathStart, form("number", "14155550100", "brand", "Acme")); got["status"] != "0" {
+		if got := postForm(t, s, v1test.PathStart, form("number", "14155550100", "brand", "Acme")); got["status"] != "0" {
 			t.Errorf("new start after cancel = %v, want status 0", got)
 		}
 	})
@@ -140,23 +140,23 @@ func TestFakeKeepsVerificationsLikeVonage(t *testing.T) {
 
 func TestFakeRecordsAndScripts(t *testing.T) {
 	t.Run("requests are recorded with their form and query", func(t *testing.T) {
-		s := vonagetest.NewServer(t)
-		postForm(t, s, vonagetest.PathCheck+"?trace=1", form("request_id", "x", "code", "1234"))
+		s := v1test.NewServer(t)
+		postForm(t, s, v1test.PathCheck+"?trace=1", form("request_id", "x", "code", "1234"))
 		reqs := s.Requests()
 		if len(reqs) != 1 {
 			t.Fatalf("recorded %d requests, want 1", len(reqs))
 		}
 		r := reqs[0]
-		if r.Method != http.MethodPost || r.Path != vonagetest.PathCheck || r.RawQuery != "trace=1" ||
+		if r.Method != http.MethodPost || r.Path != v1test.PathCheck || r.RawQuery != "trace=1" ||
 			r.ContentType != "application/x-www-form-urlencoded" || r.Form.Get("code") != "1234" || r.Form.Has("trace") {
 			t.Errorf("recorded %+v", r)
 		}
 	})
 
 	t.Run("a script replaces the path's answer until it is removed", func(t *testing.T) {
-		s := vonagetest.NewServer(t)
-		s.Script(vonagetest.PathStart, http.StatusServiceUnavailable, "<html>down</html>")
-		resp, err := http.PostForm(s.URL()+vonagetest.PathStart, form("number", "14155550100", "brand", "Acme"))
+		s := v1test.NewServer(t)
+		s.Script(v1test.PathStart, http.StatusServiceUnavailable, "<html>down</html>")
+		resp, err := http.PostForm(s.URL()+v1test.PathStart, form("number", "14155550100", "brand", "Acme"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,8 +164,8 @@ func TestFakeRecordsAndScripts(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("HTTP %d, want 503", resp.StatusCode)
 		}
-		s.Respond(vonagetest.PathStart, nil)
-		if got := postForm(t, s, vonagetest.PathStart, form("number", "14155550100", "brand", "Acme")); got["status"] != "0" {
+		s.Respond(v1test.PathStart, nil)
+		if got := postForm(t, s, v1test.PathStart, form("number", "14155550100", "brand", "Acme")); got["status"] != "0" {
 			t.Errorf("answer after removing the script = %v, want status 0", got)
 		}
 	})

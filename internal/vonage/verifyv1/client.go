@@ -1,8 +1,8 @@
-// Package vonage owns the wire client for the Vonage Verify API v1 ("Verify Legacy"): it turns
+// Package verifyv1 owns the wire client for the Vonage Verify API v1 ("Verify Legacy"): it turns
 // verify.Provider calls into form-encoded POSTs to /verify/json, /verify/check/json and
 // /verify/control/json, and turns the API's string statuses and any HTTP or network failure into a
 // *verify.Error. It is the only package that knows the Verify v1 wire format.
-package vonage
+package verifyv1
 
 import (
 	"context"
@@ -15,15 +15,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
-
-// DefaultTimeout bounds one upstream call when Options.Timeout is zero.
-const DefaultTimeout = upstream.DefaultTimeout
-
-// NewHTTPClient returns the one http.Client to share for all Vonage calls; see upstream.NewHTTPClient.
-// It stays here so that callers of the v1 client need not know where it lives.
-func NewHTTPClient(timeout time.Duration) *http.Client { return upstream.NewHTTPClient(timeout) }
 
 // Options configure a Client. The optional Verify parameters are sent only when set, so that
 // Vonage's own defaults apply otherwise.
@@ -40,15 +33,13 @@ type Options struct {
 	NextEventWait int    // next_event_wait in seconds; 0 leaves it unset
 	SenderID      string // sender_id; "" leaves it unset
 
-	Timeout time.Duration    // per upstream call; 0 means DefaultTimeout
+	Timeout time.Duration    // per upstream call; 0 means transport.DefaultTimeout
 	Now     func() time.Time // reads Retry-After dates; nil means time.Now
 }
 
 // Client is a verify.Provider backed by the Vonage Verify API v1. It is safe for concurrent use.
 type Client struct {
-	caller     *upstream.Caller
-	log        *slog.Logger
-	baseURL    string
+	caller     *transport.Caller
 	apiKey     string
 	apiSecret  string
 	startForm  url.Values // brand and the optional parameters, fixed for the client's life
@@ -59,14 +50,10 @@ type Client struct {
 
 var _ verify.Provider = (*Client)(nil)
 
-// New returns a Client that calls Vonage through httpClient (nil means NewHTTPClient(opts.Timeout)) and logs
+// New returns a Client that calls Vonage through httpClient (nil means transport.NewHTTPClient(opts.Timeout)) and logs
 // each exchange at Debug level to logger (nil means no logging). Redirects are never followed (see
-// upstream.NewCaller): they would replay the form body, credentials included.
+// transport.NewCaller): they would replay the form body, credentials included.
 func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
-	base, err := upstream.ParseBaseURL("vonage", opts.BaseURL)
-	if err != nil {
-		return nil, err
-	}
 	switch {
 	case opts.APIKey == "":
 		return nil, errors.New("vonage: api key is empty")
@@ -75,17 +62,15 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 	case opts.Brand == "":
 		return nil, errors.New("vonage: brand is empty")
 	}
-	caller, err := upstream.NewCaller("vonage", httpClient, opts.Timeout, opts.Now)
+	caller, err := transport.NewCaller(transport.Options{
+		Name: "vonage", BaseURL: opts.BaseURL, HTTPClient: httpClient, Timeout: opts.Timeout, Now: opts.Now, Logger: logger,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	base := caller.BaseURL()
 	return &Client{
 		caller:     caller,
-		log:        logger,
-		baseURL:    base,
 		apiKey:     opts.APIKey,
 		apiSecret:  opts.APISecret,
 		startForm:  startForm(opts),
@@ -117,7 +102,7 @@ func startForm(opts Options) url.Values {
 }
 
 // String keeps the credentials out of any %v of a Client.
-func (c *Client) String() string { return "vonage.Client(" + c.baseURL + ")" }
+func (c *Client) String() string { return "verifyv1.Client(" + c.caller.BaseURL() + ")" }
 
 // Start asks Vonage to send a code to number (E.164 digits without '+', passed on as given).
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {

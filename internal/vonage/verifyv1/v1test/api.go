@@ -1,4 +1,4 @@
-package vonagetest
+package v1test
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package vonagev2
+package verifyv2
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
 // operation names a Verify v2 call; its failures map differently (see failure).
@@ -75,7 +75,7 @@ func (p *problem) String() string {
 // wrong code, an unknown request, ...) are mapped to the Verify v1 status the apps already know, and
 // need Verify's problem body: a 404 without one is a wrong base URL or a gateway, not "no such
 // verification". Everything else is mapped as on every Vonage API (429, 5xx, account refusals).
-func (c *Client) failure(op operation, resp *upstream.Response, p *problem) *verify.Error {
+func (c *Client) failure(op operation, resp *transport.Response, p *problem) *verify.Error {
 	e := c.userFailure(op, resp.StatusCode, p)
 	switch {
 	case e != nil && p == nil:
@@ -101,7 +101,7 @@ func (c *Client) userFailure(op operation, status int, p *problem) *verify.Error
 	}
 	switch {
 	case op == opStart && status == http.StatusConflict:
-		if !requestIDPattern.MatchString(requestID) {
+		if !verify.ValidRequestID(requestID) {
 			requestID = ""
 		}
 		return &verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: text, RequestID: requestID}

@@ -1,11 +1,11 @@
-// Package vonagetest owns a fake Vonage Verify API v1 for tests: a real HTTP server that speaks the
+// Package v1test owns a fake Vonage Verify API v1 for tests: a real HTTP server that speaks the
 // real wire format (form-encoded POSTs, string statuses in HTTP 200 JSON bodies) and keeps
-// verifications the way Vonage does, so that the vonage client and everything built on it can be
+// verifications the way Vonage does, so that the verifyv1 client and everything built on it can be
 // tested end to end without the network. Tests can also script any raw reply for a path.
 //
-// It deliberately does not import the vonage package: it fakes the wire, not the client, so a bug
+// It deliberately does not import the verifyv1 package: it fakes the wire, not the client, so a bug
 // in the client cannot hide behind a shared helper.
-package vonagetest
+package v1test
 
 import (
 	"maps"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream/upstreamtest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/vonagetest"
 )
 
 // The credentials the fake accepts until SetCredentials changes them. The secret is distinctive so
@@ -39,7 +39,7 @@ const (
 type Server struct {
 	t       testing.TB
 	srv     *httptest.Server
-	scripts *upstreamtest.Scripts // keyed by path
+	scripts *vonagetest.Scripts // keyed by path
 
 	mu          sync.Mutex
 	apiKey      string
@@ -68,7 +68,7 @@ func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
 		t:         t,
-		scripts:   upstreamtest.NewScripts(),
+		scripts:   vonagetest.NewScripts(),
 		apiKey:    APIKey,
 		apiSecret: APISecret,
 		byID:      make(map[string]*verification),

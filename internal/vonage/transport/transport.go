@@ -1,9 +1,9 @@
-// Package upstream owns what the Vonage wire clients (Verify v1 and v2) share about calling Vonage
+// Package transport owns what the Vonage wire clients (Verify v1 and v2) share about calling Vonage
 // over HTTP: the one pooled http.Client, a call bounded by its own timeout and read in full within a
 // size limit, telling a caller that hung up apart from a timeout and from an unreachable host, the
-// HTTP statuses that mean the same on both APIs (429, 5xx, account refusals), and Retry-After. It
-// knows nothing of either API's wire format.
-package upstream
+// HTTP statuses that mean the same on both APIs (429, 5xx, account refusals), Retry-After, the rule
+// for a base URL, and the one trace line per call. It knows nothing of either API's wire format.
+package transport
 
 import (
 	"context"
@@ -36,52 +36,81 @@ const (
 	maxRetryAfter = time.Hour
 )
 
-// ParseBaseURL checks that raw is an http(s) URL without query or fragment, and returns it without a
-// trailing slash so that paths can be appended. name prefixes the error ("vonage").
-func ParseBaseURL(name, raw string) (string, error) {
-	if raw == "" {
-		return "", fmt.Errorf("%s: base url is empty", name)
-	}
+// ParseBaseURL is the rule for the base URL of a Vonage API (VONAGE_BASE_URL): an http(s) URL without
+// credentials, query or fragment. It returns raw without a trailing slash, so that paths can be
+// appended. Its errors read after the variable's name, and never repeat a URL that may hold a
+// password or an api_secret.
+func ParseBaseURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%s: base url: %w", name, err)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		got := fmt.Sprintf(", got %q", raw)
+		if strings.ContainsAny(raw, "@?#") {
+			got = "" // it may carry user:password or an api_secret
+		}
+		return "", fmt.Errorf("must be an http(s) URL such as https://api.nexmo.com%s", got)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%s: base url %q is not an http(s) url without query", name, u.Redacted())
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", errors.New("must not carry credentials, a query or a fragment")
 	}
 	return strings.TrimSuffix(raw, "/"), nil
 }
 
-// Caller makes bounded calls to one upstream API. It is safe for concurrent use.
+// Caller makes bounded calls to one upstream API and traces each. It is safe for concurrent use.
 type Caller struct {
 	http    *http.Client
-	name    string // prefixes every Detail, e.g. "vonage" or "vonage v2"
+	name    string // prefixes every Detail and names the trace line, e.g. "vonage" or "vonage v2"
+	baseURL string
 	timeout time.Duration
 	now     func() time.Time
+	log     *slog.Logger
 }
 
-// NewCaller returns a Caller that calls through httpClient (nil means NewHTTPClient(timeout)), gives
-// each call timeout (0 means DefaultTimeout), and reads Retry-After dates with now (nil: time.Now).
+// Options configure a Caller.
+type Options struct {
+	Name       string        // "vonage" or "vonage v2"
+	BaseURL    string        // see ParseBaseURL
+	HTTPClient *http.Client  // nil means NewHTTPClient(Timeout)
+	Timeout    time.Duration // per call; 0 means DefaultTimeout
+	// Now reads Retry-After dates; nil means time.Now.
+	Now func() time.Time
+	// Logger gets one Debug line per call (see LogExchange); nil means no logging.
+	Logger *slog.Logger
+}
+
+// NewCaller returns a Caller for the API at opts.BaseURL.
 //
-// It works on a shallow copy of httpClient that never follows redirects: following a 307 or 308
+// It works on a shallow copy of the http.Client that never follows redirects: following a 307 or 308
 // would replay the body or the Authorization, credentials included, to wherever Location points.
-func NewCaller(name string, httpClient *http.Client, timeout time.Duration, now func() time.Time) (*Caller, error) {
-	if timeout < 0 {
-		return nil, fmt.Errorf("%s: timeout %s is negative", name, timeout)
+func NewCaller(opts Options) (*Caller, error) {
+	base, err := ParseBaseURL(opts.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: base url %w", opts.Name, err)
 	}
-	if timeout == 0 {
-		timeout = DefaultTimeout
+	c := &Caller{name: opts.Name, baseURL: base, timeout: opts.Timeout, now: opts.Now, log: opts.Logger}
+	if c.timeout < 0 {
+		return nil, fmt.Errorf("%s: timeout %s is negative", c.name, c.timeout)
 	}
-	if now == nil {
-		now = time.Now
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
 	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		httpClient = NewHTTPClient(timeout)
+		httpClient = NewHTTPClient(c.timeout)
 	}
 	hc := *httpClient
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Caller{http: &hc, name: name, timeout: timeout, now: now}, nil
+	c.http = &hc
+	return c, nil
 }
+
+// BaseURL is the API's base URL, without a trailing slash.
+func (c *Caller) BaseURL() string { return c.baseURL }
 
 // Response is an upstream answer, read in full.
 type Response struct {
@@ -154,10 +183,14 @@ func (c *Caller) transportFailure(ctx, callCtx context.Context, op string, err e
 	}
 }
 
-// ExchangeAttrs are the log attributes every client writes about one upstream call: which, how long,
-// the HTTP status (0: none came) and how it ended. Never a body or a header: they hold the number,
-// the code and the credentials.
-func ExchangeAttrs(op string, began time.Time, httpStatus int, err error) []slog.Attr {
+// LogExchange traces one upstream call at Debug level: which, how long, the HTTP status (0: none
+// came), how it ended, and what the client adds (a Verify status, a problem's instance). Never a body
+// or a header: they hold the number, the code and the credentials. Failures are not logged as such
+// here: they are returned, and the server logs them once.
+func (c *Caller) LogExchange(ctx context.Context, op string, began time.Time, httpStatus int, err error, extra ...slog.Attr) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("endpoint", op),
 		// In milliseconds, like the access line's latency_ms: slog's JSON would write a Duration as
@@ -172,7 +205,7 @@ func ExchangeAttrs(op string, began time.Time, httpStatus int, err error) []slog
 	} else if err != nil {
 		attrs = append(attrs, slog.String("outcome", "caller gave up"))
 	}
-	return attrs
+	c.log.LogAttrs(ctx, slog.LevelDebug, c.name+" exchange", append(attrs, extra...)...)
 }
 
 // RetryAfter reads Retry-After as seconds or as an HTTP date, falling back to one second when it is

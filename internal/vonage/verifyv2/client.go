@@ -1,10 +1,10 @@
-// Package vonagev2 owns the wire client for the Vonage Verify API v2: it turns verify.Provider calls
+// Package verifyv2 owns the wire client for the Vonage Verify API v2: it turns verify.Provider calls
 // into JSON requests to POST /v2/verify, POST /v2/verify/{request_id} and DELETE
 // /v2/verify/{request_id}, authenticated with HTTP Basic or an application JWT, and turns v2's HTTP
 // statuses and problem+json bodies into the same *verify.Error kinds and v1 statuses that the Verify
 // v1 client returns, so that apps see no difference. It is the only package that knows the Verify v2
 // wire format.
-package vonagev2
+package verifyv2
 
 import (
 	"bytes"
@@ -16,27 +16,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
-// The channels this client sends codes by. Verify v2 also has email, silent_auth and rcs, which need
-// something other than a phone number (an address, the app opening a URL, an RCS agent).
+// The channels this client sends codes by, as Verify v2 names them (VERIFY_WORKFLOW takes these
+// names). Verify v2 also has email, silent_auth and rcs, which need something other than a phone
+// number (an address, the app opening a URL, an RCS agent).
 const (
 	ChannelSMS      = "sms"
 	ChannelVoice    = "voice"
 	ChannelWhatsApp = "whatsapp"
 )
-
-// requestIDPattern is what the contract allows a request_id to be (v1's 32 hex digits or v2's UUID);
-// an id is checked against it before it is put into a URL path.
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,36}$`)
 
 // Channel is one step of the workflow, tried in order.
 type Channel struct {
@@ -57,16 +53,14 @@ type Options struct {
 	Locale         string // locale, e.g. "en-gb"; "" leaves it unset
 	ChannelTimeout int    // channel_timeout in seconds, 15 to 900; 0 leaves it unset
 
-	Timeout time.Duration    // per upstream call; 0 means upstream.DefaultTimeout
+	Timeout time.Duration    // per upstream call; 0 means transport.DefaultTimeout
 	Now     func() time.Time // reads Retry-After dates; nil means time.Now
 }
 
 // Client is a verify.Provider backed by the Vonage Verify API v2. It is safe for concurrent use.
 type Client struct {
-	caller   *upstream.Caller
+	caller   *transport.Caller
 	auth     Authenticator
-	log      *slog.Logger
-	baseURL  string
 	startURL string
 	start    startBody // everything but the number, fixed for the client's life
 }
@@ -89,48 +83,34 @@ type workflowStep struct {
 	AppHash string `json:"app_hash,omitempty"`
 }
 
-// New returns a Client that calls Vonage through httpClient (nil means upstream.NewHTTPClient) and
+// New returns a Client that calls Vonage through httpClient (nil means transport.NewHTTPClient) and
 // logs each exchange at Debug level to logger (nil means no logging). Redirects are never followed:
 // they would replay the Authorization header to wherever Location points.
 func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
-	base, err := upstream.ParseBaseURL("vonagev2", opts.BaseURL)
-	if err != nil {
-		return nil, err
-	}
+	// The workflow's channels and senders were checked when the configuration was read (config);
+	// here only what would make a request Vonage cannot even read.
 	switch {
 	case opts.Auth == nil:
 		return nil, errors.New("vonagev2: no credentials")
 	case opts.Brand == "":
 		return nil, errors.New("vonagev2: brand is empty")
-	case len(opts.Workflow) < 1 || len(opts.Workflow) > 3:
-		return nil, fmt.Errorf("vonagev2: the workflow needs 1 to 3 channels, got %d", len(opts.Workflow))
+	case len(opts.Workflow) == 0:
+		return nil, errors.New("vonagev2: the workflow has no channel")
 	}
 	steps := make([]workflowStep, len(opts.Workflow))
 	for i, ch := range opts.Workflow {
-		if !slices.Contains([]string{ChannelSMS, ChannelVoice, ChannelWhatsApp}, ch.Name) {
-			return nil, fmt.Errorf("vonagev2: channel %q is not sms, voice or whatsapp", ch.Name)
-		}
-		if ch.Name == ChannelWhatsApp && ch.From == "" {
-			return nil, errors.New("vonagev2: the whatsapp channel needs a from number")
-		}
-		if ch.Name == ChannelVoice && ch.From != "" || ch.Name != ChannelSMS && ch.AppHash != "" {
-			return nil, fmt.Errorf("vonagev2: channel %s takes no from or app hash", ch.Name)
-		}
 		steps[i] = workflowStep{Channel: ch.Name, From: ch.From, AppHash: ch.AppHash}
 	}
-	caller, err := upstream.NewCaller("vonage v2", httpClient, opts.Timeout, opts.Now)
+	caller, err := transport.NewCaller(transport.Options{
+		Name: "vonage v2", BaseURL: opts.BaseURL, HTTPClient: httpClient, Timeout: opts.Timeout, Now: opts.Now, Logger: logger,
+	})
 	if err != nil {
 		return nil, err
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Client{
 		caller:   caller,
 		auth:     opts.Auth,
-		log:      logger,
-		baseURL:  base,
-		startURL: base + "/v2/verify",
+		startURL: caller.BaseURL() + "/v2/verify",
 		start: startBody{
 			Brand:          opts.Brand,
 			Workflow:       steps,
@@ -142,7 +122,7 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 }
 
 // String keeps the credentials out of any %v of a Client.
-func (c *Client) String() string { return "vonagev2.Client(" + c.baseURL + ")" }
+func (c *Client) String() string { return "verifyv2.Client(" + c.caller.BaseURL() + ")" }
 
 // Start asks Vonage to send a code to number (E.164 digits without '+') by each channel in turn.
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
@@ -162,7 +142,7 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 	var started struct {
 		RequestID string `json:"request_id"`
 	}
-	if err := json.Unmarshal(resp.Body, &started); err != nil || !requestIDPattern.MatchString(started.RequestID) {
+	if err := json.Unmarshal(resp.Body, &started); err != nil || !verify.ValidRequestID(started.RequestID) {
 		return verify.Started{}, &verify.Error{
 			Kind:   verify.KindUpstreamUnavailable,
 			Detail: fmt.Sprintf("vonage v2 start answered HTTP %d without a usable request_id", resp.StatusCode),
@@ -212,7 +192,7 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 // requestURL puts requestID into the path. Only what the contract allows is accepted, and it is
 // escaped all the same, so no id can ever reach another path ("../", "?", "#").
 func (c *Client) requestURL(requestID string) (string, error) {
-	if !requestIDPattern.MatchString(requestID) {
+	if !verify.ValidRequestID(requestID) {
 		return "", &verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "request_id is not one Verify could have issued"}
 	}
 	return c.startURL + "/" + url.PathEscape(requestID), nil
@@ -220,7 +200,7 @@ func (c *Client) requestURL(requestID string) (string, error) {
 
 // call sends one request with body as JSON (none when nil) and returns the answer when it is a
 // success for op; every other outcome is an error (see failure).
-func (c *Client) call(ctx context.Context, op operation, method, u string, body any) (*upstream.Response, error) {
+func (c *Client) call(ctx context.Context, op operation, method, u string, body any) (*transport.Response, error) {
 	var payload io.Reader // stays a nil interface without a body
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -237,7 +217,7 @@ func (c *Client) call(ctx context.Context, op operation, method, u string, body 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
-	req.Header.Set("User-Agent", upstream.UserAgent)
+	req.Header.Set("User-Agent", transport.UserAgent)
 	if err := c.auth.Authorize(req); err != nil {
 		return nil, err
 	}
@@ -245,7 +225,7 @@ func (c *Client) call(ctx context.Context, op operation, method, u string, body 
 	began := time.Now()
 	resp, err := c.caller.Do(ctx, op.name, req)
 	if err != nil {
-		c.logExchange(ctx, op, began, 0, nil, err)
+		c.caller.LogExchange(ctx, op.name, began, 0, err)
 		return nil, err
 	}
 	var p *problem
@@ -253,20 +233,17 @@ func (c *Client) call(ctx context.Context, op operation, method, u string, body 
 		p = parseProblem(resp.Body)
 		err = c.failure(op, resp, p)
 	}
-	c.logExchange(ctx, op, began, resp.StatusCode, p, err)
+	c.caller.LogExchange(ctx, op.name, began, resp.StatusCode, err, p.instance()...)
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
-// logExchange traces one upstream call. It never logs a body or a header: they hold the number, the
-// code and the credentials. Failures are not logged as such here: they are returned, and the server
-// logs them once (their Detail carries the problem's instance for Vonage support).
-func (c *Client) logExchange(ctx context.Context, op operation, began time.Time, httpStatus int, p *problem, err error) {
-	attrs := upstream.ExchangeAttrs(op.name, began, httpStatus, err)
-	if p != nil && p.Instance != "" {
-		attrs = append(attrs, slog.String("instance", p.Instance))
+// instance names the problem for Vonage support in the call's trace line.
+func (p *problem) instance() []slog.Attr {
+	if p == nil || p.Instance == "" {
+		return nil
 	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "vonage v2 exchange", attrs...)
+	return []slog.Attr{slog.String("instance", p.Instance)}
 }

@@ -1,4 +1,4 @@
-package vonagev2_test
+package verifyv2_test
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
-func jwtAuth(t *testing.T, app v2test.Application, now func() time.Time) *vonagev2.JWTAuth {
+func jwtAuth(t *testing.T, app v2test.Application, now func() time.Time) *verifyv2.JWTAuth {
 	t.Helper()
-	a, err := vonagev2.NewJWTAuth(app.ID, app.PrivateKeyPEM, now)
+	a, err := verifyv2.NewJWTAuth(app.ID, app.PrivateKeyPEM, now)
 	if err != nil {
 		t.Fatalf("NewJWTAuth: %v", err)
 	}
@@ -34,7 +34,7 @@ func TestApplicationJWT(t *testing.T) {
 	t.Run("every call carries a fresh RS256 token the fake verifies with the public key", func(t *testing.T) {
 		fake := newFake(t)
 		fake.AcceptApplication(app)
-		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
 		started, err := c.Start(ctx, testNumber)
 		if err != nil {
 			t.Fatalf("Start: %v", err)
@@ -55,8 +55,8 @@ func TestApplicationJWT(t *testing.T) {
 			if cl.Algorithm != "RS256" || cl.ApplicationID != app.ID {
 				t.Errorf("alg %q, application_id %q", cl.Algorithm, cl.ApplicationID)
 			}
-			if life := cl.ExpiresAt.Sub(cl.IssuedAt); life != vonagev2.JWTTTL {
-				t.Errorf("token lives %s, want %s", life, vonagev2.JWTTTL)
+			if life := cl.ExpiresAt.Sub(cl.IssuedAt); life != verifyv2.JWTTTL {
+				t.Errorf("token lives %s, want %s", life, verifyv2.JWTTTL)
 			}
 			if !cl.NotBefore.Equal(cl.IssuedAt) {
 				t.Errorf("nbf %s, iat %s", cl.NotBefore, cl.IssuedAt)
@@ -90,7 +90,7 @@ func TestApplicationJWT(t *testing.T) {
 	t.Run("a token signed with another application's key is refused", func(t *testing.T) {
 		fake := newFake(t)
 		fake.AcceptApplication(v2test.Application{ID: app.ID, PublicKey: otherPublicKey(t)})
-		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
 		_, err := c.Start(ctx, testNumber)
 		ve := wantVerifyError(t, err, verify.KindUpstreamError)
 		if !strings.Contains(ve.Detail, "HTTP 401") {
@@ -100,7 +100,7 @@ func TestApplicationJWT(t *testing.T) {
 
 	t.Run("a token for an application the account does not have is refused", func(t *testing.T) {
 		fake := newFake(t) // accepts no application
-		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, nil) })
+		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
 		_, err := c.Start(ctx, testNumber)
 		wantVerifyError(t, err, verify.KindUpstreamError)
 	})
@@ -109,7 +109,7 @@ func TestApplicationJWT(t *testing.T) {
 		fake := newFake(t)
 		fake.AcceptApplication(app)
 		past := func() time.Time { return time.Now().Add(-time.Hour) }
-		c := newClient(t, fake, func(o *vonagev2.Options) { o.Auth = jwtAuth(t, app, past) })
+		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, past) })
 		_, err := c.Start(ctx, testNumber)
 		wantVerifyError(t, err, verify.KindUpstreamError)
 	})
@@ -164,7 +164,7 @@ func TestCredentialsNeverShow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("a private key that is "+tt.name+" is refused without being quoted", func(t *testing.T) {
-			_, err := vonagev2.NewJWTAuth(app.ID, tt.pem, nil)
+			_, err := verifyv2.NewJWTAuth(app.ID, tt.pem, nil)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -176,7 +176,7 @@ func TestCredentialsNeverShow(t *testing.T) {
 			}
 		})
 	}
-	if _, err := vonagev2.NewJWTAuth("", app.PrivateKeyPEM, nil); err == nil {
+	if _, err := verifyv2.NewJWTAuth("", app.PrivateKeyPEM, nil); err == nil {
 		t.Error("an empty application id was accepted")
 	}
 }
@@ -211,7 +211,7 @@ func publicPEM(t *testing.T, pub *rsa.PublicKey) []byte {
 // BenchmarkJWTAuthorize measures signing one application JWT, which every v2 call pays for.
 func BenchmarkJWTAuthorize(b *testing.B) {
 	app := v2test.NewApplication(b)
-	a, err := vonagev2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
+	a, err := verifyv2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package vonage_test
+package verifyv1_test
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 const (
@@ -26,12 +27,12 @@ const (
 
 // newClient builds a Client for baseURL that logs at Debug level, and fails the test at the end if
 // those logs ever held the secret, the number or the code.
-func newClient(t *testing.T, baseURL string, configure ...func(*vonage.Options)) *vonage.Client {
+func newClient(t *testing.T, baseURL string, configure ...func(*verifyv1.Options)) *verifyv1.Client {
 	t.Helper()
-	opts := vonage.Options{
+	opts := verifyv1.Options{
 		BaseURL:   baseURL,
-		APIKey:    vonagetest.APIKey,
-		APISecret: vonagetest.APISecret,
+		APIKey:    v1test.APIKey,
+		APISecret: v1test.APISecret,
 		Brand:     "Acme",
 	}
 	for _, f := range configure {
@@ -39,17 +40,17 @@ func newClient(t *testing.T, baseURL string, configure ...func(*vonage.Options))
 	}
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := vonage.New(opts, vonage.NewHTTPClient(0), logger)
+	c, err := verifyv1.New(opts, transport.NewHTTPClient(0), logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	logtest.CheckAtEnd(t, logs, vonagetest.APISecret, testNumber, testCode)
+	logtest.CheckAtEnd(t, logs, v1test.APISecret, testNumber, testCode)
 	return c
 }
 
-func newFake(t *testing.T) *vonagetest.Server {
+func newFake(t *testing.T) *v1test.Server {
 	t.Helper()
-	fake := vonagetest.NewServer(t)
+	fake := v1test.NewServer(t)
 	fake.SetCode(testCode)
 	return fake
 }
@@ -57,7 +58,7 @@ func newFake(t *testing.T) *vonagetest.Server {
 // assertNoSecret fails if err's text carries the api_secret anywhere.
 func assertNoSecret(t *testing.T, err error) {
 	t.Helper()
-	if err != nil && strings.Contains(err.Error(), vonagetest.APISecret) {
+	if err != nil && strings.Contains(err.Error(), v1test.APISecret) {
 		t.Errorf("error text holds the api secret: %v", err)
 	}
 }
@@ -197,7 +198,7 @@ func TestVerificationFlowsAgainstFakeVonage(t *testing.T) {
 
 	t.Run("wrong credentials are an account fault whose text stays in the log detail", func(t *testing.T) {
 		fake := newFake(t)
-		fake.SetCredentials(vonagetest.APIKey, "another-secret")
+		fake.SetCredentials(v1test.APIKey, "another-secret")
 		c := newClient(t, fake.URL())
 		_, err := c.Start(ctx, testNumber)
 		ve := wantVerifyError(t, err, verify.KindUpstreamError)
@@ -235,7 +236,7 @@ func TestVerificationFlowsAgainstFakeVonage(t *testing.T) {
 
 func TestWhatGoesOnTheWire(t *testing.T) {
 	ctx := context.Background()
-	creds := map[string][]string{"api_key": {vonagetest.APIKey}, "api_secret": {vonagetest.APISecret}}
+	creds := map[string][]string{"api_key": {v1test.APIKey}, "api_secret": {v1test.APISecret}}
 	with := func(extra map[string][]string) map[string][]string {
 		m := maps.Clone(creds)
 		maps.Copy(m, extra)
@@ -244,24 +245,24 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		configure func(*vonage.Options)
-		call      func(*vonage.Client) error
+		configure func(*verifyv1.Options)
+		call      func(*verifyv1.Client) error
 		wantPath  string
 		wantForm  map[string][]string
 	}{
 		{
 			name:     "start sends number, brand and the credentials, and no optional parameter unless set",
-			call:     func(c *vonage.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:     func(c *verifyv1.Client) error { _, err := c.Start(ctx, testNumber); return err },
 			wantPath: "/verify/json",
 			wantForm: with(map[string][]string{"number": {testNumber}, "brand": {"Acme"}}),
 		},
 		{
 			name: "start sends every optional parameter that is set",
-			configure: func(o *vonage.Options) {
+			configure: func(o *verifyv1.Options) {
 				o.CodeLength, o.Locale, o.WorkflowID = 6, "en-gb", 6
 				o.PinExpiry, o.NextEventWait, o.SenderID = 600, 300, "ACME"
 			},
-			call:     func(c *vonage.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:     func(c *verifyv1.Client) error { _, err := c.Start(ctx, testNumber); return err },
 			wantPath: "/verify/json",
 			wantForm: with(map[string][]string{
 				"number": {testNumber}, "brand": {"Acme"},
@@ -271,14 +272,14 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		},
 		{
 			name:      "a trailing slash on the base url does not double the slash",
-			configure: func(o *vonage.Options) { o.BaseURL += "/" },
-			call:      func(c *vonage.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			configure: func(o *verifyv1.Options) { o.BaseURL += "/" },
+			call:      func(c *verifyv1.Client) error { _, err := c.Start(ctx, testNumber); return err },
 			wantPath:  "/verify/json",
 			wantForm:  with(map[string][]string{"number": {testNumber}, "brand": {"Acme"}}),
 		},
 		{
 			name: "check sends request_id and code",
-			call: func(c *vonage.Client) error {
+			call: func(c *verifyv1.Client) error {
 				_, err := c.Check(ctx, "abcdef0123456789abcdef0123456789", testCode)
 				return err
 			},
@@ -287,7 +288,7 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		},
 		{
 			name:     "cancel sends request_id and cmd=cancel to control",
-			call:     func(c *vonage.Client) error { return c.Cancel(ctx, "abcdef0123456789abcdef0123456789") },
+			call:     func(c *verifyv1.Client) error { return c.Cancel(ctx, "abcdef0123456789abcdef0123456789") },
 			wantPath: "/verify/control/json",
 			wantForm: with(map[string][]string{"request_id": {"abcdef0123456789abcdef0123456789"}, "cmd": {"cancel"}}),
 		},
@@ -295,7 +296,7 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake(t)
-			configure := []func(*vonage.Options){}
+			configure := []func(*verifyv1.Options){}
 			if tt.configure != nil {
 				configure = append(configure, tt.configure)
 			}
@@ -327,24 +328,24 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
-	valid := vonage.Options{BaseURL: "https://api.nexmo.com", APIKey: "key", APISecret: vonagetest.APISecret, Brand: "Acme"}
+	valid := verifyv1.Options{BaseURL: "https://api.nexmo.com", APIKey: "key", APISecret: v1test.APISecret, Brand: "Acme"}
 	tests := []struct {
 		name   string
-		change func(*vonage.Options)
+		change func(*verifyv1.Options)
 	}{
-		{"empty base url", func(o *vonage.Options) { o.BaseURL = "" }},
-		{"base url without scheme", func(o *vonage.Options) { o.BaseURL = "api.nexmo.com" }},
-		{"base url with a query", func(o *vonage.Options) { o.BaseURL = "https://api.nexmo.com?x=1" }},
-		{"empty api key", func(o *vonage.Options) { o.APIKey = "" }},
-		{"empty api secret", func(o *vonage.Options) { o.APISecret = "" }},
-		{"empty brand", func(o *vonage.Options) { o.Brand = "" }},
-		{"negative timeout", func(o *vonage.Options) { o.Timeout = -time.Second }},
+		{"empty base url", func(o *verifyv1.Options) { o.BaseURL = "" }},
+		{"base url without scheme", func(o *verifyv1.Options) { o.BaseURL = "api.nexmo.com" }},
+		{"base url with a query", func(o *verifyv1.Options) { o.BaseURL = "https://api.nexmo.com?x=1" }},
+		{"empty api key", func(o *verifyv1.Options) { o.APIKey = "" }},
+		{"empty api secret", func(o *verifyv1.Options) { o.APISecret = "" }},
+		{"empty brand", func(o *verifyv1.Options) { o.Brand = "" }},
+		{"negative timeout", func(o *verifyv1.Options) { o.Timeout = -time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused", func(t *testing.T) {
 			opts := valid
 			tt.change(&opts)
-			c, err := vonage.New(opts, nil, nil)
+			c, err := verifyv1.New(opts, nil, nil)
 			if err == nil {
 				t.Fatalf("New = %v, want an error", c)
 			}
@@ -353,11 +354,11 @@ func TestNewRefusesIncompleteOptions(t *testing.T) {
 	}
 
 	t.Run("valid options with no http client or logger make a client that hides its secret", func(t *testing.T) {
-		c, err := vonage.New(valid, nil, nil)
+		c, err := verifyv1.New(valid, nil, nil)
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
-		if s := fmt.Sprintf("%v %+v %s", c, c, c); strings.Contains(s, vonagetest.APISecret) {
+		if s := fmt.Sprintf("%v %+v %s", c, c, c); strings.Contains(s, v1test.APISecret) {
 			t.Errorf("formatting the client shows the secret: %s", s)
 		}
 	})

@@ -1,4 +1,4 @@
-package vonagev2_test
+package verifyv2_test
 
 import (
 	"context"
@@ -8,26 +8,26 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 // call is one Provider method, so one table can drive any of them.
 type call struct {
 	route string
-	do    func(context.Context, *vonagev2.Client) error
+	do    func(context.Context, *verifyv2.Client) error
 }
 
 var (
-	start = call{v2test.RouteStart, func(ctx context.Context, c *vonagev2.Client) error {
+	start = call{v2test.RouteStart, func(ctx context.Context, c *verifyv2.Client) error {
 		_, err := c.Start(ctx, testNumber)
 		return err
 	}}
-	check = call{v2test.RouteCheck, func(ctx context.Context, c *vonagev2.Client) error {
+	check = call{v2test.RouteCheck, func(ctx context.Context, c *verifyv2.Client) error {
 		_, err := c.Check(ctx, someID, testCode)
 		return err
 	}}
-	cancel = call{v2test.RouteCancel, func(ctx context.Context, c *vonagev2.Client) error {
+	cancel = call{v2test.RouteCancel, func(ctx context.Context, c *verifyv2.Client) error {
 		return c.Cancel(ctx, someID)
 	}}
 )
@@ -178,7 +178,7 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 				w.WriteHeader(tt.status)
 				_, _ = w.Write([]byte(tt.body))
 			})
-			c := newClient(t, fake, func(o *vonagev2.Options) { o.Now = func() time.Time { return fixedNow } })
+			c := newClient(t, fake, func(o *verifyv2.Options) { o.Now = func() time.Time { return fixedNow } })
 			err := tt.call.do(context.Background(), c)
 			got := wantVerifyError(t, err, tt.wantKind)
 			if !strings.Contains(got.Detail, tt.wantDetail) {

@@ -5,7 +5,7 @@
 // expiry after the workflow's channel timeouts, one verification per number at a time, cancel). Tests
 // can also script any raw answer for a route, or make it hang.
 //
-// It deliberately does not import the vonagev2 package: it fakes the wire, not the client, so a bug
+// It deliberately does not import the verifyv2 package: it fakes the wire, not the client, so a bug
 // in the client cannot hide behind a shared helper.
 package v2test
 
@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/verify/upstream/upstreamtest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/vonagetest"
 )
 
 // The credentials the fake accepts for HTTP Basic. The secret is distinctive so that a test can
@@ -72,7 +72,7 @@ func NewApplication(t testing.TB) Application {
 type Server struct {
 	t       testing.TB
 	srv     *httptest.Server
-	scripts *upstreamtest.Scripts // keyed by route
+	scripts *vonagetest.Scripts // keyed by route
 
 	mu           sync.Mutex
 	apiKey       string
@@ -107,7 +107,7 @@ func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
 		t:            t,
-		scripts:      upstreamtest.NewScripts(),
+		scripts:      vonagetest.NewScripts(),
 		apiKey:       APIKey,
 		apiSecret:    APISecret,
 		applications: make(map[string]*rsa.PublicKey),

@@ -1,4 +1,4 @@
-package vonagev2_test
+package verifyv2_test
 
 import (
 	"log/slog"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 const (
@@ -18,9 +18,9 @@ const (
 )
 
 // basicAuth returns the fake's HTTP Basic credentials.
-func basicAuth(t *testing.T) vonagev2.Authenticator {
+func basicAuth(t *testing.T) verifyv2.Authenticator {
 	t.Helper()
-	a, err := vonagev2.NewBasicAuth(v2test.APIKey, v2test.APISecret)
+	a, err := verifyv2.NewBasicAuth(v2test.APIKey, v2test.APISecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,20 +30,20 @@ func basicAuth(t *testing.T) vonagev2.Authenticator {
 // newClient builds a Client for the fake with Basic credentials and an SMS workflow, logging at
 // Debug level, and fails the test at the end if those logs ever held a secret, the number or the
 // code.
-func newClient(t *testing.T, fake *v2test.Server, configure ...func(*vonagev2.Options)) *vonagev2.Client {
+func newClient(t *testing.T, fake *v2test.Server, configure ...func(*verifyv2.Options)) *verifyv2.Client {
 	t.Helper()
-	opts := vonagev2.Options{
+	opts := verifyv2.Options{
 		BaseURL:  fake.URL(),
 		Auth:     basicAuth(t),
 		Brand:    "Acme",
-		Workflow: []vonagev2.Channel{{Name: vonagev2.ChannelSMS}},
+		Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
 	}
 	for _, f := range configure {
 		f(&opts)
 	}
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := vonagev2.New(opts, nil, logger)
+	c, err := verifyv2.New(opts, nil, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

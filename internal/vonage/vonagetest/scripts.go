@@ -1,7 +1,7 @@
-// Package upstreamtest owns what the fake Vonage APIs (vonagetest for v1, v2test for v2) share: the
+// Package vonagetest owns what the fake Vonage APIs (v1test for Verify v1, v2test for v2) share: the
 // scripts with which a test replaces a route's behaviour or makes it hang, so that a failure mode is
 // one line in a test instead of a hand-written server.
-package upstreamtest
+package vonagetest
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package vonagev2_test
+package verifyv2_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonagev2/v2test"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 func TestVerificationFlowsAgainstFakeVonage(t *testing.T) {
@@ -69,8 +69,8 @@ func TestVerificationFlowsAgainstFakeVonage(t *testing.T) {
 		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 		var mu sync.Mutex
 		fake.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-		c := newClient(t, fake, func(o *vonagev2.Options) {
-			o.Workflow = []vonagev2.Channel{{Name: vonagev2.ChannelSMS}, {Name: vonagev2.ChannelVoice}}
+		c := newClient(t, fake, func(o *verifyv2.Options) {
+			o.Workflow = []verifyv2.Channel{{Name: verifyv2.ChannelSMS}, {Name: verifyv2.ChannelVoice}}
 			o.ChannelTimeout = 60
 		})
 		started, _ := c.Start(ctx, testNumber)
@@ -138,29 +138,29 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name      string
-		configure func(*vonagev2.Options)
-		call      func(*vonagev2.Client) error
+		configure func(*verifyv2.Options)
+		call      func(*verifyv2.Client) error
 		wantRoute string
 		wantPath  string
 		wantBody  string // JSON; "" means no body at all
 	}{
 		{
 			name:      "start sends brand and an sms workflow to the number without +, and nothing optional unless set",
-			call:      func(c *vonagev2.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:      func(c *verifyv2.Client) error { _, err := c.Start(ctx, testNumber); return err },
 			wantRoute: v2test.RouteStart, wantPath: "/v2/verify",
 			wantBody: `{"brand":"Acme","workflow":[{"channel":"sms","to":"14155550100"}]}`,
 		},
 		{
 			name: "start sends every channel in order with its from and app_hash, and every option that is set",
-			configure: func(o *vonagev2.Options) {
-				o.Workflow = []vonagev2.Channel{
-					{Name: vonagev2.ChannelWhatsApp, From: "447700900001"},
-					{Name: vonagev2.ChannelSMS, From: "ACME", AppHash: "FA+9qCX9VSu"},
-					{Name: vonagev2.ChannelVoice},
+			configure: func(o *verifyv2.Options) {
+				o.Workflow = []verifyv2.Channel{
+					{Name: verifyv2.ChannelWhatsApp, From: "447700900001"},
+					{Name: verifyv2.ChannelSMS, From: "ACME", AppHash: "FA+9qCX9VSu"},
+					{Name: verifyv2.ChannelVoice},
 				}
 				o.CodeLength, o.Locale, o.ChannelTimeout = 8, "es-mx", 300
 			},
-			call:      func(c *vonagev2.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:      func(c *verifyv2.Client) error { _, err := c.Start(ctx, testNumber); return err },
 			wantRoute: v2test.RouteStart, wantPath: "/v2/verify",
 			wantBody: `{"brand":"Acme","workflow":[` +
 				`{"channel":"whatsapp","to":"14155550100","from":"447700900001"},` +
@@ -170,25 +170,25 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		},
 		{
 			name:      "check posts the code to the request's path",
-			call:      func(c *vonagev2.Client) error { _, err := c.Check(ctx, someID, testCode); return err },
+			call:      func(c *verifyv2.Client) error { _, err := c.Check(ctx, someID, testCode); return err },
 			wantRoute: v2test.RouteCheck, wantPath: "/v2/verify/" + someID,
 			wantBody: `{"code":"271828"}`,
 		},
 		{
 			name:      "cancel deletes the request's path with no body",
-			call:      func(c *vonagev2.Client) error { return c.Cancel(ctx, someID) },
+			call:      func(c *verifyv2.Client) error { return c.Cancel(ctx, someID) },
 			wantRoute: v2test.RouteCancel, wantPath: "/v2/verify/" + someID,
 		},
 		{
 			name:      "a v1-style request id is passed as it is",
-			call:      func(c *vonagev2.Client) error { return c.Cancel(ctx, "abcdef0123456789abcdef0123456789") },
+			call:      func(c *verifyv2.Client) error { return c.Cancel(ctx, "abcdef0123456789abcdef0123456789") },
 			wantRoute: v2test.RouteCancel, wantPath: "/v2/verify/abcdef0123456789abcdef0123456789",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake(t)
-			var configure []func(*vonagev2.Options)
+			var configure []func(*verifyv2.Options)
 			if tt.configure != nil {
 				configure = append(configure, tt.configure)
 			}
@@ -249,7 +249,7 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 	t.Run("no answer within our timeout is an upstream timeout", func(t *testing.T) {
 		fake := newFake(t)
 		fake.Hang(v2test.RouteCheck)
-		c := newClient(t, fake, func(o *vonagev2.Options) { o.Timeout = 50 * time.Millisecond })
+		c := newClient(t, fake, func(o *verifyv2.Options) { o.Timeout = 50 * time.Millisecond })
 		err := check.do(context.Background(), c)
 		wantVerifyError(t, err, verify.KindUpstreamTimeout)
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -277,41 +277,36 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
-	valid := func() vonagev2.Options {
-		return vonagev2.Options{
+	valid := func() verifyv2.Options {
+		return verifyv2.Options{
 			BaseURL: "https://api.nexmo.com", Auth: basicAuth(t), Brand: "Acme",
-			Workflow: []vonagev2.Channel{{Name: vonagev2.ChannelSMS}},
+			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
 		}
 	}
 	tests := []struct {
 		name   string
-		change func(*vonagev2.Options)
+		change func(*verifyv2.Options)
 	}{
-		{"empty base url", func(o *vonagev2.Options) { o.BaseURL = "" }},
-		{"no credentials", func(o *vonagev2.Options) { o.Auth = nil }},
-		{"empty brand", func(o *vonagev2.Options) { o.Brand = "" }},
-		{"no channel", func(o *vonagev2.Options) { o.Workflow = nil }},
-		{"four channels", func(o *vonagev2.Options) {
-			o.Workflow = []vonagev2.Channel{{Name: "sms"}, {Name: "voice"}, {Name: "sms"}, {Name: "voice"}}
-		}},
-		{"email", func(o *vonagev2.Options) { o.Workflow = []vonagev2.Channel{{Name: "email"}} }},
-		{"whatsapp without from", func(o *vonagev2.Options) { o.Workflow = []vonagev2.Channel{{Name: "whatsapp"}} }},
-		{"an app hash on voice", func(o *vonagev2.Options) { o.Workflow = []vonagev2.Channel{{Name: "voice", AppHash: "FA+9qCX9VSu"}} }},
-		{"negative timeout", func(o *vonagev2.Options) { o.Timeout = -time.Second }},
+		{"empty base url", func(o *verifyv2.Options) { o.BaseURL = "" }},
+		{"no credentials", func(o *verifyv2.Options) { o.Auth = nil }},
+		{"empty brand", func(o *verifyv2.Options) { o.Brand = "" }},
+		{"no channel", func(o *verifyv2.Options) { o.Workflow = nil }},
+		{"a base url with credentials", func(o *verifyv2.Options) { o.BaseURL = "https://key:secret@api.nexmo.com" }},
+		{"negative timeout", func(o *verifyv2.Options) { o.Timeout = -time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused", func(t *testing.T) {
 			opts := valid()
 			tt.change(&opts)
-			if c, err := vonagev2.New(opts, nil, nil); err == nil {
+			if c, err := verifyv2.New(opts, nil, nil); err == nil {
 				t.Fatalf("New = %v, want an error", c)
 			}
 		})
 	}
-	if _, err := vonagev2.NewBasicAuth("key", ""); err == nil {
+	if _, err := verifyv2.NewBasicAuth("key", ""); err == nil {
 		t.Error("Basic credentials without a secret were accepted")
 	}
-	if _, err := vonagev2.New(valid(), http.DefaultClient, nil); err != nil {
+	if _, err := verifyv2.New(valid(), http.DefaultClient, nil); err != nil {
 		t.Errorf("valid options refused: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package vonagev2
+package verifyv2
 
 import (
 	"crypto/rsa"
@@ -40,7 +40,7 @@ func (a *BasicAuth) Authorize(req *http.Request) error {
 }
 
 // String and GoString keep the secret out of any %v, %+v or %#v.
-func (a *BasicAuth) String() string   { return "vonagev2.BasicAuth" }
+func (a *BasicAuth) String() string   { return "verifyv2.BasicAuth" }
 func (a *BasicAuth) GoString() string { return a.String() }
 
 // JWTTTL is how long each application JWT is valid: long enough for one call (clock skew included),
@@ -124,5 +124,5 @@ func (a *JWTAuth) sign() (string, error) {
 }
 
 // String and GoString keep the private key out of any %v, %+v or %#v.
-func (a *JWTAuth) String() string   { return "vonagev2.JWTAuth(" + a.applicationID + ")" }
+func (a *JWTAuth) String() string   { return "verifyv2.JWTAuth(" + a.applicationID + ")" }
 func (a *JWTAuth) GoString() string { return a.String() }

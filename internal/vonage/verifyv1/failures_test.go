@@ -1,4 +1,4 @@
-package vonage_test
+package verifyv1_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage"
-	"github.com/verify-proxy/verify-proxy/internal/verify/vonage/vonagetest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
 const someRequestID = "abcdef0123456789abcdef0123456789"
@@ -19,19 +19,19 @@ const someRequestID = "abcdef0123456789abcdef0123456789"
 // call is one Provider method, so one table can drive any of them.
 type call struct {
 	path string
-	do   func(context.Context, *vonage.Client) error
+	do   func(context.Context, *verifyv1.Client) error
 }
 
 var (
-	start = call{vonagetest.PathStart, func(ctx context.Context, c *vonage.Client) error {
+	start = call{v1test.PathStart, func(ctx context.Context, c *verifyv1.Client) error {
 		_, err := c.Start(ctx, testNumber)
 		return err
 	}}
-	check = call{vonagetest.PathCheck, func(ctx context.Context, c *vonage.Client) error {
+	check = call{v1test.PathCheck, func(ctx context.Context, c *verifyv1.Client) error {
 		_, err := c.Check(ctx, someRequestID, testCode)
 		return err
 	}}
-	cancel = call{vonagetest.PathControl, func(ctx context.Context, c *vonage.Client) error {
+	cancel = call{v1test.PathControl, func(ctx context.Context, c *verifyv1.Client) error {
 		return c.Cancel(ctx, someRequestID)
 	}}
 )
@@ -233,7 +233,7 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 				w.WriteHeader(tt.status)
 				_, _ = w.Write([]byte(tt.body))
 			})
-			c := newClient(t, fake.URL(), func(o *vonage.Options) { o.Now = func() time.Time { return fixedNow } })
+			c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Now = func() time.Time { return fixedNow } })
 			err := tt.call.do(context.Background(), c)
 			got := wantVerifyError(t, err, tt.wantKind)
 			if !strings.Contains(got.Detail, tt.wantDetail) {
@@ -277,7 +277,7 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFake(t)
-			fake.Script(vonagetest.PathCheck, http.StatusOK, tt.body)
+			fake.Script(v1test.PathCheck, http.StatusOK, tt.body)
 			c := newClient(t, fake.URL())
 			got, err := c.Check(context.Background(), someRequestID, testCode)
 			if err != nil {
@@ -291,7 +291,7 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 
 	t.Run("a start whose status is the JSON number 0 succeeds", func(t *testing.T) {
 		fake := newFake(t)
-		fake.Script(vonagetest.PathStart, http.StatusOK, `{"request_id":"`+someRequestID+`","status":0}`)
+		fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+someRequestID+`","status":0}`)
 		c := newClient(t, fake.URL())
 		got, err := c.Start(context.Background(), testNumber)
 		if err != nil || got.RequestID != someRequestID {
@@ -303,8 +303,8 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 func TestCallsThatGetNoAnswer(t *testing.T) {
 	t.Run("no answer within our timeout is an upstream timeout", func(t *testing.T) {
 		fake := newFake(t)
-		fake.Hang(vonagetest.PathStart)
-		c := newClient(t, fake.URL(), func(o *vonage.Options) { o.Timeout = 50 * time.Millisecond })
+		fake.Hang(v1test.PathStart)
+		c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
 		err := start.do(context.Background(), c)
 		wantVerifyError(t, err, verify.KindUpstreamTimeout)
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -314,13 +314,13 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 
 	t.Run("a body that stalls past our timeout is an upstream timeout", func(t *testing.T) {
 		fake := newFake(t)
-		fake.Respond(vonagetest.PathCheck, func(w http.ResponseWriter, r *http.Request) {
+		fake.Respond(v1test.PathCheck, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"status":"0","pri`))
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		})
-		c := newClient(t, fake.URL(), func(o *vonage.Options) { o.Timeout = 50 * time.Millisecond })
+		c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
 		err := check.do(context.Background(), c)
 		wantVerifyError(t, err, verify.KindUpstreamTimeout)
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -330,7 +330,7 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 
 	t.Run("a caller that hangs up gets its own cancellation, not an upstream failure", func(t *testing.T) {
 		fake := newFake(t)
-		arrived := fake.Hang(vonagetest.PathCheck)
+		arrived := fake.Hang(v1test.PathCheck)
 		c := newClient(t, fake.URL())
 		ctx, cancelCall := context.WithCancel(context.Background())
 		go func() {
@@ -349,7 +349,7 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 
 	t.Run("a caller deadline shorter than our timeout is the caller's, not an upstream timeout", func(t *testing.T) {
 		fake := newFake(t)
-		fake.Hang(vonagetest.PathControl)
+		fake.Hang(v1test.PathControl)
 		c := newClient(t, fake.URL())
 		ctx, cancelCall := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancelCall()
