@@ -148,6 +148,8 @@ type CheckResult struct {
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type Error struct {
 	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
 	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
@@ -253,6 +255,8 @@ type IdempotencyKey = string
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type BadGateway = Error
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -289,6 +293,8 @@ type BadGateway = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type BadRequest = Error
 
 // DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -325,6 +331,8 @@ type BadRequest = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type DestinationNotAllowed = Error
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -361,6 +369,8 @@ type DestinationNotAllowed = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type GatewayTimeout = Error
 
 // IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -397,6 +407,8 @@ type GatewayTimeout = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type IdempotencyKeyReused = Error
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -433,6 +445,8 @@ type IdempotencyKeyReused = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type InternalError = Error
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -469,6 +483,8 @@ type InternalError = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type MethodNotAllowed = Error
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -505,6 +521,8 @@ type MethodNotAllowed = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type PayloadTooLarge = Error
 
 // RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -541,6 +559,8 @@ type PayloadTooLarge = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type RequestInProgress = Error
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -577,6 +597,8 @@ type RequestInProgress = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type TooManyRequests = Error
 
 // Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -613,6 +635,8 @@ type TooManyRequests = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type Unavailable = Error
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -649,6 +673,8 @@ type Unavailable = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type UnsupportedMediaType = Error
 
 // RequestVerificationParams defines parameters for RequestVerification.
@@ -1563,37 +1589,38 @@ var swaggerSpec = []string{
 	"9v96ff0WrbBu01kD2ablLyesC2YsnoiCDHp3pxudK8bNH77lB9phxPzz2lFNYwl3dr0lcu6cwmfdYnIa",
 	"PIAXOgl8FhbnIsdgh8Rfy3M7D15Zukp7iHXQmEzb5E0L7RgdwBzCoKxaCEd9hY3JdDsRLicYaBLUIY9O",
 	"Ei08qF75FfxWSDB4F2oNLPrLm2t2RM/+ErGRKq0RVIwJvFFpMWKPF635Gx9RTFpaixJP1E6STbIECvTG",
-	"mNrX+uIsbaBGgOEs7LJKmozkN7CKufHRYOPBOp+gsZEBLEHULYyn7NInqqHfk2GNHdaAEJeMF8VSrkuR",
-	"WWZVwvdeaRLwuuyDjmE8wXhCUkfPBW65N3fHSiZuoJsfGr43rhBqlfK9WYN2/cknv3z4yVWgqw9/HCxB",
-	"24DQYPK+Q40kFxIOZaIdXp432vB/KLdvScOLZjC1f4vp6/fkkIZLrk5+a5Wz0H3IvG3hkxiElc65RWe1",
-	"Aa3J085P52dnZ2ez+WyG3v7LOTudn7GzszNGX42nS/mu4DGYkCXcpPR/ZR3YWHD0HikYcHild7H0m9hK",
-	"pSHpK09ruy6ucXL8yOTRcvnlv/w0m5yz0Xi6XE4+/BE/fOh8M6hrzW09oU7t5qQ0+qfBllq6yYDoqCla",
-	"To5ZCne8Kiab/J9c61L2ovPtHEvP9++vvnGu9/a4L5YnzNe0ZfXqsSmtGgOaPAAC/dg65oOAGMHQ/Ty9",
-	"CtltbTuEw2Stp4+ZRVul+1bhKQxZQpt54hGSh/Glqrwg8Nw9/EIw7e9a2HeIDGpyG+9y2Tl6xdANnlYT",
-	"p9EymC0Dl1mUcQymD/l0tawHLT4EKuKhhNyoqm/AY9ImP3jo/NCk0Opuz3IupOVCgjZBGJQ6CxZBam1h",
-	"FkdHW2HTcj2NVX7UXtP5EBwA/aREE+/2OneOYTVXa5FRg8GEZHmqtMykoiho9pj9qCTfAkmtmps1EGuw",
-	"1cwvL4rpUi5l5xQbpXdcu2EwgwmFBiBkq84cPd3WpdTJXqyBnA7PDI2hMlJPWEqXg7ju3rb09NFXc0GT",
-	"oG7atkoeHUrjB3fXKhHeA+MWSvq4f8DGUpJntoYpLbYCI8L3PnjeUWrohmKLAlN4YS1In51QzMBnbgAK",
-	"hkUzKhRKpgMu+aTINMeN3jjUCBPMxfOgp3ApH8KefP6DuWkDQfkGaVVZHnWn8wgu9vtRP5uEX/EfYyo+",
-	"UKm2juorLIdfYhhk0X9MvGOYXH0TMdcNXVRX0ekLtrflBD3NqRFw/HopfSsg9I2AkEVTDMirCHPQaBKF",
-	"fgwIaVJpvRMGpuzfS4VptierASs9p92YBmeQL9r69YVhmdrWgFkzPkzVDF+jgRBr1bARxalMxFiLtsz6",
-	"u6vrAwtWBUijSh3DVOntkV9kjvDZ+zCwwmZ9jxCE+NE4W55PZ9MZPomEeCGCRXAynU1PXIqZkuc78n2k",
-	"xa9BoYbDlipMP2xV6bJUbFNqgiXagLQwLOcJOAs7tN3R7XzsUhvjZw2bwuNkVtWcHnWgcoJCZymtyHx5",
-	"QbPzHgq9YE0pgtkujfm7O6qqd8NOZzNnRJXqD2E2bNQdRZ2f+/Y9Rjc6+VUSLHyPsB03m+ner1XyiSPa",
-	"nzYW/ORWbrftet+NlFaX0B8xP57NPo3xusXZ9CLrkeXZpzNKja0HWs/94YQaP6NpmVPH+dAm9QmPWgPh",
-	"tOTs40sO5udw4fzk4wv7s2G07gkbDk4P4OLj848v7s8M3YfB2VME0518pFXHTxJn9UICLTl5yuma4RNa",
-	"c/rxNb2pYBotKPOc631thz3fhPkU3xrMBjtff8C1RzTY8bCz+5Ob+7APNpqn7NIjzT5cuvA84F06CPdS",
-	"9j3Lq7FDqG0qdNImCdJPxXf7AAMAeMgaKJviqedebSikHURpzS1MPHTI6m4MnTUTIO0XBGloMKbBQ7Yl",
-	"GANmKU2BiQRTuIQGtvyjUIFqPElYWdDLQT2U0kumjSsOu1Vk/6W8qpsgqNr9v5WPbU9A/CYutm6P+1b3",
-	"Rzrb3SZz01Me6v/6dm+3Sfvsd1Rmnyy1x/x91QsiIPSi1yyrJh3+4fv/P/t+VKJ+WkpG/6j/1w0680C6",
-	"S/53gG5VinZwwfW+yntvlYhd0Tpl7i3KVs3W6bJaReM1SC9y8cgVJEfV4Be68uuOxpPr5VQbdeHHqrde",
-	"NVQc/i20sSGLvoyYKtyD44tOkUQv4fQb9PVLrq49kRLS4V+PrTo2Hv/o708oFq+f+hSEs0I12aWs30lr",
-	"H9w1Dn0Hlsu9m93FI/iRoqX8+uBHP67TOg3PjPLUDBsBj9Oq7mxmff37a0J2yurxYil5p8tN5T5FLtVp",
-	"d+lbCFEjWt2t9b775tRQc2spR6ezk4fba+MLEhz3VRBF4HbbL6QJbhfC2dVb99GJkP5eyhZDNE2SZY4W",
-	"6uAWqHp7etheynf0Po0c6ItZRe+AUz8Ka3nDN7B45J3gw/eqt2CNQ3vdK8z+kvyb1I+8Oj2QT3hv2Mso",
-	"2i+4/zTsgppHjnovwN9/+IyUpEJxO5D9k6PmEMb8W6Qcv0cGMAQ5P6Xy84jzBeP15Xt73PH989OBJ8Sv",
-	"4bdKPyuZmD0hrh++afO/l4Y8ITEYfGXxHznMQznMUEfokfQF11I0c57r0FZ8rHPNGfzbv+eWqLjM0UnW",
-	"COMReTK/0WCjKnTvQLRegWDc5T5DzYFp8w8jdLi+/3D/PwEAAP//",
+	"mNrX+uIszbnTTGCIizNloJ3aSMofkANMpLhkvCj8hs6Dnp6fu2y4MwSUqa2rRsBqEZP8MMq1VSdVBpjb",
+	"lqWl3LKyaLv9ireD+gWGM8TLKqEzkt/AKubGR6qNBxJ98shGBrA8UrcwnrJLn0SHXh4M6/+wBqvceZdy",
+	"XYrMMqsSvvcKnYC3Mx8QDeMJxjrSCPSq4JZ7V+RYycQNdHNXw/fGFWktmKE3B9Gujfnklw8/uep49eGP",
+	"g+VxG6waLCx2KHFyb+FQltzh5XljF/+H6o6WNLxoBsuOt5haf0/Ocrgc7OTeVjnvsQ+Zt3t8EhMEpXNu",
+	"0ZFuQGuKAvPT+dnZ2dlsPpthJPpyzk7nZ+zs7IzRV+PpUr4reAwmZAk3Kf1fWQeEFhw9WwoGHJbq3T/9",
+	"JrZSaUj6ytParou5nBw/MhW1XH75Lz/NJudsNJ4ul5MPf8QPHzrfDOpac1tPqKG7+TKNJWqwpZZuaiE6",
+	"arzOyTFL4Y5XhW5Tm5DbX8pe5nA7x7L4/furb1xYuD3ui+UJsz9tWb16bIKsxqcmDwBUP7aO+SBYRxB5",
+	"v4ao0om2th1CdbLW08fMoq3SfavwFIYsoc088QjJw9hXVfoQsO8efiEI+XcFHTpEBjW5jcW5uIdeMXRD",
+	"sdU0bLQMZsvAZT1lHIPpw1FdLevBng8BnngoITeq6mnwmLTJD0U6PzQptLrbs5wLabmQoE0QBqXOgkWQ",
+	"WluYxdHRVti0XE9jlR+113Q+BAdNCFKiiXd7nTvHsJqrtcio+WFCsjxVWmZSURQ0F81+VJJvgaRWzfQa",
+	"iDXYah6ZF8V0KZeyc4qN0juu3aCawWRAAxDqVme1nm7rUupENNZATodnhkZkGaknLKVLTVzncVt6+uir",
+	"uaApVTcJXGUnDkHyQ8VrlQjvgXELJX3cP2BjKckzW8OUFluBEeF7HzzvKG11A7tFgeWFsBakz04oZuAz",
+	"NwAFw4IeFQol0wG+fFJkmuNGbxyihcnv4nmwWLiUD+FiPv/BvLmBx3zztqp6j7qTgwRl+/2o107Cr/iP",
+	"sUwYqKJbR/XVn8NWMQyy6D8m3jFMrr6JmOvULqqr6PQs29tygsXm1KQ4fr2Uvk0R+iZFyKIpBuRVhPlx",
+	"NIlCP6KENKns3wkDU/bvpcISwJPVgFWo025M0TPIF2398qlvBeY1o81UafE1GgixVg1CUZzKRIx1csus",
+	"v7u6PrBgVYA0qtQxTJXeHvlF5gifvQ8DK2zW9whBiB+Ns+X5dDad4ZNIiBciWAQn09n0xKWYKXm+I9/j",
+	"WvwaFGo4bKnC9MNWlS5LxTalJsikDZYLw3KegLOwQ9sd3c7HLrUxfg6yKYpOZlU97BERX3loy0ppRear",
+	"Dprr9zDtBWvKJMx26RUEd0cVsmDY6WzmjKhS/SE8iY26Y7Lzcz9agNGNTn6VBAvfv2zHzWby+GuVfOL4",
+	"+KeNLD+5zdxtCd93I6XVJfTH349ns09jvG6/Nn3Sepx69umMUtPtgbZ4f3CixvZokufUcT60SX3Co9aw",
+	"Oi05+/iSg9k+XDg/+fjC/twarXvChoOTDbj4+Pzji/vzTPdhcPYUwXSnMmnV8ZPEWb0sQUtOnnK6ZjCG",
+	"1px+fE1vYpnGHso853pf22HPN2E+xbcGs8HO1x9w7RENnTzs7P7kZlLsg03wKbv0KLgPly48D3iXDvq+",
+	"lH3P8mrs0HObCp20SYL0E/vdHsUAOB+yBmaneOq5VxsKaQdRWnMLEw9rsrpTRGclUOYLgjQ0GNPgIdsS",
+	"jAGzlKYgSEjhEhom849CBfjxJGFlQS8u9RBUL5k25jnsVpH9l/KqbrqhGkX4rXxsezrjN3Gxdevet+E/",
+	"0nXvNsCbfvdQb9q3orsN5Ge/PzP7ZKk95u+rPhWBtBe9Rl41hfEP3///2fejEvXTUjL6R/2/btCZB9Jd",
+	"8r8DdKtStIMLrvdV3nurROyK1ilzb3i2arZOB9gqGv1BepGLR64gOaqG0tCVX3c0nlwvp9qoCz9Wff+q",
+	"2ePwb6GNDVn0ZcRU4R4cX3SKJHpBqD88UL+A61onKSEd/tXdqpvk8Y/+/oRi8fqpT0E4K1STXcr6fbn2",
+	"wV1T07cJuNy7uWI8gh93WsqvD370o0St0/DMKE/NsBHwOK3qzmYO2b9bJ2SnrB4vlpJ3OvBU7lPkUp1W",
+	"nL6FEDWi1Xlb77tvdQ013pZydDo7ebj1N74gwXFfBVEEbrckQ5ou932Vq7fuoxMh/b2ULYZo0iXLHC3U",
+	"wS1Q9fb0sL2U7+hdHznQs7OK3k+nXhnW8oZvYPHI+8qH73xvwRqH9rrXq/0l+be8H3mteyCf8N6wl1G0",
+	"X77/adgFNY8c9V7Ov//wGSlJheJ2IPsnR80hjPm3SDl+jwxgCHJ+SuXnEecLxuvL9/a44/vnpwNPiF/D",
+	"b7x+VjIxe0JcP3wL6H8vDXlCYjD4OuU/cpiHcpihjtAj6QuupWjmPNehrfhY55oz+Ld/By9RcZmjk6wR",
+	"xiPyZH6jwUZV6N7PaL2ewbjLfYaaA9PmH23ocH3/4f5/AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -144,6 +144,8 @@ type CheckResult struct {
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type Error struct {
 	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
 	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
@@ -249,6 +251,8 @@ type IdempotencyKey = string
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type BadGateway = Error
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -285,6 +289,8 @@ type BadGateway = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type BadRequest = Error
 
 // DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -321,6 +327,8 @@ type BadRequest = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type DestinationNotAllowed = Error
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -357,6 +365,8 @@ type DestinationNotAllowed = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type GatewayTimeout = Error
 
 // IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -393,6 +403,8 @@ type GatewayTimeout = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type IdempotencyKeyReused = Error
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -429,6 +441,8 @@ type IdempotencyKeyReused = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type InternalError = Error
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -465,6 +479,8 @@ type InternalError = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type MethodNotAllowed = Error
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -501,6 +517,8 @@ type MethodNotAllowed = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type PayloadTooLarge = Error
 
 // RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -537,6 +555,8 @@ type PayloadTooLarge = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type RequestInProgress = Error
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -573,6 +593,8 @@ type RequestInProgress = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type TooManyRequests = Error
 
 // Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -609,6 +631,8 @@ type TooManyRequests = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type Unavailable = Error
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -645,6 +669,8 @@ type Unavailable = Error
 //   - `internal_error`: a fault in this server
 //   - `not_ready`: only from the readiness probe `GET /readyz` (outside this contract): the server
 //     is shutting down or a dependency does not answer
+//   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
+//     give a request whose client hung up before the answer
 type UnsupportedMediaType = Error
 
 // RequestVerificationParams defines parameters for RequestVerification.

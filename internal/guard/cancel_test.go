@@ -12,6 +12,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // TestAClientThatLeftIsNotAStoreOutage: a store call given up because the client hung up says
@@ -39,7 +40,7 @@ func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
 	if _, err := g.Admit(ctx, "14155550100"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Admit: %v, want context.Canceled", err)
 	}
-	if err := g.AllowClient(ctx, guard.OpStart, "203.0.113.7"); !errors.Is(err, context.Canceled) {
+	if err := g.AllowClient(ctx, verify.OpStart, "203.0.113.7"); !errors.Is(err, context.Canceled) {
 		t.Errorf("AllowClient: %v, want context.Canceled", err)
 	}
 	if err := g.AllowCheck(ctx, "abcdef0123456789abcdef0123456789"); err != nil && !errors.Is(err, context.Canceled) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // Limits are the five independent limits. Each has its own key, so rotating one (the IP, say)
@@ -125,18 +126,8 @@ func New(opts Options) (*Guard, error) {
 	return g, nil
 }
 
-// Op is one of the contract's operations.
-type Op int
-
-// The operations. Only a start spends money, so only a start fails closed.
-const (
-	OpStart Op = iota
-	OpCheck
-	OpCancel
-)
-
 // AllowClient applies the per-IP limit to any call from ip, the client address the server trusts.
-func (g *Guard) AllowClient(ctx context.Context, op Op, ip string) error {
+func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error {
 	if g.limits.IP.Off() {
 		return nil
 	}
@@ -150,7 +141,7 @@ func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
 	if g.limits.Check.Off() {
 		return nil
 	}
-	return g.take(ctx, OpCheck, []Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	return g.take(ctx, verify.OpCheck, []Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
 }
 
 // Admit decides whether a verification of raw (the number as the app sent it) may start, and
@@ -192,7 +183,7 @@ func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
 		rules = append(rules, Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
 	if len(rules) > 0 {
-		if err := g.take(ctx, OpStart, rules); err != nil {
+		if err := g.take(ctx, verify.OpStart, rules); err != nil {
 			return "", err
 		}
 	}
@@ -200,7 +191,7 @@ func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
 }
 
 // take spends one call under rules, all or none.
-func (g *Guard) take(ctx context.Context, op Op, rules []Rule) error {
+func (g *Guard) take(ctx context.Context, op verify.Op, rules []Rule) error {
 	d, err := g.store.Take(ctx, rules)
 	if err != nil {
 		return g.storeFailed(ctx, op, err)
@@ -222,13 +213,14 @@ func (g *Guard) take(ctx context.Context, op Op, rules []Rule) error {
 
 // storeFailed decides what an unreachable store means for op: a start is refused unless the
 // operator chose to fail open; a check or cancel costs nothing and goes on.
-func (g *Guard) storeFailed(ctx context.Context, op Op, err error) error {
+func (g *Guard) storeFailed(ctx context.Context, op verify.Op, err error) error {
 	if ctx.Err() != nil {
 		// The client hung up (or its deadline passed) and the store call gave up with it: nothing is
 		// wrong with the store, and the answer nobody reads is the server's 499.
 		return ctx.Err()
 	}
-	if op == OpStart && !g.failOpen {
+	// Only a start spends money, so only a start fails closed.
+	if op == verify.OpStart && !g.failOpen {
 		g.failure(ctx, err, StoreFailureRefused)
 		return unavailable(err)
 	}

@@ -2,6 +2,8 @@ package guard
 
 import (
 	"context"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // Idempotent makes a start idempotent under key (an Idempotency-Key as the app meant it: the HTTP
@@ -21,7 +23,7 @@ func (g *Guard) Idempotent(ctx context.Context, key, request string, start func(
 
 	rec, reserved, err := g.store.Reserve(ctx, storeKey, fingerprint, g.idemLease)
 	if err != nil {
-		if refusal := g.storeFailed(ctx, OpStart, err); refusal != nil {
+		if refusal := g.storeFailed(ctx, verify.OpStart, err); refusal != nil {
 			return Response{}, refusal
 		}
 		resp, _ := start() // failing open: no idempotency without the store

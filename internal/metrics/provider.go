@@ -36,7 +36,7 @@ var _ verify.Provider = (*instrumented)(nil)
 func (p *instrumented) Start(ctx context.Context, number string) (verify.Started, error) {
 	began := time.Now()
 	started, err := p.next.Start(ctx, number)
-	p.observe("start", began, err)
+	p.observe(verify.OpStart, began, err)
 	if err == nil {
 		p.m.verifications.WithLabelValues(outcomeStarted).Inc()
 	}
@@ -46,7 +46,7 @@ func (p *instrumented) Start(ctx context.Context, number string) (verify.Started
 func (p *instrumented) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
 	began := time.Now()
 	checked, err := p.next.Check(ctx, requestID, code)
-	p.observe("check", began, err)
+	p.observe(verify.OpCheck, began, err)
 	if outcome := checkOutcome(err); outcome != "" {
 		p.m.verifications.WithLabelValues(outcome).Inc()
 	}
@@ -56,7 +56,7 @@ func (p *instrumented) Check(ctx context.Context, requestID, code string) (verif
 func (p *instrumented) Cancel(ctx context.Context, requestID string) error {
 	began := time.Now()
 	err := p.next.Cancel(ctx, requestID)
-	p.observe("cancel", began, err)
+	p.observe(verify.OpCancel, began, err)
 	if err == nil {
 		p.m.verifications.WithLabelValues(outcomeCancelled).Inc()
 	}
@@ -84,17 +84,17 @@ func checkOutcome(err error) string {
 	return ""
 }
 
-func (p *instrumented) observe(endpoint string, began time.Time, err error) {
+func (p *instrumented) observe(op verify.Op, began time.Time, err error) {
 	status, code := callLabels(err)
-	p.m.upstreamCalls.WithLabelValues(endpoint, status, code).Inc()
-	p.m.upstreamTime.WithLabelValues(endpoint, status).Observe(time.Since(began).Seconds())
+	p.m.upstreamCalls.WithLabelValues(op.String(), status, code).Inc()
+	p.m.upstreamTime.WithLabelValues(op.String(), status).Observe(time.Since(began).Seconds())
 }
 
 // callLabels are the status and error labels of a call's result. The status comes from the
 // upstream, so anything but a short number is folded into "other" to bound the series.
 func callLabels(err error) (status, code string) {
 	if err == nil {
-		return "0", "none"
+		return verify.StatusOK, "none"
 	}
 	ve, ok := verify.AsError(err)
 	switch {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // clientIP says who the client is. Echo's default believes X-Forwarded-For from anyone, so a client
@@ -46,14 +46,25 @@ func clientIP(trusted []netip.Prefix, header string) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-// ops are the guard's names for the contract's operations.
-var ops = map[string]guard.Op{"/request": guard.OpStart, "/check": guard.OpCheck, "/cancel": guard.OpCancel}
+// opByRoute finds the operation of a contract route.
+var opByRoute = func() map[string]verify.Op {
+	m := make(map[string]verify.Op, len(verify.Ops))
+	for _, op := range verify.Ops {
+		m[op.Route()] = op
+	}
+	return m
+}()
+
+// logName is how the logs name op: after its route, as the contract does ("request", "check",
+// "cancel").
+func logName(op verify.Op) string { return strings.TrimPrefix(op.Route(), "/") }
 
 // limitClients applies the per-IP limit to every call, before its body is even read.
 func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := s.guard.AllowClient(c.Request().Context(), ops[c.Path()], c.RealIP()); err != nil {
-			return s.fromError(c.Request().Context(), strings.TrimPrefix(c.Path(), "/"), err)
+		op := opByRoute[c.Path()]
+		if err := s.guard.AllowClient(c.Request().Context(), op, c.RealIP()); err != nil {
+			return s.fromError(c.Request().Context(), logName(op), err)
 		}
 		return next(c)
 	}

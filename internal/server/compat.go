@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
@@ -37,7 +36,7 @@ func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 		// A compressed body would be refused below as "not valid JSON", which misleads: it may well be
 		// JSON. Bodies here are a few dozen bytes; compression buys nothing and risks a zip bomb.
 		if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			return s.refuse(codeUnsupportedMediaType,
 				"request bodies must not be compressed; send the JSON without Content-Encoding")
 		}
 		body, err := io.ReadAll(req.Body)
@@ -47,17 +46,17 @@ func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			// The client sent less than its Content-Length, or stopped sending until the read timed
 			// out: a fault of the request, not of this server.
-			return s.refuse(http.StatusBadRequest, "invalid_request", "request body ended before its declared length or stalled")
+			return s.refuse(codeInvalidRequest, "request body ended before its declared length or stalled")
 		}
 		if len(bytes.TrimSpace(body)) > 0 && !isJSON(req.Header.Get(echo.HeaderContentType)) {
-			return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			return s.refuse(codeUnsupportedMediaType,
 				"request body must be JSON; send Content-Type: application/json")
 		}
 		// Some HTTP stacks on Windows prefix a byte-order mark; it is not part of the JSON.
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 		// The validator decodes only the first JSON value; anything after it would slip through.
 		if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
-			return s.refuse(http.StatusBadRequest, "invalid_request", "request body is not valid JSON")
+			return s.refuse(codeInvalidRequest, "request body is not valid JSON")
 		}
 		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {
 			body = rewritten

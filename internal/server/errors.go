@@ -33,19 +33,15 @@ var (
 	_ api.CancelVerificationResponseObject  = (*apiError)(nil)
 )
 
-func newAPIError(status int, code, text string) *apiError {
-	return &apiError{status: status, body: api.Error{Error: code, ErrorText: text}}
-}
-
 // refuse answers a request refused before the verification backend is called, and counts it.
-func (s *Server) refuse(status int, code, text string) *apiError {
-	return s.refuseBy(status, code, "", text)
+func (s *Server) refuse(code, text string) *apiError {
+	return s.refuseBy(code, "", text)
 }
 
 // refuseBy is refuse for a refusal that names the limit or rule behind it.
-func (s *Server) refuseBy(status int, code, rule, text string) *apiError {
+func (s *Server) refuseBy(code, rule, text string) *apiError {
 	s.metrics.Refused(code, rule)
-	return newAPIError(status, code, text)
+	return errorFor(code, text)
 }
 
 func (e *apiError) Error() string { return e.body.Error + ": " + e.body.ErrorText }
@@ -72,32 +68,6 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// statusClientClosedRequest is nginx's status for a request whose client hung up before the answer.
-const statusClientClosedRequest = 499
-
-// Texts for failures whose upstream detail must not reach the app (it describes our account).
-const (
-	textUpstreamError       = "the verification service refused this request; try again later"
-	textUpstreamUnavailable = "the verification service is unavailable; try again later"
-	textUpstreamTimeout     = "the verification service did not answer in time; try again later"
-	textThrottled           = "the verification service is busy; try again later"
-	textInternal            = "internal server error"
-)
-
-// defaultTexts fill error_text for user-caused failures whose backend sent none.
-var defaultTexts = map[verify.Kind]string{
-	verify.KindInvalidParameter:       "a value was refused by the verification service",
-	verify.KindNotFound:               "the verification was not found or is no longer active",
-	verify.KindNumberBlocked:          "this number cannot be verified",
-	verify.KindConcurrentVerification: "a verification to this number is already in progress",
-	verify.KindUnsupportedNetwork:     "this number's network is not supported",
-	verify.KindCodeMismatch:           "the code does not match",
-	verify.KindTooManyAttempts:        "the wrong code was given too many times; start a new verification",
-	verify.KindExpired:                "the verification has expired; start a new verification",
-	verify.KindCancelNotAllowed:       "the verification cannot be cancelled now",
-	verify.KindRejected:               "the verification service refused this request",
-}
-
 // fromError maps any error a handler meets to the response, and logs it: this is the one place an
 // error is both decided on and logged (log or return, never both).
 func (s *Server) fromError(ctx context.Context, op string, err error) *apiError {
@@ -109,8 +79,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	}
 	if errors.Is(err, phone.ErrInvalid) {
 		s.logger.InfoContext(ctx, "invalid phone number refused", "op", op, "reason", err.Error())
-		return s.refuse(http.StatusBadRequest, "invalid_number",
-			"number is not a valid phone number; send it in international format, e.g. 14155550100")
+		return s.refuse(codeInvalidNumber, "")
 	}
 	ve, ok := verify.AsError(err)
 	if !ok {
@@ -118,10 +87,14 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 			// The app hung up, so nobody reads this answer. Its status is for the access log and the
 			// metrics: nginx's 499, not a 5xx that would page an operator for phones out of coverage.
 			s.logger.InfoContext(ctx, "client went away before the verification service answered", "op", op)
-			return newAPIError(statusClientClosedRequest, "client_closed_request", "the client closed the request")
+			return errorFor(codeClientClosedRequest, "")
 		}
 		s.logger.ErrorContext(ctx, "unexpected failure", "op", op, "err", err)
-		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+		return errorFor(codeInternalError, "")
+	}
+	if _, known := answers[string(ve.Kind)]; !known {
+		s.logger.ErrorContext(ctx, "unmapped verification failure", "op", op, "err", ve)
+		return errorFor(codeInternalError, "")
 	}
 
 	noteVerifyStatus(ctx, ve.Status)
@@ -129,7 +102,7 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	switch ve.Kind {
 	case verify.KindThrottled:
 		s.logger.WarnContext(ctx, "verification service throttled us", "op", op, "status", ve.Status, "detail", ve.Detail)
-		ae := newAPIError(http.StatusTooManyRequests, code, textThrottled)
+		ae := errorFor(code, "")
 		ae.retryAfter = max(ve.RetryAfter, time.Second)
 		if validStatus(ve.Status) {
 			ae.body.Status = &ve.Status
@@ -138,26 +111,19 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	case verify.KindUpstreamError:
 		s.logger.ErrorContext(ctx, "verification service refused our account or failed",
 			"op", op, "status", ve.Status, "detail", ve.Detail, "err", ve.Err)
-		return newAPIError(http.StatusBadGateway, code, textUpstreamError)
+		return errorFor(code, "")
 	case verify.KindUpstreamUnavailable:
 		s.logger.ErrorContext(ctx, "verification service unavailable", "op", op, "detail", ve.Detail, "err", ve.Err)
-		return newAPIError(http.StatusBadGateway, code, textUpstreamUnavailable)
+		return errorFor(code, "")
 	case verify.KindUpstreamTimeout:
 		s.logger.ErrorContext(ctx, "verification service timed out", "op", op, "err", ve.Err)
-		return newAPIError(http.StatusGatewayTimeout, code, textUpstreamTimeout)
+		return errorFor(code, "")
 	}
 
 	// Detail is upstream context for support (Verify v2's problem instance, for one); never for the app.
 	s.logger.InfoContext(ctx, "verification refused", "op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID,
 		"detail", ve.Detail)
-	text := ve.Text
-	if text == "" {
-		text = defaultTexts[ve.Kind]
-	}
-	if text == "" {
-		text = defaultTexts[verify.KindRejected]
-	}
-	ae := newAPIError(http.StatusBadRequest, code, text)
+	ae := errorFor(code, ve.Text)
 	if validStatus(ve.Status) {
 		ae.body.Status = &ve.Status
 	}
@@ -176,27 +142,17 @@ var (
 
 func validStatus(s string) bool { return statusPattern.MatchString(s) }
 
-// guardStatus is the HTTP status of each of the guard's refusals.
-var guardStatus = map[guard.Kind]int{
-	guard.KindRateLimited:           http.StatusTooManyRequests,
-	guard.KindDestinationNotAllowed: http.StatusForbidden,
-	guard.KindRequestInProgress:     http.StatusConflict,
-	guard.KindIdempotencyKeyReused:  http.StatusUnprocessableEntity,
-	guard.KindUnavailable:           http.StatusServiceUnavailable,
-}
-
 // fromGuardError maps a refusal by the guard. An unreachable store is not logged here: the guard
 // logs it once per outage, not once per request.
 func (s *Server) fromGuardError(ctx context.Context, op string, ge *guard.Error) *apiError {
-	status, ok := guardStatus[ge.Kind]
-	if !ok {
+	if _, known := answers[string(ge.Kind)]; !known {
 		s.logger.ErrorContext(ctx, "unmapped guard refusal", "op", op, "err", ge)
-		return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+		return errorFor(codeInternalError, "")
 	}
 	if ge.Kind != guard.KindUnavailable {
 		s.logger.InfoContext(ctx, "refused by the guard", "op", op, "error", string(ge.Kind), "reason", ge.Text)
 	}
-	ae := s.refuseBy(status, string(ge.Kind), ge.Rule, ge.Text)
+	ae := s.refuseBy(string(ge.Kind), ge.Rule, ge.Text)
 	ae.retryAfter = ge.RetryAfter
 	return ae
 }

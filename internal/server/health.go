@@ -76,7 +76,7 @@ func (h health) ready(c echo.Context) error {
 		h.s.logger.InfoContext(ctx, "ready again", "was_failing", *was)
 	}
 	if now != "" {
-		return newAPIError(http.StatusServiceUnavailable, "not_ready", "not ready: "+now)
+		return errorFor(codeNotReady, "not ready: "+now)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -20,9 +20,6 @@ import (
 // MaxBodyBytes is the largest request body accepted: the real bodies are under 200 bytes.
 const MaxBodyBytes = 16 << 10
 
-// apiPaths are the contract's operations; everything else (docs, health) sits outside validation.
-var apiPaths = map[string]bool{"/request": true, "/check": true, "/cancel": true}
-
 // Deps is everything the server is built from; New takes nothing from anywhere else.
 type Deps struct {
 	Logger   *slog.Logger
@@ -99,7 +96,7 @@ func onlyAPI(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		wrapped := mw(next)
 		return func(c echo.Context) error {
-			if c.Request().Method == http.MethodPost && apiPaths[c.Path()] {
+			if _, isAPI := opByRoute[c.Path()]; isAPI && c.Request().Method == http.MethodPost {
 				return wrapped(c)
 			}
 			return next(c)
@@ -142,26 +139,25 @@ func (s *Server) fromHTTPError(c echo.Context, err error) *apiError {
 	}
 	switch he.Code {
 	case http.StatusNotFound:
-		return newAPIError(http.StatusNotFound, "unknown_route",
-			"no such route; the API has POST /request, POST /check and POST /cancel")
+		return errorFor(codeUnknownRoute, "")
 	case http.StatusMethodNotAllowed:
 		allow := c.Response().Header().Get(echo.HeaderAllow)
 		if allow == "" {
 			allow = http.MethodPost
 		}
-		ae := newAPIError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use "+allow)
+		ae := errorFor(codeMethodNotAllowed, "method not allowed; use "+allow)
 		ae.allow = allow
 		return ae
 	case http.StatusRequestEntityTooLarge:
-		return s.refuse(http.StatusRequestEntityTooLarge, "payload_too_large",
-			fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+		return s.refuse(codePayloadTooLarge, "")
 	case http.StatusUnsupportedMediaType:
-		return s.refuse(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"request body must be application/json")
+		return s.refuse(codeUnsupportedMediaType, "")
 	}
 	if he.Code >= 400 && he.Code < 500 {
-		return newAPIError(he.Code, "invalid_request", fmt.Sprint(he.Message))
+		ae := errorFor(codeInvalidRequest, fmt.Sprint(he.Message))
+		ae.status = he.Code // Echo's own 4xx: the request's fault, as Echo saw it
+		return ae
 	}
 	s.logger.ErrorContext(c.Request().Context(), "internal error", "err", err)
-	return newAPIError(http.StatusInternalServerError, "internal_error", textInternal)
+	return errorFor(codeInternalError, "")
 }

@@ -21,7 +21,8 @@ func record(resp api.RequestVerificationResponseObject) (guard.Response, bool) {
 	return guard.Response{Status: rec.status, Body: rec.body.Bytes()}, final
 }
 
-var internalErrorBody = []byte(`{"error":"internal_error","error_text":"` + textInternal + `"}` + "\n")
+// internalErrorBody is errorFor(codeInternalError, "") as it is written.
+var internalErrorBody = []byte(`{"error":"` + codeInternalError + `","error_text":"` + answers[codeInternalError].text + `"}` + "\n")
 
 // replay sends a recorded answer. The only other header an answer can carry, Retry-After, belongs
 // to 429s, which are never recorded.

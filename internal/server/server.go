@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net/http"
 
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
@@ -14,9 +13,6 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
-
-// statusOK is the Verify API's success status, a string as the apps expect.
-const statusOK = "0"
 
 // Server implements the contract's operations.
 type Server struct {
@@ -36,7 +32,7 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	}
 	key, ok := idempotencyKey(*req.Params.IdempotencyKey)
 	if !ok {
-		return s.refuse(http.StatusBadRequest, "invalid_request", "Idempotency-Key header: the key between the quotes is empty"), nil
+		return s.refuse(codeInvalidRequest, "Idempotency-Key header: the key between the quotes is empty"), nil
 	}
 	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
 	// (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer: cancelling would
@@ -54,7 +50,7 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	})
 	switch {
 	case err != nil:
-		return s.fromError(ctx, "request", err), nil
+		return s.fromError(ctx, logName(verify.OpStart), err), nil
 	case first != nil: // this call ran the start: answer as it did, with every header
 		return first, nil
 	}
@@ -77,7 +73,7 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	noteNumber(ctx, rawNumber)
 	number, err := s.guard.Admit(ctx, rawNumber)
 	if err != nil {
-		return s.fromError(ctx, "request", err), false
+		return s.fromError(ctx, logName(verify.OpStart), err), false
 	}
 	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
@@ -85,29 +81,29 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
 	}
 	if err != nil {
-		return s.fromError(ctx, "request", err), true
+		return s.fromError(ctx, logName(verify.OpStart), err), true
 	}
-	noteVerifyStatus(ctx, statusOK)
+	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
-	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: statusOK}, true
+	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK}, true
 }
 
 // CheckVerification checks the code the user typed.
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
 	if err := s.guard.AllowCheck(ctx, req.Body.RequestId); err != nil {
-		return s.fromError(ctx, "check", err), nil
+		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
 	checked, err := s.provider.Check(ctx, req.Body.RequestId, req.Body.Code)
 	if err != nil {
-		return s.fromError(ctx, "check", err), nil
+		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
-	noteVerifyStatus(ctx, statusOK)
+	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", req.Body.RequestId)
 	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
 	requestID := req.Body.RequestId
 	return api.CheckVerification200JSONResponse{
 		RequestId:                  requestID,
-		Status:                     statusOK,
+		Status:                     verify.StatusOK,
 		EventId:                    optional(checked.EventID),
 		Price:                      optional(checked.Price),
 		Currency:                   optional(checked.Currency),
@@ -118,11 +114,11 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 // CancelVerification stops a verification.
 func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificationRequestObject) (api.CancelVerificationResponseObject, error) {
 	if err := s.provider.Cancel(ctx, req.Body.RequestId); err != nil {
-		return s.fromError(ctx, "cancel", err), nil
+		return s.fromError(ctx, logName(verify.OpCancel), err), nil
 	}
-	noteVerifyStatus(ctx, statusOK)
+	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)
-	return api.CancelVerification200JSONResponse{Status: statusOK, Command: api.Cancel}, nil
+	return api.CancelVerification200JSONResponse{Status: verify.StatusOK, Command: api.Cancel}, nil
 }
 
 // optional turns the upstream's "absent" (empty) into an omitted field.

@@ -70,7 +70,7 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 	if he.Code != http.StatusBadRequest {
 		return he
 	}
-	code := "invalid_request"
+	code := codeInvalidRequest
 	text := fmt.Sprint(he.Message)
 
 	var reqErr *openapi3filter.RequestError
@@ -110,7 +110,7 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 		}
 		// A missing field is a malformed request; a present but bad number is the user's to fix.
 		if field == "number" && schemaErr.SchemaField != "required" {
-			code = "invalid_number"
+			code = codeInvalidNumber
 		}
 	case errors.As(he.Internal, &parseErr):
 		text = "request body is not valid JSON"
@@ -119,5 +119,5 @@ func (s *Server) validationError(he *echo.HTTPError) error {
 	case errors.As(he.Internal, &reqErr) && reqErr.Err != nil:
 		text = "request body: " + reqErr.Err.Error()
 	}
-	return s.refuse(http.StatusBadRequest, code, text)
+	return s.refuse(code, text)
 }

@@ -1,6 +1,8 @@
 // Package verify owns what a phone-number verification is: the Provider that every backend (the
-// Vonage wire clients, the embedded sandbox) implements, and the domain errors they return. It knows
-// nothing of HTTP status codes or of the contract's generated types.
+// Vonage wire clients, the embedded sandbox, test numbers) implements, its three operations, the
+// named Verify statuses apps read, the kinds of failure (each an error code of the API) and the
+// domain errors backends return, and the rules every backend shares (the form of a request_id, three
+// wrong codes). It knows nothing of HTTP status codes or of the contract's generated types.
 package verify
 
 import (

@@ -134,7 +134,7 @@ func (p *Provider) Start(ctx context.Context, number string) (verify.Started, er
 	if !isDigits(number) {
 		// The server normalises numbers before they reach a provider, so this guards against a bug
 		// there rather than a user, and keeps the full number out of the log below.
-		return verify.Started{}, verify.Errorf(verify.KindInvalidParameter, "3", "", "Invalid value for param: number")
+		return verify.Started{}, verify.Errorf(verify.KindInvalidParameter, verify.StatusInvalidParameter, "", "Invalid value for param: number")
 	}
 
 	now := p.now()
@@ -156,7 +156,7 @@ func (p *Provider) start(number string, now time.Time) (*request, error) {
 	p.sweep(now)
 	if old := p.byNumber[number]; old != nil {
 		if p.live(old, now) {
-			return nil, verify.Errorf(verify.KindConcurrentVerification, "10", old.id,
+			return nil, verify.Errorf(verify.KindConcurrentVerification, verify.StatusConcurrent, old.id,
 				"Concurrent verifications to the same number are not allowed")
 		}
 		p.remove(old) // an expired request gives way to the new one, as at Vonage
@@ -165,7 +165,7 @@ func (p *Provider) start(number string, now time.Time) (*request, error) {
 		oldest := p.byAge.Front().Value.(*request)
 		if p.live(oldest, now) {
 			// Oldest first means every request is live; the oldest is the first to make room.
-			e := verify.Errorf(verify.KindThrottled, "1", "", "Throttled: too many verifications in progress")
+			e := verify.Errorf(verify.KindThrottled, verify.StatusThrottled, "", "Throttled: too many verifications in progress")
 			e.RetryAfter = oldest.created.Add(p.pinExpiry).Sub(now)
 			return nil, e
 		}
@@ -204,9 +204,9 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		return verify.Checked{}, notFound(requestID)
 	}
 	if !p.live(r, now) {
-		status := "6" // what v1 sends
+		status := verify.StatusNotFound // what v1 sends
 		if p.v2 {
-			status = "17" // v2's 410, as the v2 backend maps it
+			status = verify.StatusTooManyAttempts // v2's 410, as the v2 backend maps it
 		}
 		return verify.Checked{}, verify.Errorf(verify.KindExpired, status, requestID, "The verification request has expired")
 	}
@@ -231,10 +231,10 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 	r.wrongCodes++
 	if r.wrongCodes >= verify.MaxWrongCodes {
 		p.remove(r)
-		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, "17", requestID,
+		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, verify.StatusTooManyAttempts, requestID,
 			"The wrong code was provided too many times. Workflow terminated")
 	}
-	return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, "16", requestID,
+	return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, verify.StatusCodeMismatch, requestID,
 		"The code provided does not match the expected value")
 }
 
@@ -256,7 +256,7 @@ func (p *Provider) Cancel(ctx context.Context, requestID string) error {
 }
 
 func notFound(requestID string) *verify.Error {
-	return verify.Errorf(verify.KindNotFound, "6", requestID,
+	return verify.Errorf(verify.KindNotFound, verify.StatusNotFound, requestID,
 		"The Verify request could not be found or is no longer active")
 }
 

@@ -99,10 +99,10 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		// may meet in production) never reports them either. The contract has them optional.
 		return verify.Checked{RequestID: requestID}, nil
 	case guard.CodeWrong:
-		return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, "16", requestID,
+		return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, verify.StatusCodeMismatch, requestID,
 			"The code provided does not match the expected value")
 	case guard.CodeExhausted:
-		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, "17", requestID,
+		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, verify.StatusTooManyAttempts, requestID,
 			"The wrong code was provided too many times. Workflow terminated")
 	}
 	return verify.Checked{}, notFound(requestID)
@@ -126,6 +126,6 @@ func (p *Provider) Cancel(ctx context.Context, requestID string) error {
 }
 
 func notFound(requestID string) *verify.Error {
-	return verify.Errorf(verify.KindNotFound, "6", requestID,
+	return verify.Errorf(verify.KindNotFound, verify.StatusNotFound, requestID,
 		"The Verify request could not be found or is no longer active")
 }

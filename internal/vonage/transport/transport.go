@@ -121,8 +121,8 @@ type Response struct {
 
 // Do sends req under the caller's ctx and the Caller's own timeout, and reads the whole answer.
 // Every failure to get one is an error: a *verify.Error (timeout, unreachable, oversized answer), or
-// the caller's own context error when the caller gave up. op names the call in details ("start").
-func (c *Caller) Do(ctx context.Context, op string, req *http.Request) (*Response, error) {
+// the caller's own context error when the caller gave up. op names the call in details.
+func (c *Caller) Do(ctx context.Context, op verify.Op, req *http.Request) (*Response, error) {
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -161,7 +161,7 @@ func (c *Caller) StatusFailure(r *Response) *verify.Error {
 // transportFailure tells apart the three reasons a call can end without an answer: the caller gave
 // up (its client hung up: not an upstream fault, so not a *verify.Error), our own per-call timeout
 // ran out, or the upstream could not be reached.
-func (c *Caller) transportFailure(ctx, callCtx context.Context, op string, err error) error {
+func (c *Caller) transportFailure(ctx, callCtx context.Context, op verify.Op, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s %s: caller gave up: %w", c.name, op, ctxErr)
 	}
@@ -187,12 +187,12 @@ func (c *Caller) transportFailure(ctx, callCtx context.Context, op string, err e
 // came), how it ended, and what the client adds (a Verify status, a problem's instance). Never a body
 // or a header: they hold the number, the code and the credentials. Failures are not logged as such
 // here: they are returned, and the server logs them once.
-func (c *Caller) LogExchange(ctx context.Context, op string, began time.Time, httpStatus int, err error, extra ...slog.Attr) {
+func (c *Caller) LogExchange(ctx context.Context, op verify.Op, began time.Time, httpStatus int, err error, extra ...slog.Attr) {
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("endpoint", op),
+		slog.String("endpoint", op.String()),
 		// In milliseconds, like the access line's latency_ms: slog's JSON would write a Duration as
 		// integer nanoseconds, and the text format as "1.2ms"; one unit reads the same in both.
 		slog.Float64("latency_ms", float64(time.Since(began).Microseconds())/1000),

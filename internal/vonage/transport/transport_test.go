@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
@@ -79,7 +80,7 @@ func TestTheTraceLineGivesLatencyInMilliseconds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.LogExchange(context.Background(), "start", time.Now().Add(-1500*time.Millisecond), 202, nil, slog.String("instance", "abc"))
+	c.LogExchange(context.Background(), verify.OpStart, time.Now().Add(-1500*time.Millisecond), 202, nil, slog.String("instance", "abc"))
 	ms, ok := logs.Find(map[string]string{"msg": "vonage v2 exchange", "endpoint": "start", "instance": "abc"}, "latency_ms")
 	if !ok {
 		t.Fatalf("no trace line:\n%s", logs)

@@ -109,7 +109,7 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 	form := c.credentials()
 	maps.Copy(form, c.startForm) // shares the value slices, which url.Values.Set never mutates
 	form.Set("number", number)
-	res, err := c.post(ctx, endpoint{"start", c.startURL}, form)
+	res, err := c.post(ctx, endpoint{verify.OpStart, c.startURL}, form)
 	if err != nil {
 		return verify.Started{}, err
 	}
@@ -127,7 +127,7 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 	form := c.credentials()
 	form.Set("request_id", requestID)
 	form.Set("code", code)
-	res, err := c.post(ctx, endpoint{"check", c.checkURL}, form)
+	res, err := c.post(ctx, endpoint{verify.OpCheck, c.checkURL}, form)
 	if err != nil {
 		return verify.Checked{}, err
 	}
@@ -149,7 +149,7 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	form := c.credentials()
 	form.Set("request_id", requestID)
 	form.Set("cmd", "cancel")
-	_, err := c.post(ctx, endpoint{"cancel", c.controlURL}, form)
+	_, err := c.post(ctx, endpoint{verify.OpCancel, c.controlURL}, form)
 	return err
 }
 

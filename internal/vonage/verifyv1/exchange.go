@@ -17,7 +17,7 @@ import (
 
 // endpoint names a call for errors (op) and is where it goes (url).
 type endpoint struct {
-	op  string
+	op  verify.Op
 	url string
 }
 
@@ -102,7 +102,7 @@ func (c *Client) readResponse(e endpoint, resp *transport.Response) (*wireRespon
 			Kind:   verify.KindUpstreamUnavailable,
 			Detail: fmt.Sprintf("vonage %s answered HTTP 200 without a status", e.op),
 		}
-	case "0":
+	case verify.StatusOK:
 		return &res, nil
 	}
 	return nil, c.statusFailure(resp, &res)
@@ -113,7 +113,7 @@ func (c *Client) readResponse(e endpoint, resp *transport.Response) (*wireRespon
 func (c *Client) statusFailure(resp *transport.Response, res *wireResponse) *verify.Error {
 	status := string(res.Status)
 	e := &verify.Error{
-		Kind:      verify.KindForStatus(status),
+		Kind:      kindOf(status),
 		Status:    status,
 		Text:      string(res.ErrorText),
 		RequestID: string(res.RequestID),

@@ -131,7 +131,7 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 	for i := range body.Workflow {
 		body.Workflow[i].To = number
 	}
-	resp, err := c.call(ctx, opStart, http.MethodPost, c.startURL, body)
+	resp, err := c.call(ctx, verify.OpStart, http.MethodPost, c.startURL, body)
 	if err != nil {
 		if ve, ok := verify.AsError(err); ok && number != "" {
 			// A problem's detail may quote the number, and Detail is logged: numbers are masked there.
@@ -158,7 +158,7 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 	if err != nil {
 		return verify.Checked{}, err
 	}
-	resp, err := c.call(ctx, opCheck, http.MethodPost, u, struct {
+	resp, err := c.call(ctx, verify.OpCheck, http.MethodPost, u, struct {
 		Code string `json:"code"`
 	}{code})
 	if err != nil {
@@ -185,7 +185,7 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.call(ctx, opCancel, http.MethodDelete, u, nil)
+	_, err = c.call(ctx, verify.OpCancel, http.MethodDelete, u, nil)
 	return err
 }
 
@@ -193,25 +193,25 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 // escaped all the same, so no id can ever reach another path ("../", "?", "#").
 func (c *Client) requestURL(requestID string) (string, error) {
 	if !verify.ValidRequestID(requestID) {
-		return "", &verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "request_id is not one Verify could have issued"}
+		return "", &verify.Error{Kind: verify.KindNotFound, Status: verify.StatusNotFound, Text: "request_id is not one Verify could have issued"}
 	}
 	return c.startURL + "/" + url.PathEscape(requestID), nil
 }
 
 // call sends one request with body as JSON (none when nil) and returns the answer when it is a
 // success for op; every other outcome is an error (see failure).
-func (c *Client) call(ctx context.Context, op operation, method, u string, body any) (*transport.Response, error) {
+func (c *Client) call(ctx context.Context, op verify.Op, method, u string, body any) (*transport.Response, error) {
 	var payload io.Reader // stays a nil interface without a body
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, fmt.Errorf("vonage v2 %s: encode request: %w", op.name, err)
+			return nil, fmt.Errorf("vonage v2 %s: encode request: %w", op, err)
 		}
 		payload = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, payload)
 	if err != nil {
-		return nil, fmt.Errorf("vonage v2 %s: build request: %w", op.name, err)
+		return nil, fmt.Errorf("vonage v2 %s: build request: %w", op, err)
 	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -223,9 +223,9 @@ func (c *Client) call(ctx context.Context, op operation, method, u string, body 
 	}
 
 	began := time.Now()
-	resp, err := c.caller.Do(ctx, op.name, req)
+	resp, err := c.caller.Do(ctx, op, req)
 	if err != nil {
-		c.caller.LogExchange(ctx, op.name, began, 0, err)
+		c.caller.LogExchange(ctx, op, began, 0, err)
 		return nil, err
 	}
 	var p *problem
@@ -233,7 +233,7 @@ func (c *Client) call(ctx context.Context, op operation, method, u string, body 
 		p = parseProblem(resp.Body)
 		err = c.failure(op, resp, p)
 	}
-	c.caller.LogExchange(ctx, op.name, began, resp.StatusCode, err, p.instance()...)
+	c.caller.LogExchange(ctx, op, began, resp.StatusCode, err, p.instance()...)
 	if err != nil {
 		return nil, err
 	}

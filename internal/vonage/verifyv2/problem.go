@@ -11,15 +11,6 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
-// operation names a Verify v2 call; its failures map differently (see failure).
-type operation struct{ name string }
-
-var (
-	opStart  = operation{"start"}
-	opCheck  = operation{"check"}
-	opCancel = operation{"cancel"}
-)
-
 // problem is an RFC 7807 body (application/problem+json), as Verify v2 answers every failure.
 type problem struct {
 	Type     string `json:"type"`
@@ -75,17 +66,17 @@ func (p *problem) String() string {
 // wrong code, an unknown request, ...) are mapped to the Verify v1 status the apps already know, and
 // need Verify's problem body: a 404 without one is a wrong base URL or a gateway, not "no such
 // verification". Everything else is mapped as on every Vonage API (429, 5xx, account refusals).
-func (c *Client) failure(op operation, resp *transport.Response, p *problem) *verify.Error {
+func (c *Client) failure(op verify.Op, resp *transport.Response, p *problem) *verify.Error {
 	e := c.userFailure(op, resp.StatusCode, p)
 	switch {
 	case e != nil && p == nil:
 		e = &verify.Error{Kind: verify.KindUpstreamUnavailable}
-		e.Detail = fmt.Sprintf("vonage v2 %s answered HTTP %d without a problem body", op.name, resp.StatusCode)
+		e.Detail = fmt.Sprintf("vonage v2 %s answered HTTP %d without a problem body", op, resp.StatusCode)
 		return e
 	case e == nil:
 		e = c.caller.StatusFailure(resp)
 	}
-	e.Detail = fmt.Sprintf("vonage v2 %s answered HTTP %d", op.name, resp.StatusCode)
+	e.Detail = fmt.Sprintf("vonage v2 %s answered HTTP %d", op, resp.StatusCode)
 	if p != nil {
 		e.Detail += ": " + p.String()
 	}
@@ -94,34 +85,34 @@ func (c *Client) failure(op operation, resp *transport.Response, p *problem) *ve
 
 // userFailure returns the failure a status means for op, or nil when it means nothing particular
 // to op. p may be nil: the caller then refuses the answer.
-func (c *Client) userFailure(op operation, status int, p *problem) *verify.Error {
+func (c *Client) userFailure(op verify.Op, status int, p *problem) *verify.Error {
 	var text, requestID string
 	if p != nil {
 		text, requestID = p.text(), p.RequestID
 	}
 	switch {
-	case op == opStart && status == http.StatusConflict:
+	case op == verify.OpStart && status == http.StatusConflict:
 		if !verify.ValidRequestID(requestID) {
 			requestID = ""
 		}
-		return &verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: text, RequestID: requestID}
-	case op == opStart && status == http.StatusUnprocessableEntity:
+		return &verify.Error{Kind: verify.KindConcurrentVerification, Status: verify.StatusConcurrent, Text: text, RequestID: requestID}
+	case op == verify.OpStart && status == http.StatusUnprocessableEntity:
 		if p != nil && !p.blamesNumber() {
 			// A refused brand, locale or sender is our configuration, not the user's to fix.
 			return &verify.Error{Kind: verify.KindUpstreamError}
 		}
-		return &verify.Error{Kind: verify.KindInvalidParameter, Status: "3", Text: text}
-	case op == opCheck && status == http.StatusBadRequest:
-		return &verify.Error{Kind: verify.KindCodeMismatch, Status: "16", Text: text}
-	case op == opCheck && status == http.StatusGone:
-		return &verify.Error{Kind: goneKind(p), Status: "17", Text: text}
-	case op == opCheck && status == http.StatusConflict:
+		return &verify.Error{Kind: verify.KindInvalidParameter, Status: verify.StatusInvalidParameter, Text: text}
+	case op == verify.OpCheck && status == http.StatusBadRequest:
+		return &verify.Error{Kind: verify.KindCodeMismatch, Status: verify.StatusCodeMismatch, Text: text}
+	case op == verify.OpCheck && status == http.StatusGone:
+		return &verify.Error{Kind: goneKind(p), Status: verify.StatusTooManyAttempts, Text: text}
+	case op == verify.OpCheck && status == http.StatusConflict:
 		// The current step takes no code (Vonage's "no-code"); the app is told Vonage's reason.
 		return &verify.Error{Kind: verify.KindRejected, Text: text}
-	case (op == opCheck || op == opCancel) && status == http.StatusNotFound:
-		return &verify.Error{Kind: verify.KindNotFound, Status: "6", Text: text}
-	case op == opCancel && status == http.StatusConflict:
-		return &verify.Error{Kind: verify.KindCancelNotAllowed, Status: "19", Text: text}
+	case (op == verify.OpCheck || op == verify.OpCancel) && status == http.StatusNotFound:
+		return &verify.Error{Kind: verify.KindNotFound, Status: verify.StatusNotFound, Text: text}
+	case op == verify.OpCancel && status == http.StatusConflict:
+		return &verify.Error{Kind: verify.KindCancelNotAllowed, Status: verify.StatusCancelNotAllowed, Text: text}
 	}
 	return nil
 }
