@@ -1,6 +1,10 @@
-// Package vonagetest owns what the fake Vonage APIs (v1test for Verify v1, v2test for v2) share: the
-// scripts with which a test replaces a route's behaviour or makes it hang, so that a failure mode is
-// one line in a test instead of a hand-written server.
+// Package vonagetest owns what the fake Vonage APIs (v1test for Verify v1, v2test for v2) share
+// whatever their wire format: Fake, the test-scoped HTTP server with the credentials it accepts and
+// the codes it sends; the scripts with which a test replaces a route's behaviour or makes it hang, so
+// that a failure mode is one line in a test instead of a hand-written server; and Log, the requests
+// a fake received. Each fake keeps only its API's wire format and its verifications.
+//
+// It imports neither the clients nor the fakes: through it, a fake would depend on the client it fakes.
 package vonagetest
 
 import (

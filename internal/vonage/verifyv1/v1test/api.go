@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,9 +53,8 @@ func (s *Server) authorize(form url.Values) reply {
 	if r := require(form, "api_key", "api_secret"); r != nil {
 		return r
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if form.Get("api_key") != s.apiKey || form.Get("api_secret") != s.apiSecret {
+	key, secret := s.Credentials()
+	if form.Get("api_key") != key || form.Get("api_secret") != secret {
 		return failure("4", textBadCredentials)
 	}
 	return nil
@@ -98,14 +96,11 @@ func (s *Server) start(w http.ResponseWriter, form url.Values) {
 	if form.Get("code_length") == "6" {
 		codeLength = 6
 	}
-	code := s.fixedCode
-	if code == "" {
-		code = randomDigits(codeLength)
-	}
+	id := randomHex(16)
 	v := &verification{
-		id:         randomHex(16),
+		id:         id,
 		number:     number,
-		code:       code,
+		code:       s.NewCode(id, codeLength),
 		started:    s.clock(),
 		eventsLeft: nextEvents,
 	}
@@ -245,13 +240,4 @@ func randomHex(bytes int) string {
 	b := make([]byte, bytes)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	var b strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
 }

@@ -10,7 +10,6 @@ package v1test
 import (
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -35,20 +34,16 @@ const (
 	PathControl = "/verify/control/json"
 )
 
-// Server is a fake Verify v1 API. It is safe for concurrent use.
+// Server is a fake Verify v1 API. It is safe for concurrent use. Its routes for Respond and Hang are
+// paths; a script runs with the request already recorded and its form parsed (r.PostForm).
 type Server struct {
-	t       testing.TB
-	srv     *httptest.Server
-	scripts *vonagetest.Scripts // keyed by path
+	*vonagetest.Fake
+	requests *vonagetest.Log[Request]
 
 	mu          sync.Mutex
-	apiKey      string
-	apiSecret   string
-	fixedCode   string
 	cancelClock func() time.Time // nil: cancel is allowed at any time
 	byID        map[string]*verification
 	byNumber    map[string]string // number -> request_id in flight
-	requests    []Request
 }
 
 // Request is one request the fake received, recorded before it was answered.
@@ -63,54 +58,22 @@ type Request struct {
 	Header      http.Header
 }
 
+func (r Request) clone() Request {
+	r.Form = cloneValues(r.Form)
+	r.Header = r.Header.Clone()
+	return r
+}
+
 // NewServer starts a fake that accepts APIKey and APISecret and stops it when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
-		t:         t,
-		scripts:   vonagetest.NewScripts(),
-		apiKey:    APIKey,
-		apiSecret: APISecret,
-		byID:      make(map[string]*verification),
-		byNumber:  make(map[string]string),
+		requests: vonagetest.NewLog(Request.clone),
+		byID:     make(map[string]*verification),
+		byNumber: make(map[string]string),
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	t.Cleanup(func() {
-		s.scripts.Release()
-		s.srv.Close()
-	})
+	s.Fake = vonagetest.NewFake(t, APIKey, APISecret, http.HandlerFunc(s.serveHTTP))
 	return s
-}
-
-// URL is the base URL to give the client, without a trailing slash (like https://api.nexmo.com).
-func (s *Server) URL() string { return s.srv.URL }
-
-// SetCredentials changes the api_key and api_secret the fake accepts.
-func (s *Server) SetCredentials(key, secret string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.apiKey, s.apiSecret = key, secret
-}
-
-// SetCode makes every later verification use code instead of a random one; "" restores random codes.
-func (s *Server) SetCode(code string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fixedCode = code
-}
-
-// CodeFor returns the code sent for requestID, so a test can complete a flow. It fails the test if
-// the fake never issued requestID.
-func (s *Server) CodeFor(requestID string) string {
-	s.t.Helper()
-	s.mu.Lock()
-	v, ok := s.byID[requestID]
-	s.mu.Unlock()
-	if !ok {
-		s.t.Fatalf("vonagetest: no verification with request_id %q", requestID)
-		return ""
-	}
-	return v.code
 }
 
 // EnforceCancelWindow turns on Vonage's rule that a verification cannot be cancelled in its first
@@ -121,10 +84,6 @@ func (s *Server) EnforceCancelWindow(now func() time.Time) {
 	defer s.mu.Unlock()
 	s.cancelClock = now
 }
-
-// Respond replaces the fake's behaviour for path with fn until Respond(path, nil) restores it. The
-// request's form is already parsed (r.PostForm) and recorded when fn runs.
-func (s *Server) Respond(path string, fn http.HandlerFunc) { s.scripts.Respond(path, fn) }
 
 // Script makes path answer every request with HTTP status and the raw body. A body that starts with
 // '{' is sent as application/json, anything else as text/html, like a proxy's error page would be.
@@ -140,23 +99,8 @@ func (s *Server) Script(path string, status int, body string) {
 	})
 }
 
-// Hang makes path never answer: each request blocks until the client gives up (or the test ends).
-// The returned channel receives a value as each request arrives, so a test can act on "the call is
-// in flight" without sleeping.
-func (s *Server) Hang(path string) <-chan struct{} { return s.scripts.Hang(path) }
-
 // Requests returns a copy of every request received so far, oldest first.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		r.Form = cloneValues(r.Form)
-		r.Header = r.Header.Clone()
-		out[i] = r
-	}
-	return out
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only a form body is read, never the query string: a client that put the credentials in the
@@ -165,8 +109,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{
+	s.requests.Add(Request{
 		Method:      r.Method,
 		Path:        r.URL.Path,
 		RawQuery:    r.URL.RawQuery,
@@ -176,11 +119,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Form:        cloneValues(r.PostForm),
 		Header:      r.Header.Clone(),
 	})
-	s.mu.Unlock()
-	script := s.scripts.Lookup(r.URL.Path)
-
-	if script != nil {
-		script(w, r)
+	if s.ServeScript(r.URL.Path, w, r) {
 		return
 	}
 	switch r.URL.Path {

@@ -2,10 +2,8 @@ package v2test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"mime"
 	"net/http"
 	"regexp"
@@ -152,14 +150,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeProblem(w, http.StatusConflict, "Conflict", textConcurrent, "#concurrent")
 		return
 	}
-	code := s.fixedCode
-	if code == "" {
-		code = randomDigits(codeLength)
-	}
+	id := uuid.NewString()
 	v := &verification{
-		id:      uuid.NewString(),
+		id:      id,
 		number:  number,
-		code:    code,
+		code:    s.NewCode(id, codeLength),
 		started: now,
 		// Each channel waits channel_timeout before the next is tried; after the last, it is over.
 		expires: now.Add(timeout * time.Duration(len(req.Workflow))),
@@ -310,14 +305,3 @@ func (s *Server) cancel(w http.ResponseWriter, id string) {
 	s.end(v)
 	w.WriteHeader(http.StatusNoContent)
 }
-
-func randomDigits(n int) string {
-	var b strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10)) // crypto/rand never fails
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
-}
-
-func newUUID() string { return uuid.NewString() }

@@ -37,9 +37,7 @@ func (s *Server) authenticate(header string) (kind string, claims *Claims, err e
 	case "basic":
 		req := http.Request{Header: http.Header{"Authorization": {header}}}
 		key, secret, ok := req.BasicAuth()
-		s.mu.Lock()
-		wantKey, wantSecret := s.apiKey, s.apiSecret
-		s.mu.Unlock()
+		wantKey, wantSecret := s.Credentials()
 		if !ok || subtle.ConstantTimeCompare([]byte(key), []byte(wantKey)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(secret), []byte(wantSecret)) != 1 {
 			return "basic", nil, errors.New("bad api key or secret")

@@ -10,18 +10,20 @@
 package v2test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/verify-proxy/verify-proxy/internal/vonage/vonagetest"
 )
@@ -62,28 +64,25 @@ func NewApplication(t testing.TB) Application {
 		t.Fatalf("v2test: marshal key: %v", err)
 	}
 	return Application{
-		ID:            newUUID(),
+		ID:            uuid.NewString(),
 		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
 		PublicKey:     &key.PublicKey,
 	}
 }
 
-// Server is a fake Verify v2 API. It is safe for concurrent use.
+// Server is a fake Verify v2 API. It is safe for concurrent use. Its routes for Respond and Hang
+// are RouteStart, RouteCheck and RouteCancel; a script runs with the request already recorded, and
+// its body can still be read.
 type Server struct {
-	t       testing.TB
-	srv     *httptest.Server
-	scripts *vonagetest.Scripts // keyed by route
+	*vonagetest.Fake
+	requests *vonagetest.Log[Request]
 
 	mu           sync.Mutex
-	apiKey       string
-	apiSecret    string
 	applications map[string]*rsa.PublicKey // application id -> the key its JWTs must verify with
-	fixedCode    string
 	now          func() time.Time
 	cancelWindow bool
 	byID         map[string]*verification
 	byNumber     map[string]string // number -> request_id in flight
-	requests     []Request
 }
 
 // Request is one request the fake received, recorded before it was answered.
@@ -102,49 +101,31 @@ type Request struct {
 	Claims      *Claims // a verified JWT's claims, nil otherwise
 }
 
+func (r Request) clone() Request {
+	r.Header = r.Header.Clone()
+	r.Body = append([]byte(nil), r.Body...)
+	return r
+}
+
 // NewServer starts a fake that accepts APIKey and APISecret and stops it when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
-		t:            t,
-		scripts:      vonagetest.NewScripts(),
-		apiKey:       APIKey,
-		apiSecret:    APISecret,
+		requests:     vonagetest.NewLog(Request.clone),
 		applications: make(map[string]*rsa.PublicKey),
 		now:          time.Now,
 		byID:         make(map[string]*verification),
 		byNumber:     make(map[string]string),
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	t.Cleanup(func() {
-		s.scripts.Release()
-		s.srv.Close()
-	})
+	s.Fake = vonagetest.NewFake(t, APIKey, APISecret, http.HandlerFunc(s.serveHTTP))
 	return s
 }
-
-// URL is the base URL to give the client, without a trailing slash (like https://api.nexmo.com).
-func (s *Server) URL() string { return s.srv.URL }
 
 // AcceptApplication makes the fake accept JWTs of app, verified with its public key.
 func (s *Server) AcceptApplication(app Application) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applications[app.ID] = app.PublicKey
-}
-
-// SetCredentials changes the API key and secret the fake accepts for HTTP Basic.
-func (s *Server) SetCredentials(key, secret string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.apiKey, s.apiSecret = key, secret
-}
-
-// SetCode makes every later verification use code instead of a random one; "" restores random codes.
-func (s *Server) SetCode(code string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fixedCode = code
 }
 
 // SetClock makes the fake read time from now, for expiry and the cancel window, so that tests move
@@ -163,24 +144,6 @@ func (s *Server) EnforceCancelWindow() {
 	s.cancelWindow = true
 }
 
-// CodeFor returns the code sent for requestID, so a test can complete a flow. It fails the test if
-// the fake never issued requestID.
-func (s *Server) CodeFor(requestID string) string {
-	s.t.Helper()
-	s.mu.Lock()
-	v, ok := s.byID[requestID]
-	s.mu.Unlock()
-	if !ok {
-		s.t.Fatalf("v2test: no verification with request_id %q", requestID)
-		return ""
-	}
-	return v.code
-}
-
-// Respond replaces the fake's behaviour for route with fn until Respond(route, nil) restores it. The
-// request is already recorded when fn runs, and its body can still be read.
-func (s *Server) Respond(route string, fn http.HandlerFunc) { s.scripts.Respond(route, fn) }
-
 // Script makes route answer every request with HTTP status, contentType and the raw body.
 func (s *Server) Script(route string, status int, contentType, body string) {
 	s.Respond(route, func(w http.ResponseWriter, _ *http.Request) {
@@ -192,23 +155,8 @@ func (s *Server) Script(route string, status int, contentType, body string) {
 	})
 }
 
-// Hang makes route never answer: each request blocks until the client gives up (or the test ends).
-// The returned channel receives a value as each request arrives, so a test can act on "the call is
-// in flight" without sleeping.
-func (s *Server) Hang(route string) <-chan struct{} { return s.scripts.Hang(route) }
-
 // Requests returns a copy of every request received so far, oldest first.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
-		r.Header = r.Header.Clone()
-		r.Body = append([]byte(nil), r.Body...)
-		out[i] = r
-	}
-	return out
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // route finds the operation for a request: the path stays escaped, so "%2F" in an id is not a slash.
 func route(r *http.Request) (name, requestID string) {
@@ -243,8 +191,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	name, requestID := route(r)
 	authKind, claims, authErr := s.authenticate(r.Header.Get("Authorization"))
 
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{
+	s.requests.Add(Request{
 		Route:       name,
 		Method:      r.Method,
 		Path:        r.URL.EscapedPath(),
@@ -258,12 +205,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Auth:        authKind,
 		Claims:      claims,
 	})
-	s.mu.Unlock()
-	script := s.scripts.Lookup(name)
-
-	if script != nil {
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		script(w, r)
+	r.Body = io.NopCloser(bytes.NewReader(body)) // for a script; the fake's own handlers take body
+	if s.ServeScript(name, w, r) {
 		return
 	}
 	if name == "" {
