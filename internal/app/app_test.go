@@ -14,7 +14,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/apiclient"
 	"github.com/verify-proxy/verify-proxy/internal/app"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
@@ -39,6 +39,20 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnUnconfiguredServerLimitsStartsPerNumber: the defaults a deployment gets without setting
+// any RATE_LIMIT_*: three starts per number in ten minutes.
+func TestAnUnconfiguredServerLimitsStartsPerNumber(t *testing.T) {
+	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox"})
+	for i := range 3 {
+		if status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
+			t.Fatalf("start %d limited: %s", i+1, body)
+		}
+	}
+	if status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`); status != http.StatusTooManyRequests {
+		t.Fatalf("the 4th start to one number within 10 minutes: %d %s", status, body)
 	}
 }
 

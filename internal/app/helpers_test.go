@@ -161,3 +161,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// postJSON posts body to base+path and returns the status and body.
+func postJSON(t *testing.T, base, path, body string) (int, string) {
+	t.Helper()
+	res, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(raw)
+}

@@ -12,14 +12,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/verify-proxy/verify-proxy/internal/config"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/logging"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
@@ -73,7 +75,6 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	tests := testnumbers.Numbers(cfg.TestNumbers)
 	g, err := guard.New(guard.Options{
 		Store:  store,
-		Phones: phones,
 		Logger: logger,
 		Limits: guard.Limits{
 			IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
@@ -83,7 +84,6 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 			AllowedCountries: cfg.AllowedCountries, BlockedCountries: cfg.BlockedCountries,
 			AllowedTypes: cfg.AllowedNumberTypes,
 		},
-		IsTestNumber:   tests.Has,
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		// A first request stays "in flight" at most as long as its upstream call can take.
 		IdempotencyLease: cfg.UpstreamTimeout + 30*time.Second,
@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	provider := testnumbers.New(meter.Instrument(backend), tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
 
 	handler, err := server.New(server.Deps{
-		Logger: logger, Provider: provider, Guard: g, SpecYAML: p.SpecYAML,
+		Logger: logger, Provider: provider, Phones: phones, Tests: tests, Guard: g, SpecYAML: p.SpecYAML,
 		TrustedProxies: cfg.TrustedProxies, ClientIPHeader: cfg.ClientIPHeader,
 		Metrics: meter, Ready: a.readiness(store),
 	})
@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 }
 
 // readiness are the checks /readyz runs: not shutting down, and the shared state taking writes.
-func (a *App) readiness(store guard.Store) []server.Check {
+func (a *App) readiness(store state.Store) []server.Check {
 	checks := []server.Check{
 		{Name: "shutdown", Run: func(context.Context) error {
 			if a.stopping.Load() {
@@ -165,7 +165,7 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 
 // newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one
 // budget), else in this process.
-func (a *App) newStore(ctx context.Context) (guard.Store, error) {
+func (a *App) newStore(ctx context.Context) (state.Store, error) {
 	cfg, logger := a.cfg, a.logger
 	if cfg.RedisURL == "" {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")

@@ -13,9 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/caarlos0/env/v11"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/logging"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
@@ -70,11 +71,11 @@ type Config struct {
 	// Abuse protection (see protection.go).
 	TrustedProxies     Prefixes      `env:"TRUSTED_PROXIES"`
 	ClientIPHeader     string        `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For"`
-	RateLimitIP        guard.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m"`
-	RateLimitNumber    guard.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m"`
-	RateLimitCheck     guard.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m"`
-	RateLimitCountry   guard.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off"`
-	RateLimitGlobal    guard.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off"`
+	RateLimitIP        state.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m"`
+	RateLimitNumber    state.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m"`
+	RateLimitCheck     state.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m"`
+	RateLimitCountry   state.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off"`
+	RateLimitGlobal    state.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off"`
 	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES"`
 	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`
 	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES"`

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
-	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 func sandboxEnv(extra map[string]string) map[string]string {
@@ -24,11 +24,16 @@ func TestProtectionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := guard.DefaultLimits()
-	got := guard.Limits{IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
-		Country: cfg.RateLimitCountry, Global: cfg.RateLimitGlobal}
-	if got != want {
-		t.Errorf("limits: got %+v, want the guard's defaults %+v", got, want)
+	for name, c := range map[string]struct{ got, want state.Limit }{
+		"RATE_LIMIT_IP":      {cfg.RateLimitIP, state.Limit{Count: 30, Window: time.Minute}},
+		"RATE_LIMIT_NUMBER":  {cfg.RateLimitNumber, state.Limit{Count: 3, Window: 10 * time.Minute}},
+		"RATE_LIMIT_CHECK":   {cfg.RateLimitCheck, state.Limit{Count: 5, Window: 10 * time.Minute}},
+		"RATE_LIMIT_COUNTRY": {cfg.RateLimitCountry, state.Limit{}},
+		"RATE_LIMIT_GLOBAL":  {cfg.RateLimitGlobal, state.Limit{}},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %s, want %s", name, c.got, c.want)
+		}
 	}
 	if cfg.IdempotencyTTL != 24*time.Hour || cfg.RedisURL != "" || cfg.RedisFailOpen || len(cfg.TrustedProxies) != 0 || len(cfg.TestNumbers) != 0 {
 		t.Errorf("defaults: %+v", cfg)

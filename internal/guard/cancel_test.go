@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -27,8 +29,8 @@ func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
 	logger, logs := logtest.New()
 	var failures []string
 	g, err := guard.New(guard.Options{
-		Store: store, Phones: &phone.Parser{}, Logger: logger,
-		Limits:         guard.Limits{IP: guard.Limit{Count: 5, Window: time.Minute}, Number: guard.Limit{Count: 3, Window: time.Minute}, Check: guard.Limit{Count: 5, Window: time.Minute}},
+		Store: store, Logger: logger, IdempotencyTTL: time.Hour,
+		Limits:         guard.Limits{IP: state.Limit{Count: 5, Window: time.Minute}, Number: state.Limit{Count: 3, Window: time.Minute}, Check: state.Limit{Count: 5, Window: time.Minute}},
 		OnStoreFailure: func(outcome string) { failures = append(failures, outcome) },
 	})
 	if err != nil {
@@ -37,7 +39,11 @@ func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	if _, err := g.Admit(ctx, "14155550100"); !errors.Is(err, context.Canceled) {
+	number, err := (&phone.Parser{}).Parse("14155550100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Admit(ctx, number); !errors.Is(err, context.Canceled) {
 		t.Errorf("Admit: %v, want context.Canceled", err)
 	}
 	if err := g.AllowClient(ctx, verify.OpStart, "203.0.113.7"); !errors.Is(err, context.Canceled) {

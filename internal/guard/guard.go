@@ -1,9 +1,9 @@
-// Package guard owns abuse protection in front of the paid Verify API: who the client is (its IP,
+// Package guard owns the decisions that protect the paid Verify API: who the client is (its IP,
 // IPv6 by /64), the independent rate limits (per client IP, per number, per request_id's code
 // checks, per country, global), where numbers may go (countries and line types), idempotent starts,
 // and what happens when the shared state is unreachable (fail closed for starts, open for checks and
-// cancels). The state lives behind Store, in one process (memstore) or in Redis for many replicas
-// (redisstore). It knows nothing of HTTP: its refusals are *Error values the server maps.
+// cancels). It decides on numbers already read (phone.Number); the counting lives in a state.Store.
+// It knows nothing of HTTP: its refusals are *Error values the server maps.
 package guard
 
 import (
@@ -18,46 +18,32 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // Limits are the five independent limits. Each has its own key, so rotating one (the IP, say)
 // never frees another (the number).
 type Limits struct {
-	IP      Limit // all three calls, per client IP (IPv6: per /64)
-	Number  Limit // starts, per normalised number
-	Check   Limit // checks, per request_id, whatever the IP
-	Country Limit // starts, per destination country
-	Global  Limit // all starts together
+	IP      state.Limit // all three calls, per client IP (IPv6: per /64)
+	Number  state.Limit // starts, per normalised number
+	Check   state.Limit // checks, per request_id, whatever the IP
+	Country state.Limit // starts, per destination country
+	Global  state.Limit // all starts together
 }
 
-// DefaultLimits are the limits of an unconfigured server.
-func DefaultLimits() Limits {
-	return Limits{
-		IP:     Limit{Count: 30, Window: time.Minute},
-		Number: Limit{Count: 3, Window: 10 * time.Minute},
-		Check:  Limit{Count: 5, Window: 10 * time.Minute},
-	}
-}
+// defaultIdempotencyLease is how long a first request may stay in flight when the caller does not
+// say: a minute, well above any upstream call.
+const defaultIdempotencyLease = time.Minute
 
-// Defaults for idempotency.
-const (
-	DefaultIdempotencyTTL   = 24 * time.Hour
-	defaultIdempotencyLease = time.Minute
-)
-
-// Options configure a Guard. Store, Phones and Logger are required.
+// Options configure a Guard. Store and Logger are required.
 type Options struct {
-	Store        Store
-	Phones       *phone.Parser
+	Store        state.Store
 	Logger       *slog.Logger
 	Now          func() time.Time // nil means time.Now
 	Limits       Limits
 	Destinations Destinations
-	// IsTestNumber reports whether E.164 digits are a configured test number: those bypass every
-	// rule for starts but the per-IP limit, and need not be valid numbers. nil means none.
-	IsTestNumber func(digits string) bool
-	// IdempotencyTTL is how long a finished response is replayed; 0 means 24h.
+	// IdempotencyTTL is how long a finished response is replayed (IDEMPOTENCY_TTL); required.
 	IdempotencyTTL time.Duration
 	// IdempotencyLease is how long a first request may stay in flight before a retry may start
 	// afresh (the process handling it may have died); 0 means 1m. Set it above the upstream timeout.
@@ -72,12 +58,10 @@ type Options struct {
 
 // Guard decides whether a call may go ahead. It is safe for concurrent use.
 type Guard struct {
-	store          Store
-	phones         *phone.Parser
+	store          state.Store
 	logger         *slog.Logger
 	limits         Limits
 	destinations   destinations
-	isTestNumber   func(string) bool
 	idemTTL        time.Duration
 	idemLease      time.Duration
 	failOpen       bool
@@ -87,8 +71,8 @@ type Guard struct {
 
 // New builds a Guard from explicit options.
 func New(opts Options) (*Guard, error) {
-	if opts.Store == nil || opts.Phones == nil || opts.Logger == nil {
-		return nil, errors.New("guard: store, phone parser and logger are required")
+	if opts.Store == nil || opts.Logger == nil || opts.IdempotencyTTL <= 0 {
+		return nil, errors.New("guard: store, logger and idempotency ttl are required")
 	}
 	dest, err := newDestinations(opts.Destinations)
 	if err != nil {
@@ -96,11 +80,9 @@ func New(opts Options) (*Guard, error) {
 	}
 	g := &Guard{
 		store:          opts.Store,
-		phones:         opts.Phones,
 		logger:         opts.Logger,
 		limits:         opts.Limits,
 		destinations:   dest,
-		isTestNumber:   opts.IsTestNumber,
 		idemTTL:        opts.IdempotencyTTL,
 		idemLease:      opts.IdempotencyLease,
 		failOpen:       opts.FailOpen,
@@ -110,14 +92,8 @@ func New(opts Options) (*Guard, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if g.isTestNumber == nil {
-		g.isTestNumber = func(string) bool { return false }
-	}
 	if g.onStoreFailure == nil {
 		g.onStoreFailure = func(string) {}
-	}
-	if g.idemTTL == 0 {
-		g.idemTTL = DefaultIdempotencyTTL
 	}
 	if g.idemLease == 0 {
 		g.idemLease = defaultIdempotencyLease
@@ -131,7 +107,7 @@ func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error 
 	if g.limits.IP.Off() {
 		return nil
 	}
-	return g.take(ctx, op, []Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
+	return g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
 }
 
 // AllowCheck applies the per-request_id limit on code checks, so that guesses spread over many
@@ -141,57 +117,38 @@ func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
 	if g.limits.Check.Off() {
 		return nil
 	}
-	return g.take(ctx, verify.OpCheck, []Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	return g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
 }
 
-// Admit decides whether a verification of raw (the number as the app sent it) may start, and
-// returns the E.164 digits to send. It refuses an invalid number (phone.ErrInvalid), a destination
-// the policy refuses, and a start over the per-number, per-country or global limit. Test numbers
-// are admitted as configured, valid or not, without those limits.
-func (g *Guard) Admit(ctx context.Context, raw string) (string, error) {
-	num, err := g.phones.Parse(raw)
-	if err != nil {
-		// Test numbers are usually fictional, which Parse refuses: match them however they are
-		// typed (national format, "+44 (0)..."). Only here, so a valid number costs one parse.
-		for _, reading := range g.phones.Readings(raw) {
-			if g.isTestNumber(reading) {
-				return reading, nil
-			}
-		}
-		return "", err
-	}
-	// A valid reading is that number and no other: a real number typed nationally whose digits
-	// happen to equal a test number's must reach Vonage, not the reviewer's fixed code.
-	if g.isTestNumber(num.E164) {
-		return num.E164, nil
-	}
+// Admit decides whether a verification of num may start: it refuses a destination the policy
+// refuses, and a start over the per-number, per-country or global limit. Test numbers never come
+// here: they are not sent anywhere, so nothing needs guarding but the per-IP limit.
+func (g *Guard) Admit(ctx context.Context, num phone.Number) error {
 	if err := g.destinations.allow(num); err != nil {
-		return "", err
+		return err
 	}
-	var rules []Rule
+	var rules []state.Rule
 	if !g.limits.Number.Off() {
-		rules = append(rules, Rule{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
+		rules = append(rules, state.Rule{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
 	}
 	if !g.limits.Country.Off() {
 		country := num.Region
 		if country == "" {
 			country = fmt.Sprintf("+%d", num.CountryCode) // non-geographic numbers such as +882
 		}
-		rules = append(rules, Rule{Name: "per country", Label: "country", Key: "country:" + country, Limit: g.limits.Country})
+		rules = append(rules, state.Rule{Name: "per country", Label: "country", Key: "country:" + country, Limit: g.limits.Country})
 	}
 	if !g.limits.Global.Off() {
-		rules = append(rules, Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
+		rules = append(rules, state.Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
-	if len(rules) > 0 {
-		if err := g.take(ctx, verify.OpStart, rules); err != nil {
-			return "", err
-		}
+	if len(rules) == 0 {
+		return nil
 	}
-	return num.E164, nil
+	return g.take(ctx, verify.OpStart, rules)
 }
 
 // take spends one call under rules, all or none.
-func (g *Guard) take(ctx context.Context, op verify.Op, rules []Rule) error {
+func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) error {
 	d, err := g.store.Take(ctx, rules)
 	if err != nil {
 		return g.storeFailed(ctx, op, err)

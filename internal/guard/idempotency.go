@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -17,14 +18,14 @@ import (
 // ("try again later": a 5xx or a 429) the key is released and a retry with it tries again. That is
 // safe even if the upstream did start: it allows one live verification per number and answers a
 // second start with the running request_id.
-func (g *Guard) Idempotent(ctx context.Context, key, request string, start func() (Response, bool)) (Response, error) {
+func (g *Guard) Idempotent(ctx context.Context, key, request string, start func() (state.Response, bool)) (state.Response, error) {
 	storeKey := "idem:" + hashed(key)
 	fingerprint := hashed(request)
 
 	rec, reserved, err := g.store.Reserve(ctx, storeKey, fingerprint, g.idemLease)
 	if err != nil {
 		if refusal := g.storeFailed(ctx, verify.OpStart, err); refusal != nil {
-			return Response{}, refusal
+			return state.Response{}, refusal
 		}
 		resp, _ := start() // failing open: no idempotency without the store
 		return resp, nil
@@ -33,10 +34,10 @@ func (g *Guard) Idempotent(ctx context.Context, key, request string, start func(
 	if !reserved {
 		switch {
 		case rec.Fingerprint != fingerprint:
-			return Response{}, &Error{Kind: KindIdempotencyKeyReused,
+			return state.Response{}, &Error{Kind: KindIdempotencyKeyReused,
 				Text: "this Idempotency-Key was used with a different request; send a new key for a new request"}
 		case !rec.Done:
-			return Response{}, &Error{Kind: KindRequestInProgress,
+			return state.Response{}, &Error{Kind: KindRequestInProgress,
 				Text: "a request with this Idempotency-Key is still in progress; retry when it has finished"}
 		}
 		return rec.Response, nil
@@ -46,7 +47,7 @@ func (g *Guard) Idempotent(ctx context.Context, key, request string, start func(
 	// The client may have hung up; the record must still be settled, or the key stays in flight.
 	settle := context.WithoutCancel(ctx)
 	if keep {
-		err = g.store.Complete(settle, storeKey, Record{Fingerprint: fingerprint, Done: true, Response: resp}, g.idemTTL)
+		err = g.store.Complete(settle, storeKey, state.Record{Fingerprint: fingerprint, Done: true, Response: resp}, g.idemTTL)
 	} else {
 		err = g.store.Release(settle, storeKey)
 	}

@@ -3,12 +3,14 @@ package guard
 import (
 	"context"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // Sessions returns the store's test-number sessions behind the guard's outage handling: a store
 // failure is logged once per burst and comes back as KindUnavailable, whatever the call, because a
 // test-number session cannot be served without its state.
-func (g *Guard) Sessions() Sessions { return guardedSessions{g} }
+func (g *Guard) Sessions() state.Sessions { return guardedSessions{g} }
 
 type guardedSessions struct{ g *Guard }
 
@@ -16,7 +18,7 @@ func (s guardedSessions) StartSession(ctx context.Context, id, code string, ttl 
 	return s.g.settle(ctx, s.g.store.StartSession(ctx, id, code, ttl))
 }
 
-func (s guardedSessions) CheckSession(ctx context.Context, id, code string, maxWrong int) (CodeResult, error) {
+func (s guardedSessions) CheckSession(ctx context.Context, id, code string, maxWrong int) (state.CodeResult, error) {
 	res, err := s.g.store.CheckSession(ctx, id, code, maxWrong)
 	return res, s.g.settle(ctx, err)
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 )
 
@@ -30,11 +30,11 @@ func BenchmarkServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Limits off: the benchmark measures the request path, not how soon a limit refuses it.
-	g, err := guard.New(guard.Options{Store: memstore.New(time.Now), Phones: phones, Logger: logger})
+	g, err := guard.New(guard.Options{Store: memstore.New(time.Now), Logger: logger, IdempotencyTTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	handler, err := server.New(server.Deps{Logger: logger, Provider: sandbox.New(sandbox.Options{}, logger), Guard: g, SpecYAML: specYAML})
+	handler, err := server.New(server.Deps{Logger: logger, Provider: sandbox.New(sandbox.Options{}, logger), Phones: phones, Guard: g, SpecYAML: specYAML})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
@@ -25,10 +27,10 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
@@ -63,7 +65,7 @@ type options struct {
 	testNumbers    map[string]string
 	trustedProxies []netip.Prefix
 	clientIPHeader string
-	store          guard.Store // nil: an in-memory store on the harness's clock
+	store          state.Store // nil: an in-memory store on the harness's clock
 	failOpen       bool
 	ready          []server.Check
 }
@@ -111,15 +113,15 @@ func newHarness(t *testing.T, opts options) *harness {
 	tests := testnumbers.Numbers(opts.testNumbers)
 	m := metrics.New(testVersion)
 	g, err := guard.New(guard.Options{
-		Store: store, Phones: phones, Logger: logger, Now: h.clock.Now,
+		Store: store, Logger: logger, Now: h.clock.Now, IdempotencyTTL: 24 * time.Hour,
 		Limits: opts.limits, Destinations: opts.destinations, FailOpen: opts.failOpen,
-		IsTestNumber: tests.Has, OnStoreFailure: m.StoreFailed,
+		OnStoreFailure: m.StoreFailed,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler, err := server.New(server.Deps{
-		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Guard: g,
+		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Phones: phones, Tests: tests, Guard: g,
 		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
 	})
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 )
 
 // MaxBodyBytes is the largest request body accepted: the real bodies are under 200 bytes.
@@ -24,8 +26,10 @@ const MaxBodyBytes = 16 << 10
 type Deps struct {
 	Logger   *slog.Logger
 	Provider verify.Provider
-	Guard    *guard.Guard // reads numbers and decides what may go ahead
-	SpecYAML []byte       // openapi.yaml as written, served at /openapi.yaml
+	Phones   *phone.Parser       // reads the numbers apps send
+	Tests    testnumbers.Numbers // test numbers, which Provider answers itself; nil: none
+	Guard    *guard.Guard        // decides what may go ahead
+	SpecYAML []byte              // openapi.yaml as written, served at /openapi.yaml
 	// TrustedProxies are the peers whose ClientIPHeader names the client; from any other peer the
 	// header is ignored and the peer is the client.
 	TrustedProxies []netip.Prefix
@@ -42,14 +46,14 @@ type Deps struct {
 
 // New builds the HTTP handler: every route, every middleware, wired from explicit dependencies.
 func New(d Deps) (http.Handler, error) {
-	if d.Logger == nil || d.Provider == nil || d.Guard == nil {
-		return nil, errors.New("server: logger, provider and guard are required")
+	if d.Logger == nil || d.Provider == nil || d.Phones == nil || d.Guard == nil {
+		return nil, errors.New("server: logger, provider, phone parser and guard are required")
 	}
 	logger := d.Logger
 	if d.Metrics == nil {
 		d.Metrics = metrics.New("")
 	}
-	s := &Server{provider: d.Provider, guard: d.Guard, logger: logger, metrics: d.Metrics}
+	s := &Server{provider: d.Provider, phones: d.Phones, tests: d.Tests, guard: d.Guard, logger: logger, metrics: d.Metrics}
 
 	validator, err := newValidator(s)
 	if err != nil {

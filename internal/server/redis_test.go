@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 

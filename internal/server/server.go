@@ -7,6 +7,9 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
+
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
@@ -17,6 +20,8 @@ import (
 // Server implements the contract's operations.
 type Server struct {
 	provider verify.Provider
+	phones   *phone.Parser
+	tests    testnumbers.Numbers
 	guard    *guard.Guard
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
@@ -39,7 +44,7 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	// leave an SMS on its way and nothing to replay, and the retry would pay for a second.
 	ctx = context.WithoutCancel(ctx)
 	var first api.RequestVerificationResponseObject
-	resp, err := s.guard.Idempotent(ctx, key, req.Body.Number, func() (guard.Response, bool) {
+	resp, err := s.guard.Idempotent(ctx, key, req.Body.Number, func() (state.Response, bool) {
 		var started bool
 		first, started = s.startVerification(ctx, req.Body.Number)
 		answer, final := record(first)
@@ -67,14 +72,19 @@ func idempotencyKey(header string) (key string, ok bool) {
 	return header, header != ""
 }
 
-// startVerification starts a verification once the guard admits the number, because every
-// upstream call costs money. asked says whether the backend was asked, whatever it answered.
+// startVerification reads the number once, and starts a verification once the guard admits it,
+// because every upstream call costs money. asked says whether the backend was asked, whatever it
+// answered.
 func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp api.RequestVerificationResponseObject, asked bool) {
 	noteNumber(ctx, rawNumber)
-	number, err := s.guard.Admit(ctx, rawNumber)
+	num, isTest, err := s.tests.Read(s.phones, rawNumber)
+	if err == nil && !isTest { // a test number is sent nowhere: the per-IP limit is all it needs
+		err = s.guard.Admit(ctx, num)
+	}
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpStart), err), false
 	}
+	number := num.E164
 	noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
 	if err == nil && !verify.ValidRequestID(started.RequestID) {

@@ -4,17 +4,18 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 
 // stores are the two places the guard's state can live, for tests that must hold for both. The
 // in-memory store is the harness's default (nil); the Redis one is a real redis-server of its own.
-func stores() map[string]func(t *testing.T) guard.Store {
-	return map[string]func(t *testing.T) guard.Store{
-		"memory": func(*testing.T) guard.Store { return nil },
-		"redis":  func(t *testing.T) guard.Store { return redisStore(t, redistest.Start(t)) },
+func stores() map[string]func(t *testing.T) state.Store {
+	return map[string]func(t *testing.T) state.Store{
+		"memory": func(*testing.T) state.Store { return nil },
+		"redis":  func(t *testing.T) state.Store { return redisStore(t, redistest.Start(t)) },
 	}
 }
 

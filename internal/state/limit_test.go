@@ -1,26 +1,26 @@
-package guard_test
+package state_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 func TestParseLimit(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    guard.Limit
+		want    state.Limit
 		written string
 		bad     bool
 		why     string // in the error of a bad one
 	}{
-		{in: "30/1m", want: guard.Limit{Count: 30, Window: time.Minute}, written: "30/1m"},
-		{in: "3/10m", want: guard.Limit{Count: 3, Window: 10 * time.Minute}, written: "3/10m"},
-		{in: "1000/24h", want: guard.Limit{Count: 1000, Window: 24 * time.Hour}, written: "1000/24h"},
-		{in: " 5 / 90s ", want: guard.Limit{Count: 5, Window: 90 * time.Second}, written: "5/1m30s"},
-		{in: "2/1h30m", want: guard.Limit{Count: 2, Window: 90 * time.Minute}, written: "2/1h30m"},
+		{in: "30/1m", want: state.Limit{Count: 30, Window: time.Minute}, written: "30/1m"},
+		{in: "3/10m", want: state.Limit{Count: 3, Window: 10 * time.Minute}, written: "3/10m"},
+		{in: "1000/24h", want: state.Limit{Count: 1000, Window: 24 * time.Hour}, written: "1000/24h"},
+		{in: " 5 / 90s ", want: state.Limit{Count: 5, Window: 90 * time.Second}, written: "5/1m30s"},
+		{in: "2/1h30m", want: state.Limit{Count: 2, Window: 90 * time.Minute}, written: "2/1h30m"},
 		{in: "off", written: "off"},
 		{in: "OFF", written: "off"},
 		{in: "", bad: true},
@@ -36,7 +36,7 @@ func TestParseLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := guard.ParseLimit(tt.in)
+			got, err := state.ParseLimit(tt.in)
 			if tt.bad {
 				if err == nil {
 					t.Fatalf("accepted %q as %+v", tt.in, got)
@@ -50,23 +50,5 @@ func TestParseLimit(t *testing.T) {
 				t.Fatalf("got %+v (%s) %v, want %+v (%s)", got, got, err, tt.want, tt.written)
 			}
 		})
-	}
-}
-
-func TestClientKey(t *testing.T) {
-	tests := []struct{ ip, want string }{
-		{"203.0.113.7", "203.0.113.7"},
-		{"::ffff:203.0.113.7", "203.0.113.7"},
-		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
-		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
-		{"fe80::1%eth0", "fe80::/64"},
-		{"::1", "::/64"},
-		{"", "unknown"},
-		{"not an ip", "unknown"},
-	}
-	for _, tt := range tests {
-		if got := guard.ClientKey(tt.ip); got != tt.want {
-			t.Errorf("ClientKey(%q) = %q, want %q", tt.ip, got, tt.want)
-		}
 	}
 }

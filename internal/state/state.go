@@ -1,4 +1,9 @@
-package guard
+// Package state owns what verify-proxy shares between replicas: sliding-window rate limits,
+// idempotency records and test-number sessions, behind one Store interface with two implementations
+// that pass one conformance suite (storetest): memstore in this process, redisstore in Redis. It
+// knows what a limit is (Limit, "N/duration") and reports a store it cannot reach as ErrUnavailable;
+// what either means for a request is the guard's decision, and the test numbers'.
+package state
 
 import (
 	"context"
@@ -6,10 +11,10 @@ import (
 	"time"
 )
 
-// Store is the state the guard shares between replicas: rate-limit windows, idempotency records and
-// test-number sessions. Every method is one atomic step in the store (never a read followed by a
-// write), so that replicas sharing one store enforce one budget. memstore keeps it in one process;
-// redisstore in Redis. Both pass the same conformance tests (guard/storetest).
+// Store is the state replicas share: rate-limit windows, idempotency records and test-number
+// sessions. Every method is one atomic step in the store (never a read followed by a write), so that
+// replicas sharing one store enforce one budget. memstore keeps it in one process; redisstore in
+// Redis. Both pass the same conformance tests (state/storetest).
 type Store interface {
 	Limiter
 	Idempotency

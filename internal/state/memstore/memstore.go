@@ -1,4 +1,4 @@
-// Package memstore owns the guard's state in one process: sliding-window counters, idempotency
+// Package memstore owns the shared state in one process: sliding-window counters, idempotency
 // records and test-number sessions, behind one mutex, so each operation is atomic. It is the
 // default when no Redis is configured; with several replicas each would count alone, so they need
 // redisstore instead. Time comes from an injected clock, so tests never sleep.
@@ -9,14 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // sweepEvery is how often (in clock time) expired entries are dropped, so memory follows the
 // traffic of the last windows rather than all traffic ever seen.
 const sweepEvery = time.Minute
 
-// Store is an in-memory guard.Store. It is safe for concurrent use.
+// Store is an in-memory state.Store. It is safe for concurrent use.
 type Store struct {
 	now func() time.Time
 
@@ -27,7 +27,7 @@ type Store struct {
 	lastSweep time.Time
 }
 
-var _ guard.Store = (*Store)(nil)
+var _ state.Store = (*Store)(nil)
 
 // window holds the times of the calls admitted within the last span, oldest first.
 type window struct {
@@ -36,7 +36,7 @@ type window struct {
 }
 
 type record struct {
-	guard.Record
+	state.Record
 	expires time.Time
 }
 
@@ -59,9 +59,9 @@ func New(now func() time.Time) *Store {
 	}
 }
 
-// Take implements guard.Limiter with sliding windows: a call is admitted when fewer than Count
+// Take implements state.Limiter with sliding windows: a call is admitted when fewer than Count
 // calls were admitted in the Window before it.
-func (s *Store) Take(_ context.Context, rules []guard.Rule) (guard.Decision, error) {
+func (s *Store) Take(_ context.Context, rules []state.Rule) (state.Decision, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -77,7 +77,7 @@ func (s *Store) Take(_ context.Context, rules []guard.Rule) (guard.Decision, err
 		if used := len(w.calls); used >= r.Limit.Count {
 			// Room comes back when the call that put the window at its limit leaves it.
 			oldest := w.calls[used-r.Limit.Count]
-			return guard.Decision{Rule: i, RetryAfter: oldest.Add(r.Limit.Window).Sub(now)}, nil
+			return state.Decision{Rule: i, RetryAfter: oldest.Add(r.Limit.Window).Sub(now)}, nil
 		}
 	}
 	for _, r := range rules {
@@ -88,7 +88,7 @@ func (s *Store) Take(_ context.Context, rules []guard.Rule) (guard.Decision, err
 		}
 		w.calls = append(w.calls, now)
 	}
-	return guard.Decision{Allowed: true}, nil
+	return state.Decision{Allowed: true}, nil
 }
 
 // drop forgets the calls that left the window: those at or before now-span.
@@ -102,8 +102,8 @@ func (w *window) drop(now time.Time, span time.Duration) {
 	}
 }
 
-// Reserve implements guard.Idempotency.
-func (s *Store) Reserve(_ context.Context, key, fingerprint string, lease time.Duration) (guard.Record, bool, error) {
+// Reserve implements state.Idempotency.
+func (s *Store) Reserve(_ context.Context, key, fingerprint string, lease time.Duration) (state.Record, bool, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,12 +111,12 @@ func (s *Store) Reserve(_ context.Context, key, fingerprint string, lease time.D
 	if r, ok := s.records[key]; ok && now.Before(r.expires) {
 		return r.Record, false, nil
 	}
-	s.records[key] = record{Record: guard.Record{Fingerprint: fingerprint}, expires: now.Add(lease)}
-	return guard.Record{}, true, nil
+	s.records[key] = record{Record: state.Record{Fingerprint: fingerprint}, expires: now.Add(lease)}
+	return state.Record{}, true, nil
 }
 
-// Complete implements guard.Idempotency.
-func (s *Store) Complete(_ context.Context, key string, rec guard.Record, ttl time.Duration) error {
+// Complete implements state.Idempotency.
+func (s *Store) Complete(_ context.Context, key string, rec state.Record, ttl time.Duration) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,7 +124,7 @@ func (s *Store) Complete(_ context.Context, key string, rec guard.Record, ttl ti
 	return nil
 }
 
-// Release implements guard.Idempotency.
+// Release implements state.Idempotency.
 func (s *Store) Release(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,7 +132,7 @@ func (s *Store) Release(_ context.Context, key string) error {
 	return nil
 }
 
-// StartSession implements guard.Sessions.
+// StartSession implements state.Sessions.
 func (s *Store) StartSession(_ context.Context, id, code string, ttl time.Duration) error {
 	now := s.now()
 	s.mu.Lock()
@@ -142,29 +142,29 @@ func (s *Store) StartSession(_ context.Context, id, code string, ttl time.Durati
 	return nil
 }
 
-// CheckSession implements guard.Sessions.
-func (s *Store) CheckSession(_ context.Context, id, code string, maxWrong int) (guard.CodeResult, error) {
+// CheckSession implements state.Sessions.
+func (s *Store) CheckSession(_ context.Context, id, code string, maxWrong int) (state.CodeResult, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ses := s.sessions[id]
 	if ses == nil || !now.Before(ses.expires) {
 		delete(s.sessions, id)
-		return guard.CodeUnknown, nil
+		return state.CodeUnknown, nil
 	}
 	if code == ses.code {
 		delete(s.sessions, id)
-		return guard.CodeRight, nil
+		return state.CodeRight, nil
 	}
 	ses.wrong++
 	if ses.wrong >= maxWrong {
 		delete(s.sessions, id)
-		return guard.CodeExhausted, nil
+		return state.CodeExhausted, nil
 	}
-	return guard.CodeWrong, nil
+	return state.CodeWrong, nil
 }
 
-// EndSession implements guard.Sessions.
+// EndSession implements state.Sessions.
 func (s *Store) EndSession(_ context.Context, id string) (bool, error) {
 	now := s.now()
 	s.mu.Lock()

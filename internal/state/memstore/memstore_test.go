@@ -5,15 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/memstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(_ *testing.T, now func() time.Time) guard.Store { return memstore.New(now) })
+	storetest.Run(t, func(_ *testing.T, now func() time.Time) state.Store { return memstore.New(now) })
 }
 
 func TestRecordsAndSessionsExpire(t *testing.T) {
@@ -28,7 +29,7 @@ func TestRecordsAndSessionsExpire(t *testing.T) {
 	if _, reserved, _ := store.Reserve(ctx, "k", "other", time.Minute); !reserved {
 		t.Fatal("an in-flight record whose lease ran out must give way (its process may have died)")
 	}
-	_ = store.Complete(ctx, "k", guard.Record{Fingerprint: "other", Done: true}, time.Hour)
+	_ = store.Complete(ctx, "k", state.Record{Fingerprint: "other", Done: true}, time.Hour)
 	clock.Advance(time.Hour - time.Second)
 	if _, reserved, _ := store.Reserve(ctx, "k", "other", time.Minute); reserved {
 		t.Fatal("a finished record must be kept for its ttl")
@@ -40,7 +41,7 @@ func TestRecordsAndSessionsExpire(t *testing.T) {
 
 	_ = store.StartSession(ctx, "s", "1234", 5*time.Minute)
 	clock.Advance(5 * time.Minute)
-	if got, _ := store.CheckSession(ctx, "s", "1234", 3); got != guard.CodeUnknown {
+	if got, _ := store.CheckSession(ctx, "s", "1234", 3); got != state.CodeUnknown {
 		t.Fatalf("an expired session must be unknown, got %v", got)
 	}
 	_ = store.StartSession(ctx, "s", "1234", 5*time.Minute)

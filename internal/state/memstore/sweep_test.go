@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 )
 
 // TestMemoryFollowsRecentTraffic: keys of callers long gone are dropped, so a flood of distinct
@@ -18,12 +18,12 @@ func TestMemoryFollowsRecentTraffic(t *testing.T) {
 	clock := clocktest.New()
 	s := New(clock.Now)
 	for i := range 1000 {
-		_, _ = s.Take(ctx, []guard.Rule{{Key: fmt.Sprint("ip:", i), Limit: guard.Limit{Count: 5, Window: time.Minute}}})
+		_, _ = s.Take(ctx, []state.Rule{{Key: fmt.Sprint("ip:", i), Limit: state.Limit{Count: 5, Window: time.Minute}}})
 		_, _, _ = s.Reserve(ctx, fmt.Sprint("idem:", i), "fp", time.Minute)
 		_ = s.StartSession(ctx, fmt.Sprint("test", i), "1234", time.Minute)
 	}
 	clock.Advance(2 * time.Minute)
-	_, _ = s.Take(ctx, []guard.Rule{{Key: "ip:new", Limit: guard.Limit{Count: 5, Window: time.Minute}}})
+	_, _ = s.Take(ctx, []state.Rule{{Key: "ip:new", Limit: state.Limit{Count: 5, Window: time.Minute}}})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.windows) != 1 || len(s.records) != 0 || len(s.sessions) != 0 {

@@ -3,9 +3,9 @@ package redisstore_test
 import (
 	"testing"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
-	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/state/storetest"
 )
 
 // BenchmarkTake is one limiter round trip to a local Redis.

@@ -1,4 +1,4 @@
-// Package redisstore owns the guard's state in Redis, so that any number of replicas enforce one
+// Package redisstore owns the shared state in Redis, so that any number of replicas enforce one
 // budget: sliding-window counters (one sorted set per key), idempotency records and test-number
 // sessions. Every operation is one Redis command or one Lua script, which Redis runs atomically,
 // never a read followed by a write from Go.
@@ -17,9 +17,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/redis/go-redis/v9"
 )
 
 const prefix = "verify-proxy:"
@@ -38,13 +38,13 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is a guard.Store in Redis. It is safe for concurrent use.
+// Store is a state.Store in Redis. It is safe for concurrent use.
 type Store struct {
 	client *redis.Client
 	now    func() time.Time
 }
 
-var _ guard.Store = (*Store)(nil)
+var _ state.Store = (*Store)(nil)
 
 // New connects to the Redis at url (redis://[:password@]host:port/db or rediss:// for TLS). It does
 // not wait for Redis: an unreachable Redis is reported by each call, so a replica can start while
@@ -75,12 +75,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connections.
 func (s *Store) Close() error { return s.client.Close() }
 
-// wrap marks every failure of Redis as guard.ErrUnavailable for the guard to decide on.
+// wrap marks every failure of Redis as state.ErrUnavailable for the guard to decide on.
 func wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: redis: %w", guard.ErrUnavailable, err)
+	return fmt.Errorf("%w: redis: %w", state.ErrUnavailable, err)
 }
 
 // takeScript is the sliding-window limiter. KEYS are the rules' sorted sets of admitted calls
@@ -114,14 +114,14 @@ end
 return {0, 0}
 `)
 
-// Take implements guard.Limiter.
-func (s *Store) Take(ctx context.Context, rules []guard.Rule) (guard.Decision, error) {
+// Take implements state.Limiter.
+func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, error) {
 	if len(rules) == 0 {
-		return guard.Decision{Allowed: true}, nil
+		return state.Decision{Allowed: true}, nil
 	}
 	member, err := uniqueMember()
 	if err != nil {
-		return guard.Decision{}, err
+		return state.Decision{}, err
 	}
 	var now int64
 	if s.now != nil {
@@ -136,15 +136,15 @@ func (s *Store) Take(ctx context.Context, rules []guard.Rule) (guard.Decision, e
 	}
 	res, err := takeScript.Run(ctx, s.client, keys, args...).Int64Slice()
 	if err != nil {
-		return guard.Decision{}, wrap(err)
+		return state.Decision{}, wrap(err)
 	}
 	if len(res) != 2 {
-		return guard.Decision{}, wrap(fmt.Errorf("limiter script answered %v", res))
+		return state.Decision{}, wrap(fmt.Errorf("limiter script answered %v", res))
 	}
 	if res[0] == 0 {
-		return guard.Decision{Allowed: true}, nil
+		return state.Decision{Allowed: true}, nil
 	}
-	return guard.Decision{Rule: int(res[0]) - 1, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+	return state.Decision{Rule: int(res[0]) - 1, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
 }
 
 // uniqueMember names one admitted call: two calls in the same millisecond must both count.
@@ -165,38 +165,38 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 `)
 
-// Reserve implements guard.Idempotency.
-func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (guard.Record, bool, error) {
+// Reserve implements state.Idempotency.
+func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (state.Record, bool, error) {
 	// go-redis resends a call that timed out (MaxRetries): when Redis was only slow, it runs both,
 	// and without an owner the resent call would find the first one's lease and answer 409 to the
 	// very request that holds it.
-	return s.reserve(ctx, key, guard.Record{Fingerprint: fingerprint, Owner: rand.Text()}, lease)
+	return s.reserve(ctx, key, state.Record{Fingerprint: fingerprint, Owner: rand.Text()}, lease)
 }
 
-func (s *Store) reserve(ctx context.Context, key string, fresh guard.Record, lease time.Duration) (guard.Record, bool, error) {
+func (s *Store) reserve(ctx context.Context, key string, fresh state.Record, lease time.Duration) (state.Record, bool, error) {
 	b, err := json.Marshal(fresh)
 	if err != nil {
-		return guard.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
+		return state.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
 	}
 	old, err := reserveScript.Run(ctx, s.client, []string{prefix + key}, b, lease.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
-		return guard.Record{}, true, nil
+		return state.Record{}, true, nil
 	}
 	if err != nil {
-		return guard.Record{}, false, wrap(err)
+		return state.Record{}, false, wrap(err)
 	}
-	var rec guard.Record
+	var rec state.Record
 	if err := json.Unmarshal([]byte(old), &rec); err != nil {
-		return guard.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
+		return state.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
 	}
 	if !rec.Done && rec.Owner == fresh.Owner {
-		return guard.Record{}, true, nil // our own lease, written by the first try of this call
+		return state.Record{}, true, nil // our own lease, written by the first try of this call
 	}
 	return rec, false, nil
 }
 
-// Complete implements guard.Idempotency.
-func (s *Store) Complete(ctx context.Context, key string, rec guard.Record, ttl time.Duration) error {
+// Complete implements state.Idempotency.
+func (s *Store) Complete(ctx context.Context, key string, rec state.Record, ttl time.Duration) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode idempotency record: %w", err)
@@ -204,14 +204,14 @@ func (s *Store) Complete(ctx context.Context, key string, rec guard.Record, ttl 
 	return wrap(s.client.Set(ctx, prefix+key, b, ttl).Err())
 }
 
-// Release implements guard.Idempotency.
+// Release implements state.Idempotency.
 func (s *Store) Release(ctx context.Context, key string) error {
 	return wrap(s.client.Del(ctx, prefix+key).Err())
 }
 
 func sessionKey(id string) string { return prefix + "session:" + id }
 
-// StartSession implements guard.Sessions: a hash {code, wrong} that expires with the session.
+// StartSession implements state.Sessions: a hash {code, wrong} that expires with the session.
 func (s *Store) StartSession(ctx context.Context, id, code string, ttl time.Duration) error {
 	key := sessionKey(id)
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -262,25 +262,25 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// CheckSession implements guard.Sessions.
-func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int) (guard.CodeResult, error) {
+// CheckSession implements state.Sessions.
+func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int) (state.CodeResult, error) {
 	n, err := checkScript.Run(ctx, s.client, []string{sessionKey(id)}, code, maxWrong, rand.Text(),
 		resendGrace.Milliseconds()).Int()
 	if err != nil {
-		return guard.CodeUnknown, wrap(err)
+		return state.CodeUnknown, wrap(err)
 	}
 	switch n {
 	case 1:
-		return guard.CodeRight, nil
+		return state.CodeRight, nil
 	case 2:
-		return guard.CodeWrong, nil
+		return state.CodeWrong, nil
 	case 3:
-		return guard.CodeExhausted, nil
+		return state.CodeExhausted, nil
 	}
-	return guard.CodeUnknown, nil
+	return state.CodeUnknown, nil
 }
 
-// EndSession implements guard.Sessions.
+// EndSession implements state.Sessions.
 func (s *Store) EndSession(ctx context.Context, id string) (bool, error) {
 	n, err := endScript.Run(ctx, s.client, []string{sessionKey(id)}, rand.Text(), resendGrace.Milliseconds()).Int()
 	return n > 0, wrap(err)

@@ -8,19 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/redis/go-redis/v9"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
-	"github.com/verify-proxy/verify-proxy/internal/guard/storetest"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/state/storetest"
 )
 
 // TestConformance holds the Redis store to the in-memory store's behaviour. Each test gets its own
 // redis-server; windows follow the test's clock so the tables need no sleeping.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) guard.Store {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) state.Store {
 		return newStore(t, redistest.Start(t), redisstore.Options{Now: now})
 	})
 }
@@ -38,7 +39,7 @@ func newStore(t *testing.T, srv *redistest.Server, opts redisstore.Options) *red
 // TestWindowsOnRedisClock: without an injected clock, windows follow Redis's TIME, as in production.
 func TestWindowsOnRedisClock(t *testing.T) {
 	s := newStore(t, redistest.Start(t), redisstore.Options{})
-	rules := []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 2, Window: time.Hour}}}
+	rules := []state.Rule{{Key: "n", Limit: state.Limit{Count: 2, Window: time.Hour}}}
 	for i, want := range []bool{true, true, false} {
 		d, err := s.Take(context.Background(), rules)
 		if err != nil || d.Allowed != want {
@@ -67,7 +68,7 @@ func TestRecordsAndSessionsExpireInRedis(t *testing.T) {
 	})
 	eventually(t, "the session expires", func() bool {
 		got, err := s.CheckSession(ctx, "s", "1234", 3)
-		return err == nil && got == guard.CodeUnknown
+		return err == nil && got == state.CodeUnknown
 	})
 }
 
@@ -80,19 +81,19 @@ func TestUnreachableRedisIsErrUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	rules := []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 1, Window: time.Minute}}}
+	rules := []state.Rule{{Key: "n", Limit: state.Limit{Count: 1, Window: time.Minute}}}
 	calls := map[string]func() error{
 		"take":          func() error { _, err := s.Take(ctx, rules); return err },
 		"reserve":       func() error { _, _, err := s.Reserve(ctx, "k", "fp", time.Minute); return err },
-		"complete":      func() error { return s.Complete(ctx, "k", guard.Record{}, time.Minute) },
+		"complete":      func() error { return s.Complete(ctx, "k", state.Record{}, time.Minute) },
 		"release":       func() error { return s.Release(ctx, "k") },
 		"start session": func() error { return s.StartSession(ctx, "s", "1234", time.Minute) },
 		"check session": func() error { _, err := s.CheckSession(ctx, "s", "1234", 3); return err },
 		"end session":   func() error { _, err := s.EndSession(ctx, "s"); return err },
 	}
 	for name, call := range calls {
-		if err := call(); !errors.Is(err, guard.ErrUnavailable) {
-			t.Errorf("%s with Redis stopped: %v, want guard.ErrUnavailable", name, err)
+		if err := call(); !errors.Is(err, state.ErrUnavailable) {
+			t.Errorf("%s with Redis stopped: %v, want state.ErrUnavailable", name, err)
 		}
 	}
 	srv.Restart()
@@ -133,7 +134,7 @@ func TestLibraryLogGoesToDebug(t *testing.T) {
 	srv := redistest.Start(t)
 	s := newStore(t, srv, redisstore.Options{})
 	srv.Stop()
-	_, _ = s.Take(context.Background(), []guard.Rule{{Key: "n", Limit: guard.Limit{Count: 1, Window: time.Minute}}})
+	_, _ = s.Take(context.Background(), []state.Rule{{Key: "n", Limit: state.Limit{Count: 1, Window: time.Minute}}})
 	if !strings.Contains(buf.String(), `"level":"DEBUG","msg":"go-redis: `) {
 		t.Fatalf("go-redis's dial failure was not logged at debug level:\n%s", buf.String())
 	}

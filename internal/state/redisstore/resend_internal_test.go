@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
-	"github.com/verify-proxy/verify-proxy/internal/guard/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 
 // TestAResentReserveKeepsItsLease: go-redis resends a call that timed out, and a slow Redis then
@@ -14,13 +15,13 @@ import (
 func TestAResentReserveKeepsItsLease(t *testing.T) {
 	s := newInternalStore(t)
 	ctx := context.Background()
-	first := guard.Record{Fingerprint: "f1", Owner: "call-1"}
+	first := state.Record{Fingerprint: "f1", Owner: "call-1"}
 	for try := range 2 {
 		if _, reserved, err := s.reserve(ctx, "idem:k", first, time.Minute); err != nil || !reserved {
 			t.Fatalf("try %d of one call: reserved %v, err %v", try+1, reserved, err)
 		}
 	}
-	rec, reserved, err := s.reserve(ctx, "idem:k", guard.Record{Fingerprint: "f1", Owner: "call-2"}, time.Minute)
+	rec, reserved, err := s.reserve(ctx, "idem:k", state.Record{Fingerprint: "f1", Owner: "call-2"}, time.Minute)
 	if err != nil || reserved || rec.Fingerprint != "f1" || rec.Done {
 		t.Fatalf("another call: reserved %v, record %+v, err %v; want the first call's lease in flight", reserved, rec, err)
 	}

@@ -1,4 +1,4 @@
-// Package storetest owns the conformance tests every guard.Store must pass, so that the in-memory
+// Package storetest owns the conformance tests every state.Store must pass, so that the in-memory
 // store and the Redis store are held to one behaviour by the same table tests.
 package storetest
 
@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 )
 
 // NewStore makes an empty store whose windows follow now.
-type NewStore func(t *testing.T, now func() time.Time) guard.Store
+type NewStore func(t *testing.T, now func() time.Time) state.Store
 
 // Run runs every conformance test against stores made by newStore.
 func Run(t *testing.T, newStore NewStore) {
@@ -25,14 +25,14 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("sessions", func(t *testing.T) { testSessions(t, newStore) })
 }
 
-func rule(key string, count int, window time.Duration) guard.Rule {
-	return guard.Rule{Name: key, Key: key, Limit: guard.Limit{Count: count, Window: window}}
+func rule(key string, count int, window time.Duration) state.Rule {
+	return state.Rule{Name: key, Key: key, Limit: state.Limit{Count: count, Window: window}}
 }
 
 // step is one Take at a moment, and what it must decide.
 type step struct {
 	at         time.Duration // since the start of the test
-	rules      []guard.Rule
+	rules      []state.Rule
 	allowed    bool
 	rule       int
 	retryAfter time.Duration
@@ -47,46 +47,46 @@ func testLimits(t *testing.T, newStore NewStore) {
 		steps []step
 	}{
 		{"admits count calls in a window, then says when the oldest leaves it", []step{
-			{at: 0, rules: []guard.Rule{a3}, allowed: true},
-			{at: time.Minute, rules: []guard.Rule{a3}, allowed: true},
-			{at: 2 * time.Minute, rules: []guard.Rule{a3}, allowed: true},
-			{at: 3 * time.Minute, rules: []guard.Rule{a3}, retryAfter: 7 * time.Minute},
-			{at: 10*time.Minute - time.Millisecond, rules: []guard.Rule{a3}, retryAfter: time.Millisecond},
-			{at: 10 * time.Minute, rules: []guard.Rule{a3}, allowed: true},
-			{at: 10 * time.Minute, rules: []guard.Rule{a3}, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{a3}, allowed: true},
+			{at: time.Minute, rules: []state.Rule{a3}, allowed: true},
+			{at: 2 * time.Minute, rules: []state.Rule{a3}, allowed: true},
+			{at: 3 * time.Minute, rules: []state.Rule{a3}, retryAfter: 7 * time.Minute},
+			{at: 10*time.Minute - time.Millisecond, rules: []state.Rule{a3}, retryAfter: time.Millisecond},
+			{at: 10 * time.Minute, rules: []state.Rule{a3}, allowed: true},
+			{at: 10 * time.Minute, rules: []state.Rule{a3}, retryAfter: time.Minute},
 		}},
 		{"refused calls are not counted", []step{
-			{at: 0, rules: []guard.Rule{b1}, allowed: true},
-			{at: 30 * time.Second, rules: []guard.Rule{b1}, retryAfter: 30 * time.Second},
-			{at: 59 * time.Second, rules: []guard.Rule{b1}, retryAfter: time.Second},
-			{at: time.Minute, rules: []guard.Rule{b1}, allowed: true},
+			{at: 0, rules: []state.Rule{b1}, allowed: true},
+			{at: 30 * time.Second, rules: []state.Rule{b1}, retryAfter: 30 * time.Second},
+			{at: 59 * time.Second, rules: []state.Rule{b1}, retryAfter: time.Second},
+			{at: time.Minute, rules: []state.Rule{b1}, allowed: true},
 		}},
 		{"keys are independent", []step{
-			{at: 0, rules: []guard.Rule{b1}, allowed: true},
-			{at: 0, rules: []guard.Rule{rule("c", 1, time.Minute)}, allowed: true},
-			{at: 0, rules: []guard.Rule{b1}, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{b1}, allowed: true},
+			{at: 0, rules: []state.Rule{rule("c", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []state.Rule{b1}, retryAfter: time.Minute},
 		}},
 		{"a refusal by one rule records nothing under the others", []step{
-			{at: 0, rules: []guard.Rule{b1}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
-			{at: 0, rules: []guard.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
-			{at: 0, rules: []guard.Rule{a5}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5}, allowed: true},
-			{at: 0, rules: []guard.Rule{a5}, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{b1}, allowed: true},
+			{at: 0, rules: []state.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{a5, b1}, rule: 1, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{a5}, allowed: true},
+			{at: 0, rules: []state.Rule{a5}, allowed: true},
+			{at: 0, rules: []state.Rule{a5}, allowed: true},
+			{at: 0, rules: []state.Rule{a5}, allowed: true},
+			{at: 0, rules: []state.Rule{a5}, allowed: true},
+			{at: 0, rules: []state.Rule{a5}, retryAfter: time.Minute},
 		}},
 		{"an admitted call counts under every rule", []step{
-			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute), rule("y", 1, time.Minute)}, allowed: true},
-			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute)}, allowed: true},
-			{at: 0, rules: []guard.Rule{rule("x", 2, time.Minute)}, retryAfter: time.Minute},
-			{at: 0, rules: []guard.Rule{rule("y", 1, time.Minute)}, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{rule("x", 2, time.Minute), rule("y", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []state.Rule{rule("x", 2, time.Minute)}, allowed: true},
+			{at: 0, rules: []state.Rule{rule("x", 2, time.Minute)}, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{rule("y", 1, time.Minute)}, retryAfter: time.Minute},
 		}},
 		{"the first full rule is named", []step{
-			{at: 0, rules: []guard.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, allowed: true},
-			{at: 0, rules: []guard.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 0, retryAfter: time.Hour},
-			{at: 0, rules: []guard.Rule{rule("r", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 1, retryAfter: time.Minute},
+			{at: 0, rules: []state.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, allowed: true},
+			{at: 0, rules: []state.Rule{rule("p", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 0, retryAfter: time.Hour},
+			{at: 0, rules: []state.Rule{rule("r", 1, time.Hour), rule("q", 1, time.Minute)}, rule: 1, retryAfter: time.Minute},
 		}},
 	}
 	for _, tt := range tests {
@@ -100,7 +100,7 @@ func testLimits(t *testing.T, newStore NewStore) {
 				if err != nil {
 					t.Fatalf("step %d: %v", i, err)
 				}
-				want := guard.Decision{Allowed: s.allowed}
+				want := state.Decision{Allowed: s.allowed}
 				if !s.allowed {
 					want.Rule, want.RetryAfter = s.rule, s.retryAfter
 				}
@@ -116,7 +116,7 @@ func testLimits(t *testing.T, newStore NewStore) {
 func testLimitConcurrency(t *testing.T, newStore NewStore) {
 	clock := clocktest.New()
 	store := newStore(t, clock.Now)
-	rules := []guard.Rule{rule("n", 3, 10*time.Minute), rule("g", 1000, time.Hour)}
+	rules := []state.Rule{rule("n", 3, 10*time.Minute), rule("g", 1000, time.Hour)}
 	allowed := concurrently(t, 100, func(int) (bool, error) {
 		d, err := store.Take(context.Background(), rules)
 		return d.Allowed, err
@@ -149,7 +149,7 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 		t.Fatalf("reserve while in flight must return the in-flight record: %+v %v %v", rec, reserved, err)
 	}
 	body := []byte(`{"request_id":"abc","status":"0"}`)
-	if err := store.Complete(ctx, "k1", guard.Record{Fingerprint: "fp1", Done: true, Response: guard.Response{Status: 200, Body: body}}, ttl); err != nil {
+	if err := store.Complete(ctx, "k1", state.Record{Fingerprint: "fp1", Done: true, Response: state.Response{Status: 200, Body: body}}, ttl); err != nil {
 		t.Fatal(err)
 	}
 	rec, reserved, err = store.Reserve(ctx, "k1", "fp1", lease)
@@ -182,13 +182,13 @@ func testSessions(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name  string
 		codes []string
-		want  []guard.CodeResult
+		want  []state.CodeResult
 	}{
-		{"the right code ends the session", []string{"123456", "123456"}, []guard.CodeResult{guard.CodeRight, guard.CodeUnknown}},
-		{"wrong codes, then the right one", []string{"000000", "111111", "123456"}, []guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeRight}},
+		{"the right code ends the session", []string{"123456", "123456"}, []state.CodeResult{state.CodeRight, state.CodeUnknown}},
+		{"wrong codes, then the right one", []string{"000000", "111111", "123456"}, []state.CodeResult{state.CodeWrong, state.CodeWrong, state.CodeRight}},
 		{"the third wrong code ends the session", []string{"1", "2", "3", "123456"},
-			[]guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeExhausted, guard.CodeUnknown}},
-		{"codes are compared exactly", []string{"123456 ", "12345", "1234567"}, []guard.CodeResult{guard.CodeWrong, guard.CodeWrong, guard.CodeExhausted}},
+			[]state.CodeResult{state.CodeWrong, state.CodeWrong, state.CodeExhausted, state.CodeUnknown}},
+		{"codes are compared exactly", []string{"123456 ", "12345", "1234567"}, []state.CodeResult{state.CodeWrong, state.CodeWrong, state.CodeExhausted}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +207,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 
 	t.Run("end reports whether the session existed", func(t *testing.T) {
 		store := newStore(t, clocktest.New().Now)
-		if got, err := store.CheckSession(ctx, "never", "1234", 3); err != nil || got != guard.CodeUnknown {
+		if got, err := store.CheckSession(ctx, "never", "1234", 3); err != nil || got != state.CodeUnknown {
 			t.Fatalf("unknown session: %v %v", got, err)
 		}
 		if ended, err := store.EndSession(ctx, "never"); err != nil || ended {
@@ -219,7 +219,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 		if ended, err := store.EndSession(ctx, "s2"); err != nil || !ended {
 			t.Fatalf("ending a session: %v %v", ended, err)
 		}
-		if got, _ := store.CheckSession(ctx, "s2", "0000", 3); got != guard.CodeUnknown {
+		if got, _ := store.CheckSession(ctx, "s2", "0000", 3); got != state.CodeUnknown {
 			t.Fatalf("an ended session must be unknown, got %v", got)
 		}
 	})
@@ -231,7 +231,7 @@ func testSessions(t *testing.T, newStore NewStore) {
 		}
 		right := concurrently(t, 20, func(int) (bool, error) {
 			got, err := store.CheckSession(ctx, "s3", "4321", 3)
-			return got == guard.CodeRight, err
+			return got == state.CodeRight, err
 		})
 		if right != 1 {
 			t.Fatalf("%d concurrent right codes succeeded, want 1", right)
@@ -264,17 +264,17 @@ func concurrently(t *testing.T, n int, call func(i int) (bool, error)) int {
 
 // BenchTake measures the cost the limits add to a start: three rules (number, country, client IP)
 // on the keys of many clients, from parallel goroutines.
-func BenchTake(b *testing.B, store guard.Store) {
+func BenchTake(b *testing.B, store state.Store) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
 			i++
-			rules := []guard.Rule{
-				{Key: fmt.Sprint("number:", i%10000), Limit: guard.Limit{Count: 3, Window: 10 * time.Minute}},
-				{Key: "country:US", Limit: guard.Limit{Count: 100_000, Window: time.Hour}},
-				{Key: fmt.Sprint("ip:", i%5000), Limit: guard.Limit{Count: 30, Window: time.Minute}},
+			rules := []state.Rule{
+				{Key: fmt.Sprint("number:", i%10000), Limit: state.Limit{Count: 3, Window: 10 * time.Minute}},
+				{Key: "country:US", Limit: state.Limit{Count: 100_000, Window: time.Hour}},
+				{Key: fmt.Sprint("ip:", i%5000), Limit: state.Limit{Count: 30, Window: time.Minute}},
 			}
 			if _, err := store.Take(ctx, rules); err != nil {
 				b.Fatal(err)

@@ -3,7 +3,7 @@
 // every other call to the real provider. Wrong codes behave as at Vonage (status 16, and 17 on the
 // third). A test request_id has its own form ("test" and 32 hex digits) that no Vonage id has, so a
 // test id never reaches Vonage and a Vonage id never reaches the sessions; the sessions live in the
-// guard's store, so they work across replicas.
+// shared state, so they work across replicas. Read recognises a test number however it is typed.
 package testnumbers
 
 import (
@@ -15,7 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/state"
+
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
@@ -36,11 +37,30 @@ func (n Numbers) Has(number string) bool {
 	return ok
 }
 
+// Read reads the number an app sent as phones does, and says whether it is a test number. Test
+// numbers are usually fictional, which phones refuses: they are matched however they are typed
+// (national format, "+44 (0)..."), valid or not, and then only Number.E164 is set. A valid reading
+// is that number and no other, so that a real number typed nationally whose digits happen to equal a
+// test number's reaches Vonage, not the reviewer's fixed code.
+func (n Numbers) Read(phones *phone.Parser, raw string) (num phone.Number, test bool, err error) {
+	num, err = phones.Parse(raw)
+	if err != nil {
+		// Only after Parse refuses, so that a valid number costs one parse.
+		for _, reading := range phones.Readings(raw) {
+			if n.Has(reading) {
+				return phone.Number{E164: reading}, true, nil
+			}
+		}
+		return phone.Number{}, false, err
+	}
+	return num, n.Has(num.E164), nil
+}
+
 // Provider answers test numbers itself and passes everything else to the real provider.
 type Provider struct {
 	next     verify.Provider
 	codes    Numbers
-	sessions guard.Sessions
+	sessions state.Sessions
 	ttl      time.Duration
 	logger   *slog.Logger
 }
@@ -49,7 +69,7 @@ var _ verify.Provider = (*Provider)(nil)
 
 // New wraps next. sessions keep the test verifications; ttl is how long one lives (0 means
 // DefaultTTL).
-func New(next verify.Provider, codes Numbers, sessions guard.Sessions, ttl time.Duration, logger *slog.Logger) *Provider {
+func New(next verify.Provider, codes Numbers, sessions state.Sessions, ttl time.Duration, logger *slog.Logger) *Provider {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
@@ -94,14 +114,14 @@ func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Ch
 		return verify.Checked{}, err
 	}
 	switch res {
-	case guard.CodeRight:
+	case state.CodeRight:
 		// No event and no price: nothing was sent or charged, and v2 (whose ids and shapes the app
 		// may meet in production) never reports them either. The contract has them optional.
 		return verify.Checked{RequestID: requestID}, nil
-	case guard.CodeWrong:
+	case state.CodeWrong:
 		return verify.Checked{}, verify.Errorf(verify.KindCodeMismatch, verify.StatusCodeMismatch, requestID,
 			"The code provided does not match the expected value")
-	case guard.CodeExhausted:
+	case state.CodeExhausted:
 		return verify.Checked{}, verify.Errorf(verify.KindTooManyAttempts, verify.StatusTooManyAttempts, requestID,
 			"The wrong code was provided too many times. Workflow terminated")
 	}
