@@ -20,8 +20,8 @@ var ErrSecondSignal = errors.New("a second signal ended the shutdown; requests s
 // Run serves the API and the admin listener until ctx is cancelled (main's signal handling cancels
 // it on SIGINT or SIGTERM), then shuts down without dropping a request (see shutdown).
 func (a *App) Run(ctx context.Context) error {
-	a.logger.Info("verify-proxy listening", "addr", a.listener.Addr().String(), "backend", a.cfg.Backend,
-		"verify_api", a.cfg.VerifyAPI, "version", a.version, "docs", localURL(a.cfg)+"/docs")
+	a.logger.Info("verify-proxy listening", "addr", a.listener.Addr().String(), "backend", a.cfg.Verify.Backend,
+		"verify_api", a.cfg.Verify.API, "version", a.version, "docs", localURL(a.cfg)+"/docs")
 	served := make(chan error, 1)
 	go func() { served <- a.api.Serve(a.listener) }()
 	adminServed := a.admin.serve()
@@ -49,7 +49,7 @@ func (a *App) Run(ctx context.Context) error {
 // load balancers stop routing here; the server keeps serving for SHUTDOWN_DELAY while they notice,
 // then stops accepting and gives in-flight requests up to SHUTDOWN_TIMEOUT to finish.
 func (a *App) shutdown(ctx context.Context, served <-chan error, again <-chan os.Signal) error {
-	delay, timeout := a.cfg.ShutdownDelay, a.cfg.ShutdownTimeout
+	delay, timeout := a.cfg.Shutdown.Delay, a.cfg.Shutdown.Timeout
 	a.logger.Info("shutting down: /readyz answers 503; serving on for SHUTDOWN_DELAY",
 		"shutdown_delay", delay.String(), "shutdown_timeout", timeout.String())
 	// Answers now say "Connection: close", so clients and proxies holding a pooled connection to
@@ -121,8 +121,8 @@ func (a *App) Close() {
 // listens there only, the loopback address when it listens on every interface.
 func localURL(cfg config.Config) string {
 	host := "127.0.0.1"
-	if ip := net.ParseIP(cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
-		host = cfg.ListenHost
+	if ip := net.ParseIP(cfg.HTTP.ListenHost); ip != nil && !ip.IsUnspecified() {
+		host = cfg.HTTP.ListenHost
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.HTTP.Port))
 }

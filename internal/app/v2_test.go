@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
@@ -123,5 +127,44 @@ func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
 	}
 	if !regexp.MustCompile(`"code":"[0-9]{8}"`).MatchString(out.String()) {
 		t.Errorf("the sandbox must send 8-digit codes:\n%s", out)
+	}
+}
+
+// TestTestNumbersLiveAsLongAsVonagesCodes: a test number's verification lives as long as a real
+// one would with the same settings. On v2 that is Vonage's channel_timeout of 180 s per channel, not
+// v1's 300 s (as it was before they shared one rule); the session's expiry is read from Redis.
+func TestTestNumbersLiveAsLongAsVonagesCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"v1", map[string]string{}, 300 * time.Second},
+		{"v2 with one channel", map[string]string{"VONAGE_VERIFY_API": "v2"}, 180 * time.Second},
+		{"v2 with two channels", map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_WORKFLOW": "sms,voice"}, 360 * time.Second},
+	}
+	redis := redistest.Start(t)
+	client := goredis.NewClient(&goredis.Options{Addr: redis.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL(), "TEST_NUMBERS": "15555550100:123456"}
+			maps.Copy(env, tt.env)
+			base, _, _, _ := start(t, env)
+			status, body := postJSON(t, base, "/request", `{"number":"15555550100"}`)
+			var started struct {
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(body), &started); status != http.StatusOK || err != nil {
+				t.Fatalf("start: %d %s", status, body)
+			}
+			ttl, err := client.PTTL(context.Background(), "verify-proxy:session:"+started.RequestID).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ttl > tt.want || ttl < tt.want-10*time.Second {
+				t.Errorf("the test verification lives %s, want %s", ttl, tt.want)
+			}
+		})
 	}
 }

@@ -45,7 +45,7 @@ type App struct {
 // New wires every dependency from cfg, in one place, and binds the API and admin listeners, so that
 // a port in use is an error here rather than in Run.
 func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_ *App, err error) {
-	logger, err := logging.New(stdout, cfg.LogFormat, cfg.LogLevel)
+	logger, err := logging.New(stdout, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return nil, fmt.Errorf("LOG_FORMAT or LOG_LEVEL: %w", err)
 	}
@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	if err != nil {
 		return nil, err
 	}
-	phones, err := phone.NewParser(cfg.DefaultCountry)
+	phones, err := phone.NewParser(cfg.Verify.DefaultCountry)
 	if err != nil {
 		return nil, fmt.Errorf("DEFAULT_COUNTRY: %w", err)
 	}
@@ -72,22 +72,22 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	if err != nil {
 		return nil, err
 	}
-	tests := testnumbers.Numbers(cfg.TestNumbers)
+	tests := testnumbers.Numbers(cfg.Verify.TestNumbers)
 	g, err := guard.New(guard.Options{
 		Store:  store,
 		Logger: logger,
 		Limits: guard.Limits{
-			IP: cfg.RateLimitIP, Number: cfg.RateLimitNumber, Check: cfg.RateLimitCheck,
-			Country: cfg.RateLimitCountry, Global: cfg.RateLimitGlobal,
+			IP: cfg.Protection.RateLimitIP, Number: cfg.Protection.RateLimitNumber, Check: cfg.Protection.RateLimitCheck,
+			Country: cfg.Protection.RateLimitCountry, Global: cfg.Protection.RateLimitGlobal,
 		},
 		Destinations: guard.Destinations{
-			AllowedCountries: cfg.AllowedCountries, BlockedCountries: cfg.BlockedCountries,
-			AllowedTypes: cfg.AllowedNumberTypes,
+			AllowedCountries: cfg.Protection.AllowedCountries, BlockedCountries: cfg.Protection.BlockedCountries,
+			AllowedTypes: cfg.Protection.AllowedNumberTypes,
 		},
-		IdempotencyTTL: cfg.IdempotencyTTL,
+		IdempotencyTTL: cfg.Protection.IdempotencyTTL,
 		// A first request stays "in flight" at most as long as its upstream call can take.
-		IdempotencyLease: cfg.UpstreamTimeout + 30*time.Second,
-		FailOpen:         cfg.RedisFailOpen,
+		IdempotencyLease: cfg.Vonage.UpstreamTimeout + 30*time.Second,
+		FailOpen:         cfg.Redis.FailOpen,
 		OnStoreFailure:   meter.StoreFailed,
 	})
 	if err != nil {
@@ -99,11 +99,11 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	}
 	// The meter wraps the real backend only: test numbers are neither upstream calls nor real
 	// verifications, and would skew the funnel.
-	provider := testnumbers.New(meter.Instrument(backend), tests, g.Sessions(), cfg.PinExpiry.Duration(), logger)
+	provider := testnumbers.New(meter.Instrument(backend), tests, g.Sessions(), cfg.CodeLifetime(), logger)
 
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: provider, Phones: phones, Tests: tests, Guard: g, SpecYAML: p.SpecYAML,
-		TrustedProxies: cfg.TrustedProxies, ClientIPHeader: cfg.ClientIPHeader,
+		TrustedProxies: cfg.HTTP.TrustedProxies, ClientIPHeader: cfg.HTTP.ClientIPHeader,
 		Metrics: meter, Ready: a.readiness(store),
 	})
 	if err != nil {
@@ -115,16 +115,16 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 		// not at all; writes wait for the upstream call at most.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      cfg.UpstreamTimeout + 10*time.Second,
+		WriteTimeout:      cfg.Vonage.UpstreamTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	a.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
+	a.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.HTTP.ListenHost, strconv.Itoa(cfg.HTTP.Port)))
 	if err != nil {
-		return nil, fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
+		return nil, fmt.Errorf("listen on PORT %d: %w", cfg.HTTP.Port, err)
 	}
-	a.admin, err = newAdmin(cfg.AdminAddr, meter, logger)
+	a.admin, err = newAdmin(cfg.Admin.Addr, meter, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -149,30 +149,30 @@ func (a *App) readiness(store state.Store) []server.Check {
 
 // newProvider builds the backend named by VERIFY_BACKEND.
 func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error) {
-	switch cfg.Backend {
+	switch cfg.Verify.Backend {
 	case config.BackendSandbox:
 		logger.Warn("VERIFY_BACKEND=sandbox: no SMS is sent; codes are written to this log")
 		return sandbox.New(sandbox.Options{
-			CodeLength: cfg.CodeLength,
-			PinExpiry:  sandboxPinExpiry(cfg),
-			V2:         cfg.VerifyAPI == config.APIv2,
+			CodeLength: cfg.Verify.CodeLength,
+			PinExpiry:  cfg.CodeLifetime(),
+			V2:         cfg.Verify.API == config.APIv2,
 		}, logger), nil
 	case config.BackendVonage:
 		return vonage.New(cfg, logger)
 	}
-	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Backend)
+	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Verify.Backend)
 }
 
 // newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one
 // budget), else in this process.
 func (a *App) newStore(ctx context.Context) (state.Store, error) {
 	cfg, logger := a.cfg, a.logger
-	if cfg.RedisURL == "" {
+	if cfg.Redis.URL == "" {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
 		return memstore.New(nil), nil
 	}
 	redisstore.LogLibraryTo(logger)
-	store, err := redisstore.New(cfg.RedisURL, redisstore.Options{})
+	store, err := redisstore.New(cfg.Redis.URL, redisstore.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -186,28 +186,12 @@ func (a *App) newStore(ctx context.Context) (state.Store, error) {
 	// A replica starts even while Redis restarts: the guard refuses starts until it answers.
 	if err := store.Ping(pingCtx); err != nil {
 		effect := "POST /request is refused until it does"
-		if cfg.RedisFailOpen {
+		if cfg.Redis.FailOpen {
 			effect = "requests go on without limits or idempotency until it does (REDIS_FAIL_OPEN=true)"
 		}
-		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.RedisFailOpen)
+		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.Redis.FailOpen)
 	} else {
-		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.RedisFailOpen)
+		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.Redis.FailOpen)
 	}
 	return store, nil
-}
-
-// v2DefaultChannelTimeout is Verify v2's channel_timeout when none is set.
-const v2DefaultChannelTimeout = 180 * time.Second
-
-// sandboxPinExpiry is how long a sandbox code lives: VERIFY_PIN_EXPIRY on v1; on v2, as at Vonage,
-// until every channel of the workflow has had its channel timeout.
-func sandboxPinExpiry(cfg config.Config) time.Duration {
-	if cfg.VerifyAPI != config.APIv2 {
-		return cfg.PinExpiry.Duration()
-	}
-	timeout := cfg.ChannelTimeout.Duration()
-	if timeout == 0 {
-		timeout = v2DefaultChannelTimeout
-	}
-	return timeout * time.Duration(len(cfg.Workflow))
 }

@@ -35,17 +35,17 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sandbox with nothing else set must start: %v", err)
 	}
-	if cfg.Port != 8080 || cfg.VonageBaseURL != "https://api.nexmo.com" || cfg.UpstreamTimeout != 10*time.Second {
-		t.Errorf("defaults: got port %d, base %q, timeout %s", cfg.Port, cfg.VonageBaseURL, cfg.UpstreamTimeout)
+	if cfg.HTTP.Port != 8080 || cfg.Vonage.BaseURL != "https://api.nexmo.com" || cfg.Vonage.UpstreamTimeout != 10*time.Second {
+		t.Errorf("defaults: got port %d, base %q, timeout %s", cfg.HTTP.Port, cfg.Vonage.BaseURL, cfg.Vonage.UpstreamTimeout)
 	}
-	if cfg.Backend != config.BackendSandbox {
-		t.Errorf("backend: got %q", cfg.Backend)
+	if cfg.Verify.Backend != config.BackendSandbox {
+		t.Errorf("backend: got %q", cfg.Verify.Backend)
 	}
-	if cfg.AdminAddr != "127.0.0.1:9090" || cfg.LogFormat != "json" || cfg.LogLevel != "info" {
-		t.Errorf("operations defaults: admin %q, log %q/%q", cfg.AdminAddr, cfg.LogFormat, cfg.LogLevel)
+	if cfg.Admin.Addr != "127.0.0.1:9090" || cfg.Log.Format != "json" || cfg.Log.Level != "info" {
+		t.Errorf("operations defaults: admin %q, log %q/%q", cfg.Admin.Addr, cfg.Log.Format, cfg.Log.Level)
 	}
-	if cfg.ShutdownDelay != 0 || cfg.ShutdownTimeout != 15*time.Second {
-		t.Errorf("shutdown defaults: delay %s, timeout %s", cfg.ShutdownDelay, cfg.ShutdownTimeout)
+	if cfg.Shutdown.Delay != 0 || cfg.Shutdown.Timeout != 15*time.Second {
+		t.Errorf("shutdown defaults: delay %s, timeout %s", cfg.Shutdown.Delay, cfg.Shutdown.Timeout)
 	}
 }
 
@@ -55,16 +55,16 @@ func TestLoadOperations(t *testing.T) {
 		env  map[string]string
 		want func(config.Config) bool
 	}{
-		{"admin off in any case", map[string]string{"ADMIN_ADDR": "OFF"}, func(c config.Config) bool { return c.AdminAddr == config.AdminOff }},
-		{"admin on every interface", map[string]string{"ADMIN_ADDR": ":9100"}, func(c config.Config) bool { return c.AdminAddr == ":9100" }},
-		{"admin on IPv6 loopback", map[string]string{"ADMIN_ADDR": "[::1]:9090"}, func(c config.Config) bool { return c.AdminAddr == "[::1]:9090" }},
+		{"admin off in any case", map[string]string{"ADMIN_ADDR": "OFF"}, func(c config.Config) bool { return c.Admin.Addr == config.AdminOff }},
+		{"admin on every interface", map[string]string{"ADMIN_ADDR": ":9100"}, func(c config.Config) bool { return c.Admin.Addr == ":9100" }},
+		{"admin on IPv6 loopback", map[string]string{"ADMIN_ADDR": "[::1]:9090"}, func(c config.Config) bool { return c.Admin.Addr == "[::1]:9090" }},
 		{"text logs at debug, any case", map[string]string{"LOG_FORMAT": "Text", "LOG_LEVEL": "DEBUG"},
-			func(c config.Config) bool { return c.LogFormat == "text" && c.LogLevel == "debug" }},
+			func(c config.Config) bool { return c.Log.Format == "text" && c.Log.Level == "debug" }},
 		{"shutdown delay and timeout", map[string]string{"SHUTDOWN_DELAY": "5s", "SHUTDOWN_TIMEOUT": "30s"},
 			func(c config.Config) bool {
-				return c.ShutdownDelay == 5*time.Second && c.ShutdownTimeout == 30*time.Second
+				return c.Shutdown.Delay == 5*time.Second && c.Shutdown.Timeout == 30*time.Second
 			}},
-		{"a zero delay", map[string]string{"SHUTDOWN_DELAY": "0"}, func(c config.Config) bool { return c.ShutdownDelay == 0 }},
+		{"a zero delay", map[string]string{"SHUTDOWN_DELAY": "0"}, func(c config.Config) bool { return c.Shutdown.Delay == 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,14 +92,14 @@ func TestLoadVonage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid vonage configuration refused: %v", err)
 	}
-	if cfg.Backend != config.BackendVonage {
-		t.Errorf("vonage must be the default backend, got %q", cfg.Backend)
+	if cfg.Verify.Backend != config.BackendVonage {
+		t.Errorf("vonage must be the default backend, got %q", cfg.Verify.Backend)
 	}
-	if cfg.PinExpiry.Whole() != 600 || cfg.NextEventWait.Whole() != 300 {
-		t.Errorf("seconds: pin %d, wait %d", cfg.PinExpiry.Whole(), cfg.NextEventWait.Whole())
+	if cfg.VonageV1.PinExpiry.Whole() != 600 || cfg.VonageV1.NextEventWait.Whole() != 300 {
+		t.Errorf("seconds: pin %d, wait %d", cfg.VonageV1.PinExpiry.Whole(), cfg.VonageV1.NextEventWait.Whole())
 	}
-	if cfg.Locale != "en-gb" || cfg.DefaultCountry != "GB" || cfg.VonageBaseURL != "https://api.example.test" {
-		t.Errorf("normalised values: locale %q, country %q, base %q", cfg.Locale, cfg.DefaultCountry, cfg.VonageBaseURL)
+	if cfg.Verify.Locale != "en-gb" || cfg.Verify.DefaultCountry != "GB" || cfg.Vonage.BaseURL != "https://api.example.test" {
+		t.Errorf("normalised values: locale %q, country %q, base %q", cfg.Verify.Locale, cfg.Verify.DefaultCountry, cfg.Vonage.BaseURL)
 	}
 }
 
@@ -108,12 +108,12 @@ func TestLoadFallsBackToTheOriginalProxyNames(t *testing.T) {
 	if err != nil {
 		t.Fatalf("API_KEY/API_SECRET must be accepted: %v", err)
 	}
-	if cfg.VonageAPIKey != "oldkey" || cfg.VonageAPISecret != "oldsecret" {
-		t.Errorf("got key %q secret %q", cfg.VonageAPIKey, cfg.VonageAPISecret)
+	if cfg.Vonage.APIKey != "oldkey" || cfg.Vonage.APISecret != "oldsecret" {
+		t.Errorf("got key %q secret %q", cfg.Vonage.APIKey, cfg.Vonage.APISecret)
 	}
 	cfg, err = config.Load(envOf(vonageEnv(map[string]string{"API_KEY": "oldkey"})))
-	if err != nil || cfg.VonageAPIKey != "key123" {
-		t.Errorf("the new name must win over the old one: key %q, err %v", cfg.VonageAPIKey, err)
+	if err != nil || cfg.Vonage.APIKey != "key123" {
+		t.Errorf("the new name must win over the old one: key %q, err %v", cfg.Vonage.APIKey, err)
 	}
 }
 
@@ -204,11 +204,11 @@ func TestDotEnvFillsGapsAndTheRealEnvironmentWins(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	if cfg.VonageAPIKey != "fromfile" || cfg.VonageAPISecret != "filesecret" {
-		t.Errorf(".env values not read: key %q", cfg.VonageAPIKey)
+	if cfg.Vonage.APIKey != "fromfile" || cfg.Vonage.APISecret != "filesecret" {
+		t.Errorf(".env values not read: key %q", cfg.Vonage.APIKey)
 	}
-	if cfg.Brand != "RealBrand" {
-		t.Errorf("the real environment must win over .env: brand %q", cfg.Brand)
+	if cfg.Verify.Brand != "RealBrand" {
+		t.Errorf("the real environment must win over .env: brand %q", cfg.Verify.Brand)
 	}
 
 	if _, err := config.WithDotEnv(envOf(nil), filepath.Join(dir, "missing.env")); err != nil {

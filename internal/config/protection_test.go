@@ -25,17 +25,17 @@ func TestProtectionDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct{ got, want state.Limit }{
-		"RATE_LIMIT_IP":      {cfg.RateLimitIP, state.Limit{Count: 30, Window: time.Minute}},
-		"RATE_LIMIT_NUMBER":  {cfg.RateLimitNumber, state.Limit{Count: 3, Window: 10 * time.Minute}},
-		"RATE_LIMIT_CHECK":   {cfg.RateLimitCheck, state.Limit{Count: 5, Window: 10 * time.Minute}},
-		"RATE_LIMIT_COUNTRY": {cfg.RateLimitCountry, state.Limit{}},
-		"RATE_LIMIT_GLOBAL":  {cfg.RateLimitGlobal, state.Limit{}},
+		"RATE_LIMIT_IP":      {cfg.Protection.RateLimitIP, state.Limit{Count: 30, Window: time.Minute}},
+		"RATE_LIMIT_NUMBER":  {cfg.Protection.RateLimitNumber, state.Limit{Count: 3, Window: 10 * time.Minute}},
+		"RATE_LIMIT_CHECK":   {cfg.Protection.RateLimitCheck, state.Limit{Count: 5, Window: 10 * time.Minute}},
+		"RATE_LIMIT_COUNTRY": {cfg.Protection.RateLimitCountry, state.Limit{}},
+		"RATE_LIMIT_GLOBAL":  {cfg.Protection.RateLimitGlobal, state.Limit{}},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %s, want %s", name, c.got, c.want)
 		}
 	}
-	if cfg.IdempotencyTTL != 24*time.Hour || cfg.RedisURL != "" || cfg.RedisFailOpen || len(cfg.TrustedProxies) != 0 || len(cfg.TestNumbers) != 0 {
+	if cfg.Protection.IdempotencyTTL != 24*time.Hour || cfg.Redis.URL != "" || cfg.Redis.FailOpen || len(cfg.HTTP.TrustedProxies) != 0 || len(cfg.Verify.TestNumbers) != 0 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 }
@@ -59,26 +59,26 @@ func TestProtectionSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantProxies := config.Prefixes{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")}
-	if len(cfg.TrustedProxies) != 3 || cfg.TrustedProxies[0] != wantProxies[0] || cfg.TrustedProxies[1] != wantProxies[1] || cfg.TrustedProxies[2] != wantProxies[2] {
-		t.Errorf("TRUSTED_PROXIES: %v", cfg.TrustedProxies)
+	if len(cfg.HTTP.TrustedProxies) != 3 || cfg.HTTP.TrustedProxies[0] != wantProxies[0] || cfg.HTTP.TrustedProxies[1] != wantProxies[1] || cfg.HTTP.TrustedProxies[2] != wantProxies[2] {
+		t.Errorf("TRUSTED_PROXIES: %v", cfg.HTTP.TrustedProxies)
 	}
-	if cfg.ClientIPHeader != "X-Real-IP" {
-		t.Errorf("CLIENT_IP_HEADER: %q", cfg.ClientIPHeader)
+	if cfg.HTTP.ClientIPHeader != "X-Real-IP" {
+		t.Errorf("CLIENT_IP_HEADER: %q", cfg.HTTP.ClientIPHeader)
 	}
-	if !cfg.RateLimitIP.Off() || cfg.RateLimitNumber.String() != "5/1h" || cfg.RateLimitGlobal.String() != "1000/24h" {
-		t.Errorf("limits: %s %s %s", cfg.RateLimitIP, cfg.RateLimitNumber, cfg.RateLimitGlobal)
+	if !cfg.Protection.RateLimitIP.Off() || cfg.Protection.RateLimitNumber.String() != "5/1h" || cfg.Protection.RateLimitGlobal.String() != "1000/24h" {
+		t.Errorf("limits: %s %s %s", cfg.Protection.RateLimitIP, cfg.Protection.RateLimitNumber, cfg.Protection.RateLimitGlobal)
 	}
-	if strings.Join(cfg.AllowedCountries, ",") != "GB,DE" {
-		t.Errorf("ALLOWED_COUNTRIES: %v", cfg.AllowedCountries)
+	if strings.Join(cfg.Protection.AllowedCountries, ",") != "GB,DE" {
+		t.Errorf("ALLOWED_COUNTRIES: %v", cfg.Protection.AllowedCountries)
 	}
-	if len(cfg.AllowedNumberTypes) != 2 || cfg.AllowedNumberTypes[0] != phone.TypeMobile || cfg.AllowedNumberTypes[1] != phone.TypeFixedLine {
-		t.Errorf("ALLOWED_NUMBER_TYPES: %v", cfg.AllowedNumberTypes)
+	if len(cfg.Protection.AllowedNumberTypes) != 2 || cfg.Protection.AllowedNumberTypes[0] != phone.TypeMobile || cfg.Protection.AllowedNumberTypes[1] != phone.TypeFixedLine {
+		t.Errorf("ALLOWED_NUMBER_TYPES: %v", cfg.Protection.AllowedNumberTypes)
 	}
-	if cfg.TestNumbers["15555550100"] != "123456" || cfg.TestNumbers["447700900001"] != "0000" || len(cfg.TestNumbers) != 2 {
-		t.Errorf("TEST_NUMBERS: %v", cfg.TestNumbers)
+	if cfg.Verify.TestNumbers["15555550100"] != "123456" || cfg.Verify.TestNumbers["447700900001"] != "0000" || len(cfg.Verify.TestNumbers) != 2 {
+		t.Errorf("TEST_NUMBERS: %v", cfg.Verify.TestNumbers)
 	}
-	if cfg.IdempotencyTTL != time.Hour || !cfg.RedisFailOpen {
-		t.Errorf("IDEMPOTENCY_TTL %s, REDIS_FAIL_OPEN %v", cfg.IdempotencyTTL, cfg.RedisFailOpen)
+	if cfg.Protection.IdempotencyTTL != time.Hour || !cfg.Redis.FailOpen {
+		t.Errorf("IDEMPOTENCY_TTL %s, REDIS_FAIL_OPEN %v", cfg.Protection.IdempotencyTTL, cfg.Redis.FailOpen)
 	}
 }
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -9,6 +8,15 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 )
+
+// VonageV2 are Verify v2's own settings: the workflow (the channels tried in turn) and what each
+// channel needs.
+type VonageV2 struct {
+	Workflow       []string `env:"VERIFY_WORKFLOW" refuse:"empty"` // default: sms alone
+	WhatsAppFrom   string   `env:"VERIFY_WHATSAPP_FROM" refuse:"empty"`
+	ChannelTimeout Seconds  `env:"VERIFY_CHANNEL_TIMEOUT" refuse:"zero"`
+	SMSAppHash     string   `env:"VERIFY_SMS_APP_HASH"`
+}
 
 // refusedChannels are Verify v2 channels that the contract cannot carry, with the reason a start-up
 // error gives.
@@ -34,180 +42,137 @@ var (
 	v2AlphanumericSender = regexp.MustCompile(`^[A-Za-z0-9]{3,11}$`)
 )
 
-// normaliseV2 tidies what people type into the v2 variables, before validation.
-func (c *Config) normaliseV2() {
-	c.VerifyAPI = strings.ToLower(strings.TrimSpace(c.VerifyAPI))
-	for i, ch := range c.Workflow {
-		c.Workflow[i] = strings.ToLower(strings.TrimSpace(ch))
+// normalise tidies what people type into the v2 variables, before validation.
+func (v *VonageV2) normalise(api string) {
+	for i, ch := range v.Workflow {
+		v.Workflow[i] = strings.ToLower(strings.TrimSpace(ch))
 	}
-	if c.VerifyAPI == APIv2 && len(c.Workflow) == 0 {
-		c.Workflow = []string{verifyv2.ChannelSMS}
+	if api == APIv2 && len(v.Workflow) == 0 {
+		v.Workflow = []string{verifyv2.ChannelSMS}
 	}
-	c.VonageApplicationID = strings.TrimSpace(c.VonageApplicationID)
-	// Env files (docker --env-file, CI secret stores, an unquoted .env line) carry a PEM key on one
-	// line with its newlines written as the two characters \n.
-	c.VonagePrivateKey = strings.ReplaceAll(c.VonagePrivateKey, `\n`, "\n")
-	c.WhatsAppFrom = strings.TrimPrefix(strings.TrimSpace(c.WhatsAppFrom), "+")
-	c.SMSAppHash = strings.TrimSpace(c.SMSAppHash)
+	v.WhatsAppFrom = strings.TrimPrefix(strings.TrimSpace(v.WhatsAppFrom), "+")
+	v.SMSAppHash = strings.TrimSpace(v.SMSAppHash)
 }
 
-// UsesJWT reports whether Verify v2 calls authenticate with an application JWT rather than HTTP
-// Basic. When both are configured the JWT wins: it is the one Vonage recommends for v2.
-func (c Config) UsesJWT() bool { return c.VonageApplicationID != "" }
-
-// validateV1Only refuses what Verify v1 does not have, so nobody believes a v2 setting is in force.
-func (c Config) validateV1Only() []error {
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
-
-	if c.CodeLength != 0 && c.CodeLength != 4 && c.CodeLength != 6 {
-		bad("VERIFY_CODE_LENGTH must be 4 or 6 with VONAGE_VERIFY_API=v1 (v2 allows 4 to 10), got %d", c.CodeLength)
+// validate checks v2's settings, v2's rules for the shared ones, and v2's credentials; with v1 it
+// refuses v2's own settings and credentials, so that nobody believes they are in force.
+func (v VonageV2) validate(verify Verify, vonage Vonage) []error {
+	var bad problems
+	if verify.API == APIv1 {
+		if set := whichApply(map[string]bool{
+			"VERIFY_WORKFLOW":         len(v.Workflow) > 0,
+			"VERIFY_WHATSAPP_FROM":    v.WhatsAppFrom != "",
+			"VERIFY_CHANNEL_TIMEOUT":  v.ChannelTimeout != 0,
+			"VERIFY_SMS_APP_HASH":     v.SMSAppHash != "",
+			"VONAGE_APPLICATION_ID":   vonage.ApplicationID != "",
+			"VONAGE_PRIVATE_KEY":      vonage.PrivateKey != "",
+			"VONAGE_PRIVATE_KEY_PATH": vonage.PrivateKeyPath != "",
+		}); set != "" {
+			bad.add("%s only to VONAGE_VERIFY_API=v2; set VONAGE_VERIFY_API=v2 or remove them", set)
+		}
+		return bad
 	}
-	if c.Locale != "" && !slices.Contains(v1Locales, c.Locale) {
-		bad("VERIFY_LOCALE %q is not a locale the Verify API v1 supports (e.g. en-us, en-gb, de-de)", c.Locale)
+	if verify.API != APIv2 {
+		return bad
 	}
-	if set := whichApply(map[string]bool{
-		"VERIFY_WORKFLOW":         len(c.Workflow) > 0,
-		"VERIFY_WHATSAPP_FROM":    c.WhatsAppFrom != "",
-		"VERIFY_CHANNEL_TIMEOUT":  c.ChannelTimeout != 0,
-		"VERIFY_SMS_APP_HASH":     c.SMSAppHash != "",
-		"VONAGE_APPLICATION_ID":   c.VonageApplicationID != "",
-		"VONAGE_PRIVATE_KEY":      c.VonagePrivateKey != "",
-		"VONAGE_PRIVATE_KEY_PATH": c.VonagePrivateKeyPath != "",
-	}); set != "" {
-		bad("%s only to VONAGE_VERIFY_API=v2; set VONAGE_VERIFY_API=v2 or remove them", set)
+	if verify.Backend == BackendVonage {
+		bad = append(bad, v.validateCredentials(vonage, verify.Brand)...)
 	}
-	return problems
+	if verify.CodeLength != 0 && (verify.CodeLength < 4 || verify.CodeLength > 10) {
+		bad.add("VERIFY_CODE_LENGTH must be between 4 and 10 with VONAGE_VERIFY_API=v2, got %d", verify.CodeLength)
+	}
+	if verify.Locale != "" && !v2Locale.MatchString(verify.Locale) {
+		bad.add("VERIFY_LOCALE must be a Verify v2 locale such as en-gb, es-mx or cmn-cn, got %q", verify.Locale)
+	}
+	if verify.Brand != "" && !v2Brand.MatchString(verify.Brand) {
+		bad.add("VERIFY_BRAND must not contain / { } : or $ with VONAGE_VERIFY_API=v2 (Vonage refuses it), got %q", verify.Brand)
+	}
+	if d := v.ChannelTimeout.Duration(); d != 0 && (d < 15*time.Second || d > 15*time.Minute || d%time.Second != 0) {
+		bad.add("VERIFY_CHANNEL_TIMEOUT must be whole seconds between 15 and 900, got %s", d)
+	}
+	return append(bad, v.validateWorkflow(verify.SenderID)...)
 }
 
-// validateV2Only checks the v2 settings and refuses v1's, whose v2 counterparts differ.
-func (c Config) validateV2Only() []error {
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+// validateWorkflow checks VERIFY_WORKFLOW and the per-channel variables that go with it; senderID is
+// the sms channel's `from`.
+func (v VonageV2) validateWorkflow(senderID string) []error {
+	var bad problems
 
-	if set := whichApply(map[string]bool{
-		"VERIFY_WORKFLOW_ID":     c.WorkflowID != 0,
-		"VERIFY_PIN_EXPIRY":      c.PinExpiry != 0,
-		"VERIFY_NEXT_EVENT_WAIT": c.NextEventWait != 0,
-	}); set != "" {
-		bad("%s only to VONAGE_VERIFY_API=v1; with v2 use VERIFY_WORKFLOW and VERIFY_CHANNEL_TIMEOUT", set)
+	if n := len(v.Workflow); n > 3 {
+		bad.add("VERIFY_WORKFLOW may name at most 3 channels, got %d", n)
 	}
-	if c.CodeLength != 0 && (c.CodeLength < 4 || c.CodeLength > 10) {
-		bad("VERIFY_CODE_LENGTH must be between 4 and 10 with VONAGE_VERIFY_API=v2, got %d", c.CodeLength)
-	}
-	if c.Locale != "" && !v2Locale.MatchString(c.Locale) {
-		bad("VERIFY_LOCALE must be a Verify v2 locale such as en-gb, es-mx or cmn-cn, got %q", c.Locale)
-	}
-	if c.Brand != "" && !v2Brand.MatchString(c.Brand) {
-		bad("VERIFY_BRAND must not contain / { } : or $ with VONAGE_VERIFY_API=v2 (Vonage refuses it), got %q", c.Brand)
-	}
-	if d := c.ChannelTimeout.Duration(); d != 0 && (d < 15*time.Second || d > 15*time.Minute || d%time.Second != 0) {
-		bad("VERIFY_CHANNEL_TIMEOUT must be whole seconds between 15 and 900, got %s", d)
-	}
-	problems = append(problems, c.validateWorkflow()...)
-	return problems
-}
-
-// validateWorkflow checks VERIFY_WORKFLOW and the per-channel variables that go with it.
-func (c Config) validateWorkflow() []error {
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
-
-	if n := len(c.Workflow); n > 3 {
-		bad("VERIFY_WORKFLOW may name at most 3 channels, got %d", n)
-	}
-	for _, ch := range c.Workflow {
+	for _, ch := range v.Workflow {
 		switch {
 		case ch == verifyv2.ChannelSMS || ch == verifyv2.ChannelVoice || ch == verifyv2.ChannelWhatsApp:
 		case refusedChannels[ch] != "":
-			bad("VERIFY_WORKFLOW: %s; use sms, voice or whatsapp", refusedChannels[ch])
+			bad.add("VERIFY_WORKFLOW: %s; use sms, voice or whatsapp", refusedChannels[ch])
 		default:
-			bad("VERIFY_WORKFLOW: unknown channel %q; use sms, voice or whatsapp, e.g. sms,voice", ch)
+			bad.add("VERIFY_WORKFLOW: unknown channel %q; use sms, voice or whatsapp, e.g. sms,voice", ch)
 		}
 	}
-	hasSMS := slices.Contains(c.Workflow, verifyv2.ChannelSMS)
-	switch hasWhatsApp := slices.Contains(c.Workflow, verifyv2.ChannelWhatsApp); {
-	case hasWhatsApp && c.WhatsAppFrom == "":
-		bad("VERIFY_WORKFLOW has whatsapp, which needs VERIFY_WHATSAPP_FROM: your WhatsApp Business number")
-	case hasWhatsApp && !whatsAppSender.MatchString(c.WhatsAppFrom):
-		bad("VERIFY_WHATSAPP_FROM must be a phone number in international format, e.g. 447700900000, got %q", c.WhatsAppFrom)
-	case !hasWhatsApp && c.WhatsAppFrom != "":
-		bad("VERIFY_WHATSAPP_FROM is set but VERIFY_WORKFLOW has no whatsapp")
+	hasSMS := slices.Contains(v.Workflow, verifyv2.ChannelSMS)
+	switch hasWhatsApp := slices.Contains(v.Workflow, verifyv2.ChannelWhatsApp); {
+	case hasWhatsApp && v.WhatsAppFrom == "":
+		bad.add("VERIFY_WORKFLOW has whatsapp, which needs VERIFY_WHATSAPP_FROM: your WhatsApp Business number")
+	case hasWhatsApp && !whatsAppSender.MatchString(v.WhatsAppFrom):
+		bad.add("VERIFY_WHATSAPP_FROM must be a phone number in international format, e.g. 447700900000, got %q", v.WhatsAppFrom)
+	case !hasWhatsApp && v.WhatsAppFrom != "":
+		bad.add("VERIFY_WHATSAPP_FROM is set but VERIFY_WORKFLOW has no whatsapp")
 	}
-	if c.SMSAppHash != "" && !smsAppHash.MatchString(c.SMSAppHash) {
-		bad("VERIFY_SMS_APP_HASH must be the 11-character hash of your Android app (SMS Retriever API: "+
-			"letters, digits, + and /), got %q", c.SMSAppHash)
+	if v.SMSAppHash != "" && !smsAppHash.MatchString(v.SMSAppHash) {
+		bad.add("VERIFY_SMS_APP_HASH must be the 11-character hash of your Android app (SMS Retriever API: "+
+			"letters, digits, + and /), got %q", v.SMSAppHash)
 	}
-	if c.SMSAppHash != "" && !hasSMS {
-		bad("VERIFY_SMS_APP_HASH is set but VERIFY_WORKFLOW has no sms")
+	if v.SMSAppHash != "" && !hasSMS {
+		bad.add("VERIFY_SMS_APP_HASH is set but VERIFY_WORKFLOW has no sms")
 	}
 	// On v2 the sender ID is the sms channel's `from`; without sms it would silently do nothing.
-	if c.SenderID != "" && !hasSMS {
-		bad("VERIFY_SENDER_ID is the SMS sender, but VERIFY_WORKFLOW has no sms")
+	if senderID != "" && !hasSMS {
+		bad.add("VERIFY_SENDER_ID is the SMS sender, but VERIFY_WORKFLOW has no sms")
 	}
-	if c.SenderID != "" && !v2AlphanumericSender.MatchString(c.SenderID) && !numericSender.MatchString(c.SenderID) {
-		bad("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or up to 15 digits, "+
-			"with VONAGE_VERIFY_API=v2, got %q", c.SenderID)
+	if senderID != "" && !v2AlphanumericSender.MatchString(senderID) && !numericSender.MatchString(senderID) {
+		bad.add("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or up to 15 digits, "+
+			"with VONAGE_VERIFY_API=v2, got %q", senderID)
 	}
-	return problems
+	return bad
 }
 
 // validateV2Credentials checks that exactly one way to authenticate is complete: HTTP Basic with the
 // API key and secret, or an application JWT (application id and private key). Half of either is a
 // mistake worth stopping for; both complete is fine (the JWT is used).
-func (c Config) validateV2Credentials() []error {
-	var problems []error
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+func (v VonageV2) validateCredentials(vonage Vonage, brand string) []error {
+	var bad problems
 
-	basicKey, basicSecret := c.VonageAPIKey != "", c.VonageAPISecret != ""
-	appID, key, keyPath := c.VonageApplicationID != "", c.VonagePrivateKey != "", c.VonagePrivateKeyPath != ""
+	basicKey, basicSecret := vonage.APIKey != "", vonage.APISecret != ""
+	appID, key, keyPath := vonage.ApplicationID != "", vonage.PrivateKey != "", vonage.PrivateKeyPath != ""
 	switch {
 	case basicKey && !basicSecret:
-		bad("VONAGE_API_KEY is set without VONAGE_API_SECRET")
+		bad.add("VONAGE_API_KEY is set without VONAGE_API_SECRET")
 	case basicSecret && !basicKey:
-		bad("VONAGE_API_SECRET is set without VONAGE_API_KEY")
+		bad.add("VONAGE_API_SECRET is set without VONAGE_API_KEY")
 	}
 	switch {
 	case key && keyPath:
-		bad("set VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PATH, not both")
+		bad.add("set VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PATH, not both")
 	case appID && !key && !keyPath:
-		bad("VONAGE_APPLICATION_ID needs the application's private key in VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PATH")
+		bad.add("VONAGE_APPLICATION_ID needs the application's private key in VONAGE_PRIVATE_KEY or VONAGE_PRIVATE_KEY_PATH")
 	case !appID && (key || keyPath):
-		bad("VONAGE_PRIVATE_KEY and VONAGE_PRIVATE_KEY_PATH need VONAGE_APPLICATION_ID, the application the key belongs to")
+		bad.add("VONAGE_PRIVATE_KEY and VONAGE_PRIVATE_KEY_PATH need VONAGE_APPLICATION_ID, the application the key belongs to")
 	}
-	if key && !strings.Contains(c.VonagePrivateKey, "-----BEGIN ") {
+	if key && !strings.Contains(vonage.PrivateKey, "-----BEGIN ") {
 		// Never echo the value: it is meant to be a private key.
-		bad("VONAGE_PRIVATE_KEY must be the PEM text of the private key (-----BEGIN PRIVATE KEY----- …)")
+		bad.add("VONAGE_PRIVATE_KEY must be the PEM text of the private key (-----BEGIN PRIVATE KEY----- …)")
 	}
 	var missing []string
 	if !appID && !key && !keyPath && !basicKey && !basicSecret {
 		missing = append(missing, "VONAGE_API_KEY and VONAGE_API_SECRET, or VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY (or VONAGE_PRIVATE_KEY_PATH)")
 	}
-	if c.Brand == "" {
+	if brand == "" {
 		missing = append(missing, "VERIFY_BRAND")
 	}
 	if len(missing) > 0 {
-		bad("VERIFY_BACKEND=vonage with VONAGE_VERIFY_API=v2 needs %s; to try the server without a Vonage account set VERIFY_BACKEND=sandbox",
+		bad.add("VERIFY_BACKEND=vonage with VONAGE_VERIFY_API=v2 needs %s; to try the server without a Vonage account set VERIFY_BACKEND=sandbox",
 			strings.Join(missing, "; and "))
 	}
-	return problems
-}
-
-// whichApply lists, in a stable order, the names whose value is true, with the verb that agrees
-// ("X applies", "X, Y apply"); "" when none is.
-func whichApply(set map[string]bool) string {
-	var names []string
-	for name, isSet := range set {
-		if isSet {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0] + " applies"
-	}
-	return strings.Join(names, ", ") + " apply"
+	return bad
 }

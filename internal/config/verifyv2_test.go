@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
 )
@@ -50,8 +51,8 @@ func TestVerifyAPIDefaultsToV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.VerifyAPI != config.APIv1 || len(cfg.Workflow) != 0 {
-		t.Errorf("an existing deployment must stay on v1 with no workflow: api %q, workflow %v", cfg.VerifyAPI, cfg.Workflow)
+	if cfg.Verify.API != config.APIv1 || len(cfg.VonageV2.Workflow) != 0 {
+		t.Errorf("an existing deployment must stay on v1 with no workflow: api %q, workflow %v", cfg.Verify.API, cfg.VonageV2.Workflow)
 	}
 }
 
@@ -62,62 +63,62 @@ func TestLoadV2(t *testing.T) {
 		check func(t *testing.T, cfg config.Config)
 	}{
 		{"the workflow defaults to sms", v2Env(nil), func(t *testing.T, cfg config.Config) {
-			if !slices.Equal(cfg.Workflow, []string{"sms"}) || cfg.UsesJWT() {
-				t.Errorf("workflow %v, jwt %v", cfg.Workflow, cfg.UsesJWT())
+			if !slices.Equal(cfg.VonageV2.Workflow, []string{"sms"}) || cfg.Vonage.UsesJWT() {
+				t.Errorf("workflow %v, jwt %v", cfg.VonageV2.Workflow, cfg.Vonage.UsesJWT())
 			}
 		}},
 		{"channels keep their order and are read case- and space-insensitively",
 			v2Env(map[string]string{"VONAGE_VERIFY_API": " V2 ", "VERIFY_WORKFLOW": "WhatsApp, sms ,voice", "VERIFY_WHATSAPP_FROM": "+447700900001"}),
 			func(t *testing.T, cfg config.Config) {
-				if !slices.Equal(cfg.Workflow, []string{"whatsapp", "sms", "voice"}) {
-					t.Errorf("workflow %v", cfg.Workflow)
+				if !slices.Equal(cfg.VonageV2.Workflow, []string{"whatsapp", "sms", "voice"}) {
+					t.Errorf("workflow %v", cfg.VonageV2.Workflow)
 				}
-				if cfg.WhatsAppFrom != "447700900001" {
-					t.Errorf("the WhatsApp number must lose its +: %q", cfg.WhatsAppFrom)
+				if cfg.VonageV2.WhatsAppFrom != "447700900001" {
+					t.Errorf("the WhatsApp number must lose its +: %q", cfg.VonageV2.WhatsAppFrom)
 				}
 			}},
 		{"every v2 setting at the edge of its range", v2Env(map[string]string{
 			"VERIFY_WORKFLOW": "sms,voice", "VERIFY_CODE_LENGTH": "10", "VERIFY_LOCALE": "cmn-cn",
 			"VERIFY_CHANNEL_TIMEOUT": "15", "VERIFY_SMS_APP_HASH": "FA+9qCX9VSu", "VERIFY_SENDER_ID": "ACME",
 		}), func(t *testing.T, cfg config.Config) {
-			if cfg.CodeLength != 10 || cfg.ChannelTimeout.Whole() != 15 || cfg.SMSAppHash != "FA+9qCX9VSu" {
+			if cfg.Verify.CodeLength != 10 || cfg.VonageV2.ChannelTimeout.Whole() != 15 || cfg.VonageV2.SMSAppHash != "FA+9qCX9VSu" {
 				t.Errorf("got %+v", cfg)
 			}
 		}},
 		{"channel timeout as a duration", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "15m"}), func(t *testing.T, cfg config.Config) {
-			if cfg.ChannelTimeout.Whole() != 900 {
-				t.Errorf("got %d", cfg.ChannelTimeout.Whole())
+			if cfg.VonageV2.ChannelTimeout.Whole() != 900 {
+				t.Errorf("got %d", cfg.VonageV2.ChannelTimeout.Whole())
 			}
 		}},
 		{"an application JWT with the key inline", v2JWTEnv(nil), func(t *testing.T, cfg config.Config) {
-			if !cfg.UsesJWT() || cfg.VonagePrivateKey != testPEM {
-				t.Errorf("jwt %v, key %q", cfg.UsesJWT(), cfg.VonagePrivateKey)
+			if !cfg.Vonage.UsesJWT() || cfg.Vonage.PrivateKey != testPEM {
+				t.Errorf("jwt %v, key %q", cfg.Vonage.UsesJWT(), cfg.Vonage.PrivateKey)
 			}
 		}},
 		{"a key on one line with \\n escapes, as env files carry it, gets its newlines back",
 			v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY": strings.ReplaceAll(testPEM, "\n", `\n`)}),
 			func(t *testing.T, cfg config.Config) {
-				if cfg.VonagePrivateKey != testPEM {
-					t.Errorf("key %q", cfg.VonagePrivateKey)
+				if cfg.Vonage.PrivateKey != testPEM {
+					t.Errorf("key %q", cfg.Vonage.PrivateKey)
 				}
 			}},
 		{"an application JWT with a key file", without(v2JWTEnv(map[string]string{"VONAGE_PRIVATE_KEY_PATH": "/run/secrets/vonage.key"}), "VONAGE_PRIVATE_KEY"),
 			func(t *testing.T, cfg config.Config) {
-				if !cfg.UsesJWT() || cfg.VonagePrivateKeyPath != "/run/secrets/vonage.key" {
-					t.Errorf("jwt %v, path %q", cfg.UsesJWT(), cfg.VonagePrivateKeyPath)
+				if !cfg.Vonage.UsesJWT() || cfg.Vonage.PrivateKeyPath != "/run/secrets/vonage.key" {
+					t.Errorf("jwt %v, path %q", cfg.Vonage.UsesJWT(), cfg.Vonage.PrivateKeyPath)
 				}
 			}},
 		{"both ways complete: the JWT wins", merge(v2JWTEnv(nil), map[string]string{"VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}),
 			func(t *testing.T, cfg config.Config) {
-				if !cfg.UsesJWT() {
+				if !cfg.Vonage.UsesJWT() {
 					t.Error("the JWT must be preferred")
 				}
 			}},
 		{"the sandbox on v2 needs no credentials and takes v2 code lengths",
 			map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"},
 			func(t *testing.T, cfg config.Config) {
-				if cfg.CodeLength != 8 {
-					t.Errorf("code length %d", cfg.CodeLength)
+				if cfg.Verify.CodeLength != 8 {
+					t.Errorf("code length %d", cfg.Verify.CodeLength)
 				}
 			}},
 	}
@@ -200,5 +201,33 @@ func TestV2SenderIDGivesOneRule(t *testing.T) {
 	_, err := config.Load(envOf(v2Env(map[string]string{"VERIFY_SENDER_ID": "Acmé"})))
 	if err == nil || !strings.Contains(err.Error(), "without spaces") || strings.Contains(err.Error(), "or spaces") {
 		t.Fatalf("error %v, want v2's rule alone", err)
+	}
+}
+
+// TestCodeLifetimeIsVonages: how long a code lives, which the sandbox and the test numbers follow,
+// is what Vonage does with the same settings.
+func TestCodeLifetimeIsVonages(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"v1 without VERIFY_PIN_EXPIRY: Vonage's pin_expiry of 300 s", vonageEnv(nil), 5 * time.Minute},
+		{"v1 with VERIFY_PIN_EXPIRY", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "600", "VERIFY_NEXT_EVENT_WAIT": "300"}), 10 * time.Minute},
+		{"v2 with one channel: Vonage's channel_timeout of 180 s", v2Env(nil), 3 * time.Minute},
+		{"v2 waits out every channel", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice"}), 6 * time.Minute},
+		{"v2 with VERIFY_CHANNEL_TIMEOUT", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms", "VERIFY_CHANNEL_TIMEOUT": "60"}), time.Minute},
+		{"the sandbox standing in for v2", map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2"}, 3 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(envOf(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.CodeLifetime(); got != tt.want {
+				t.Errorf("CodeLifetime() = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

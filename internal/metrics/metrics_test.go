@@ -9,6 +9,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
@@ -24,7 +25,7 @@ func scrape(t *testing.T, m *metrics.Metrics) metricstest.Families {
 func vonageClient(t *testing.T, fake *v1test.Server) *verifyv1.Client {
 	t.Helper()
 	client, err := verifyv1.New(verifyv1.Options{
-		BaseURL: fake.URL(), APIKey: v1test.APIKey, APISecret: v1test.APISecret, Brand: "Acme",
+		Endpoint: transport.Endpoint{BaseURL: fake.URL()}, APIKey: v1test.APIKey, APISecret: v1test.APISecret, Brand: "Acme",
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

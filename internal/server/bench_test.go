@@ -34,7 +34,7 @@ func BenchmarkServer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	handler, err := server.New(server.Deps{Logger: logger, Provider: sandbox.New(sandbox.Options{}, logger), Phones: phones, Guard: g, SpecYAML: specYAML})
+	handler, err := server.New(server.Deps{Logger: logger, Provider: sandbox.New(sandbox.Options{PinExpiry: 5 * time.Minute}, logger), Phones: phones, Guard: g, SpecYAML: specYAML})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func newHarness(t *testing.T, opts options) *harness {
 	case opts.provider != nil:
 		provider = opts.provider(logger)
 	case opts.sandbox:
-		provider = sandbox.New(sandbox.Options{}, logger)
+		provider = sandbox.New(sandbox.Options{PinExpiry: codeLifetime}, logger)
 	default:
 		h.fake = opts.fake
 		if h.fake == nil {
@@ -90,8 +90,8 @@ func newHarness(t *testing.T, opts options) *harness {
 			opts.timeout = 5 * time.Second
 		}
 		client, err := verifyv1.New(verifyv1.Options{
-			BaseURL: h.fake.URL(), APIKey: v1test.APIKey, APISecret: v1test.APISecret,
-			Brand: "Acme", Timeout: opts.timeout,
+			Endpoint: transport.Endpoint{BaseURL: h.fake.URL(), Timeout: opts.timeout},
+			APIKey:   v1test.APIKey, APISecret: v1test.APISecret, Brand: "Acme",
 		}, transport.NewHTTPClient(0), logger)
 		if err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ func newHarness(t *testing.T, opts options) *harness {
 		t.Fatal(err)
 	}
 	handler, err := server.New(server.Deps{
-		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), 0, logger), Phones: phones, Tests: tests, Guard: g,
+		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), codeLifetime, logger), Phones: phones, Tests: tests, Guard: g,
 		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
 	})
 	if err != nil {
@@ -144,6 +144,9 @@ func newHarness(t *testing.T, opts options) *harness {
 	}
 	return h
 }
+
+// codeLifetime is how long codes live behind the harness: Verify v1's default.
+const codeLifetime = 5 * time.Minute
 
 // testVersion is the build version the harness's metrics report.
 const testVersion = "v1.2.3-test"

@@ -208,7 +208,7 @@ func unreachableVonage(logger *slog.Logger) verify.Provider {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := verifyv1.New(verifyv1.Options{BaseURL: "http://" + addr, APIKey: "k", APISecret: "s", Brand: "Acme"},
+	c, err := verifyv1.New(verifyv1.Options{Endpoint: transport.Endpoint{BaseURL: "http://" + addr}, APIKey: "k", APISecret: "s", Brand: "Acme"},
 		transport.NewHTTPClient(0), logger)
 	if err != nil {
 		panic(err)

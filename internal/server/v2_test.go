@@ -33,8 +33,8 @@ func newV2Harness(t *testing.T, configure ...func(*verifyv2.Options)) (*harness,
 			t.Fatal(err)
 		}
 		opts := verifyv2.Options{
-			BaseURL: fake.URL(), Auth: auth, Brand: "Acme",
-			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}}, Timeout: 5 * time.Second,
+			Endpoint: transport.Endpoint{BaseURL: fake.URL(), Timeout: 5 * time.Second}, Auth: auth, Brand: "Acme",
+			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
 		}
 		for _, f := range configure {
 			f(&opts)

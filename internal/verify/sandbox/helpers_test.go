@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 
@@ -14,6 +15,9 @@ import (
 )
 
 const testNumber = "14155550100"
+
+// testPinExpiry is how long codes live in tests that do not say: Verify v1's default.
+const testPinExpiry = 5 * time.Minute
 
 // harness is a sandbox with a test clock whose log, the developer's only way to see codes, is kept
 // as JSON for the test to read.
@@ -27,6 +31,9 @@ func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
 	h := &harness{clock: clocktest.New(), log: new(bytes.Buffer)}
 	opts.Now = h.clock.Now
+	if opts.PinExpiry == 0 {
+		opts.PinExpiry = testPinExpiry
+	}
 	h.p = New(opts, slog.New(slog.NewJSONHandler(h.log, nil)))
 	return h
 }

@@ -31,7 +31,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 			}
 		}},
 		{"forgotten request is removed when looked up", func(t *testing.T, h *harness, id string) {
-			h.clock.Advance(2 * defaultPinExpiry)
+			h.clock.Advance(2 * testPinExpiry)
 			_, _ = h.p.Check(ctx, id, "0000")
 		}},
 	}
@@ -50,7 +50,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 		for i := range 100 {
 			h.start(t, fmt.Sprintf("4477009%05d", i))
 		}
-		h.clock.Advance(2 * defaultPinExpiry)
+		h.clock.Advance(2 * testPinExpiry)
 		h.start(t, testNumber)
 		if n := h.size(); n != 1 {
 			t.Fatalf("%d requests kept, want only the new one", n)
@@ -59,7 +59,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 	t.Run("start keeps expired requests until they are forgotten", func(t *testing.T) {
 		h := newHarness(t, Options{})
 		h.start(t, "447700900000")
-		h.clock.Advance(defaultPinExpiry)
+		h.clock.Advance(testPinExpiry)
 		h.start(t, testNumber)
 		if n := h.size(); n != 2 {
 			t.Fatalf("%d requests kept, want the expired one and the new one", n)

@@ -41,16 +41,15 @@ const (
 	defaultCodeLength = 4
 	minCodeLength     = 4 // the Verify API's own range (v2's code_length; v1 allows 4 or 6)
 	maxCodeLength     = 10
-	defaultPinExpiry  = 5 * time.Minute // Verify v1's default pin_expiry
 
 	// defaultMaxRequests bounds memory: a request costs a few hundred bytes, so tens of MB at most.
 	defaultMaxRequests = 100_000
 )
 
-// Options configure the sandbox. The zero value gives Verify v1's defaults.
+// Options configure the sandbox. PinExpiry is required; the rest may be left zero.
 type Options struct {
 	CodeLength int              // digits in a code, 4-10; 0 means 4
-	PinExpiry  time.Duration    // how long a code can be checked; 0 means 5 minutes
+	PinExpiry  time.Duration    // how long a code can be checked (config.Config.CodeLifetime)
 	Now        func() time.Time // the clock; nil means time.Now
 	Rand       io.Reader        // the source of codes and ids; nil means crypto/rand.Reader
 	// V2 makes the sandbox answer as Verify v2 does rather than v1: request_ids are UUIDs, an
@@ -64,8 +63,8 @@ func (o Options) Validate() error {
 	if o.CodeLength != 0 && (o.CodeLength < minCodeLength || o.CodeLength > maxCodeLength) {
 		return fmt.Errorf("sandbox code length %d is outside %d-%d", o.CodeLength, minCodeLength, maxCodeLength)
 	}
-	if o.PinExpiry < 0 {
-		return fmt.Errorf("sandbox pin expiry %s is negative", o.PinExpiry)
+	if o.PinExpiry <= 0 {
+		return fmt.Errorf("sandbox pin expiry %s is not positive", o.PinExpiry)
 	}
 	return nil
 }
@@ -110,9 +109,6 @@ func New(opts Options, logger *slog.Logger) *Provider {
 	}
 	if p.codeLength == 0 {
 		p.codeLength = defaultCodeLength
-	}
-	if p.pinExpiry == 0 {
-		p.pinExpiry = defaultPinExpiry
 	}
 	if p.now == nil {
 		p.now = time.Now

@@ -332,12 +332,13 @@ func TestOptions(t *testing.T) {
 		opts    Options
 		wantErr bool
 	}{
-		{"zero value takes the defaults", Options{}, false},
-		{"code length 4 is allowed", Options{CodeLength: 4}, false},
-		{"code length 10 is allowed", Options{CodeLength: 10}, false},
-		{"code length 3 is refused", Options{CodeLength: 3}, true},
-		{"code length 11 is refused", Options{CodeLength: 11}, true},
-		{"negative code length is refused", Options{CodeLength: -4}, true},
+		{"a pin expiry alone is enough", Options{PinExpiry: time.Minute}, false},
+		{"no pin expiry is refused", Options{}, true},
+		{"code length 4 is allowed", Options{CodeLength: 4, PinExpiry: time.Minute}, false},
+		{"code length 10 is allowed", Options{CodeLength: 10, PinExpiry: time.Minute}, false},
+		{"code length 3 is refused", Options{CodeLength: 3, PinExpiry: time.Minute}, true},
+		{"code length 11 is refused", Options{CodeLength: 11, PinExpiry: time.Minute}, true},
+		{"negative code length is refused", Options{CodeLength: -4, PinExpiry: time.Minute}, true},
 		{"negative pin expiry is refused", Options{PinExpiry: -time.Second}, true},
 	}
 	for _, tt := range tests {
@@ -354,10 +355,10 @@ func TestOptions(t *testing.T) {
 				t.Fatal("New did not panic")
 			}
 		}()
-		New(Options{CodeLength: 3}, nil)
+		New(Options{CodeLength: 3, PinExpiry: time.Minute}, nil)
 	})
 	t.Run("new without a logger still works", func(t *testing.T) {
-		if _, err := New(Options{}, nil).Start(context.Background(), testNumber); err != nil {
+		if _, err := New(Options{PinExpiry: time.Minute}, nil).Start(context.Background(), testNumber); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -24,8 +24,6 @@ import (
 const (
 	idPrefix = "test"
 	idLength = len(idPrefix) + 32
-	// DefaultTTL is how long a test verification lives, as Verify's default pin expiry.
-	DefaultTTL = 5 * time.Minute
 )
 
 // Numbers maps each test number (E.164 digits, no '+') to its code.
@@ -67,12 +65,9 @@ type Provider struct {
 
 var _ verify.Provider = (*Provider)(nil)
 
-// New wraps next. sessions keep the test verifications; ttl is how long one lives (0 means
-// DefaultTTL).
+// New wraps next. sessions keep the test verifications; ttl is how long one lives, as long as a real
+// code (config.Config.CodeLifetime).
 func New(next verify.Provider, codes Numbers, sessions state.Sessions, ttl time.Duration, logger *slog.Logger) *Provider {
-	if ttl == 0 {
-		ttl = DefaultTTL
-	}
 	return &Provider{next: next, codes: codes, sessions: sessions, ttl: ttl, logger: logger}
 }
 

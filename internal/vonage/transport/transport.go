@@ -65,28 +65,27 @@ type Caller struct {
 	log     *slog.Logger
 }
 
-// Options configure a Caller.
-type Options struct {
-	Name       string        // "vonage" or "vonage v2"
-	BaseURL    string        // see ParseBaseURL
-	HTTPClient *http.Client  // nil means NewHTTPClient(Timeout)
-	Timeout    time.Duration // per call; 0 means DefaultTimeout
+// Endpoint is where a client calls one Vonage API, and how patiently; both clients' Options embed
+// it.
+type Endpoint struct {
+	BaseURL string        // see ParseBaseURL
+	Timeout time.Duration // per call; 0 means DefaultTimeout
 	// Now reads Retry-After dates; nil means time.Now.
 	Now func() time.Time
-	// Logger gets one Debug line per call (see LogExchange); nil means no logging.
-	Logger *slog.Logger
 }
 
-// NewCaller returns a Caller for the API at opts.BaseURL.
+// NewCaller returns a Caller for the API at e, named name ("vonage" or "vonage v2") in errors and
+// trace lines. It calls through httpClient (nil means NewHTTPClient(e.Timeout)) and traces each call
+// at Debug level to logger (nil means no logging).
 //
 // It works on a shallow copy of the http.Client that never follows redirects: following a 307 or 308
 // would replay the body or the Authorization, credentials included, to wherever Location points.
-func NewCaller(opts Options) (*Caller, error) {
-	base, err := ParseBaseURL(opts.BaseURL)
+func NewCaller(name string, e Endpoint, httpClient *http.Client, logger *slog.Logger) (*Caller, error) {
+	base, err := ParseBaseURL(e.BaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: base url %w", opts.Name, err)
+		return nil, fmt.Errorf("%s: base url %w", name, err)
 	}
-	c := &Caller{name: opts.Name, baseURL: base, timeout: opts.Timeout, now: opts.Now, log: opts.Logger}
+	c := &Caller{name: name, baseURL: base, timeout: e.Timeout, now: e.Now, log: logger}
 	if c.timeout < 0 {
 		return nil, fmt.Errorf("%s: timeout %s is negative", c.name, c.timeout)
 	}
@@ -99,7 +98,6 @@ func NewCaller(opts Options) (*Caller, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	httpClient := opts.HTTPClient
 	if httpClient == nil {
 		httpClient = NewHTTPClient(c.timeout)
 	}

@@ -67,7 +67,7 @@ func TestParseBaseURL(t *testing.T) {
 }
 
 func TestNewCallerRefusesANegativeTimeout(t *testing.T) {
-	if _, err := transport.NewCaller(transport.Options{Name: "test", BaseURL: "https://api.nexmo.com", Timeout: -time.Second}); err == nil {
+	if _, err := transport.NewCaller("test", transport.Endpoint{BaseURL: "https://api.nexmo.com", Timeout: -time.Second}, nil, nil); err == nil {
 		t.Fatal("a negative timeout was accepted")
 	}
 }
@@ -76,7 +76,7 @@ func TestNewCallerRefusesANegativeTimeout(t *testing.T) {
 // (latency_ms), not as slog's integer nanoseconds, and is named after the API.
 func TestTheTraceLineGivesLatencyInMilliseconds(t *testing.T) {
 	logger, logs := logtest.New()
-	c, err := transport.NewCaller(transport.Options{Name: "vonage v2", BaseURL: "https://api.nexmo.com", Logger: logger})
+	c, err := transport.NewCaller("vonage v2", transport.Endpoint{BaseURL: "https://api.nexmo.com"}, nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

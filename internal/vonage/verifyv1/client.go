@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
@@ -21,10 +20,10 @@ import (
 // Options configure a Client. The optional Verify parameters are sent only when set, so that
 // Vonage's own defaults apply otherwise.
 type Options struct {
-	BaseURL   string // e.g. https://api.nexmo.com; a trailing slash is ignored
-	APIKey    string
-	APISecret string
-	Brand     string // the name in the message, e.g. "Acme code: 1234"
+	transport.Endpoint // the base URL (e.g. https://api.nexmo.com), the timeout per call
+	APIKey             string
+	APISecret          string
+	Brand              string // the name in the message, e.g. "Acme code: 1234"
 
 	CodeLength    int    // code_length: 4 or 6; 0 leaves it unset
 	Locale        string // lg, e.g. "en-gb"; "" leaves it unset
@@ -32,9 +31,6 @@ type Options struct {
 	PinExpiry     int    // pin_expiry in seconds; 0 leaves it unset
 	NextEventWait int    // next_event_wait in seconds; 0 leaves it unset
 	SenderID      string // sender_id; "" leaves it unset
-
-	Timeout time.Duration    // per upstream call; 0 means transport.DefaultTimeout
-	Now     func() time.Time // reads Retry-After dates; nil means time.Now
 }
 
 // Client is a verify.Provider backed by the Vonage Verify API v1. It is safe for concurrent use.
@@ -50,7 +46,7 @@ type Client struct {
 
 var _ verify.Provider = (*Client)(nil)
 
-// New returns a Client that calls Vonage through httpClient (nil means transport.NewHTTPClient(opts.Timeout)) and logs
+// New returns a Client that calls Vonage through httpClient (nil: one of its own) and logs
 // each exchange at Debug level to logger (nil means no logging). Redirects are never followed (see
 // transport.NewCaller): they would replay the form body, credentials included.
 func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, error) {
@@ -62,9 +58,7 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 	case opts.Brand == "":
 		return nil, errors.New("vonage: brand is empty")
 	}
-	caller, err := transport.NewCaller(transport.Options{
-		Name: "vonage", BaseURL: opts.BaseURL, HTTPClient: httpClient, Timeout: opts.Timeout, Now: opts.Now, Logger: logger,
-	})
+	caller, err := transport.NewCaller("vonage", opts.Endpoint, httpClient, logger)
 	if err != nil {
 		return nil, err
 	}

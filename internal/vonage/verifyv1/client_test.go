@@ -30,7 +30,7 @@ const (
 func newClient(t *testing.T, baseURL string, configure ...func(*verifyv1.Options)) *verifyv1.Client {
 	t.Helper()
 	opts := verifyv1.Options{
-		BaseURL:   baseURL,
+		Endpoint:  transport.Endpoint{BaseURL: baseURL},
 		APIKey:    v1test.APIKey,
 		APISecret: v1test.APISecret,
 		Brand:     "Acme",
@@ -328,7 +328,7 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
-	valid := verifyv1.Options{BaseURL: "https://api.nexmo.com", APIKey: "key", APISecret: v1test.APISecret, Brand: "Acme"}
+	valid := verifyv1.Options{Endpoint: transport.Endpoint{BaseURL: "https://api.nexmo.com"}, APIKey: "key", APISecret: v1test.APISecret, Brand: "Acme"}
 	tests := []struct {
 		name   string
 		change func(*verifyv1.Options)

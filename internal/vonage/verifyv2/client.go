@@ -44,17 +44,14 @@ type Channel struct {
 // Options configure a Client. The optional fields are sent only when set, so that Vonage's own
 // defaults apply otherwise.
 type Options struct {
-	BaseURL  string        // e.g. https://api.nexmo.com; a trailing slash is ignored
-	Auth     Authenticator // BasicAuth or JWTAuth
-	Brand    string        // the name in the message
-	Workflow []Channel     // 1 to 3 channels, tried in order
+	transport.Endpoint               // the base URL (e.g. https://api.nexmo.com), the timeout per call
+	Auth               Authenticator // BasicAuth or JWTAuth
+	Brand              string        // the name in the message
+	Workflow           []Channel     // 1 to 3 channels, tried in order
 
 	CodeLength     int    // code_length: 4 to 10; 0 leaves it unset
 	Locale         string // locale, e.g. "en-gb"; "" leaves it unset
 	ChannelTimeout int    // channel_timeout in seconds, 15 to 900; 0 leaves it unset
-
-	Timeout time.Duration    // per upstream call; 0 means transport.DefaultTimeout
-	Now     func() time.Time // reads Retry-After dates; nil means time.Now
 }
 
 // Client is a verify.Provider backed by the Vonage Verify API v2. It is safe for concurrent use.
@@ -101,9 +98,7 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 	for i, ch := range opts.Workflow {
 		steps[i] = workflowStep{Channel: ch.Name, From: ch.From, AppHash: ch.AppHash}
 	}
-	caller, err := transport.NewCaller(transport.Options{
-		Name: "vonage v2", BaseURL: opts.BaseURL, HTTPClient: httpClient, Timeout: opts.Timeout, Now: opts.Now, Logger: logger,
-	})
+	caller, err := transport.NewCaller("vonage v2", opts.Endpoint, httpClient, logger)
 	if err != nil {
 		return nil, err
 	}

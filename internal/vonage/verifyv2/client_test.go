@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
@@ -279,7 +280,7 @@ func TestCallsThatGetNoAnswer(t *testing.T) {
 func TestNewRefusesIncompleteOptions(t *testing.T) {
 	valid := func() verifyv2.Options {
 		return verifyv2.Options{
-			BaseURL: "https://api.nexmo.com", Auth: basicAuth(t), Brand: "Acme",
+			Endpoint: transport.Endpoint{BaseURL: "https://api.nexmo.com"}, Auth: basicAuth(t), Brand: "Acme",
 			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
@@ -33,7 +34,7 @@ func basicAuth(t *testing.T) verifyv2.Authenticator {
 func newClient(t *testing.T, fake *v2test.Server, configure ...func(*verifyv2.Options)) *verifyv2.Client {
 	t.Helper()
 	opts := verifyv2.Options{
-		BaseURL:  fake.URL(),
+		Endpoint: transport.Endpoint{BaseURL: fake.URL()},
 		Auth:     basicAuth(t),
 		Brand:    "Acme",
 		Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// HTTP is where the API listens, and whose word about the client's address it takes.
+type HTTP struct {
+	Port int `env:"PORT" envDefault:"8080" refuse:"empty"`
+	// ListenHost is an IP address, so that what is bound never depends on DNS; "": every interface.
+	ListenHost string `env:"LISTEN_HOST" refuse:"empty"`
+	// TrustedProxies are the peers whose ClientIPHeader names the client.
+	TrustedProxies Prefixes `env:"TRUSTED_PROXIES"`
+	ClientIPHeader string   `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For" refuse:"empty"`
+}
+
+// The headers CLIENT_IP_HEADER may name, as they are written.
+const (
+	HeaderXForwardedFor = "X-Forwarded-For"
+	HeaderXRealIP       = "X-Real-IP"
+)
+
+func (h *HTTP) normalise() {
+	for _, name := range []string{HeaderXForwardedFor, HeaderXRealIP} {
+		if strings.EqualFold(strings.TrimSpace(h.ClientIPHeader), name) {
+			h.ClientIPHeader = name
+		}
+	}
+}
+
+func (h HTTP) validate() []error {
+	var bad problems
+	if h.ListenHost != "" && net.ParseIP(h.ListenHost) == nil {
+		bad.add("LISTEN_HOST must be an IP address (127.0.0.1, ::1, 10.0.0.5), or unset to listen on every interface, got %q", h.ListenHost)
+	}
+	if h.Port < 1 || h.Port > 65535 {
+		bad.add("PORT must be between 1 and 65535, got %d", h.Port)
+	}
+	// One header, the one the proxies set: a proxy that sets X-Real-IP passes on whatever
+	// X-Forwarded-For the client wrote, and one that appends to X-Forwarded-For passes on the
+	// client's X-Real-IP, so believing whichever header happens to be there lets clients choose.
+	if h.ClientIPHeader != HeaderXForwardedFor && h.ClientIPHeader != HeaderXRealIP {
+		bad.add("CLIENT_IP_HEADER must be %s or %s (the header your trusted proxies set), got %q",
+			HeaderXForwardedFor, HeaderXRealIP, h.ClientIPHeader)
+	}
+	return bad
+}
+
+// Prefixes are TRUSTED_PROXIES: comma-separated CIDRs; a bare address means just that address.
+type Prefixes []netip.Prefix
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (p *Prefixes) UnmarshalText(text []byte) error {
+	var out Prefixes
+	for _, item := range strings.Split(string(text), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if prefix, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, prefix.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(item)
+		if err != nil {
+			return fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an IP address", item)
+		}
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	*p = out
+	return nil
+}

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
+)
+
+// Vonage is the Vonage account and how to reach its API, for both Verify versions. Verify v2 may
+// authenticate as an application (an application id and its private key) instead of with the key
+// and secret.
+type Vonage struct {
+	APIKey          string        `env:"VONAGE_API_KEY" refuse:"empty"`
+	APISecret       string        `env:"VONAGE_API_SECRET" refuse:"empty"`
+	BaseURL         string        `env:"VONAGE_BASE_URL" envDefault:"https://api.nexmo.com" refuse:"empty"`
+	ApplicationID   string        `env:"VONAGE_APPLICATION_ID" refuse:"empty"`
+	PrivateKey      string        `env:"VONAGE_PRIVATE_KEY" refuse:"empty"`
+	PrivateKeyPath  string        `env:"VONAGE_PRIVATE_KEY_PATH" refuse:"empty"`
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" refuse:"empty"`
+}
+
+// Vonage's own defaults, for settings left unset: what it then does.
+const (
+	vonageDefaultPinExpiry      = 300 * time.Second // v1 pin_expiry
+	vonageDefaultNextEventWait  = 300 * time.Second // v1 next_event_wait
+	vonageDefaultChannelTimeout = 180 * time.Second // v2 channel_timeout
+)
+
+// CodeLifetime is how long a code can be checked, as Vonage keeps it: VERIFY_PIN_EXPIRY on v1
+// (Vonage's 300 s when unset); on v2, until every channel of the workflow has had its channel
+// timeout (Vonage's 180 s each when unset). The sandbox and the test numbers keep their codes as long.
+func (c Config) CodeLifetime() time.Duration {
+	if c.Verify.API == APIv2 {
+		timeout := c.VonageV2.ChannelTimeout.Duration()
+		if timeout == 0 {
+			timeout = vonageDefaultChannelTimeout
+		}
+		return timeout * time.Duration(max(len(c.VonageV2.Workflow), 1))
+	}
+	if pin := c.VonageV1.PinExpiry.Duration(); pin != 0 {
+		return pin
+	}
+	return vonageDefaultPinExpiry
+}
+
+// UsesJWT reports whether Verify v2 calls authenticate with an application JWT rather than HTTP
+// Basic. When both are configured the JWT wins: it is the one Vonage recommends for v2.
+func (v Vonage) UsesJWT() bool { return v.ApplicationID != "" }
+
+func (v *Vonage) normalise() {
+	v.BaseURL = strings.TrimRight(strings.TrimSpace(v.BaseURL), "/")
+	v.ApplicationID = strings.TrimSpace(v.ApplicationID)
+	// Env files (docker --env-file, CI secret stores, an unquoted .env line) carry a PEM key on one
+	// line with its newlines written as the two characters \n.
+	v.PrivateKey = strings.ReplaceAll(v.PrivateKey, `\n`, "\n")
+}
+
+// validate checks the base URL, the timeout and, for Verify v1, the credentials; v2's credentials
+// are checked with v2's settings.
+func (v Vonage) validate(verify Verify) []error {
+	var bad problems
+	if _, err := transport.ParseBaseURL(v.BaseURL); err != nil {
+		bad.add("VONAGE_BASE_URL %v", err)
+	}
+	if v.UpstreamTimeout <= 0 || v.UpstreamTimeout > 2*time.Minute {
+		bad.add("UPSTREAM_TIMEOUT must be more than 0 and at most 2m, got %s", v.UpstreamTimeout)
+	}
+	if verify.Backend == BackendVonage && verify.API == APIv1 {
+		var missing []string
+		if v.APIKey == "" {
+			missing = append(missing, "VONAGE_API_KEY")
+		}
+		if v.APISecret == "" {
+			missing = append(missing, "VONAGE_API_SECRET")
+		}
+		if verify.Brand == "" {
+			missing = append(missing, "VERIFY_BRAND")
+		}
+		if len(missing) > 0 {
+			bad.add("VERIFY_BACKEND=vonage needs %s; to try the server without a Vonage account set VERIFY_BACKEND=sandbox",
+				strings.Join(missing, ", "))
+		}
+	}
+	return bad
+}
+
+// Seconds is a duration given either as whole seconds ("300", as the Verify API takes it) or as a
+// Go duration ("5m").
+type Seconds time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (s *Seconds) UnmarshalText(text []byte) error {
+	t := strings.TrimSpace(string(text))
+	if n, err := strconv.Atoi(t); err == nil {
+		*s = Seconds(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return fmt.Errorf("%q is neither whole seconds nor a duration such as 5m", t)
+	}
+	*s = Seconds(d)
+	return nil
+}
+
+// Duration returns s as a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(s) }
+
+// Whole returns s in whole seconds, as the Verify API takes it.
+func (s Seconds) Whole() int { return int(time.Duration(s) / time.Second) }
+
+// whichApply lists, in a stable order, the names whose value is true, with the verb that agrees
+// ("X applies", "X, Y apply"); "" when none is.
+func whichApply(set map[string]bool) string {
+	var names []string
+	for name, isSet := range set {
+		if isSet {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + " applies"
+	}
+	return strings.Join(names, ", ") + " apply"
+}
