@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,9 +25,9 @@ func newAdmin(addr string, m *metrics.Metrics, logger *slog.Logger) (*adminServe
 		logger.Info("ADMIN_ADDR=off: no metrics are served")
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := bind("ADMIN_ADDR "+addr, addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on ADMIN_ADDR %s: %w", addr, err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

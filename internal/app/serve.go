@@ -4,15 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
 )
+
+// App is one running verify-proxy: its listeners are bound and its dependencies wired. Run serves
+// it; Close releases what Run did not.
+type App struct {
+	cfg      config.Config
+	version  string
+	logger   *slog.Logger
+	after    func(time.Duration) <-chan time.Time
+	api      *http.Server
+	listener net.Listener
+	admin    *adminServer // nil with ADMIN_ADDR=off
+	stopping atomic.Bool  // set on the first signal: /readyz fails from then on
+	closers  []func()
+}
 
 // ErrSecondSignal is Run's answer when a second signal cut the shutdown short.
 var ErrSecondSignal = errors.New("a second signal ended the shutdown; requests still in flight were cut off")
@@ -115,6 +132,20 @@ func (a *App) Close() {
 	for _, c := range a.closers {
 		c()
 	}
+}
+
+// listen binds the API's address: LISTEN_HOST (every interface when unset) and PORT.
+func listen(h config.HTTP) (net.Listener, error) {
+	return bind("PORT "+strconv.Itoa(h.Port), net.JoinHostPort(h.ListenHost, strconv.Itoa(h.Port)))
+}
+
+// bind listens on addr for TCP; setting names the variable that chose it, for the error.
+func bind(setting, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", setting, err)
+	}
+	return ln, nil
 }
 
 // localURL is where a program on this machine reaches the server: LISTEN_HOST when the server

@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"strconv"
-	"sync/atomic"
 	"time"
-
-	"github.com/verify-proxy/verify-proxy/internal/state"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
@@ -20,6 +15,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
@@ -27,20 +23,6 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 	"github.com/verify-proxy/verify-proxy/internal/vonage"
 )
-
-// App is one running verify-proxy: its listeners are bound and its dependencies wired. Run serves
-// it; Close releases what Run did not.
-type App struct {
-	cfg      config.Config
-	version  string
-	logger   *slog.Logger
-	after    func(time.Duration) <-chan time.Time
-	api      *http.Server
-	listener net.Listener
-	admin    *adminServer // nil with ADMIN_ADDR=off
-	stopping atomic.Bool  // set on the first signal: /readyz fails from then on
-	closers  []func()
-}
 
 // New wires every dependency from cfg, in one place, and binds the API and admin listeners, so that
 // a port in use is an error here rather than in Run.
@@ -120,9 +102,8 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	a.listener, err = net.Listen("tcp", net.JoinHostPort(cfg.HTTP.ListenHost, strconv.Itoa(cfg.HTTP.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("listen on PORT %d: %w", cfg.HTTP.Port, err)
+	if a.listener, err = listen(cfg.HTTP); err != nil {
+		return nil, err
 	}
 	a.admin, err = newAdmin(cfg.Admin.Addr, meter, logger)
 	if err != nil {

@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// v1Locales are the `lg` values the Verify API v1 accepts (spec 1.1.7).
+var v1Locales = strings.Fields(`ar-xa cs-cz cy-cy cy-gb da-dk de-de el-gr en-au en-gb en-in en-us es-es es-mx
+	es-us fi-fi fil-ph fr-ca fr-fr hi-in hu-hu id-id is-is it-it ja-jp ko-kr nb-no nl-nl pl-pl pt-br pt-pt
+	ro-ro ru-ru sv-se th-th tr-tr vi-vn yue-cn zh-cn zh-tw`)
+
 // VonageV1 are Verify v1's own settings; each is sent only when set, so that Vonage's defaults apply
 // otherwise.
 type VonageV1 struct {
@@ -14,11 +19,6 @@ type VonageV1 struct {
 	PinExpiry     Seconds `env:"VERIFY_PIN_EXPIRY" refuse:"zero"`
 	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT" refuse:"zero"`
 }
-
-// v1Locales are the `lg` values the Verify API v1 accepts (spec 1.1.7).
-var v1Locales = strings.Fields(`ar-xa cs-cz cy-cy cy-gb da-dk de-de el-gr en-au en-gb en-in en-us es-es es-mx
-	es-us fi-fi fil-ph fr-ca fr-fr hi-in hu-hu id-id is-is it-it ja-jp ko-kr nb-no nl-nl pl-pl pt-br pt-pt
-	ro-ro ru-ru sv-se th-th tr-tr vi-vn yue-cn zh-cn zh-tw`)
 
 var (
 	alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)

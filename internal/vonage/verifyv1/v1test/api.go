@@ -48,7 +48,22 @@ func writeReply(w http.ResponseWriter, r reply) {
 	_, _ = w.Write(body)
 }
 
-// authorize checks the credentials the way Vonage does, before any other parameter.
+// admit checks a request the way Vonage does: the credentials before anything else, then that the
+// call's mandatory parameters are there. It answers the refusal itself and reports whether the call
+// may go on.
+func (s *Server) admit(w http.ResponseWriter, form url.Values, mandatory ...string) bool {
+	r := s.authorize(form)
+	if r == nil {
+		r = require(form, mandatory...)
+	}
+	if r != nil {
+		writeReply(w, r)
+		return false
+	}
+	return true
+}
+
+// authorize checks the credentials.
 func (s *Server) authorize(form url.Values) reply {
 	if r := require(form, "api_key", "api_secret"); r != nil {
 		return r
@@ -72,12 +87,7 @@ func require(form url.Values, names ...string) reply {
 func invalid(name string) reply { return failure("3", "Invalid value for parameter: "+name) }
 
 func (s *Server) start(w http.ResponseWriter, form url.Values) {
-	if r := s.authorize(form); r != nil {
-		writeReply(w, r)
-		return
-	}
-	if r := require(form, "number", "brand"); r != nil {
-		writeReply(w, r)
+	if !s.admit(w, form, "number", "brand") {
 		return
 	}
 	if r := validateStart(form); r != nil {
@@ -146,12 +156,7 @@ func validateStart(form url.Values) reply {
 }
 
 func (s *Server) check(w http.ResponseWriter, form url.Values) {
-	if r := s.authorize(form); r != nil {
-		writeReply(w, r)
-		return
-	}
-	if r := require(form, "request_id", "code"); r != nil {
-		writeReply(w, r)
+	if !s.admit(w, form, "request_id", "code") {
 		return
 	}
 	id := form.Get("request_id")
@@ -189,12 +194,7 @@ func (s *Server) check(w http.ResponseWriter, form url.Values) {
 }
 
 func (s *Server) control(w http.ResponseWriter, form url.Values) {
-	if r := s.authorize(form); r != nil {
-		writeReply(w, r)
-		return
-	}
-	if r := require(form, "request_id", "cmd"); r != nil {
-		writeReply(w, r)
+	if !s.admit(w, form, "request_id", "cmd") {
 		return
 	}
 	id, cmd := form.Get("request_id"), form.Get("cmd")

@@ -3,7 +3,6 @@ package v2test
 import (
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -20,6 +19,9 @@ type Claims struct {
 	NotBefore     time.Time // zero when absent
 	ExpiresAt     time.Time
 }
+
+// errUnknownApplication refuses a JWT whose application_id the fake was not given.
+var errUnknownApplication = errors.New("unknown application_id")
 
 // tokenClaims are an application JWT's claims as Vonage reads them.
 type tokenClaims struct {
@@ -57,7 +59,7 @@ func (s *Server) verifyJWT(raw string) (*Claims, error) {
 		defer s.mu.Unlock()
 		key, ok := s.applications[tc.ApplicationID]
 		if !ok {
-			return nil, fmt.Errorf("unknown application_id %q", tc.ApplicationID)
+			return nil, errUnknownApplication
 		}
 		return key, nil
 	},
