@@ -13,6 +13,7 @@ import (
 // TestMetricsAreServedOnTheAdminListenerOnly: what an operator scrapes, and that the public port
 // does not serve it.
 func TestMetricsAreServedOnTheAdminListenerOnly(t *testing.T) {
+	t.Parallel()
 	admin := "127.0.0.1:" + freePort(t)
 	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": admin})
 	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
@@ -48,6 +49,7 @@ func TestMetricsAreServedOnTheAdminListenerOnly(t *testing.T) {
 // TestLogFormatAndLevel: LOG_FORMAT and LOG_LEVEL shape what run writes, and every access line
 // names its request id.
 func TestLogFormatAndLevel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, format, level string
 		wantStartLine       bool
@@ -59,6 +61,7 @@ func TestLogFormatAndLevel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{"VERIFY_BACKEND": "sandbox"}
 			if tt.format != "" {
 				env["LOG_FORMAT"] = tt.format

@@ -18,6 +18,7 @@ import (
 )
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -29,6 +30,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := program(nil).Run(context.Background(), nil, lookupOf(tt.env), io.Discard)
 			if err == nil {
 				t.Fatal("run started with a bad configuration")
@@ -45,6 +47,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 // TestAnUnconfiguredServerLimitsStartsPerNumber: the defaults a deployment gets without setting
 // any RATE_LIMIT_*: three starts per number in ten minutes.
 func TestAnUnconfiguredServerLimitsStartsPerNumber(t *testing.T) {
+	t.Parallel()
 	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox"})
 	for i := range 3 {
 		if status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
@@ -57,6 +60,7 @@ func TestAnUnconfiguredServerLimitsStartsPerNumber(t *testing.T) {
 }
 
 func TestRunServesTheSandbox(t *testing.T) {
+	t.Parallel()
 	base, stop, done, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox"})
 	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
 	if err != nil {
@@ -77,7 +81,8 @@ func TestRunServesTheSandbox(t *testing.T) {
 }
 
 // TestShutdownDrainsInFlightRequests: with no SHUTDOWN_DELAY, a SIGTERM stops new connections at
-// once, and a request waiting on a slow upstream when it arrived still completes with 200.
+// once, and a request waiting on a slow upstream when it arrived still completes with 200. Not
+// parallel: it signals the process.
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	env, arrived, release := slowUpstream(t)
 	base, _, done, _ := start(t, env)
@@ -104,7 +109,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 
 // TestTwoInstancesShareOneRedis starts the program twice, as two replicas with one REDIS_URL and
 // the default limits: the per-number budget (3 per 10 minutes) holds across both, and a test
-// number started on one is checked on the other.
+// number started on one is checked on the other. Not parallel: it sets REDIS_URL.
 func TestTwoInstancesShareOneRedis(t *testing.T) {
 	redis := redistest.Start(t)
 	env := func() map[string]string {
@@ -112,33 +117,23 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 	}
 	a, _, _, outA := start(t, env())
 	b, _, _, _ := start(t, env())
-	post := func(base, path, body string) (int, string) {
-		t.Helper()
-		res, err := http.Post(base+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		raw, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(raw)
-	}
 	for i, base := range []string{a, b, a} {
-		if status, body := post(base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
+		if status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
 			t.Fatalf("start %d limited: %s", i+1, body)
 		}
 	}
-	if status, body := post(b, "/request", `{"number":"14155550100"}`); status != http.StatusTooManyRequests || !strings.Contains(body, "rate_limited") {
+	if status, body := postJSON(t, b, "/request", `{"number":"14155550100"}`); status != http.StatusTooManyRequests || !strings.Contains(body, "rate_limited") {
 		t.Fatalf("4th start on the other instance: %d %s", status, body)
 	}
 
-	_, body := post(a, "/request", `{"number":"+1 555 555 0100"}`)
+	_, body := postJSON(t, a, "/request", `{"number":"+1 555 555 0100"}`)
 	var started struct {
 		RequestID string `json:"request_id"`
 	}
 	if err := json.Unmarshal([]byte(body), &started); err != nil || !strings.HasPrefix(started.RequestID, "test") {
 		t.Fatalf("test number start: %s", body)
 	}
-	if status, body := post(b, "/check", `{"request_id":"`+started.RequestID+`","code":"123456"}`); status != http.StatusOK {
+	if status, body := postJSON(t, b, "/check", checkBody(t, started.RequestID, "123456")); status != http.StatusOK {
 		t.Fatalf("test number check on the other instance: %d %s", status, body)
 	}
 	if !strings.Contains(outA.String(), "kept in redis") {
@@ -148,7 +143,8 @@ func TestTwoInstancesShareOneRedis(t *testing.T) {
 
 // TestShutdownDelayKeepsServingWhileNotReady walks the whole sequence: on SIGTERM /readyz turns 503
 // at once while the server still takes new connections for SHUTDOWN_DELAY; then it stops accepting,
-// drains the request in flight (200), and returns cleanly. The delay is the test's to end.
+// drains the request in flight (200), and returns cleanly. The delay is the test's to end. Not
+// parallel: it signals the process.
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	env, arrived, release := slowUpstream(t)
 	env["SHUTDOWN_DELAY"] = "10m" // the longest allowed: the test, not the clock, ends it
@@ -220,6 +216,7 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 // TestShutdownTimeoutCutsOffWhatIsLeft: a request that outlives SHUTDOWN_TIMEOUT does not keep the
 // process alive; run says what happened.
 func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
+	t.Parallel()
 	env, arrived, release := slowUpstream(t)
 	defer close(release)
 	env["SHUTDOWN_TIMEOUT"] = "50ms"
@@ -237,7 +234,8 @@ func TestShutdownTimeoutCutsOffWhatIsLeft(t *testing.T) {
 }
 
 // TestListenHostBindsThatAddressOnly: with LISTEN_HOST the server answers there and nowhere else
-// (127.0.0.2 is loopback on Linux too, so the test needs no second interface).
+// (127.0.0.2 is loopback on Linux too, so the test needs no second interface). Not parallel: the
+// fake upstream of a parallel test may be given the same port on 127.0.0.1.
 func TestListenHostBindsThatAddressOnly(t *testing.T) {
 	env := map[string]string{"VERIFY_BACKEND": "sandbox", "LISTEN_HOST": "127.0.0.2"}
 	base, _, _, out := start(t, env)
@@ -253,7 +251,8 @@ func TestListenHostBindsThatAddressOnly(t *testing.T) {
 }
 
 // TestSecondSignalEndsTheShutdownAtOnce: an operator who signals again, during SHUTDOWN_DELAY or
-// while requests drain, does not wait out SHUTDOWN_TIMEOUT; run returns at once and says why.
+// while requests drain, does not wait out SHUTDOWN_TIMEOUT; run returns at once and says why. Not
+// parallel: it signals the process.
 func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 	for _, phase := range []string{"during SHUTDOWN_DELAY", "while draining"} {
 		t.Run(phase, func(t *testing.T) {
@@ -305,6 +304,7 @@ func TestSecondSignalEndsTheShutdownAtOnce(t *testing.T) {
 // it, driven through the Go client that oapi-codegen generates from openapi.yaml, with the code read
 // from the log as a developer reads it.
 func TestGeneratedClientDrivesTheProgram(t *testing.T) {
+	t.Parallel()
 	base, _, _, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox"})
 	c, err := apiclient.NewClientWithResponses(base)
 	if err != nil {
@@ -350,7 +350,8 @@ func TestGeneratedClientDrivesTheProgram(t *testing.T) {
 }
 
 // TestReadinessFollowsRedis: with REDIS_URL set, /readyz answers 503 naming redis while Redis is
-// down (so an orchestrator routes elsewhere) and 200 again once it is back; /healthz stays 200.
+// down (so an orchestrator routes elsewhere) and 200 again once it is back; /healthz stays 200. Not
+// parallel: it sets REDIS_URL.
 func TestReadinessFollowsRedis(t *testing.T) {
 	redis := redistest.Start(t)
 	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL()})

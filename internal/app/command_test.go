@@ -9,7 +9,8 @@ import (
 )
 
 // TestHealthcheckCommand: `verify-proxy healthcheck` is what the image's HEALTHCHECK runs, with the
-// server's own environment.
+// server's own environment. Not parallel: once the server has stopped, nothing may answer on its
+// port, which a parallel test's fake could be given.
 func TestHealthcheckCommand(t *testing.T) {
 	for _, listenHost := range []string{"", "127.0.0.2"} {
 		t.Run("LISTEN_HOST="+listenHost, func(t *testing.T) { testHealthcheckCommand(t, listenHost) })
@@ -42,6 +43,7 @@ func testHealthcheckCommand(t *testing.T, listenHost string) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -56,6 +58,7 @@ func TestCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var out bytes.Buffer
 			err := program(nil).Run(context.Background(), tt.args, lookupOf(tt.env), &out)
 			if tt.wantErr == "" && err != nil {

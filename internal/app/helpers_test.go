@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/apiclient"
 	"github.com/verify-proxy/verify-proxy/internal/app"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
@@ -33,16 +38,39 @@ func program(after func(time.Duration) <-chan time.Time) app.Program {
 	return app.Program{Version: testVersion, SpecYAML: spec, After: after}
 }
 
-// freePort asks the kernel for a port nobody uses.
+// freePort asks the kernel for a port nobody uses. The kernel may offer a port again as soon as its
+// listener is closed, before the test that asked first has bound it; parallel tests would then start
+// two servers on one port, and one would take the other's answers for its own. So a port is handed
+// out once per process.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	var held []net.Listener // ports handed out before stay bound until a new one is found
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ln)
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
+
+// handedOut are the ports freePort has given this process's tests.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
 
 func lookupOf(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
@@ -53,6 +81,13 @@ func lookupOf(env map[string]string) func(string) (string, bool) {
 
 // start runs the program as a user would and waits until /healthz answers. The admin listener is
 // off unless env names an ADMIN_ADDR: its default port would clash between tests.
+//
+// Most tests that start the program run in parallel. Three kinds do not: those that signal the
+// process (every running program would take the signal), those that set REDIS_URL (go-redis has one
+// logger per process, and each program sets it at start-up) and those that check that nothing
+// answers on a port (a parallel test may be given it). Go runs every test that does not call
+// t.Parallel() before any that does resumes, so a parallel test calls it first, before it starts
+// anything.
 func start(t *testing.T, env map[string]string) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
 	t.Helper()
 	return startWith(t, env, time.After)
@@ -61,11 +96,31 @@ func start(t *testing.T, env map[string]string) (base string, stop context.Cance
 // startWith is start with the timer of SHUTDOWN_DELAY in the test's hands.
 func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-chan time.Time) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer) {
 	t.Helper()
-	port := freePort(t)
-	env["PORT"] = port
 	if _, ok := env["ADMIN_ADDR"]; !ok {
 		env["ADMIN_ADDR"] = "off"
 	}
+	// Between freePort and the program's bind, a fake upstream or a Redis of a parallel test may
+	// take the port (the kernel does not know it is promised); a new port then does.
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		base, stop, done, out, err := launch(t, env, after)
+		if errors.Is(err, syscall.EADDRINUSE) && attempt < attempts {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		return base, stop, done, out
+	}
+}
+
+// launch runs the program on a free port (written to env["PORT"]) and waits until /healthz
+// answers; the error says why it did not.
+func launch(t *testing.T, env map[string]string, after func(time.Duration) <-chan time.Time) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer, err error) {
+	t.Helper()
+	port := freePort(t)
+	env["PORT"] = port
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &logtest.Buffer{}
 	errc := make(chan error, 1)
@@ -81,21 +136,21 @@ func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				break
+				return base, cancel, errc, out, nil
 			}
 		}
 		select {
 		case err := <-errc:
-			t.Fatalf("server stopped while starting: %v\n%s", err, out)
+			cancel()
+			return "", nil, nil, nil, fmt.Errorf("server stopped while starting: %w\n%s", err, out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server never became healthy:\n%s", out)
+			cancel()
+			return "", nil, nil, nil, fmt.Errorf("server never became healthy:\n%s", out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Cleanup(cancel)
-	return base, cancel, errc, out
 }
 
 // slowUpstream is a fake Verify API whose start call waits until the test releases it.
@@ -172,4 +227,14 @@ func postJSON(t *testing.T, base, path, body string) (int, string) {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(raw)
+}
+
+// checkBody is the JSON body of POST /check, built as the generated client builds it.
+func checkBody(t *testing.T, requestID, code string) string {
+	t.Helper()
+	b, err := json.Marshal(apiclient.CheckRequest{RequestId: requestID, Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -23,6 +23,7 @@ import (
 // TestRunServesVerifyV2 starts the program as a user would, with VONAGE_VERIFY_API=v2, once with
 // HTTP Basic and once with an application JWT whose key is in a file.
 func TestRunServesVerifyV2(t *testing.T) {
+	t.Parallel()
 	app := v2test.NewApplication(t)
 	keyPath := filepath.Join(t.TempDir(), "private.key")
 	if err := os.WriteFile(keyPath, app.PrivateKeyPEM, 0o600); err != nil {
@@ -40,6 +41,7 @@ func TestRunServesVerifyV2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := v2test.NewServer(t)
 			fake.AcceptApplication(app)
 			env := map[string]string{
@@ -74,6 +76,7 @@ func TestRunServesVerifyV2(t *testing.T) {
 }
 
 func TestRunRefusesBadV2Keys(t *testing.T) {
+	t.Parallel()
 	app := v2test.NewApplication(t)
 	keyLine := strings.Split(string(app.PrivateKeyPEM), "\n")[1]
 	garbled := strings.Replace(string(app.PrivateKeyPEM), keyLine, keyLine[:20], 1)
@@ -88,6 +91,7 @@ func TestRunRefusesBadV2Keys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_APPLICATION_ID": app.ID}
 			for k, v := range tt.env {
 				env[k] = v
@@ -109,6 +113,7 @@ func TestRunRefusesBadV2Keys(t *testing.T) {
 // TestRunServesTheSandboxAsVerifyV2: the sandbox stands in for v2 too, with v2's code lengths and
 // request_ids (UUIDs).
 func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
+	t.Parallel()
 	base, _, _, out := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"})
 	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
 	if err != nil {
@@ -132,7 +137,8 @@ func TestRunServesTheSandboxAsVerifyV2(t *testing.T) {
 
 // TestTestNumbersLiveAsLongAsVonagesCodes: a test number's verification lives as long as a real
 // one would with the same settings. On v2 that is Vonage's channel_timeout of 180 s per channel, not
-// v1's 300 s (as it was before they shared one rule); the session's expiry is read from Redis.
+// v1's 300 s (as it was before they shared one rule); the session's expiry is read from Redis. Not
+// parallel: it sets REDIS_URL.
 func TestTestNumbersLiveAsLongAsVonagesCodes(t *testing.T) {
 	tests := []struct {
 		name string

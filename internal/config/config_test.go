@@ -31,6 +31,7 @@ func vonageEnv(extra map[string]string) map[string]string {
 }
 
 func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(map[string]string{"VERIFY_BACKEND": "sandbox"}))
 	if err != nil {
 		t.Fatalf("sandbox with nothing else set must start: %v", err)
@@ -50,6 +51,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadOperations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -68,6 +70,7 @@ func TestLoadOperations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{"VERIFY_BACKEND": "sandbox"}
 			for k, v := range tt.env {
 				env[k] = v
@@ -84,6 +87,7 @@ func TestLoadOperations(t *testing.T) {
 }
 
 func TestLoadVonage(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(vonageEnv(map[string]string{
 		"VERIFY_CODE_LENGTH": "6", "VERIFY_LOCALE": "EN-GB", "VERIFY_WORKFLOW_ID": "6",
 		"VERIFY_PIN_EXPIRY": "600", "VERIFY_NEXT_EVENT_WAIT": "5m", "VERIFY_SENDER_ID": "ACME",
@@ -104,6 +108,7 @@ func TestLoadVonage(t *testing.T) {
 }
 
 func TestLoadFallsBackToTheOriginalProxyNames(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(map[string]string{"API_KEY": "oldkey", "API_SECRET": "oldsecret", "VERIFY_BRAND": "Acme"}))
 	if err != nil {
 		t.Fatalf("API_KEY/API_SECRET must be accepted: %v", err)
@@ -118,6 +123,7 @@ func TestLoadFallsBackToTheOriginalProxyNames(t *testing.T) {
 }
 
 func TestLoadRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -191,6 +197,7 @@ func assertRefused(t *testing.T, env map[string]string, want []string) {
 }
 
 func TestDotEnvFillsGapsAndTheRealEnvironmentWins(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, ".env")
 	if err := os.WriteFile(path, []byte("API_KEY=fromfile\nAPI_SECRET=filesecret\nVERIFY_BRAND=FileBrand\n"), 0o600); err != nil {

@@ -20,6 +20,7 @@ func sandboxEnv(extra map[string]string) map[string]string {
 }
 
 func TestProtectionDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(sandboxEnv(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,7 @@ func TestProtectionDefaults(t *testing.T) {
 }
 
 func TestProtectionSettings(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(sandboxEnv(map[string]string{
 		"TRUSTED_PROXIES":      "10.0.0.0/8, 192.0.2.1, 2001:db8::/32",
 		"CLIENT_IP_HEADER":     "x-real-ip",
@@ -83,6 +85,7 @@ func TestProtectionSettings(t *testing.T) {
 }
 
 func TestProtectionRefusesBadSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -113,6 +116,7 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := config.Load(envOf(sandboxEnv(tt.env)))
 			if err == nil {
 				t.Fatal("accepted")

@@ -12,6 +12,7 @@ import (
 // TestVariablesListsEverythingLoadReads: the list that the configuration reference is made from is
 // exactly what Load asks the environment for, names and fallbacks alike.
 func TestVariablesListsEverythingLoadReads(t *testing.T) {
+	t.Parallel()
 	asked := map[string]bool{}
 	_, _ = config.Load(func(key string) (string, bool) {
 		asked[key] = true
@@ -43,6 +44,7 @@ func TestVariablesListsEverythingLoadReads(t *testing.T) {
 // TestDefaultsAreListed: Variables carries each default as the tag writes it, so the reference shows
 // what an unconfigured server does.
 func TestDefaultsAreListed(t *testing.T) {
+	t.Parallel()
 	want := map[string]string{"PORT": "8080", "RATE_LIMIT_NUMBER": "3/10m", "VONAGE_BASE_URL": "https://api.nexmo.com", "LISTEN_HOST": ""}
 	for _, v := range config.Variables() {
 		if d, ok := want[v.Name]; ok && v.Default != d {
@@ -54,6 +56,7 @@ func TestDefaultsAreListed(t *testing.T) {
 // TestSetButEmptyOrZeroIsRefusedWhereItWouldHideAMistake: for each variable marked so, a value set
 // to "" (or "0") is refused and named, rather than read as "use the default".
 func TestSetButEmptyOrZeroIsRefusedWhereItWouldHideAMistake(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ name, value, want string }{
 		{"PORT", "", "PORT is set but empty"},
 		{"VERIFY_BACKEND", "", "VERIFY_BACKEND is set but empty"},
@@ -64,6 +67,7 @@ func TestSetButEmptyOrZeroIsRefusedWhereItWouldHideAMistake(t *testing.T) {
 		{"VERIFY_NEXT_EVENT_WAIT", "0s", "VERIFY_NEXT_EVENT_WAIT is 0"},
 	} {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Parallel()
 			_, err := config.Load(envOf(map[string]string{"VERIFY_BACKEND": "sandbox", tt.name: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %q", err, tt.want)

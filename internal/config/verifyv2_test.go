@@ -47,6 +47,7 @@ func merge(a, b map[string]string) map[string]string {
 }
 
 func TestVerifyAPIDefaultsToV1(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Load(envOf(vonageEnv(nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func TestVerifyAPIDefaultsToV1(t *testing.T) {
 }
 
 func TestLoadV2(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -124,6 +126,7 @@ func TestLoadV2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg, err := config.Load(envOf(tt.env))
 			if err != nil {
 				t.Fatalf("refused: %v", err)
@@ -134,6 +137,7 @@ func TestLoadV2(t *testing.T) {
 }
 
 func TestLoadRefusesBadV2Configuration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -198,6 +202,7 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 // TestV2SenderIDGivesOneRule: on v2 a bad sender id is told v2's rule only; v1's, which allows
 // spaces, would send the operator towards a value v2 refuses.
 func TestV2SenderIDGivesOneRule(t *testing.T) {
+	t.Parallel()
 	_, err := config.Load(envOf(v2Env(map[string]string{"VERIFY_SENDER_ID": "Acmé"})))
 	if err == nil || !strings.Contains(err.Error(), "without spaces") || strings.Contains(err.Error(), "or spaces") {
 		t.Fatalf("error %v, want v2's rule alone", err)
@@ -207,6 +212,7 @@ func TestV2SenderIDGivesOneRule(t *testing.T) {
 // TestCodeLifetimeIsVonages: how long a code lives, which the sandbox and the test numbers follow,
 // is what Vonage does with the same settings.
 func TestCodeLifetimeIsVonages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -221,6 +227,7 @@ func TestCodeLifetimeIsVonages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg, err := config.Load(envOf(tt.env))
 			if err != nil {
 				t.Fatal(err)

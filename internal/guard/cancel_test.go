@@ -21,6 +21,7 @@ import (
 // nothing about Redis. Counting it as a failure would let phones leaving coverage (or anyone who
 // resets connections) fake outages, page operators and fill the 5xx figures.
 func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
+	t.Parallel()
 	store, err := redisstore.New(redistest.Start(t).URL(), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestClientKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ ip, want string }{
 		{"203.0.113.7", "203.0.113.7"},
 		{"::ffff:203.0.113.7", "203.0.113.7"},

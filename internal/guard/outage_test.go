@@ -14,6 +14,7 @@ import (
 // TestAFlappingStoreIsOneOutage: a Redis that fails every other call (out of memory, a lossy link)
 // is logged as one outage, not as a pair of lines per request.
 func TestAFlappingStoreIsOneOutage(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	logger, logs := logtest.New()
 	clk := clocktest.New()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestFormatsAndLevels(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, format, level string
 		wantLines           int
@@ -23,6 +24,7 @@ func TestFormatsAndLevels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var buf bytes.Buffer
 			logger, err := logging.New(&buf, tt.format, tt.level)
 			if err != nil {
@@ -46,6 +48,7 @@ func TestFormatsAndLevels(t *testing.T) {
 }
 
 func TestUnknownFormatOrLevelIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, c := range [][2]string{{"xml", "info"}, {"json", "verbose"}, {"", "info"}, {"json", ""}, {"json", "warn+2"}} {
 		if _, err := logging.New(&bytes.Buffer{}, c[0], c[1]); err == nil {
 			t.Errorf("format %q level %q accepted", c[0], c[1])
@@ -54,6 +57,7 @@ func TestUnknownFormatOrLevelIsRefused(t *testing.T) {
 }
 
 func TestEveryLineOfARequestNamesItsRequestID(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	logger, err := logging.New(&buf, "json", "info")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestHolds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		log  string
@@ -22,6 +23,7 @@ func TestHolds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var b Buffer
 			fmt.Fprintln(&b, `{"msg":"an unrelated line before"}`)
 			fmt.Fprintln(&b, tt.log)

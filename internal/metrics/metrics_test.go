@@ -36,6 +36,7 @@ func vonageClient(t *testing.T, fake *v1test.Server) *verifyv1.Client {
 // TestUpstreamStatusesCannotMintSeries: Verify's status comes from the network; a broken or hostile
 // upstream sending a new status on every call must not grow the metrics without bound.
 func TestUpstreamStatusesCannotMintSeries(t *testing.T) {
+	t.Parallel()
 	fake := v1test.NewServer(t)
 	m := metrics.New("v1")
 	p := m.Instrument(vonageClient(t, fake))
@@ -54,6 +55,7 @@ func TestUpstreamStatusesCannotMintSeries(t *testing.T) {
 
 // TestAClientThatHangsUpIsNotAnUpstreamFailure: the caller's own cancellation is told apart.
 func TestAClientThatHangsUpIsNotAnUpstreamFailure(t *testing.T) {
+	t.Parallel()
 	fake := v1test.NewServer(t)
 	fake.Respond(v1test.PathControl, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	m := metrics.New("v1")
@@ -74,6 +76,7 @@ func TestAClientThatHangsUpIsNotAnUpstreamFailure(t *testing.T) {
 // TestNamesFollowPrometheusConventions: counters end in _total, durations are histograms in seconds,
 // every family has help text, and the funnel shows every stage from the first scrape.
 func TestNamesFollowPrometheusConventions(t *testing.T) {
+	t.Parallel()
 	m := metrics.New("")
 	m.ObserveRequest("/request", "POST", 200, 0)
 	m.Refused("invalid_number", "")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestMask(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -27,6 +28,7 @@ func TestMask(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := phone.Mask(tt.in); got != tt.want {
 				t.Errorf("Mask(%q) = %q, want %q", tt.in, got, tt.want)
 			}

@@ -20,6 +20,7 @@ func mustParser(t testing.TB, region string) *phone.Parser {
 }
 
 func TestParseAcceptsValidNumbers(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		region string // default region of the parser
@@ -134,6 +135,7 @@ func TestParseAcceptsValidNumbers(t *testing.T) {
 }
 
 func TestParseRejectsInvalidInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		region string
@@ -198,6 +200,7 @@ func TestParseRejectsInvalidInput(t *testing.T) {
 }
 
 func TestNewParser(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		region string
@@ -214,6 +217,7 @@ func TestNewParser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p, err := phone.NewParser(tt.region)
 			if tt.ok && (err != nil || p == nil) {
 				t.Fatalf("NewParser(%q) = %v, %v, want a parser", tt.region, p, err)
@@ -226,6 +230,7 @@ func TestNewParser(t *testing.T) {
 }
 
 func TestLowerCaseRegionIsUsedAsDefault(t *testing.T) {
+	t.Parallel()
 	got, err := mustParser(t, "gb").Parse("020 7183 8750")
 	if err != nil || got.E164 != "442071838750" {
 		t.Fatalf("Parse = %+v, %v, want 442071838750", got, err)
@@ -233,6 +238,7 @@ func TestLowerCaseRegionIsUsedAsDefault(t *testing.T) {
 }
 
 func TestZeroParserHasNoDefaultRegion(t *testing.T) {
+	t.Parallel()
 	var p phone.Parser
 	if _, err := p.Parse("020 7183 8750"); !errors.Is(err, phone.ErrInvalid) {
 		t.Errorf("national number without region: err = %v, want ErrInvalid", err)
@@ -243,6 +249,7 @@ func TestZeroParserHasNoDefaultRegion(t *testing.T) {
 }
 
 func TestParseIsSafeForConcurrentUse(t *testing.T) {
+	t.Parallel()
 	p := mustParser(t, "GB")
 	inputs := []string{"14155550100", "020 7183 8750", "0049 151 12345678", "+800 1234 5678", "+999", "<script>"}
 	var wg sync.WaitGroup
@@ -279,6 +286,7 @@ func BenchmarkParse(b *testing.B) {
 // TestReadings: what a fictional test number may be typed as, and the one thing it may never do:
 // read a valid international number as another (test) number.
 func TestReadings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, region, raw string
 		want              []string
@@ -295,6 +303,7 @@ func TestReadings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := mustParser(t, tt.region).Readings(tt.raw); !slices.Equal(got, tt.want) {
 				t.Errorf("Readings(%q) = %q, want %q", tt.raw, got, tt.want)
 			}

@@ -7,6 +7,7 @@ import (
 )
 
 func TestEveryPhonenumbersTypeHasItsOwnType(t *testing.T) {
+	t.Parallel()
 	seen := map[Type]phonenumbers.PhoneNumberType{}
 	for pt := phonenumbers.FIXED_LINE; pt <= phonenumbers.UNKNOWN; pt++ {
 		got := typeOf(pt)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseLimit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    state.Limit
@@ -36,6 +37,7 @@ func TestParseLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
 			got, err := state.ParseLimit(tt.in)
 			if tt.bad {
 				if err == nil {

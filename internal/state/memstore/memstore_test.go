@@ -14,10 +14,12 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(_ *testing.T, now func() time.Time) state.Store { return memstore.New(now) })
 }
 
 func TestRecordsAndSessionsExpire(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := clocktest.New()
 	store := memstore.New(clock.Now)

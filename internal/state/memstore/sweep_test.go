@@ -14,6 +14,7 @@ import (
 // TestMemoryFollowsRecentTraffic: keys of callers long gone are dropped, so a flood of distinct
 // IPs or numbers does not grow the process for ever.
 func TestMemoryFollowsRecentTraffic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := clocktest.New()
 	s := New(clock.Now)

@@ -21,6 +21,7 @@ import (
 // TestConformance holds the Redis store to the in-memory store's behaviour. Each test gets its own
 // redis-server; windows follow the test's clock so the tables need no sleeping.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T, now func() time.Time) state.Store {
 		return newStore(t, redistest.Start(t), redisstore.Options{Now: now})
 	})
@@ -38,6 +39,7 @@ func newStore(t *testing.T, srv *redistest.Server, opts redisstore.Options) *red
 
 // TestWindowsOnRedisClock: without an injected clock, windows follow Redis's TIME, as in production.
 func TestWindowsOnRedisClock(t *testing.T) {
+	t.Parallel()
 	s := newStore(t, redistest.Start(t), redisstore.Options{})
 	rules := []state.Rule{{Key: "n", Limit: state.Limit{Count: 2, Window: time.Hour}}}
 	for i, want := range []bool{true, true, false} {
@@ -54,6 +56,7 @@ func TestWindowsOnRedisClock(t *testing.T) {
 // TestRecordsAndSessionsExpireInRedis: keys carry their TTL, so Redis forgets them on its own.
 // Expiry follows Redis's clock, so this polls with a deadline instead of moving a fake clock.
 func TestRecordsAndSessionsExpireInRedis(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t, redistest.Start(t), redisstore.Options{})
 	if _, reserved, err := s.Reserve(ctx, "k", "fp", 50*time.Millisecond); err != nil || !reserved {
@@ -74,6 +77,7 @@ func TestRecordsAndSessionsExpireInRedis(t *testing.T) {
 
 // TestUnreachableRedisIsErrUnavailable: every operation says so quickly, and recovers by itself.
 func TestUnreachableRedisIsErrUnavailable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	s := newStore(t, srv, redisstore.Options{})
@@ -104,6 +108,7 @@ func TestUnreachableRedisIsErrUnavailable(t *testing.T) {
 }
 
 func TestNewRefusesBadURLWithoutEchoingIt(t *testing.T) {
+	t.Parallel()
 	_, err := redisstore.New("http://:hunter2@example.test", redisstore.Options{})
 	if err == nil {
 		t.Fatal("a non-redis URL was accepted")
@@ -125,7 +130,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // TestLibraryLogGoesToDebug: during an outage go-redis logs every failed dial; those lines must not
-// reach the operator's log at Info, where the guard logs the outage once.
+// reach the operator's log at Info, where the guard logs the outage once. Not parallel: go-redis
+// has one logger per process, and this test sets it.
 func TestLibraryLogGoesToDebug(t *testing.T) {
 	logger, buf := logtest.New()
 	redisstore.LogLibraryTo(logger)
@@ -146,6 +152,7 @@ func TestLibraryLogGoesToDebug(t *testing.T) {
 // TestPingNeedsAWritableRedis: readiness asks what /request needs. A replica that turned read-only
 // after a failover still answers PING, but refuses every limit's write.
 func TestPingNeedsAWritableRedis(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t)
 	s := newStore(t, srv, redisstore.Options{})

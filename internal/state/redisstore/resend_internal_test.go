@@ -13,6 +13,7 @@ import (
 // TestAResentReserveKeepsItsLease: go-redis resends a call that timed out, and a slow Redis then
 // runs it twice. The second run must find its own lease, not another request in flight.
 func TestAResentReserveKeepsItsLease(t *testing.T) {
+	t.Parallel()
 	s := newInternalStore(t)
 	ctx := context.Background()
 	first := state.Record{Fingerprint: "f1", Owner: "call-1"}
@@ -40,10 +41,12 @@ func newInternalStore(t *testing.T) *Store {
 // TestResentScriptsAnswerAsTheFirstRun: each script run twice for one call (same member or nonce),
 // as a slow Redis does when go-redis resends, gives the first run's answer and counts once.
 func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newInternalStore(t)
 
 	t.Run("a limit of one admits the call, resent or not, and no other", func(t *testing.T) {
+		t.Parallel()
 		keys := []string{prefix + "rl:resend"}
 		take := func(member string) []int64 {
 			res, err := takeScript.Run(ctx, s.client, keys, 0, member, 1, time.Minute.Milliseconds()).Int64Slice()
@@ -60,6 +63,7 @@ func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
 		}
 	})
 	t.Run("a right test code, resent, is still right; then the session is over", func(t *testing.T) {
+		t.Parallel()
 		if err := s.StartSession(ctx, "testresend1", "123456", time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -79,6 +83,7 @@ func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
 		}
 	})
 	t.Run("a wrong code, resent, counts once", func(t *testing.T) {
+		t.Parallel()
 		if err := s.StartSession(ctx, "testresend2", "123456", time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +95,7 @@ func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
 		}
 	})
 	t.Run("a cancel, resent, still ended it", func(t *testing.T) {
+		t.Parallel()
 		if err := s.StartSession(ctx, "testresend3", "123456", time.Minute); err != nil {
 			t.Fatal(err)
 		}

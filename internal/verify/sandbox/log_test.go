@@ -8,6 +8,7 @@ import (
 )
 
 func TestCodeLog(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, Options{})
 	id := h.start(t, testNumber)
 

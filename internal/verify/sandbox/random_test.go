@@ -11,6 +11,7 @@ import (
 )
 
 func TestCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		codeLength int
@@ -23,6 +24,7 @@ func TestCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, Options{CodeLength: tt.codeLength})
 			seen := map[string]bool{}
 			for i := range 50 {
@@ -40,6 +42,7 @@ func TestCodes(t *testing.T) {
 }
 
 func TestCodeDraws(t *testing.T) {
+	t.Parallel()
 	id := make([]byte, 16) // Start draws the request_id first, then the code
 	tests := []struct {
 		name       string
@@ -57,6 +60,7 @@ func TestCodeDraws(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, Options{CodeLength: tt.codeLength, Rand: tt.rand})
 			if code := h.codeFor(t, h.start(t, testNumber)); code != tt.want {
 				t.Fatalf("code %q, want %q", code, tt.want)
@@ -66,6 +70,7 @@ func TestCodeDraws(t *testing.T) {
 }
 
 func TestRequestIDs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts Options
@@ -76,6 +81,7 @@ func TestRequestIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, tt.opts)
 			seen := map[string]bool{}
 			for i := range 1000 {
@@ -98,9 +104,11 @@ func TestRequestIDs(t *testing.T) {
 }
 
 func TestRandFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("broken rand fails the start and keeps nothing", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t, Options{Rand: brokenReader{}})
 		if _, err := h.p.Start(ctx, testNumber); !errors.Is(err, errBrokenRand) {
 			t.Fatalf("error = %v, want the rand's error", err)
@@ -110,6 +118,7 @@ func TestRandFailures(t *testing.T) {
 		}
 	})
 	t.Run("repeated request_id is refused rather than overwriting a request", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t, Options{Rand: zeroReader{}})
 		first := h.start(t, testNumber)
 		if _, err := h.p.Start(ctx, "447700900000"); err == nil {
@@ -120,6 +129,7 @@ func TestRandFailures(t *testing.T) {
 		}
 	})
 	t.Run("failed event id draw keeps the request live", func(t *testing.T) {
+		t.Parallel()
 		// Enough zeros for one Start (16-byte id, 2-byte code), then nothing.
 		h := newHarness(t, Options{Rand: io.MultiReader(bytes.NewReader(make([]byte, 18)), brokenReader{})})
 		id := h.start(t, testNumber)

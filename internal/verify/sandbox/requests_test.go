@@ -10,6 +10,7 @@ import (
 )
 
 func TestMemoryIsReclaimed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -37,6 +38,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, Options{})
 			tt.end(t, h, h.start(t, testNumber))
 			if n := h.size(); n != 0 {
@@ -46,6 +48,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 	}
 
 	t.Run("start sweeps forgotten requests", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t, Options{})
 		for i := range 100 {
 			h.start(t, fmt.Sprintf("4477009%05d", i))
@@ -57,6 +60,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 		}
 	})
 	t.Run("start keeps expired requests until they are forgotten", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t, Options{})
 		h.start(t, "447700900000")
 		h.clock.Advance(testPinExpiry)
@@ -68,6 +72,7 @@ func TestMemoryIsReclaimed(t *testing.T) {
 }
 
 func TestRequestLimit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t, Options{})
 	h.p.maxRequests = 2

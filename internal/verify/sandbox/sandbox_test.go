@@ -19,6 +19,7 @@ var (
 )
 
 func TestFullFlow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t, Options{})
 
@@ -40,6 +41,7 @@ func TestFullFlow(t *testing.T) {
 // TestFlowAsVerifyV2: standing in for v2, the sandbox answers what the v2 backend answers: a check
 // with no event or price, and an expired code as status 17.
 func TestFlowAsVerifyV2(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t, Options{V2: true, PinExpiry: time.Minute})
 
@@ -72,6 +74,7 @@ type step struct {
 }
 
 func TestRequestLifecycle(t *testing.T) {
+	t.Parallel()
 	const expiry = 5 * time.Minute
 	mismatch := step{do: checkWrong, kind: verify.KindCodeMismatch, status: "16"}
 	gone := step{do: checkRight, kind: verify.KindNotFound, status: "6"}
@@ -114,6 +117,7 @@ func TestRequestLifecycle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			h := newHarness(t, Options{PinExpiry: expiry})
 			id := h.start(t, testNumber)
@@ -145,21 +149,25 @@ func TestRequestLifecycle(t *testing.T) {
 }
 
 func TestUnknownRequest(t *testing.T) {
+	t.Parallel()
 	const unknown = "0123456789abcdef0123456789abcdef"
 	ctx := context.Background()
 	h := newHarness(t, Options{})
 	h.start(t, testNumber)
 
 	t.Run("check of an unknown request answers not found", func(t *testing.T) {
+		t.Parallel()
 		_, err := h.p.Check(ctx, unknown, "1234")
 		wantError(t, err, verify.KindNotFound, "6", unknown)
 	})
 	t.Run("cancel of an unknown request answers not found", func(t *testing.T) {
+		t.Parallel()
 		wantError(t, h.p.Cancel(ctx, unknown), verify.KindNotFound, "6", unknown)
 	})
 }
 
 func TestStartAgain(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name       string
@@ -193,6 +201,7 @@ func TestStartAgain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, Options{})
 			first := h.start(t, testNumber)
 			tt.before(t, h, first)
@@ -213,6 +222,7 @@ func TestStartAgain(t *testing.T) {
 }
 
 func TestNewRequestReplacesExpiredOne(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t, Options{})
 	first := h.start(t, testNumber)
@@ -227,6 +237,7 @@ func TestNewRequestReplacesExpiredOne(t *testing.T) {
 }
 
 func TestConcurrentStartsForOneNumber(t *testing.T) {
+	t.Parallel()
 	const callers = 50
 	h := newHarness(t, Options{})
 
@@ -259,6 +270,7 @@ func TestConcurrentStartsForOneNumber(t *testing.T) {
 }
 
 func TestConcurrentUseAcrossNumbers(t *testing.T) {
+	t.Parallel()
 	// Run with -race: every operation at once, on numbers of their own.
 	h := newHarness(t, Options{})
 	var wg sync.WaitGroup
@@ -282,6 +294,7 @@ func TestConcurrentUseAcrossNumbers(t *testing.T) {
 }
 
 func TestDoneContext(t *testing.T) {
+	t.Parallel()
 	ctx, cancelCtx := context.WithCancel(context.Background())
 	cancelCtx()
 	h := newHarness(t, Options{})
@@ -296,7 +309,7 @@ func TestDoneContext(t *testing.T) {
 		{"check", func() error { _, err := h.p.Check(ctx, id, wrongCode(code)); return err }},
 		{"cancel", func() error { return h.p.Cancel(ctx, id) }},
 	}
-	for _, tt := range tests {
+	for _, tt := range tests { // in turn, not in parallel: the checks below count on their having run
 		t.Run(tt.name+" with a done context returns its error and changes nothing", func(t *testing.T) {
 			for range verify.MaxWrongCodes { // more than enough wrong codes to end the request, were they counted
 				if err := tt.call(); !errors.Is(err, context.Canceled) {
@@ -314,8 +327,10 @@ func TestDoneContext(t *testing.T) {
 }
 
 func TestInvalidNumber(t *testing.T) {
+	t.Parallel()
 	for _, number := range []string{"", "+14155550100", "1 415 555 0100"} {
 		t.Run("start refuses "+strconv.Quote(number), func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, Options{})
 			_, err := h.p.Start(context.Background(), number)
 			wantError(t, err, verify.KindInvalidParameter, "3", "")
@@ -327,6 +342,7 @@ func TestInvalidNumber(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		opts    Options
@@ -343,6 +359,7 @@ func TestOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if err := tt.opts.Validate(); (err != nil) != tt.wantErr {
 				t.Fatalf("Validate() = %v, want error: %t", err, tt.wantErr)
 			}
@@ -350,6 +367,7 @@ func TestOptions(t *testing.T) {
 	}
 
 	t.Run("new panics on invalid options", func(t *testing.T) {
+		t.Parallel()
 		defer func() {
 			if recover() == nil {
 				t.Fatal("New did not panic")
@@ -358,6 +376,7 @@ func TestOptions(t *testing.T) {
 		New(Options{CodeLength: 3, PinExpiry: time.Minute}, nil)
 	})
 	t.Run("new without a logger still works", func(t *testing.T) {
+		t.Parallel()
 		if _, err := New(Options{PinExpiry: time.Minute}, nil).Start(context.Background(), testNumber); err != nil {
 			t.Fatal(err)
 		}
