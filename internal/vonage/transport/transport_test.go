@@ -15,6 +15,7 @@ import (
 )
 
 func TestNewHTTPClientIsSizedForOneUpstream(t *testing.T) {
+	t.Parallel()
 	hc := transport.NewHTTPClient(0)
 	if hc.Timeout != 0 {
 		t.Errorf("Timeout = %s, want 0 so that the per-call deadline is the one that fires", hc.Timeout)
@@ -32,6 +33,7 @@ func TestNewHTTPClientIsSizedForOneUpstream(t *testing.T) {
 }
 
 func TestParseBaseURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, raw, want string
 		wantErr         string // in the error, which must not repeat a secret
@@ -49,6 +51,7 @@ func TestParseBaseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := transport.ParseBaseURL(tt.raw)
 			if tt.wantErr == "" {
 				if err != nil || got != tt.want {
@@ -67,6 +70,7 @@ func TestParseBaseURL(t *testing.T) {
 }
 
 func TestNewCallerRefusesANegativeTimeout(t *testing.T) {
+	t.Parallel()
 	if _, err := transport.NewCaller("test", transport.Endpoint{BaseURL: "https://api.nexmo.com", Timeout: -time.Second}, nil, nil); err == nil {
 		t.Fatal("a negative timeout was accepted")
 	}
@@ -75,6 +79,7 @@ func TestNewCallerRefusesANegativeTimeout(t *testing.T) {
 // TestTheTraceLineGivesLatencyInMilliseconds: the upstream line reads like the access line
 // (latency_ms), not as slog's integer nanoseconds, and is named after the API.
 func TestTheTraceLineGivesLatencyInMilliseconds(t *testing.T) {
+	t.Parallel()
 	logger, logs := logtest.New()
 	c, err := transport.NewCaller("vonage v2", transport.Endpoint{BaseURL: "https://api.nexmo.com"}, nil, logger)
 	if err != nil {

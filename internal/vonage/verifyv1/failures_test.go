@@ -14,29 +14,8 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
-const someRequestID = "abcdef0123456789abcdef0123456789"
-
-// call is one Provider method, so one table can drive any of them.
-type call struct {
-	path string
-	do   func(context.Context, *verifyv1.Client) error
-}
-
-var (
-	start = call{v1test.PathStart, func(ctx context.Context, c *verifyv1.Client) error {
-		_, err := c.Start(ctx, testNumber)
-		return err
-	}}
-	check = call{v1test.PathCheck, func(ctx context.Context, c *verifyv1.Client) error {
-		_, err := c.Check(ctx, someRequestID, testCode)
-		return err
-	}}
-	cancel = call{v1test.PathControl, func(ctx context.Context, c *verifyv1.Client) error {
-		return c.Cancel(ctx, someRequestID)
-	}}
-)
-
 func TestVerifyStatusesMapToKinds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		call       call
@@ -46,97 +25,97 @@ func TestVerifyStatusesMapToKinds(t *testing.T) {
 	}{
 		{
 			name: "status 1 is throttling with a 1s default wait and its text kept out of the app's reach",
-			call: start, body: `{"status":"1","error_text":"Throttled"}`,
+			call: start, body: answer{"status": "1", "error_text": "Throttled"}.json(),
 			want: verify.Error{Kind: verify.KindThrottled, Status: "1", Detail: "Throttled", RetryAfter: time.Second},
 		},
 		{
 			name: "status 1 waits as long as Retry-After says",
-			call: check, body: `{"status":"1","error_text":"Throttled"}`, retryAfter: "3",
+			call: check, body: answer{"status": "1", "error_text": "Throttled"}.json(), retryAfter: "3",
 			want: verify.Error{Kind: verify.KindThrottled, Status: "1", Detail: "Throttled", RetryAfter: 3 * time.Second},
 		},
 		{
 			name: "status 2 is an upstream error whose text stays in the log detail",
-			call: start, body: `{"status":"2","error_text":"Missing api_key"}`,
+			call: start, body: answer{"status": "2", "error_text": "Missing api_key"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "2", Detail: "Missing api_key"},
 		},
 		{
 			name: "status 3 is an invalid parameter the app may see",
-			call: start, body: `{"status":"3","error_text":"Invalid value for parameter: number"}`,
+			call: start, body: answer{"status": "3", "error_text": "Invalid value for parameter: number"}.json(),
 			want: verify.Error{Kind: verify.KindInvalidParameter, Status: "3", Text: "Invalid value for parameter: number"},
 		},
 		{
 			name: "status 4 is an upstream error whose text stays in the log detail",
-			call: check, body: `{"status":"4","error_text":"Bad Credentials"}`,
+			call: check, body: answer{"status": "4", "error_text": "Bad Credentials"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "4", Detail: "Bad Credentials"},
 		},
 		{
 			name: "status 5 is an upstream error",
-			call: cancel, body: `{"status":"5","error_text":"Internal Error"}`,
+			call: cancel, body: answer{"status": "5", "error_text": "Internal Error"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "5", Detail: "Internal Error"},
 		},
 		{
 			name: "status 6 is not found and keeps the request_id",
-			call: check, body: `{"status":"6","request_id":"` + someRequestID + `","error_text":"Request was not found"}`,
+			call: check, body: answer{"status": "6", "request_id": someRequestID, "error_text": "Request was not found"}.json(),
 			want: verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "Request was not found", RequestID: someRequestID},
 		},
 		{
 			name: "status 7 is a blocked number, and the extra network field is ignored",
-			call: start, body: `{"status":"7","network":"25503","error_text":"The number you are trying to verify is blacklisted for verification"}`,
+			call: start, body: answer{"status": "7", "network": "25503", "error_text": "The number you are trying to verify is blacklisted for verification"}.json(),
 			want: verify.Error{Kind: verify.KindNumberBlocked, Status: "7", Text: "The number you are trying to verify is blacklisted for verification"},
 		},
 		{
 			name: "status 8 is an upstream error",
-			call: start, body: `{"status":"8","error_text":"The api_key you supplied is for an account that has been barred"}`,
+			call: start, body: answer{"status": "8", "error_text": "The api_key you supplied is for an account that has been barred"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "8", Detail: "The api_key you supplied is for an account that has been barred"},
 		},
 		{
 			name: "status 9 is an upstream error",
-			call: start, body: `{"status":"9","error_text":"Partner quota exceeded"}`,
+			call: start, body: answer{"status": "9", "error_text": "Partner quota exceeded"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "9", Detail: "Partner quota exceeded"},
 		},
 		{
 			name: "status 10 is a concurrent verification that keeps the request_id in flight",
-			call: start, body: `{"request_id":"` + someRequestID + `","status":"10","error_text":"Concurrent verifications to the same number are not allowed"}`,
+			call: start, body: answer{"request_id": someRequestID, "status": "10", "error_text": "Concurrent verifications to the same number are not allowed"}.json(),
 			want: verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: "Concurrent verifications to the same number are not allowed", RequestID: someRequestID},
 		},
 		{
 			name: "status 15 is an unsupported network",
-			call: start, body: `{"status":"15","error_text":"The destination number is not in a supported network"}`,
+			call: start, body: answer{"status": "15", "error_text": "The destination number is not in a supported network"}.json(),
 			want: verify.Error{Kind: verify.KindUnsupportedNetwork, Status: "15", Text: "The destination number is not in a supported network"},
 		},
 		{
 			name: "status 16 is a code mismatch the app may see",
-			call: check, body: `{"request_id":"` + someRequestID + `","status":"16","error_text":"The code provided does not match the expected value"}`,
+			call: check, body: answer{"request_id": someRequestID, "status": "16", "error_text": "The code provided does not match the expected value"}.json(),
 			want: verify.Error{Kind: verify.KindCodeMismatch, Status: "16", Text: "The code provided does not match the expected value", RequestID: someRequestID},
 		},
 		{
 			name: "status 17 is too many attempts",
-			call: check, body: `{"request_id":"` + someRequestID + `","status":"17","error_text":"The wrong code was provided too many times. Workflow terminated"}`,
+			call: check, body: answer{"request_id": someRequestID, "status": "17", "error_text": "The wrong code was provided too many times. Workflow terminated"}.json(),
 			want: verify.Error{Kind: verify.KindTooManyAttempts, Status: "17", Text: "The wrong code was provided too many times. Workflow terminated", RequestID: someRequestID},
 		},
 		{
 			name: "status 19 is a cancel that is not allowed",
-			call: cancel, body: `{"status":"19","error_text":"Verification request ['` + someRequestID + `'] can't be cancelled within the first 30 seconds."}`,
+			call: cancel, body: answer{"status": "19", "error_text": "Verification request ['" + someRequestID + "'] can't be cancelled within the first 30 seconds."}.json(),
 			want: verify.Error{Kind: verify.KindCancelNotAllowed, Status: "19", Text: "Verification request ['" + someRequestID + "'] can't be cancelled within the first 30 seconds."},
 		},
 		{
 			name: "status 20 is an upstream error",
-			call: start, body: `{"status":"20","error_text":"This account does not support the parameter: pin_code."}`,
+			call: start, body: answer{"status": "20", "error_text": "This account does not support the parameter: pin_code."}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "20", Detail: "This account does not support the parameter: pin_code."},
 		},
 		{
 			name: "status 29 is an upstream error",
-			call: start, body: `{"status":"29","error_text":"Non-Permitted Destination"}`,
+			call: start, body: answer{"status": "29", "error_text": "Non-Permitted Destination"}.json(),
 			want: verify.Error{Kind: verify.KindUpstreamError, Status: "29", Detail: "Non-Permitted Destination"},
 		},
 		{
 			name: "status 101 is not found",
-			call: check, body: `{"status":"101","error_text":"No response found"}`,
+			call: check, body: answer{"status": "101", "error_text": "No response found"}.json(),
 			want: verify.Error{Kind: verify.KindNotFound, Status: "101", Text: "No response found"},
 		},
 		{
 			name: "an unknown status 42 is a refusal the app may see",
-			call: start, body: `{"status":"42","error_text":"Something new"}`,
+			call: start, body: answer{"status": "42", "error_text": "Something new"}.json(),
 			want: verify.Error{Kind: verify.KindRejected, Status: "42", Text: "Something new"},
 		},
 		{
@@ -147,6 +126,7 @@ func TestVerifyStatusesMapToKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			fake.Respond(tt.call.path, func(w http.ResponseWriter, _ *http.Request) {
 				if tt.retryAfter != "" {
@@ -156,7 +136,7 @@ func TestVerifyStatusesMapToKinds(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			})
 			c := newClient(t, fake.URL())
-			err := tt.call.do(context.Background(), c)
+			err := tt.call.do(t.Context(), c)
 			got := wantVerifyError(t, err, tt.want.Kind)
 			if *got != tt.want {
 				t.Errorf("error = %+v\nwant    %+v", *got, tt.want)
@@ -166,6 +146,7 @@ func TestVerifyStatusesMapToKinds(t *testing.T) {
 }
 
 func TestUpstreamHTTPFailures(t *testing.T) {
+	t.Parallel()
 	fixedNow := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
@@ -220,11 +201,12 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 		{name: "status 0 to start without a request_id is upstream unavailable", call: start, status: 200, body: `{"status":"0"}`,
 			wantKind: verify.KindUpstreamUnavailable, wantDetail: "without a request_id"},
 		{name: "a body over 1 MiB is upstream unavailable", call: start, status: 200,
-			body:     `{"status":"0","request_id":"` + strings.Repeat("a", 1<<20) + `"}`,
+			body:     answer{"status": "0", "request_id": strings.Repeat("a", 1<<20)}.json(),
 			wantKind: verify.KindUpstreamUnavailable, wantDetail: "more than 1048576 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			fake.Respond(tt.call.path, func(w http.ResponseWriter, _ *http.Request) {
 				for k, v := range tt.header {
@@ -234,7 +216,7 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			})
 			c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Now = func() time.Time { return fixedNow } })
-			err := tt.call.do(context.Background(), c)
+			err := tt.call.do(t.Context(), c)
 			got := wantVerifyError(t, err, tt.wantKind)
 			if !strings.Contains(got.Detail, tt.wantDetail) {
 				t.Errorf("Detail = %q, want it to contain %q", got.Detail, tt.wantDetail)
@@ -253,6 +235,7 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 }
 
 func TestResponsesAreKeptAsSent(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		body string
@@ -260,7 +243,10 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 	}{
 		{
 			name: "prices keep every trailing zero",
-			body: `{"request_id":"` + someRequestID + `","event_id":"0A00000012345678","status":"0","price":"0.10000000","currency":"EUR","estimated_price_messages_sent":"0.03330000"}`,
+			body: answer{
+				"request_id": someRequestID, "event_id": "0A00000012345678", "status": "0",
+				"price": "0.10000000", "currency": "EUR", "estimated_price_messages_sent": "0.03330000",
+			}.json(),
 			want: verify.Checked{RequestID: someRequestID, EventID: "0A00000012345678", Price: "0.10000000", Currency: "EUR", EstimatedPriceMessagesSent: "0.03330000"},
 		},
 		{
@@ -276,10 +262,11 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			fake.Script(v1test.PathCheck, http.StatusOK, tt.body)
 			c := newClient(t, fake.URL())
-			got, err := c.Check(context.Background(), someRequestID, testCode)
+			got, err := c.Check(t.Context(), someRequestID, testCode)
 			if err != nil {
 				t.Fatalf("Check: %v", err)
 			}
@@ -288,111 +275,118 @@ func TestResponsesAreKeptAsSent(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("a start whose status is the JSON number 0 succeeds", func(t *testing.T) {
-		fake := newFake(t)
-		fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+someRequestID+`","status":0}`)
-		c := newClient(t, fake.URL())
-		got, err := c.Start(context.Background(), testNumber)
-		if err != nil || got.RequestID != someRequestID {
-			t.Errorf("Start = %+v, %v; want request_id %s", got, err, someRequestID)
-		}
-	})
 }
 
-func TestCallsThatGetNoAnswer(t *testing.T) {
-	t.Run("no answer within our timeout is an upstream timeout", func(t *testing.T) {
-		fake := newFake(t)
-		fake.Hang(v1test.PathStart)
-		c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
-		err := start.do(context.Background(), c)
-		wantVerifyError(t, err, verify.KindUpstreamTimeout)
-		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			t.Errorf("error = %v, want it to wrap context.DeadlineExceeded only", err)
-		}
-	})
+func TestAStartWhoseStatusIsTheJSONNumber0Succeeds(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.Script(v1test.PathStart, http.StatusOK, `{"request_id":"`+someRequestID+`","status":0}`)
+	c := newClient(t, fake.URL())
+	got, err := c.Start(t.Context(), testNumber)
+	if err != nil || got.RequestID != someRequestID {
+		t.Errorf("Start = %+v, %v; want request_id %s", got, err, someRequestID)
+	}
+}
 
-	t.Run("a body that stalls past our timeout is an upstream timeout", func(t *testing.T) {
-		fake := newFake(t)
-		fake.Respond(v1test.PathCheck, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"status":"0","pri`))
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		})
-		c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
-		err := check.do(context.Background(), c)
-		wantVerifyError(t, err, verify.KindUpstreamTimeout)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
-		}
-	})
+func TestNoAnswerWithinOurTimeoutIsAnUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.Hang(v1test.PathStart)
+	c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
+	err := start.do(t.Context(), c)
+	wantVerifyError(t, err, verify.KindUpstreamTimeout)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want it to wrap context.DeadlineExceeded only", err)
+	}
+}
 
-	t.Run("a caller that hangs up gets its own cancellation, not an upstream failure", func(t *testing.T) {
-		fake := newFake(t)
-		arrived := fake.Hang(v1test.PathCheck)
-		c := newClient(t, fake.URL())
-		ctx, cancelCall := context.WithCancel(context.Background())
-		go func() {
-			<-arrived
-			cancelCall()
-		}()
-		err := check.do(ctx, c)
-		assertNoSecret(t, err)
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("error = %v, want it to wrap context.Canceled", err)
-		}
-		if ve, ok := verify.AsError(err); ok {
-			t.Errorf("error is a *verify.Error of kind %s; the caller's cancellation is not an upstream failure", ve.Kind)
-		}
+func TestABodyThatStallsPastOurTimeoutIsAnUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.Respond(v1test.PathCheck, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"0","pri`))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
 	})
+	c := newClient(t, fake.URL(), func(o *verifyv1.Options) { o.Timeout = 50 * time.Millisecond })
+	err := check.do(t.Context(), c)
+	wantVerifyError(t, err, verify.KindUpstreamTimeout)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+}
 
-	t.Run("a caller deadline shorter than our timeout is the caller's, not an upstream timeout", func(t *testing.T) {
-		fake := newFake(t)
-		fake.Hang(v1test.PathControl)
-		c := newClient(t, fake.URL())
-		ctx, cancelCall := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancelCall()
-		err := cancel.do(ctx, c)
-		assertNoSecret(t, err)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
-		}
-		if ve, ok := verify.AsError(err); ok {
-			t.Errorf("error is a *verify.Error of kind %s, want the caller's own context error", ve.Kind)
-		}
-	})
-
-	t.Run("a caller already gone never reaches the upstream", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake.URL())
-		ctx, cancelCall := context.WithCancel(context.Background())
+func TestACallerThatHangsUpGetsItsOwnCancellationNotAnUpstreamFailure(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	arrived := fake.Hang(v1test.PathCheck)
+	c := newClient(t, fake.URL())
+	ctx, cancelCall := context.WithCancel(t.Context())
+	go func() {
+		<-arrived
 		cancelCall()
-		err := start.do(ctx, c)
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("error = %v, want it to wrap context.Canceled", err)
-		}
-		if n := len(fake.Requests()); n != 0 {
-			t.Errorf("upstream got %d requests, want none", n)
-		}
-	})
+	}()
+	err := check.do(ctx, c)
+	assertNoSecret(t, err)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want it to wrap context.Canceled", err)
+	}
+	if ve, ok := verify.AsError(err); ok {
+		t.Errorf("error is a *verify.Error of kind %s; the caller's cancellation is not an upstream failure", ve.Kind)
+	}
+}
 
-	t.Run("a refused connection is upstream unavailable", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+func TestACallerDeadlineShorterThanOurTimeoutIsTheCallersNotAnUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.Hang(v1test.PathControl)
+	c := newClient(t, fake.URL())
+	ctx, cancelCall := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancelCall()
+	err := cancel.do(ctx, c)
+	assertNoSecret(t, err)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+	if ve, ok := verify.AsError(err); ok {
+		t.Errorf("error is a *verify.Error of kind %s, want the caller's own context error", ve.Kind)
+	}
+}
+
+func TestACallerAlreadyGoneNeverReachesTheUpstream(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	c := newClient(t, fake.URL())
+	ctx, cancelCall := context.WithCancel(t.Context())
+	cancelCall()
+	err := start.do(ctx, c)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want it to wrap context.Canceled", err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("upstream got %d requests, want none", n)
+	}
+}
+
+// Not parallel: the port is free only until something else listens on it, and every parallel test
+// starts servers on ports the system picks. Tests that are not parallel run before any parallel one
+// resumes, so nothing else can take the port in between.
+func TestARefusedConnectionIsUpstreamUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, "http://"+addr)
+	for _, call := range []call{start, check, cancel} {
+		err := call.do(t.Context(), c)
+		ve := wantVerifyError(t, err, verify.KindUpstreamUnavailable)
+		if ve.Err == nil {
+			t.Errorf("%s: error has no cause", call.path)
 		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		c := newClient(t, "http://"+addr)
-		for _, call := range []call{start, check, cancel} {
-			err := call.do(context.Background(), c)
-			ve := wantVerifyError(t, err, verify.KindUpstreamUnavailable)
-			if ve.Err == nil {
-				t.Errorf("%s: error has no cause", call.path)
-			}
-		}
-	})
+	}
 }

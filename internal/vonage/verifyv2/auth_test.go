@@ -1,7 +1,6 @@
 package verifyv2_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -27,51 +26,29 @@ func jwtAuth(t *testing.T, app v2test.Application, now func() time.Time) *verify
 	return a
 }
 
+// TestApplicationJWT's subtests share one application, which each only reads: making its 2048-bit
+// key takes a while.
 func TestApplicationJWT(t *testing.T) {
-	ctx := context.Background()
-	app := v2test.NewApplication(t) // one key for every subtest: generating one takes a while
+	t.Parallel()
+	app := v2test.NewApplication(t)
 
 	t.Run("every call carries a fresh RS256 token the fake verifies with the public key", func(t *testing.T) {
+		t.Parallel()
 		fake := newFake(t)
 		fake.AcceptApplication(app)
 		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
-		started, err := c.Start(ctx, testNumber)
-		if err != nil {
-			t.Fatalf("Start: %v", err)
-		}
-		if _, err := c.Check(ctx, started.RequestID, "000000"); err != nil {
+		started := mustStart(t, c)
+		if _, err := c.Check(t.Context(), started.RequestID, "000000"); err != nil {
 			wantVerifyError(t, err, verify.KindCodeMismatch) // authenticated, then refused for the code
 		}
-		if _, err := c.Check(ctx, started.RequestID, testCode); err != nil {
+		if _, err := c.Check(t.Context(), started.RequestID, testCode); err != nil {
 			t.Fatalf("Check: %v", err)
 		}
-
-		jtis := map[string]bool{}
-		for _, r := range fake.Requests() {
-			cl := r.Claims
-			if r.Auth != "bearer" || cl == nil {
-				t.Fatalf("%s: auth %q, claims %v: the token was not verified", r.Route, r.Auth, cl)
-			}
-			if cl.Algorithm != "RS256" || cl.ApplicationID != app.ID {
-				t.Errorf("alg %q, application_id %q", cl.Algorithm, cl.ApplicationID)
-			}
-			if life := cl.ExpiresAt.Sub(cl.IssuedAt); life != verifyv2.JWTTTL {
-				t.Errorf("token lives %s, want %s", life, verifyv2.JWTTTL)
-			}
-			if !cl.NotBefore.Equal(cl.IssuedAt) {
-				t.Errorf("nbf %s, iat %s", cl.NotBefore, cl.IssuedAt)
-			}
-			if cl.ID == "" || jtis[cl.ID] {
-				t.Errorf("jti %q is empty or was used before", cl.ID)
-			}
-			jtis[cl.ID] = true
-			if strings.Contains(r.Header.Get("Authorization"), v2test.APISecret) {
-				t.Error("the Basic secret went out with a JWT")
-			}
-		}
+		checkTokens(t, fake.Requests(), app)
 	})
 
 	t.Run("a thousand tokens never repeat a jti", func(t *testing.T) {
+		t.Parallel()
 		a := jwtAuth(t, app, nil)
 		seen := map[string]bool{}
 		for range 1000 {
@@ -87,55 +64,90 @@ func TestApplicationJWT(t *testing.T) {
 		}
 	})
 
-	t.Run("a token signed with another application's key is refused", func(t *testing.T) {
-		fake := newFake(t)
-		fake.AcceptApplication(v2test.Application{ID: app.ID, PublicKey: otherPublicKey(t)})
-		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
-		_, err := c.Start(ctx, testNumber)
-		ve := wantVerifyError(t, err, verify.KindUpstreamError)
-		if !strings.Contains(ve.Detail, "HTTP 401") {
-			t.Errorf("Detail %q", ve.Detail)
-		}
-	})
-
-	t.Run("a token for an application the account does not have is refused", func(t *testing.T) {
-		fake := newFake(t) // accepts no application
-		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, nil) })
-		_, err := c.Start(ctx, testNumber)
-		wantVerifyError(t, err, verify.KindUpstreamError)
-	})
-
-	t.Run("an expired token is refused", func(t *testing.T) {
-		fake := newFake(t)
-		fake.AcceptApplication(app)
-		past := func() time.Time { return time.Now().Add(-time.Hour) }
-		c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, past) })
-		_, err := c.Start(ctx, testNumber)
-		wantVerifyError(t, err, verify.KindUpstreamError)
-	})
+	past := func() time.Time { return time.Now().Add(-time.Hour) }
+	refused := []struct {
+		name    string
+		account []v2test.Application // the applications the fake accepts
+		now     func() time.Time     // the client's clock when it signs; nil is the real one
+	}{
+		{"a token signed with another application's key is refused", []v2test.Application{{ID: app.ID, PublicKey: otherPublicKey(t)}}, nil},
+		{"a token for an application the account does not have is refused", nil, nil},
+		{"an expired token is refused", []v2test.Application{app}, past},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFake(t)
+			for _, a := range tt.account {
+				fake.AcceptApplication(a)
+			}
+			c := newClient(t, fake, func(o *verifyv2.Options) { o.Auth = jwtAuth(t, app, tt.now) })
+			_, err := c.Start(t.Context(), testNumber)
+			ve := wantVerifyError(t, err, verify.KindUpstreamError)
+			if !strings.Contains(ve.Detail, "HTTP 401") {
+				t.Errorf("Detail %q", ve.Detail)
+			}
+		})
+	}
 }
 
-func TestBasicCredentials(t *testing.T) {
-	t.Run("are accepted by the fake", func(t *testing.T) {
-		fake := newFake(t)
-		if _, err := newClient(t, fake).Start(context.Background(), testNumber); err != nil {
-			t.Fatalf("Start: %v", err)
+// checkTokens fails unless every request carried a verified RS256 token of app, living JWTTTL from
+// its iat, with a jti of its own, and never the Basic secret.
+func checkTokens(t *testing.T, reqs []v2test.Request, app v2test.Application) {
+	t.Helper()
+	jtis := map[string]bool{}
+	for _, r := range reqs {
+		cl := r.Claims
+		if r.Auth != "bearer" || cl == nil {
+			t.Fatalf("%s: auth %q, claims %v: the token was not verified", r.Route, r.Auth, cl)
 		}
-		if r := fake.Requests()[0]; r.Auth != "basic" {
-			t.Errorf("auth %q", r.Auth)
+		if cl.Algorithm != "RS256" || cl.ApplicationID != app.ID {
+			t.Errorf("alg %q, application_id %q", cl.Algorithm, cl.ApplicationID)
 		}
-	})
-	t.Run("a wrong secret is a generic upstream error", func(t *testing.T) {
-		fake := newFake(t)
-		fake.SetCredentials(v2test.APIKey, "another-secret")
-		_, err := newClient(t, fake).Start(context.Background(), testNumber)
-		ve := wantVerifyError(t, err, verify.KindUpstreamError)
-		if ve.Text != "" || !strings.Contains(ve.Detail, "Unauthorized") {
-			t.Errorf("text %q, detail %q", ve.Text, ve.Detail)
+		if life := cl.ExpiresAt.Sub(cl.IssuedAt); life != verifyv2.JWTTTL {
+			t.Errorf("token lives %s, want %s", life, verifyv2.JWTTTL)
 		}
-	})
+		if !cl.NotBefore.Equal(cl.IssuedAt) {
+			t.Errorf("nbf %s, iat %s", cl.NotBefore, cl.IssuedAt)
+		}
+		if cl.ID == "" || jtis[cl.ID] {
+			t.Errorf("jti %q is empty or was used before", cl.ID)
+		}
+		jtis[cl.ID] = true
+		if strings.Contains(r.Header.Get("Authorization"), v2test.APISecret) {
+			t.Error("the Basic secret went out with a JWT")
+		}
+	}
 }
 
+func TestBasicCredentialsAreAcceptedByTheFake(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	mustStart(t, newClient(t, fake))
+	if r := fake.Requests()[0]; r.Auth != "basic" {
+		t.Errorf("auth %q", r.Auth)
+	}
+}
+
+func TestAWrongBasicSecretIsAGenericUpstreamError(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.SetCredentials(v2test.APIKey, "another-secret")
+	_, err := newClient(t, fake).Start(t.Context(), testNumber)
+	ve := wantVerifyError(t, err, verify.KindUpstreamError)
+	if ve.Text != "" || !strings.Contains(ve.Detail, "Unauthorized") {
+		t.Errorf("text %q, detail %q", ve.Text, ve.Detail)
+	}
+}
+
+func TestBasicCredentialsWithoutASecretAreRefused(t *testing.T) {
+	t.Parallel()
+	if _, err := verifyv2.NewBasicAuth("key", ""); err == nil {
+		t.Error("Basic credentials without a secret were accepted")
+	}
+}
+
+// Not parallel: weakKeyPEM changes GODEBUG, which the whole process reads.
 func TestCredentialsNeverShow(t *testing.T) {
 	app := v2test.NewApplication(t)
 	keyBody := strings.Split(string(app.PrivateKeyPEM), "\n")[1] // a line of the key's base64

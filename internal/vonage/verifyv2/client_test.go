@@ -2,10 +2,8 @@ package verifyv2_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -16,138 +14,135 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
-func TestVerificationFlowsAgainstFakeVonage(t *testing.T) {
-	ctx := context.Background()
+func TestASecondStartToTheSameNumberIsRefusedWhileTheFirstIsInFlight(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newFake(t))
+	started := mustStart(t, c)
+	if len(started.RequestID) != 36 {
+		t.Errorf("request_id %q is not a UUID", started.RequestID)
+	}
+	_, err := c.Start(t.Context(), testNumber)
+	ve := wantVerifyError(t, err, verify.KindConcurrentVerification)
+	if ve.Status != "10" {
+		t.Errorf("status = %q, want 10", ve.Status)
+	}
+}
 
-	t.Run("a second start to the same number is refused while the first is in flight", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake)
-		started, err := c.Start(ctx, testNumber)
-		if err != nil {
-			t.Fatalf("Start: %v", err)
-		}
-		if len(started.RequestID) != 36 {
-			t.Errorf("request_id %q is not a UUID", started.RequestID)
-		}
-		_, err = c.Start(ctx, testNumber)
-		ve := wantVerifyError(t, err, verify.KindConcurrentVerification)
-		if ve.Status != "10" {
-			t.Errorf("status = %q, want 10", ve.Status)
-		}
+func TestTwoWrongCodesThenTheRightOneVerifies(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newFake(t))
+	started := mustStart(t, c)
+	for range 2 {
+		_, err := c.Check(t.Context(), started.RequestID, "000000")
+		wantVerifyError(t, err, verify.KindCodeMismatch)
+	}
+	got, err := c.Check(t.Context(), started.RequestID, testCode)
+	if err != nil || got.RequestID != started.RequestID {
+		t.Fatalf("Check = %+v, %v", got, err)
+	}
+	if _, err := c.Start(t.Context(), testNumber); err != nil {
+		t.Errorf("after a verified check the number must be free again: %v", err)
+	}
+}
+
+func TestTheThirdWrongCodeEndsTheVerification(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newFake(t))
+	started := mustStart(t, c)
+	for _, want := range []verify.Kind{verify.KindCodeMismatch, verify.KindCodeMismatch, verify.KindTooManyAttempts} {
+		_, err := c.Check(t.Context(), started.RequestID, "000000")
+		wantVerifyError(t, err, want)
+	}
+	_, err := c.Check(t.Context(), started.RequestID, testCode)
+	wantVerifyError(t, err, verify.KindNotFound)
+}
+
+// The fake's clock belongs to this test alone, so the test can run in parallel; within it, the steps
+// keep their order.
+func TestAVerificationWhoseChannelsAllTimedOutHasExpired(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	fake.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	c := newClient(t, fake, func(o *verifyv2.Options) {
+		o.Workflow = []verifyv2.Channel{{Name: verifyv2.ChannelSMS}, {Name: verifyv2.ChannelVoice}}
+		o.ChannelTimeout = 60
 	})
+	started := mustStart(t, c)
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // two channels of 60 s each
+	mu.Unlock()
+	_, err := c.Check(t.Context(), started.RequestID, testCode)
+	ve := wantVerifyError(t, err, verify.KindExpired)
+	if ve.Status != "17" {
+		t.Errorf("status = %q, want 17", ve.Status)
+	}
+	if _, err := c.Start(t.Context(), testNumber); err != nil {
+		t.Errorf("an expired verification must free the number: %v", err)
+	}
+}
 
-	t.Run("two wrong codes then the right one verifies", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake)
-		started, _ := c.Start(ctx, testNumber)
-		for range 2 {
-			_, err := c.Check(ctx, started.RequestID, "000000")
-			wantVerifyError(t, err, verify.KindCodeMismatch)
-		}
-		got, err := c.Check(ctx, started.RequestID, testCode)
-		if err != nil || got.RequestID != started.RequestID {
-			t.Fatalf("Check = %+v, %v", got, err)
-		}
-		if _, err := c.Start(ctx, testNumber); err != nil {
-			t.Errorf("after a verified check the number must be free again: %v", err)
-		}
-	})
+func TestCancelStopsAVerificationAndASecondCancelFindsNothing(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newFake(t))
+	started := mustStart(t, c)
+	if err := c.Cancel(t.Context(), started.RequestID); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	wantVerifyError(t, c.Cancel(t.Context(), started.RequestID), verify.KindNotFound)
+}
 
-	t.Run("the third wrong code ends the verification", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake)
-		started, _ := c.Start(ctx, testNumber)
-		for _, want := range []verify.Kind{verify.KindCodeMismatch, verify.KindCodeMismatch, verify.KindTooManyAttempts} {
-			_, err := c.Check(ctx, started.RequestID, "000000")
-			wantVerifyError(t, err, want)
-		}
-		_, err := c.Check(ctx, started.RequestID, testCode)
-		wantVerifyError(t, err, verify.KindNotFound)
-	})
+func TestCancelInTheFirst30SecondsIsNotAllowed(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.EnforceCancelWindow()
+	c := newClient(t, fake)
+	started := mustStart(t, c)
+	ve := wantVerifyError(t, c.Cancel(t.Context(), started.RequestID), verify.KindCancelNotAllowed)
+	if ve.Status != "19" {
+		t.Errorf("status = %q, want 19", ve.Status)
+	}
+}
 
-	t.Run("a verification whose channels all timed out has expired", func(t *testing.T) {
-		fake := newFake(t)
-		now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-		var mu sync.Mutex
-		fake.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
-		c := newClient(t, fake, func(o *verifyv2.Options) {
-			o.Workflow = []verifyv2.Channel{{Name: verifyv2.ChannelSMS}, {Name: verifyv2.ChannelVoice}}
-			o.ChannelTimeout = 60
-		})
-		started, _ := c.Start(ctx, testNumber)
-		mu.Lock()
-		now = now.Add(2 * time.Minute) // two channels of 60 s each
-		mu.Unlock()
-		_, err := c.Check(ctx, started.RequestID, testCode)
-		ve := wantVerifyError(t, err, verify.KindExpired)
-		if ve.Status != "17" {
-			t.Errorf("status = %q, want 17", ve.Status)
-		}
-		if _, err := c.Start(ctx, testNumber); err != nil {
-			t.Errorf("an expired verification must free the number: %v", err)
-		}
-	})
-
-	t.Run("cancel stops a verification, and a second cancel finds nothing", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake)
-		started, _ := c.Start(ctx, testNumber)
-		if err := c.Cancel(ctx, started.RequestID); err != nil {
-			t.Fatalf("Cancel: %v", err)
-		}
-		wantVerifyError(t, c.Cancel(ctx, started.RequestID), verify.KindNotFound)
-	})
-
-	t.Run("cancel in the first 30 seconds is not allowed", func(t *testing.T) {
-		fake := newFake(t)
-		fake.EnforceCancelWindow()
-		c := newClient(t, fake)
-		started, _ := c.Start(ctx, testNumber)
-		ve := wantVerifyError(t, c.Cancel(ctx, started.RequestID), verify.KindCancelNotAllowed)
-		if ve.Status != "19" {
-			t.Errorf("status = %q, want 19", ve.Status)
-		}
-	})
-
-	t.Run("concurrent starts to different numbers all succeed with distinct ids", func(t *testing.T) {
-		fake := newFake(t)
-		c := newClient(t, fake)
-		const n = 20
-		ids := make([]string, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				s, err := c.Start(ctx, "1415555"+string(rune('1'+i%9))+string(rune('0'+i/9))+"00")
-				if err != nil {
-					t.Errorf("Start %d: %v", i, err)
-				}
-				ids[i] = s.RequestID
-			})
-		}
-		wg.Wait()
-		seen := map[string]bool{}
-		for _, id := range ids {
-			if seen[id] {
-				t.Errorf("request_id %s issued twice", id)
+func TestConcurrentStartsToDifferentNumbersAllSucceedWithDistinctIDs(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newFake(t))
+	const n = 20
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s, err := c.Start(t.Context(), "1415555"+string(rune('1'+i%9))+string(rune('0'+i/9))+"00")
+			if err != nil {
+				t.Errorf("Start %d: %v", i, err)
 			}
-			seen[id] = true
+			ids[i] = s.RequestID
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Errorf("request_id %s issued twice", id)
 		}
-	})
+		seen[id] = true
+	}
 }
 
 func TestWhatGoesOnTheWire(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
 	tests := []struct {
 		name      string
 		configure func(*verifyv2.Options)
-		call      func(*verifyv2.Client) error
+		call      call
 		wantRoute string
 		wantPath  string
 		wantBody  string // JSON; "" means no body at all
 	}{
 		{
 			name:      "start sends brand and an sms workflow to the number without +, and nothing optional unless set",
-			call:      func(c *verifyv2.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:      start,
 			wantRoute: v2test.RouteStart, wantPath: "/v2/verify",
 			wantBody: `{"brand":"Acme","workflow":[{"channel":"sms","to":"14155550100"}]}`,
 		},
@@ -161,39 +156,38 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 				}
 				o.CodeLength, o.Locale, o.ChannelTimeout = 8, "es-mx", 300
 			},
-			call:      func(c *verifyv2.Client) error { _, err := c.Start(ctx, testNumber); return err },
+			call:      start,
 			wantRoute: v2test.RouteStart, wantPath: "/v2/verify",
-			wantBody: `{"brand":"Acme","workflow":[` +
-				`{"channel":"whatsapp","to":"14155550100","from":"447700900001"},` +
-				`{"channel":"sms","to":"14155550100","from":"ACME","app_hash":"FA+9qCX9VSu"},` +
-				`{"channel":"voice","to":"14155550100"}],` +
-				`"code_length":8,"locale":"es-mx","channel_timeout":300}`,
+			wantBody: `{"brand":"Acme","workflow":[
+				{"channel":"whatsapp","to":"14155550100","from":"447700900001"},
+				{"channel":"sms","to":"14155550100","from":"ACME","app_hash":"FA+9qCX9VSu"},
+				{"channel":"voice","to":"14155550100"}],
+				"code_length":8,"locale":"es-mx","channel_timeout":300}`,
 		},
 		{
 			name:      "check posts the code to the request's path",
-			call:      func(c *verifyv2.Client) error { _, err := c.Check(ctx, someID, testCode); return err },
+			call:      check,
 			wantRoute: v2test.RouteCheck, wantPath: "/v2/verify/" + someID,
 			wantBody: `{"code":"271828"}`,
 		},
 		{
 			name:      "cancel deletes the request's path with no body",
-			call:      func(c *verifyv2.Client) error { return c.Cancel(ctx, someID) },
+			call:      cancel,
 			wantRoute: v2test.RouteCancel, wantPath: "/v2/verify/" + someID,
 		},
 		{
-			name:      "a v1-style request id is passed as it is",
-			call:      func(c *verifyv2.Client) error { return c.Cancel(ctx, "abcdef0123456789abcdef0123456789") },
+			name: "a v1-style request id is passed as it is",
+			call: call{v2test.RouteCancel, func(ctx context.Context, c *verifyv2.Client) error {
+				return c.Cancel(ctx, "abcdef0123456789abcdef0123456789")
+			}},
 			wantRoute: v2test.RouteCancel, wantPath: "/v2/verify/abcdef0123456789abcdef0123456789",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
-			var configure []func(*verifyv2.Options)
-			if tt.configure != nil {
-				configure = append(configure, tt.configure)
-			}
-			_ = tt.call(newClient(t, fake, configure...)) // the outcome does not matter here, only what was sent
+			_ = tt.call.do(t.Context(), newClient(t, fake, tt.configure)) // the outcome does not matter here, only what was sent
 
 			reqs := fake.Requests()
 			if len(reqs) != 1 {
@@ -215,27 +209,22 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 			if r.ContentType != "application/json" {
 				t.Errorf("Content-Type = %q", r.ContentType)
 			}
-			var got, want any
-			if err := json.Unmarshal(r.Body, &got); err != nil {
-				t.Fatalf("body is not JSON: %s", r.Body)
-			}
-			_ = json.Unmarshal([]byte(tt.wantBody), &want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("body = %s\nwant   %s", r.Body, tt.wantBody)
-			}
+			sameJSON(t, r.Body, tt.wantBody)
 		})
 	}
 }
 
 func TestRequestIDsOutsideTheContractNeverReachAURL(t *testing.T) {
+	t.Parallel()
 	for _, id := range []string{"../../account", "a/b", "a?b=c", "a#b", "%2e%2e", "", "a b", "ü", "abcdef0123456789abcdef0123456789abcdef"} {
 		t.Run(id, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			c := newClient(t, fake)
-			c.Start(context.Background(), testNumber) // so that the log check at the end has an exchange
-			_, err := c.Check(context.Background(), id, testCode)
+			c.Start(t.Context(), testNumber) // so that the log check at the end has an exchange
+			_, err := c.Check(t.Context(), id, testCode)
 			ve := wantVerifyError(t, err, verify.KindNotFound)
-			wantVerifyError(t, c.Cancel(context.Background(), id), verify.KindNotFound)
+			wantVerifyError(t, c.Cancel(t.Context(), id), verify.KindNotFound)
 			if ve.Status != "6" {
 				t.Errorf("status = %q, want 6", ve.Status)
 			}
@@ -246,44 +235,39 @@ func TestRequestIDsOutsideTheContractNeverReachAURL(t *testing.T) {
 	}
 }
 
-func TestCallsThatGetNoAnswer(t *testing.T) {
-	t.Run("no answer within our timeout is an upstream timeout", func(t *testing.T) {
-		fake := newFake(t)
-		fake.Hang(v2test.RouteCheck)
-		c := newClient(t, fake, func(o *verifyv2.Options) { o.Timeout = 50 * time.Millisecond })
-		err := check.do(context.Background(), c)
-		wantVerifyError(t, err, verify.KindUpstreamTimeout)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
-		}
-	})
+func TestNoAnswerWithinOurTimeoutIsAnUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	fake.Hang(v2test.RouteCheck)
+	c := newClient(t, fake, func(o *verifyv2.Options) { o.Timeout = 50 * time.Millisecond })
+	err := check.do(t.Context(), c)
+	wantVerifyError(t, err, verify.KindUpstreamTimeout)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+}
 
-	t.Run("a caller that hangs up gets its own cancellation, not an upstream failure", func(t *testing.T) {
-		fake := newFake(t)
-		arrived := fake.Hang(v2test.RouteStart)
-		c := newClient(t, fake)
-		ctx, cancelCall := context.WithCancel(context.Background())
-		go func() {
-			<-arrived
-			cancelCall()
-		}()
-		err := start.do(ctx, c)
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("error = %v, want it to wrap context.Canceled", err)
-		}
-		if ve, ok := verify.AsError(err); ok {
-			t.Errorf("error is a *verify.Error of kind %s; the caller's cancellation is not an upstream failure", ve.Kind)
-		}
-	})
+func TestACallerThatHangsUpGetsItsOwnCancellationNotAnUpstreamFailure(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	arrived := fake.Hang(v2test.RouteStart)
+	c := newClient(t, fake)
+	ctx, cancelCall := context.WithCancel(t.Context())
+	go func() {
+		<-arrived
+		cancelCall()
+	}()
+	err := start.do(ctx, c)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want it to wrap context.Canceled", err)
+	}
+	if ve, ok := verify.AsError(err); ok {
+		t.Errorf("error is a *verify.Error of kind %s; the caller's cancellation is not an upstream failure", ve.Kind)
+	}
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
-	valid := func() verifyv2.Options {
-		return verifyv2.Options{
-			Endpoint: transport.Endpoint{BaseURL: "https://api.nexmo.com"}, Auth: basicAuth(t), Brand: "Acme",
-			Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
-		}
-	}
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(*verifyv2.Options)
@@ -297,17 +281,28 @@ func TestNewRefusesIncompleteOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused", func(t *testing.T) {
-			opts := valid()
+			t.Parallel()
+			opts := validOptions(t)
 			tt.change(&opts)
 			if c, err := verifyv2.New(opts, nil, nil); err == nil {
 				t.Fatalf("New = %v, want an error", c)
 			}
 		})
 	}
-	if _, err := verifyv2.NewBasicAuth("key", ""); err == nil {
-		t.Error("Basic credentials without a secret were accepted")
-	}
-	if _, err := verifyv2.New(valid(), http.DefaultClient, nil); err != nil {
+}
+
+func TestNewAcceptsValidOptions(t *testing.T) {
+	t.Parallel()
+	if _, err := verifyv2.New(validOptions(t), http.DefaultClient, nil); err != nil {
 		t.Errorf("valid options refused: %v", err)
+	}
+}
+
+// validOptions are options New accepts, for a client that is never called.
+func validOptions(t *testing.T) verifyv2.Options {
+	t.Helper()
+	return verifyv2.Options{
+		Endpoint: transport.Endpoint{BaseURL: "https://api.nexmo.com"}, Auth: basicAuth(t), Brand: "Acme",
+		Workflow: []verifyv2.Channel{{Name: verifyv2.ChannelSMS}},
 	}
 }

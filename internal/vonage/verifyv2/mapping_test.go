@@ -1,7 +1,6 @@
 package verifyv2_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,32 +10,6 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
-
-// call is one Provider method, so one table can drive any of them.
-type call struct {
-	route string
-	do    func(context.Context, *verifyv2.Client) error
-}
-
-var (
-	start = call{v2test.RouteStart, func(ctx context.Context, c *verifyv2.Client) error {
-		_, err := c.Start(ctx, testNumber)
-		return err
-	}}
-	check = call{v2test.RouteCheck, func(ctx context.Context, c *verifyv2.Client) error {
-		_, err := c.Check(ctx, someID, testCode)
-		return err
-	}}
-	cancel = call{v2test.RouteCancel, func(ctx context.Context, c *verifyv2.Client) error {
-		return c.Cancel(ctx, someID)
-	}}
-)
-
-// problemJSON is a Verify v2 problem body with a recognisable instance.
-func problemJSON(title, detail, fragment string) string {
-	return `{"type":"https://developer.vonage.com/en/api-errors/verify-v2` + fragment + `","title":"` + title +
-		`","detail":"` + detail + `","instance":"trace-7c8e4d92"}`
-}
 
 // mappingCase is one answer of Verify v2 and the failure it must be.
 type mappingCase struct {
@@ -49,67 +22,69 @@ type mappingCase struct {
 
 // TestProblemsMapToV1Statuses is the mapping table of issue 4, one row per documented answer.
 func TestProblemsMapToV1Statuses(t *testing.T) {
+	t.Parallel()
 	const problemType = "application/problem+json"
 	tests := []mappingCase{
 		{"409 to start is a concurrent verification (status 10)", start, 409,
-			problemJSON("Conflict", "Concurrent verifications to the same number are not allowed.", "#concurrent"),
+			documented("Conflict", "Concurrent verifications to the same number are not allowed.", "#concurrent").json(),
 			verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: "Concurrent verifications to the same number are not allowed."}},
 		{"409 to start keeps the request_id in flight when the problem carries one", start, 409,
-			`{"title":"Conflict","detail":"Concurrent verifications to the same number are not allowed.","instance":"trace-7c8e4d92","request_id":"` + someID + `"}`,
+			problem{Title: "Conflict", Detail: "Concurrent verifications to the same number are not allowed.", Instance: traceInstance, RequestID: someID}.json(),
 			verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: "Concurrent verifications to the same number are not allowed.", RequestID: someID}},
 		{"409 to start drops a request_id the contract could not carry", start, 409,
-			`{"title":"Conflict","detail":"busy","instance":"trace-7c8e4d92","request_id":"../../admin"}`,
+			problem{Title: "Conflict", Detail: "busy", Instance: traceInstance, RequestID: "../../admin"}.json(),
 			verify.Error{Kind: verify.KindConcurrentVerification, Status: "10", Text: "busy"}},
 		{"422 naming the number is an invalid parameter (status 3)", start, 422,
-			`{"title":"Invalid params","detail":"The value of one or more parameters is invalid.","instance":"trace-7c8e4d92","invalid_parameters":[{"name":"workflow[0].to","reason":"Invalid number"}]}`,
+			invalidParams(invalidParam{Name: "workflow[0].to", Reason: "Invalid number"}).json(),
 			verify.Error{Kind: verify.KindInvalidParameter, Status: "3", Text: "The value of one or more parameters is invalid."}},
 		{"422 naming our brand is our configuration: an upstream error", start, 422,
-			`{"title":"Invalid params","detail":"The value of one or more parameters is invalid.","instance":"trace-7c8e4d92","invalid_parameters":[{"name":"brand","reason":"Brand is required"}]}`,
+			invalidParams(invalidParam{Name: "brand", Reason: "Brand is required"}).json(),
 			verify.Error{Kind: verify.KindUpstreamError}},
 		{"400 to check is a wrong code (status 16) naming the request", check, 400,
-			problemJSON("Invalid Code", "The code you provided does not match the expected value.", "#invalid-code"),
+			documented("Invalid Code", "The code you provided does not match the expected value.", "#invalid-code").json(),
 			verify.Error{Kind: verify.KindCodeMismatch, Status: "16", Text: "The code you provided does not match the expected value.", RequestID: someID}},
 		{"410 after too many wrong codes is too_many_attempts (status 17)", check, 410,
-			problemJSON("Invalid Code", "An incorrect code has been provided too many times. Workflow terminated.", "#expired"),
+			documented("Invalid Code", "An incorrect code has been provided too many times. Workflow terminated.", "#expired").json(),
 			verify.Error{Kind: verify.KindTooManyAttempts, Status: "17", Text: "An incorrect code has been provided too many times. Workflow terminated.", RequestID: someID}},
 		{"410 for a request that ran out of time is expired (status 17)", check, 410,
-			problemJSON("Gone", "The verification request has expired.", "#expired"),
+			documented("Gone", "The verification request has expired.", "#expired").json(),
 			verify.Error{Kind: verify.KindExpired, Status: "17", Text: "The verification request has expired.", RequestID: someID}},
 		{"410 that says neither is Vonage's documented meaning, too many codes", check, 410,
-			problemJSON("Gone", "Workflow terminated.", "#expired"),
+			documented("Gone", "Workflow terminated.", "#expired").json(),
 			verify.Error{Kind: verify.KindTooManyAttempts, Status: "17", Text: "Workflow terminated.", RequestID: someID}},
 		{"404 to check is not found (status 6)", check, 404,
-			problemJSON("Not Found", "Request was not found or it has been verified already.", "#request-not-found"),
+			documented("Not Found", "Request was not found or it has been verified already.", "#request-not-found").json(),
 			verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "Request was not found or it has been verified already.", RequestID: someID}},
 		{"409 to check passes the problem's detail on", check, 409,
-			problemJSON("Conflict", "The current Verify workflow step does not support a code.", "#no-code"),
+			documented("Conflict", "The current Verify workflow step does not support a code.", "#no-code").json(),
 			verify.Error{Kind: verify.KindRejected, Text: "The current Verify workflow step does not support a code.", RequestID: someID}},
 		{"404 to cancel is not found (status 6)", cancel, 404,
-			problemJSON("Not Found", "Request was not found.", "#request-not-found"),
+			documented("Not Found", "Request was not found.", "#request-not-found").json(),
 			verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "Request was not found."}},
 		{"409 to cancel is a cancel not allowed (status 19)", cancel, 409,
-			problemJSON("Conflict", "Verification request can't be cancelled within the first 30 seconds.", "#conflict"),
+			documented("Conflict", "Verification request can't be cancelled within the first 30 seconds.", "#conflict").json(),
 			verify.Error{Kind: verify.KindCancelNotAllowed, Status: "19", Text: "Verification request can't be cancelled within the first 30 seconds."}},
 	}
 	for _, code := range []int{401, 402, 403} {
 		for _, c := range []call{start, check, cancel} {
 			tests = append(tests, mappingCase{http.StatusText(code) + " to " + c.route + " is an upstream error", c, code,
-				problemJSON(http.StatusText(code), "Account 1a2b3c cannot do this.", "#unauthorized"),
+				documented(http.StatusText(code), "Account 1a2b3c cannot do this.", "#unauthorized").json(),
 				verify.Error{Kind: verify.KindUpstreamError}})
 		}
 	}
 	for _, code := range []int{500, 503} {
 		tests = append(tests, mappingCase{"HTTP " + http.StatusText(code) + " is upstream unavailable", check, code,
-			problemJSON("Internal error", "There was an error processing your request in the Platform.", "#internal-error"),
+			documented("Internal error", "There was an error processing your request in the Platform.", "#internal-error").json(),
 			verify.Error{Kind: verify.KindUpstreamUnavailable}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			fake.Script(tt.call.route, tt.status, problemType, tt.body)
-			err := tt.call.do(context.Background(), newClient(t, fake))
+			err := tt.call.do(t.Context(), newClient(t, fake))
 			got := wantVerifyError(t, err, tt.want.Kind)
-			if !strings.Contains(got.Detail, "trace-7c8e4d92") {
+			if !strings.Contains(got.Detail, traceInstance) {
 				t.Errorf("Detail %q does not carry the problem's instance for Vonage support", got.Detail)
 			}
 			if got.Status != tt.want.Status || got.Text != tt.want.Text || got.RequestID != tt.want.RequestID {
@@ -124,6 +99,7 @@ func TestProblemsMapToV1Statuses(t *testing.T) {
 }
 
 func TestAnswersThatAreNotVerifys(t *testing.T) {
+	t.Parallel()
 	fixedNow := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name        string
@@ -137,7 +113,7 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 		wantRetry   time.Duration
 	}{
 		{name: "429 is throttling for the seconds in Retry-After", call: start, status: 429, contentType: "application/problem+json",
-			header: map[string]string{"Retry-After": "7"}, body: problemJSON("Rate Limit Hit", "Please wait, then retry your request", "#throttled"),
+			header: map[string]string{"Retry-After": "7"}, body: documented("Rate Limit Hit", "Please wait, then retry your request", "#throttled").json(),
 			wantKind: verify.KindThrottled, wantDetail: "Rate Limit Hit", wantRetry: 7 * time.Second},
 		{name: "429 is throttling until the date in Retry-After", call: check, status: 429,
 			header:   map[string]string{"Retry-After": fixedNow.Add(30 * time.Second).Format(http.TimeFormat)},
@@ -151,7 +127,7 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 		{name: "a 410 with JSON that is not a problem is refused", call: check, status: 410, contentType: "application/json",
 			body: `{"error":"gone"}`, wantKind: verify.KindUpstreamUnavailable, wantDetail: "without a problem body"},
 		{name: "a 404 to start is a wrong base URL: an upstream error", call: start, status: 404, contentType: "application/problem+json",
-			body: problemJSON("Not Found", "No such resource", "#not-found"), wantKind: verify.KindUpstreamError, wantDetail: "HTTP 404"},
+			body: documented("Not Found", "No such resource", "#not-found").json(), wantKind: verify.KindUpstreamError, wantDetail: "HTTP 404"},
 		{name: "a redirect is not followed, so the credentials are not replayed elsewhere", call: start, status: 307,
 			header: map[string]string{"Location": "/elsewhere"}, wantKind: verify.KindUpstreamError, wantDetail: "HTTP 307"},
 		{name: "202 with an HTML body is upstream unavailable", call: start, status: 202, contentType: "text/html",
@@ -163,10 +139,11 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 		{name: "200 to check with a body that is not JSON is upstream unavailable", call: check, status: 200, contentType: "text/plain",
 			body: "completed", wantKind: verify.KindUpstreamUnavailable, wantDetail: "not JSON"},
 		{name: "a body over 1 MiB is upstream unavailable", call: check, status: 400, contentType: "application/problem+json",
-			body: `{"title":"` + strings.Repeat("a", 1<<20) + `"}`, wantKind: verify.KindUpstreamUnavailable, wantDetail: "more than 1048576 bytes"},
+			body: problem{Title: strings.Repeat("a", 1<<20)}.json(), wantKind: verify.KindUpstreamUnavailable, wantDetail: "more than 1048576 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fake := newFake(t)
 			fake.Respond(tt.call.route, func(w http.ResponseWriter, _ *http.Request) {
 				for k, v := range tt.header {
@@ -179,7 +156,7 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			})
 			c := newClient(t, fake, func(o *verifyv2.Options) { o.Now = func() time.Time { return fixedNow } })
-			err := tt.call.do(context.Background(), c)
+			err := tt.call.do(t.Context(), c)
 			got := wantVerifyError(t, err, tt.wantKind)
 			if !strings.Contains(got.Detail, tt.wantDetail) {
 				t.Errorf("Detail = %q, want it to contain %q", got.Detail, tt.wantDetail)
@@ -198,10 +175,14 @@ func TestAnswersThatAreNotVerifys(t *testing.T) {
 }
 
 func TestAProblemQuotingTheNumberIsMaskedInTheLogDetail(t *testing.T) {
+	t.Parallel()
 	fake := newFake(t)
 	fake.Script(v2test.RouteStart, 422, "application/problem+json",
-		`{"title":"Invalid params","detail":"Number `+testNumber+` is not reachable","instance":"i1","invalid_parameters":[{"name":"brand","reason":"x"}]}`)
-	_, err := newClient(t, fake).Start(context.Background(), testNumber)
+		problem{
+			Title: "Invalid params", Detail: "Number " + testNumber + " is not reachable", Instance: "i1",
+			InvalidParameters: []invalidParam{{Name: "brand", Reason: "x"}},
+		}.json())
+	_, err := newClient(t, fake).Start(t.Context(), testNumber)
 	got := wantVerifyError(t, err, verify.KindUpstreamError)
 	if strings.Contains(got.Detail, testNumber) || !strings.Contains(got.Detail, "0100") {
 		t.Errorf("Detail %q must hold the number masked", got.Detail)

@@ -38,6 +38,7 @@ func send(t *testing.T, s *v2test.Server, method, path, contentType, body string
 }
 
 func TestTheFakeIsAsStrictAsVerify(t *testing.T) {
+	t.Parallel()
 	const sms = `{"brand":"Acme","workflow":[{"channel":"sms","to":"14155550100"}]}`
 	tests := []struct {
 		name, method, path, contentType, body string
@@ -68,6 +69,7 @@ func TestTheFakeIsAsStrictAsVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			s := v2test.NewServer(t)
 			status, body := send(t, s, tt.method, tt.path, tt.contentType, tt.body, tt.auth)
 			if status != tt.wantStatus {
