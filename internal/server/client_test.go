@@ -43,6 +43,7 @@ func (h *harness) client() *apiclient.ClientWithResponses {
 // TestGeneratedGoClientWalksTheFlow drives both backends through the generated client, as a Go app
 // would: every answer decodes into the contract's types, failures into its Error.
 func TestGeneratedGoClientWalksTheFlow(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		sandbox bool
@@ -52,6 +53,7 @@ func TestGeneratedGoClientWalksTheFlow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{sandbox: tt.sandbox})
 			c := h.client()
 			ctx := context.Background()
@@ -102,6 +104,7 @@ func TestGeneratedGoClientWalksTheFlow(t *testing.T) {
 }
 
 func TestGeneratedGoClientDecodesRefusals(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{sandbox: true})
 	c := h.client()
 	r, err := c.RequestVerificationWithResponse(context.Background(), nil, apiclient.VerificationRequest{Number: "12"})

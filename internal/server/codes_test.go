@@ -18,6 +18,7 @@ import (
 // (verify.Kind, guard.Kind and the server's own) and the list in openapi.yaml's Error schema are one
 // set, so that an app developer reading the contract can switch on every code the server sends.
 func TestEveryErrorCodeIsAnsweredAndDocumented(t *testing.T) {
+	t.Parallel()
 	var catalogue []string
 	for code := range answers {
 		catalogue = append(catalogue, code)

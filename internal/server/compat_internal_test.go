@@ -6,6 +6,7 @@ import (
 )
 
 func TestASCIIForms(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"+1 (415) 555-0100", "+1 (415) 555-0100"},
 		{" +14155550100\n", "+14155550100"},
@@ -38,6 +39,7 @@ func TestASCIIForms(t *testing.T) {
 // digit Go knows: each maximal run of digits is whole sets of ten. (The values themselves are
 // checked script by script above.)
 func TestDigitValueRestsOnUnicodesDigitRuns(t *testing.T) {
+	t.Parallel()
 	for r := rune(0); r <= unicode.MaxRune; r++ {
 		if !unicode.IsDigit(r) || unicode.IsDigit(r-1) {
 			continue

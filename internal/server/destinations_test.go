@@ -12,6 +12,7 @@ import (
 )
 
 func TestDestinations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		policy guard.Destinations
@@ -36,8 +37,9 @@ func TestDestinations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{destinations: tt.policy})
-			r := h.postJSON("/request", requestFor(tt.number))
+			r := h.postJSON("/request", requestBody(tt.number))
 			reached := h.upstreamCalls(v1test.PathStart) > 0
 			if tt.refuse == "" {
 				if r.status != http.StatusOK || !reached {
@@ -60,13 +62,14 @@ func TestDestinations(t *testing.T) {
 
 // TestRefusedDestinationsDoNotSpendTheGlobalLimit: the policy comes before the limits.
 func TestRefusedDestinationsDoNotSpendTheGlobalLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{limits: guard.Limits{Global: limit(1, time.Hour)}, destinations: guard.Destinations{BlockedCountries: []string{"GB"}}})
 	for range 3 {
-		if r := h.postJSON("/request", requestFor("442071838750")); r.status != http.StatusForbidden {
+		if r := h.postJSON("/request", requestBody("442071838750")); r.status != http.StatusForbidden {
 			t.Fatalf("got %d %s", r.status, r.raw)
 		}
 	}
-	if r := h.postJSON("/request", requestFor("14155550100")); r.status != http.StatusOK {
+	if r := h.postJSON("/request", requestBody("14155550100")); r.status != http.StatusOK {
 		t.Fatalf("got %d %s", r.status, r.raw)
 	}
 }

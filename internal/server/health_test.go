@@ -12,6 +12,7 @@ import (
 )
 
 func TestReadiness(t *testing.T) {
+	t.Parallel()
 	pass := server.Check{Name: "config", Run: func(context.Context) error { return nil }}
 	failing := func(name string) server.Check {
 		return server.Check{Name: name, Run: func(context.Context) error {
@@ -37,6 +38,7 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{sandbox: true, ready: tt.checks})
 			r := h.send(http.MethodGet, "/readyz", "", "")
 			if r.status != tt.wantStatus {
@@ -64,6 +66,7 @@ func TestReadiness(t *testing.T) {
 // TestReadinessFollowsItsChecks: readiness is asked again on every probe, so a server that starts
 // shutting down (or whose dependency returns) changes its answer at once.
 func TestReadinessFollowsItsChecks(t *testing.T) {
+	t.Parallel()
 	var stopping atomic.Bool
 	h := newHarness(t, options{sandbox: true, ready: []server.Check{{Name: "shutdown", Run: func(context.Context) error {
 		if stopping.Load() {
@@ -102,6 +105,7 @@ func TestReadinessFollowsItsChecks(t *testing.T) {
 // TestProbesSitOutsideValidation: probes carry no body and no JSON content type; they must never be
 // refused the way a bad API call is.
 func TestProbesSitOutsideValidation(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{sandbox: true})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		r := h.send(http.MethodGet, path, "text/plain", "not json")

@@ -13,6 +13,7 @@ import (
 // TestClientIdentity: with a per-IP limit of 1, a second call is refused exactly when the server
 // takes both calls to come from the same client.
 func TestClientIdentity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		trusted []netip.Prefix
@@ -51,11 +52,12 @@ func TestClientIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: tt.trusted, clientIPHeader: tt.header})
-			if r := h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, tt.first); r.status == http.StatusTooManyRequests {
+			if r := h.postWith("/cancel", cancelBody(requestID), tt.first); r.status == http.StatusTooManyRequests {
 				t.Fatalf("first call limited: %s", r.raw)
 			}
-			r := h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, tt.second)
+			r := h.postWith("/cancel", cancelBody(requestID), tt.second)
 			if limited := r.status == http.StatusTooManyRequests; limited != tt.same {
 				t.Fatalf("second call: %d %s; same client = %v", r.status, r.raw, tt.same)
 			}
@@ -65,8 +67,9 @@ func TestClientIdentity(t *testing.T) {
 
 // TestAccessLogNamesTheTrustedClient: the log shows the client a trusted proxy named, not the proxy.
 func TestAccessLogNamesTheTrustedClient(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{trustedProxies: loopbackProxy})
-	h.postWith("/cancel", `{"request_id":"`+requestID+`"}`, map[string]string{"X-Forwarded-For": "198.51.100.77"})
+	h.postWith("/cancel", cancelBody(requestID), map[string]string{"X-Forwarded-For": "198.51.100.77"})
 	if !strings.Contains(h.logs.String(), `"client_ip":"198.51.100.77"`) {
 		t.Fatalf("access log does not name the client:\n%s", h.logs)
 	}
@@ -75,9 +78,10 @@ func TestAccessLogNamesTheTrustedClient(t *testing.T) {
 // TestAnAddedXRealIPIsTheProxysOne: a proxy that adds X-Real-IP instead of replacing it passes the
 // client's forged header first; the client is the value the proxy wrote, the last.
 func TestAnAddedXRealIPIsTheProxysOne(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{limits: guard.Limits{IP: limit(1, time.Minute)}, trustedProxies: loopbackProxy, clientIPHeader: "X-Real-IP"})
 	send := func(forged string) *response {
-		req, err := http.NewRequest(http.MethodPost, h.url+"/cancel", strings.NewReader(`{"request_id":"`+requestID+`"}`))
+		req, err := http.NewRequest(http.MethodPost, h.url+"/cancel", strings.NewReader(cancelBody(requestID)))
 		if err != nil {
 			t.Fatal(err)
 		}

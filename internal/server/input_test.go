@@ -20,6 +20,7 @@ import (
 // TestInputFormsOfTheFirstApps sends what the guide, the Android and the iOS apps send, and checks
 // what reaches the Verify API.
 func TestInputFormsOfTheFirstApps(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name           string
 		defaultCountry string
@@ -51,9 +52,9 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 			v1test.PathStart, map[string]string{"number": "14155550100"}},
 		{"white space around the number, a trailing newline from a paste", "", "/request", `{"number":" +14155550100\n"}`,
 			v1test.PathStart, map[string]string{"number": "14155550100"}},
-		{"a code typed in Arabic-Indic digits", "", "/check", `{"request_id":"` + requestID + `","code":"٥٣٠٩"}`,
+		{"a code typed in Arabic-Indic digits", "", "/check", checkBody(requestID, "٥٣٠٩"),
 			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
-		{"a code with a trailing space", "", "/check", `{"request_id":"` + requestID + `","code":"5309 "}`,
+		{"a code with a trailing space", "", "/check", checkBody(requestID, "5309 "),
 			v1test.PathCheck, map[string]string{"request_id": requestID, "code": "5309"}},
 		{"national number read with DEFAULT_COUNTRY", "GB", "/request", `{"number":"020 7183 8750"}`,
 			v1test.PathStart, map[string]string{"number": "442071838750"}},
@@ -72,6 +73,7 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{defaultCountry: tt.defaultCountry})
 			switch tt.upstream {
 			case v1test.PathCheck:
@@ -99,6 +101,7 @@ func TestInputFormsOfTheFirstApps(t *testing.T) {
 // TestBadInputIsAClearJSONError covers every field in every way it can be wrong. Each answer is
 // checked against the contract by the harness; none may reach the paid API.
 func TestBadInputIsAClearJSONError(t *testing.T) {
+	t.Parallel()
 	huge := strings.Repeat("1", 20<<10)
 	tests := []struct {
 		name, method, path, contentType, body string
@@ -114,12 +117,12 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"number negative JSON number", "POST", "/request", "application/json", `{"number":-14155550100}`, 400, "invalid_number", "whole positive number"},
 		{"number in exponent form", "POST", "/request", "application/json", `{"number":1.41555501e10}`, 400, "invalid_number", "whole positive number"},
 		{"number with letters", "POST", "/request", "application/json", `{"number":"1415CALLNOW"}`, 400, "invalid_number", "number: use digits"},
-		{"number too long", "POST", "/request", "application/json", `{"number":"` + strings.Repeat("1", 40) + `"}`, 400, "invalid_number", "number"},
+		{"number too long", "POST", "/request", "application/json", requestBody(strings.Repeat("1", 40)), 400, "invalid_number", "number"},
 		{"number that is no real number", "POST", "/request", "application/json", `{"number":"12345"}`, 400, "invalid_number", "valid phone number"},
 		{"number unicode letters", "POST", "/request", "application/json", `{"number":"+1 ４１５ ＣＡＬＬ"}`, 400, "invalid_number", "number"},
 		{"number only invisible marks", "POST", "/request", "application/json", `{"number":"\u202a\u202c"}`, 400, "invalid_number", "number"},
 		{"number only spaces", "POST", "/request", "application/json", `{"number":" \u00a0 "}`, 400, "invalid_number", "number: send a phone number"},
-		{"code only a space", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":" "}`, 400, "invalid_request", "code: send the code the user received"},
+		{"code only a space", "POST", "/check", "application/json", checkBody(requestID, " "), 400, "invalid_request", "code: send the code the user received"},
 		{"number emoji", "POST", "/request", "application/json", `{"number":"📞14155550100"}`, 400, "invalid_number", "number"},
 		{"number SQL injection", "POST", "/request", "application/json", `{"number":"14155550100'; DROP TABLE users;--"}`, 400, "invalid_number", "number"},
 		{"number script injection", "POST", "/request", "application/json", `{"number":"<script>alert(1)</script>"}`, 400, "invalid_number", "number"},
@@ -134,17 +137,17 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 		{"form-encoded body", "POST", "/request", "application/x-www-form-urlencoded", `number=14155550100`, 415, "unsupported_media_type", "application/json"},
 		{"no content type", "POST", "/request", "", `{"number":"14155550100"}`, 415, "unsupported_media_type", "application/json"},
 		{"text/plain JSON", "POST", "/check", "text/plain", `{"request_id":"a","code":"1234"}`, 415, "unsupported_media_type", ""},
-		{"body over 16 KiB", "POST", "/request", "application/json", `{"number":"` + huge + `"}`, 413, "payload_too_large", "16384"},
+		{"body over 16 KiB", "POST", "/request", "application/json", requestBody(huge), 413, "payload_too_large", "16384"},
 		{"missing code", "POST", "/check", "application/json", `{"request_id":"` + requestID + `"}`, 400, "invalid_request", "code"},
 		{"missing request_id", "POST", "/check", "application/json", `{"code":"1234"}`, 400, "invalid_request", "request_id"},
-		{"code too short", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12"}`, 400, "invalid_request", "code"},
-		{"code too long", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12345678901"}`, 400, "invalid_request", "code"},
-		{"code with symbols", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":"12;4"}`, 400, "invalid_request", "code: use only the letters and digits"},
+		{"code too short", "POST", "/check", "application/json", checkBody(requestID, "12"), 400, "invalid_request", "code"},
+		{"code too long", "POST", "/check", "application/json", checkBody(requestID, "12345678901"), 400, "invalid_request", "code"},
+		{"code with symbols", "POST", "/check", "application/json", checkBody(requestID, "12;4"), 400, "invalid_request", "code: use only the letters and digits"},
 		{"code as array", "POST", "/check", "application/json", `{"request_id":"` + requestID + `","code":[1,2,3,4]}`, 400, "invalid_request", `code: send the code as a string, e.g. "1234"`},
 		{"request_id empty", "POST", "/check", "application/json", `{"request_id":"","code":"1234"}`, 400, "invalid_request", "request_id"},
 		{"request_id as number", "POST", "/cancel", "application/json", `{"request_id":123}`, 400, "invalid_request", "request_id: send the request_id string that /request returned"},
 		{"request_id path traversal", "POST", "/cancel", "application/json", `{"request_id":"../../etc/passwd"}`, 400, "invalid_request", "request_id: use the request_id that /request returned"},
-		{"request_id too long", "POST", "/cancel", "application/json", `{"request_id":"` + strings.Repeat("a", 37) + `"}`, 400, "invalid_request", "request_id"},
+		{"request_id too long", "POST", "/cancel", "application/json", cancelBody(strings.Repeat("a", 37)), 400, "invalid_request", "request_id"},
 		{"request_id unicode", "POST", "/cancel", "application/json", `{"request_id":"ａｂｃ"}`, 400, "invalid_request", "request_id"},
 		{"cancel empty object (the Android app with no stored id)", "POST", "/cancel", "application/json", `{}`, 400, "invalid_request", "request_id"},
 		{"unknown path", "POST", "/verify", "application/json", `{}`, 404, "unknown_route", ""},
@@ -154,6 +157,7 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{})
 			r := h.send(tt.method, tt.path, tt.contentType, tt.body)
 			if r.status != tt.wantHTTP || r.str("error") != tt.wantError {
@@ -178,6 +182,7 @@ func TestBadInputIsAClearJSONError(t *testing.T) {
 // TestDuplicateKeysCannotSmuggleUnvalidatedValues: Echo's binder matches JSON names without regard
 // to case; the handler must act on the value the validator checked.
 func TestDuplicateKeysCannotSmuggleUnvalidatedValues(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{})
 	r := h.postJSON("/request", `{"number":"14155550100","NUMBER":"19005550100"}`)
 	if r.status != 200 {
@@ -218,25 +223,34 @@ func unreachableVonage(logger *slog.Logger) verify.Provider {
 
 // TestCompressedBodyIsNamedAsSuch: a gzip body may well be JSON; the answer says what is wrong.
 func TestCompressedBodyIsNamedAsSuch(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []string{"gzip", "br", "deflate"} {
+		t.Run(enc, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, options{})
+			r := h.postWith("/request", "\x1f\x8b\x08\x00", map[string]string{"Content-Encoding": enc})
+			if r.status != http.StatusUnsupportedMediaType || r.str("error") != "unsupported_media_type" ||
+				!strings.Contains(r.str("error_text"), "compressed") {
+				t.Errorf("Content-Encoding %s: %d %s", enc, r.status, r.raw)
+			}
+		})
+	}
+	t.Run("identity", func(t *testing.T) {
+		t.Parallel()
 		h := newHarness(t, options{})
-		r := h.postWith("/request", "\x1f\x8b\x08\x00", map[string]string{"Content-Encoding": enc})
-		if r.status != http.StatusUnsupportedMediaType || r.str("error") != "unsupported_media_type" ||
-			!strings.Contains(r.str("error_text"), "compressed") {
-			t.Errorf("Content-Encoding %s: %d %s", enc, r.status, r.raw)
+		if r := h.postWith("/request", `{"number":"14155550100"}`, map[string]string{"Content-Encoding": "identity"}); r.status != http.StatusOK {
+			t.Errorf("Content-Encoding identity: %d %s", r.status, r.raw)
 		}
-	}
-	h := newHarness(t, options{})
-	if r := h.postWith("/request", `{"number":"14155550100"}`, map[string]string{"Content-Encoding": "identity"}); r.status != http.StatusOK {
-		t.Errorf("Content-Encoding identity: %d %s", r.status, r.raw)
-	}
+	})
 }
 
 // TestTruncatedBodyIsTheClientsFault: a body shorter than its Content-Length (a phone that lost
 // signal mid-upload) is a 400 in the Error shape, not a 500 that would page an operator.
 func TestTruncatedBodyIsTheClientsFault(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/request", "/check", "/cancel"} {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{})
 			conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
 			if err != nil {

@@ -18,21 +18,25 @@ type operation struct {
 
 var (
 	opRequest = operation{"/request", `{"number":"14155550100"}`, v1test.PathStart}
-	opCheck   = operation{"/check", `{"request_id":"` + requestID + `","code":"1234"}`, v1test.PathCheck}
-	opCancel  = operation{"/cancel", `{"request_id":"` + requestID + `"}`, v1test.PathControl}
+	opCheck   = operation{"/check", checkBody(requestID, "1234"), v1test.PathCheck}
+	opCancel  = operation{"/cancel", cancelBody(requestID), v1test.PathControl}
 )
 
+// statusCase is one Verify API reply to one operation, and what the app must get for it.
+type statusCase struct {
+	name       string
+	op         operation
+	reply      string
+	wantHTTP   int
+	wantError  string
+	wantStatus string // "" means the field must be absent
+	wantID     string
+	wantText   string // "" means: the Verify API's error_text must not reach the app
+}
+
 func TestVerifyStatusMapping(t *testing.T) {
-	tests := []struct {
-		name       string
-		op         operation
-		reply      string
-		wantHTTP   int
-		wantError  string
-		wantStatus string // "" means the field must be absent
-		wantID     string
-		wantText   string // "" means: the Verify API's error_text must not reach the app
-	}{
+	t.Parallel()
+	tests := []statusCase{
 		{"invalid value is the user's to fix", opRequest, `{"status":"3","error_text":"Invalid value for param: number"}`,
 			400, "invalid_parameter", "3", "", "Invalid value for param: number"},
 		{"concurrent verification keeps the running request_id", opRequest,
@@ -58,20 +62,12 @@ func TestVerifyStatusMapping(t *testing.T) {
 			429, "throttled", "1", "", ""},
 	}
 	for _, code := range []string{"2", "4", "5", "8", "9", "20", "29"} {
-		tests = append(tests, struct {
-			name       string
-			op         operation
-			reply      string
-			wantHTTP   int
-			wantError  string
-			wantStatus string
-			wantID     string
-			wantText   string
-		}{"account fault " + code + " is a generic 502", opRequest,
+		tests = append(tests, statusCase{"account fault " + code + " is a generic 502", opRequest,
 			`{"status":"` + code + `","error_text":"Bad Credentials for account 1a2b3c"}`, 502, "upstream_error", "", "", ""})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{})
 			h.fake.Script(tt.op.upstream, http.StatusOK, tt.reply)
 			r := h.postJSON(tt.op.path, tt.op.body)
@@ -98,6 +94,7 @@ func TestVerifyStatusMapping(t *testing.T) {
 }
 
 func TestUpstreamHTTPFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		status    int
@@ -116,6 +113,7 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{})
 			h.fake.Respond(opRequest.upstream, func(w http.ResponseWriter, _ *http.Request) {
 				for k, v := range tt.header {
@@ -136,6 +134,7 @@ func TestUpstreamHTTPFailures(t *testing.T) {
 }
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{timeout: 100 * 1e6})
 	h.fake.Hang(opCheck.upstream)
 	r := h.postJSON(opCheck.path, opCheck.body)
@@ -145,6 +144,7 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 }
 
 func TestUnreachableUpstreamIs502(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{provider: unreachableVonage})
 	r := h.postJSON(opCancel.path, opCancel.body)
 	if r.status != http.StatusBadGateway || r.str("error") != "upstream_unavailable" {
@@ -153,6 +153,7 @@ func TestUnreachableUpstreamIs502(t *testing.T) {
 }
 
 func TestSuccessPassesVonageFieldsThroughUnchanged(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{})
 	h.fake.Script(v1test.PathCheck, http.StatusOK,
 		`{"request_id":"`+requestID+`","event_id":"0A00000012345678","status":"0","price":"0.10000000","currency":"EUR","estimated_price_messages_sent":"0.03330000"}`)
@@ -181,6 +182,7 @@ func TestSuccessPassesVonageFieldsThroughUnchanged(t *testing.T) {
 // TestUpstreamValuesOutsideTheContractNeverReachTheApp: whatever the upstream sends, the answer
 // stays within openapi.yaml (the harness checks every response against it).
 func TestUpstreamValuesOutsideTheContractNeverReachTheApp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, path, upstream, reply string
 		wantHTTP                    int
@@ -199,6 +201,7 @@ func TestUpstreamValuesOutsideTheContractNeverReachTheApp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, options{})
 			h.fake.Script(tt.upstream, http.StatusOK, tt.reply)
 			body := map[string]string{opRequest.path: opRequest.body, opCheck.path: opCheck.body, opCancel.path: opCancel.body}[tt.path]

@@ -16,16 +16,18 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
-// TestTheFunnelAndRequestsAreCounted walks every stage of a verification through the real server
-// (the sandbox backend, with a clock for expiry) and reads the counts back as Prometheus scrapes them.
-func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
+// walkTheFunnel walks every stage of a verification through the real server (the sandbox backend,
+// with a clock for expiry), adds refused calls and a scanner, and returns the counts as Prometheus
+// scrapes them.
+func walkTheFunnel(t *testing.T) metricstest.Families {
+	t.Helper()
 	clk := clocktest.New()
 	h := newHarness(t, options{provider: func(logger *slog.Logger) verify.Provider {
 		return sandbox.New(sandbox.Options{Now: clk.Now, PinExpiry: time.Minute}, logger)
 	}})
 	start := func(number string) (id, code string) {
 		t.Helper()
-		r := h.postJSON("/request", `{"number":"`+number+`"}`)
+		r := h.postJSON("/request", requestBody(number))
 		if r.status != 200 {
 			t.Fatalf("request %s: %d %s", number, r.status, r.raw)
 		}
@@ -34,7 +36,7 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 	}
 	check := func(id, code string) *response {
 		t.Helper()
-		return h.postJSON("/check", `{"request_id":"`+id+`","code":"`+code+`"}`)
+		return h.postJSON("/check", checkBody(id, code))
 	}
 
 	id, code := start("14155550100") // verified after one wrong code
@@ -45,7 +47,7 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 		check(id, wrongCode(code))
 	}
 	id, _ = start("14155550102") // cancelled
-	h.postJSON("/cancel", `{"request_id":"`+id+`"}`)
+	h.postJSON("/cancel", cancelBody(id))
 	id, code = start("14155550103") // expired
 	clk.Advance(90 * time.Second)   // past its minute, within the minute after that it is still known
 	if r := check(id, code); r.str("error") != "expired" {
@@ -56,12 +58,28 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 	h.send(http.MethodPost, "/request", "text/plain", "x") // refused: not JSON at all
 	h.send("PROPFIND", "/no/such/path/12345", "", "")      // a scanner
 
-	m := metricstest.Scrape(t, h.metrics+"/metrics")
-	counts := []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
+	return metricstest.Scrape(t, h.metrics+"/metrics")
+}
+
+// count is one series an operator reads, and its value after walkTheFunnel.
+type count struct {
+	name   string
+	labels []string
+	want   float64
+}
+
+func checkCounts(t *testing.T, m metricstest.Families, counts []count) {
+	t.Helper()
+	for _, c := range counts {
+		if got := m.Sum(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+func TestEveryStageOfTheFunnelIsCounted(t *testing.T) {
+	t.Parallel()
+	checkCounts(t, walkTheFunnel(t), []count{
 		{"verify_proxy_verifications_total", []string{"outcome", "started"}, 4},
 		{"verify_proxy_verifications_total", []string{"outcome", "verified"}, 1},
 		{"verify_proxy_verifications_total", []string{"outcome", "wrong_code"}, 3},
@@ -73,6 +91,12 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 		{"verify_proxy_upstream_requests_total", []string{"endpoint", "check", "status", "17", "error", "too_many_attempts"}, 1},
 		{"verify_proxy_upstream_requests_total", []string{"endpoint", "cancel", "status", "0"}, 1},
 		{"verify_proxy_upstream_request_duration_seconds", []string{"endpoint", "check"}, 6},
+	})
+}
+
+func TestRequestsAndRefusalsAreCounted(t *testing.T) {
+	t.Parallel()
+	checkCounts(t, walkTheFunnel(t), []count{
 		{"verify_proxy_refusals_total", []string{"reason", "invalid_number"}, 1},
 		{"verify_proxy_refusals_total", []string{"reason", "invalid_request"}, 1},
 		{"verify_proxy_refusals_total", []string{"reason", "unsupported_media_type"}, 1},
@@ -83,13 +107,13 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 		{"verify_proxy_http_request_duration_seconds", []string{"route", "/cancel", "status", "200"}, 1},
 		{"verify_proxy_http_requests_in_flight", nil, 0},
 		{"verify_proxy_build_info", []string{"version", testVersion}, 1},
-	}
-	for _, c := range counts {
-		if got := m.Sum(c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
-	// Nothing a client sends becomes a label: the scanner's path is nowhere in the metrics.
+	})
+}
+
+// TestNothingAClientSendsBecomesALabel: the scanner's path and method are nowhere in the metrics.
+func TestNothingAClientSendsBecomesALabel(t *testing.T) {
+	t.Parallel()
+	m := walkTheFunnel(t)
 	if !m.LabelHolds("/request") {
 		t.Fatal("LabelHolds cannot see the route labels it must search")
 	}
@@ -99,7 +123,8 @@ func TestTheFunnelAndRequestsAreCounted(t *testing.T) {
 }
 
 func TestUpstreamFailuresAreCountedByStatusAndError(t *testing.T) {
-	h := newHarness(t, options{timeout: 200 * time.Millisecond})
+	t.Parallel()
+	h := newHarness(t, options{}) // no timeout of its own: a slow answer under load must not change the counts
 	h.fake.Script(v1test.PathStart, 200, `{"status":"1","error_text":"Throttled"}`)
 	h.postJSON("/request", `{"number":"14155550100"}`)
 	h.fake.Script(v1test.PathStart, 200, `{"status":"4","error_text":"Bad Credentials"}`)
@@ -128,6 +153,7 @@ func TestUpstreamFailuresAreCountedByStatusAndError(t *testing.T) {
 // TestInFlightRequestsAreCounted: a request waiting on the upstream shows as in flight, and stops
 // showing once answered.
 func TestInFlightRequestsAreCounted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{})
 	arrived, release := make(chan struct{}), make(chan struct{})
 	h.fake.Respond(v1test.PathStart, func(w http.ResponseWriter, _ *http.Request) {
@@ -156,6 +182,7 @@ func TestInFlightRequestsAreCounted(t *testing.T) {
 
 // TestEachServerHasItsOwnMetrics: two servers in one process never share counts.
 func TestEachServerHasItsOwnMetrics(t *testing.T) {
+	t.Parallel()
 	a := newHarness(t, options{sandbox: true})
 	b := newHarness(t, options{sandbox: true})
 	a.postJSON("/request", `{"number":"14155550100"}`)
@@ -170,7 +197,8 @@ func TestEachServerHasItsOwnMetrics(t *testing.T) {
 // TestRefusalsAreCountedByRule: an operator tells the global spend ceiling from one client's limit,
 // and a blocked country from a premium-rate number, in the metrics alone.
 func TestRefusalsAreCountedByRule(t *testing.T) {
-	check := `{"request_id":"` + requestID + `","code":"1234"}`
+	t.Parallel()
+	check := checkBody(requestID, "1234")
 	tests := []struct {
 		name             string
 		opts             options
@@ -179,22 +207,23 @@ func TestRefusalsAreCountedByRule(t *testing.T) {
 		wantReason, rule string
 	}{
 		{"per client IP", options{limits: guard.Limits{IP: limit(1, time.Minute)}},
-			"/request", []string{requestFor("14155550100"), requestFor("442071838750")}, "rate_limited", "ip"},
+			"/request", []string{requestBody("14155550100"), requestBody("442071838750")}, "rate_limited", "ip"},
 		{"per number", options{limits: guard.Limits{Number: limit(1, time.Minute)}},
-			"/request", []string{requestFor("14155550100"), requestFor("14155550100")}, "rate_limited", "number"},
+			"/request", []string{requestBody("14155550100"), requestBody("14155550100")}, "rate_limited", "number"},
 		{"per request_id", options{limits: guard.Limits{Check: limit(1, time.Minute)}},
 			"/check", []string{check, check}, "rate_limited", "check"},
 		{"per country", options{limits: guard.Limits{Country: limit(1, time.Minute)}},
-			"/request", []string{requestFor("14155550100"), requestFor("14155550101")}, "rate_limited", "country"},
+			"/request", []string{requestBody("14155550100"), requestBody("14155550101")}, "rate_limited", "country"},
 		{"global", options{limits: guard.Limits{Global: limit(1, time.Minute)}},
-			"/request", []string{requestFor("14155550100"), requestFor("442071838750")}, "rate_limited", "global"},
+			"/request", []string{requestBody("14155550100"), requestBody("442071838750")}, "rate_limited", "global"},
 		{"a country outside ALLOWED_COUNTRIES", options{destinations: guard.Destinations{AllowedCountries: []string{"GB"}}},
-			"/request", []string{requestFor("14155550100")}, "destination_not_allowed", "country"},
+			"/request", []string{requestBody("14155550100")}, "destination_not_allowed", "country"},
 		{"a premium-rate number", options{},
-			"/request", []string{requestFor("449098765432")}, "destination_not_allowed", "number_type"},
+			"/request", []string{requestBody("449098765432")}, "destination_not_allowed", "number_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, tt.opts)
 			var last *response
 			for _, body := range tt.bodies {

@@ -57,6 +57,7 @@ func (h *harness) sendWithID(method, path, id, body string) *response {
 var generatedID = regexp.MustCompile(`^[A-Za-z0-9._-]{16,128}$`)
 
 func TestRequestIDIsKeptWhenSaneAndMadeOtherwise(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, sent string
 		kept       bool
@@ -70,12 +71,13 @@ func TestRequestIDIsKeptWhenSaneAndMadeOtherwise(t *testing.T) {
 		{"markup is replaced", "<script>alert(1)</script>", false},
 		{"unicode is replaced", "идентификатор", false},
 	}
+	// One server for all cases, one after another: each fresh id must differ from every id before it.
 	h := newHarness(t, options{sandbox: true})
 	seen := map[string]bool{}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			number := "1415555010" + string(rune('0'+i))
-			r := h.sendWithID(http.MethodPost, "/request", tt.sent, `{"number":"`+number+`"}`)
+			r := h.sendWithID(http.MethodPost, "/request", tt.sent, requestBody(number))
 			if r.status != 200 {
 				t.Fatalf("request: %d %s", r.status, r.raw)
 			}
@@ -107,6 +109,7 @@ func TestRequestIDIsKeptWhenSaneAndMadeOtherwise(t *testing.T) {
 }
 
 func TestErrorAnswersCarryTheRequestID(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{sandbox: true})
 	for _, path := range []string{"/nope", "/request"} {
 		r := h.sendWithID(http.MethodPost, path, "err-"+strings.TrimPrefix(path, "/"), `{`)
@@ -117,6 +120,7 @@ func TestErrorAnswersCarryTheRequestID(t *testing.T) {
 }
 
 func TestOneAccessLinePerRequest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, options{})
 	started := h.postJSON("/request", `{"number":"+1 415 555 0100"}`)
 	id := started.str("request_id")
@@ -129,7 +133,7 @@ func TestOneAccessLinePerRequest(t *testing.T) {
 		{"a started verification names the masked number and status 0", "POST", "/request", `{"number":"14155550199"}`,
 			map[string]any{"method": "POST", "route": "/request", "status": 200.0, "number": "+1415•••0199",
 				"verify_status": "0", "client_ip": "127.0.0.1", "level": "INFO"}, nil},
-		{"a wrong code names the Verify status and never the code", "POST", "/check", `{"request_id":"` + id + `","code":"987654"}`,
+		{"a wrong code names the Verify status and never the code", "POST", "/check", checkBody(id, "987654"),
 			map[string]any{"route": "/check", "status": 400.0, "verify_status": "16"}, []string{"number"}},
 		{"a concurrent start names the Verify status", "POST", "/request", `{"number":"14155550100"}`,
 			map[string]any{"status": 400.0, "verify_status": "10", "number": "+1415•••0100"}, nil},
@@ -144,6 +148,8 @@ func TestOneAccessLinePerRequest(t *testing.T) {
 		{"a passing probe is logged at debug", "GET", "/healthz", "",
 			map[string]any{"route": "/healthz", "status": 200.0, "level": "DEBUG"}, nil},
 	}
+	// The cases share the server, in order (the concurrent start needs the first), so they run one
+	// after another; the log is searched for numbers and codes once they are all done.
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rid := "line-" + string(rune('a'+i))

@@ -17,6 +17,7 @@ import (
 // as replicas behind a load balancer would be.
 
 func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	fake := v1test.NewServer(t)
 	limits := guard.Limits{IP: limit(100, time.Minute), Number: limit(3, 10*time.Minute)}
@@ -24,12 +25,12 @@ func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
 	b := newHarness(t, options{fake: fake, limits: limits, store: redisStore(t, srv)})
 
 	for i, h := range []*harness{a, b, a} {
-		if r := h.postJSON("/request", requestFor("14155550100")); r.status == http.StatusTooManyRequests {
+		if r := h.postJSON("/request", requestBody("14155550100")); r.status == http.StatusTooManyRequests {
 			t.Fatalf("start %d limited: %s", i+1, r.raw)
 		}
 	}
 	for name, h := range map[string]*harness{"a": a, "b": b} {
-		r := h.postJSON("/request", requestFor("+1 415 555 0100"))
+		r := h.postJSON("/request", requestBody("+1 415 555 0100"))
 		if r.status != http.StatusTooManyRequests || !strings.Contains(r.str("error_text"), "per phone number") {
 			t.Fatalf("replica %s let a 4th start through: %d %s", name, r.status, r.raw)
 		}
@@ -40,45 +41,53 @@ func TestReplicasSharingRedisEnforceOneBudget(t *testing.T) {
 }
 
 func TestReplicasShareIdempotencyAndTestSessions(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	fake := v1test.NewServer(t)
 	a := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
 	b := newHarness(t, options{fake: fake, testNumbers: reviewNumbers, store: redisStore(t, srv)})
 
-	first := a.postWith("/request", requestFor("14155550100"), withKey(idemKey))
-	again := b.postWith("/request", requestFor("14155550100"), withKey(idemKey))
+	first := a.postWith("/request", requestBody("14155550100"), withKey(idemKey))
+	again := b.postWith("/request", requestBody("14155550100"), withKey(idemKey))
 	if first.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) || a.upstreamCalls(v1test.PathStart) != 1 {
 		t.Fatalf("a retry on another replica: %s / %s", first.raw, again.raw)
 	}
 
-	id := a.postJSON("/request", requestFor("15555550100")).str("request_id")
-	b.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`)
-	a.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`)
-	if r := b.postJSON("/check", `{"request_id":"`+id+`","code":"999999"}`); r.str("error") != "too_many_attempts" {
+	id := a.postJSON("/request", requestBody("15555550100")).str("request_id")
+	b.postJSON("/check", checkBody(id, "999999"))
+	a.postJSON("/check", checkBody(id, "999999"))
+	if r := b.postJSON("/check", checkBody(id, "999999")); r.str("error") != "too_many_attempts" {
 		t.Fatalf("wrong codes spread over replicas must add up: %d %s", r.status, r.raw)
 	}
 }
 
-// TestRedisOutage: with Redis gone, starts fail closed (503) so spending stays bounded, while checks
-// and cancels of Vonage verifications go on; the outage is logged once, not per request; and
-// everything works again when Redis is back.
-func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
-	h := newHarness(t, options{store: redisStore(t, srv), testNumbers: reviewNumbers,
+// redisOutage is a server on a Redis of its own, with a Vonage verification (id) and a test one
+// (testID) started before Redis goes away.
+func redisOutage(t *testing.T) (h *harness, srv *redistest.Server, id, testID string) {
+	t.Helper()
+	srv = redistest.Start(t)
+	h = newHarness(t, options{store: redisStore(t, srv), testNumbers: reviewNumbers,
 		limits: guard.Limits{IP: limit(100, time.Minute), Number: limit(3, 10*time.Minute), Check: limit(5, 10*time.Minute)}})
-	id := h.postJSON("/request", requestFor("14155550100")).str("request_id")
-	testID := h.postJSON("/request", requestFor("15555550100")).str("request_id")
+	id = h.postJSON("/request", requestBody("14155550100")).str("request_id")
+	testID = h.postJSON("/request", requestBody("15555550100")).str("request_id")
 	if id == "" || testID == "" {
 		t.Fatal("starts before the outage failed")
 	}
-
 	srv.Stop()
+	return h, srv, id, testID
+}
+
+// TestRedisOutageFailsStartsClosed: with Redis gone, starts are refused (503) so spending stays
+// bounded, and the outage is logged once, not per request.
+func TestRedisOutageFailsStartsClosed(t *testing.T) {
+	t.Parallel()
+	h, _, _, _ := redisOutage(t)
 	for i := range 5 {
-		r := h.postJSON("/request", requestFor("442071838750"))
+		r := h.postJSON("/request", requestBody("442071838750"))
 		if r.status != http.StatusServiceUnavailable || r.str("error") != "unavailable" {
 			t.Fatalf("start %d during the outage: %d %s, want 503 unavailable", i+1, r.status, r.raw)
 		}
-		if r := h.postWith("/request", requestFor("442071838750"), withKey(idemKey)); r.status != http.StatusServiceUnavailable {
+		if r := h.postWith("/request", requestBody("442071838750"), withKey(idemKey)); r.status != http.StatusServiceUnavailable {
 			t.Fatalf("idempotent start during the outage: %d %s", r.status, r.raw)
 		}
 	}
@@ -88,24 +97,45 @@ func TestRedisOutage(t *testing.T) {
 	if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_store_failures_total", "outcome", "refused"); got != 10 {
 		t.Errorf("store failures refused = %v, want 10: one per start refused", got)
 	}
-	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+h.fake.CodeFor(id)+`"}`); r.status != http.StatusOK {
+	if n := strings.Count(h.logs.String(), "shared state failing"); n != 1 {
+		t.Fatalf("the outage was logged %d times, want once:\n%s", n, h.logs)
+	}
+}
+
+// TestRedisOutageLetsChecksAndCancelsGoOn: checks and cancels of Vonage verifications need no
+// shared state, so they go on through an outage; a test verification lives in the store, so it
+// cannot.
+func TestRedisOutageLetsChecksAndCancelsGoOn(t *testing.T) {
+	t.Parallel()
+	h, _, id, testID := redisOutage(t)
+	if r := h.postJSON("/check", checkBody(id, h.fake.CodeFor(id))); r.status != http.StatusOK {
 		t.Fatalf("check during the outage: %d %s", r.status, r.raw)
 	}
 	id2 := "fedcba9876543210fedcba9876543210"
-	if r := h.postJSON("/cancel", `{"request_id":"`+id2+`"}`); r.status == http.StatusServiceUnavailable || h.upstreamCalls(v1test.PathControl) != 1 {
+	if r := h.postJSON("/cancel", cancelBody(id2)); r.status == http.StatusServiceUnavailable || h.upstreamCalls(v1test.PathControl) != 1 {
 		t.Fatalf("cancel during the outage must reach the Verify API: %d %s", r.status, r.raw)
 	}
-	if r := h.postJSON("/check", `{"request_id":"`+testID+`","code":"123456"}`); r.status != http.StatusServiceUnavailable {
+	if r := h.postJSON("/check", checkBody(testID, "123456")); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("a test session cannot be checked without its store: %d %s", r.status, r.raw)
 	}
 	if n := strings.Count(h.logs.String(), "shared state failing"); n != 1 {
 		t.Fatalf("the outage was logged %d times, want once:\n%s", n, h.logs)
 	}
+}
+
+// TestRedisRecoveryIsLoggedOnceAfterAQuietPeriod: when Redis is back everything works again, and
+// the end of the outage is logged once Redis has answered for a while.
+func TestRedisRecoveryIsLoggedOnceAfterAQuietPeriod(t *testing.T) {
+	t.Parallel()
+	h, srv, _, _ := redisOutage(t)
+	if r := h.postJSON("/request", requestBody("442071838750")); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("start during the outage: %d %s, want 503", r.status, r.raw)
+	}
 
 	srv.Restart()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r := h.postJSON("/request", requestFor("442071838750"))
+		r := h.postJSON("/request", requestBody("442071838750"))
 		if r.status == http.StatusOK {
 			break
 		}
@@ -118,7 +148,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("recovery was logged before Redis had answered for a while:\n%s", h.logs)
 	}
 	h.clock.Advance(time.Minute) // quiet long enough: the next answer ends the outage
-	if r := h.postJSON("/request", requestFor("14155550199")); r.status != http.StatusOK {
+	if r := h.postJSON("/request", requestBody("14155550199")); r.status != http.StatusOK {
 		t.Fatalf("after the quiet period: %d %s", r.status, r.raw)
 	}
 	if n := strings.Count(h.logs.String(), "shared state answering again"); n != 1 {
@@ -127,12 +157,13 @@ func TestRedisOutage(t *testing.T) {
 }
 
 func TestRedisFailOpenLetsStartsThrough(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	h := newHarness(t, options{store: redisStore(t, srv), failOpen: true,
 		limits: guard.Limits{IP: limit(1, time.Minute), Number: limit(1, 10*time.Minute)}})
 	srv.Stop()
 	for i, number := range []string{"14155550100", "442071838750"} {
-		if r := h.postWith("/request", requestFor(number), withKey(idemKey+number)); r.status != http.StatusOK {
+		if r := h.postWith("/request", requestBody(number), withKey(idemKey+number)); r.status != http.StatusOK {
 			t.Fatalf("start %d with REDIS_FAIL_OPEN: %d %s", i+1, r.status, r.raw)
 		}
 	}

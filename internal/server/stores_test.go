@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/verify-proxy/verify-proxy/internal/state"
@@ -19,11 +18,10 @@ func stores() map[string]func(t *testing.T) state.Store {
 	}
 }
 
-// redisStore connects to srv as a replica would (windows on Redis's clock).
+// redisStore connects to srv as a replica would (windows on Redis's clock). go-redis's own log is
+// quieted once, in TestMain.
 func redisStore(t *testing.T, srv *redistest.Server) *redisstore.Store {
 	t.Helper()
-	// go-redis logs every failed dial to stderr; the outage tests read the guard's own log instead.
-	redisstore.LogLibraryTo(slog.New(slog.DiscardHandler))
 	s, err := redisstore.New(srv.URL(), redisstore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,8 @@ const v2RequestID = "c11236f4-00bf-4b89-84ba-88b25df97315"
 // The three calls with a valid body; upstream is the fake Verify v2 route each reaches.
 var (
 	v2Request = operation{"/request", `{"number":"14155550100"}`, v2test.RouteStart}
-	v2Check   = operation{"/check", `{"request_id":"` + v2RequestID + `","code":"1234"}`, v2test.RouteCheck}
-	v2Cancel  = operation{"/cancel", `{"request_id":"` + v2RequestID + `"}`, v2test.RouteCancel}
+	v2Check   = operation{"/check", checkBody(v2RequestID, "1234"), v2test.RouteCheck}
+	v2Cancel  = operation{"/cancel", cancelBody(v2RequestID), v2test.RouteCancel}
 )
 
 // newV2Harness is the real server in front of the fake Verify v2 API, with HTTP Basic credentials
@@ -50,6 +50,7 @@ func newV2Harness(t *testing.T, configure ...func(*verifyv2.Options)) (*harness,
 
 // TestV2FullFlow walks what an app does, against Verify v2: the app sees the shapes it knows from v1.
 func TestV2FullFlow(t *testing.T) {
+	t.Parallel()
 	h, fake := newV2Harness(t)
 
 	r := h.postJSON("/request", `{"number":"+1 415 555 0100"}`)
@@ -62,26 +63,26 @@ func TestV2FullFlow(t *testing.T) {
 		t.Fatalf("second request to the same number: %d %s", again.status, again.raw)
 	}
 	for i, want := range []struct{ error, status string }{{"code_mismatch", "16"}, {"code_mismatch", "16"}, {"too_many_attempts", "17"}} {
-		w := h.postJSON("/check", `{"request_id":"`+id+`","code":"0000"}`)
+		w := h.postJSON("/check", checkBody(id, "0000"))
 		if w.status != 400 || w.str("error") != want.error || w.str("status") != want.status || w.str("request_id") != id {
 			t.Fatalf("wrong code %d: %d %s, want %s/%s", i+1, w.status, w.raw, want.error, want.status)
 		}
 	}
-	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+fake.CodeFor(id)+`"}`); r.status != 400 || r.str("error") != "not_found" || r.str("status") != "6" {
+	if r := h.postJSON("/check", checkBody(id, fake.CodeFor(id))); r.status != 400 || r.str("error") != "not_found" || r.str("status") != "6" {
 		t.Fatalf("after three wrong codes the verification must be over: %d %s", r.status, r.raw)
 	}
 
 	id = h.postJSON("/request", `{"number":"14155550100"}`).str("request_id")
-	ok := h.postJSON("/check", `{"request_id":"`+id+`","code":"`+fake.CodeFor(id)+`"}`)
+	ok := h.postJSON("/check", checkBody(id, fake.CodeFor(id)))
 	if ok.status != 200 || !jsonEqual(t, ok.raw, `{"request_id":"`+id+`","status":"0"}`) {
 		t.Fatalf("right code: %d %s", ok.status, ok.raw)
 	}
 
 	id = h.postJSON("/request", `{"number":"14155550100"}`).str("request_id")
-	if c := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); c.status != 200 || !jsonEqual(t, c.raw, `{"status":"0","command":"cancel"}`) {
+	if c := h.postJSON("/cancel", cancelBody(id)); c.status != 200 || !jsonEqual(t, c.raw, `{"status":"0","command":"cancel"}`) {
 		t.Fatalf("cancel: %d %s", c.status, c.raw)
 	}
-	if c := h.postJSON("/cancel", `{"request_id":"`+id+`"}`); c.status != 400 || c.str("error") != "not_found" || c.str("status") != "6" {
+	if c := h.postJSON("/cancel", cancelBody(id)); c.status != 400 || c.str("error") != "not_found" || c.str("status") != "6" {
 		t.Fatalf("second cancel: %d %s", c.status, c.raw)
 	}
 }
@@ -89,6 +90,7 @@ func TestV2FullFlow(t *testing.T) {
 // TestV2MappingThroughHTTP runs every row of issue 4's mapping through the real HTTP stack, so each
 // answer is also checked against openapi.yaml.
 func TestV2MappingThroughHTTP(t *testing.T) {
+	t.Parallel()
 	problem := func(title, detail string) string {
 		return `{"type":"https://developer.vonage.com/en/api-errors/verify-v2","title":"` + title + `","detail":"` + detail + `","instance":"trace-5d1e"}`
 	}
@@ -150,6 +152,7 @@ func TestV2MappingThroughHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h, fake := newV2Harness(t)
 			fake.Respond(tt.op.upstream, func(w http.ResponseWriter, _ *http.Request) {
 				for k, v := range tt.header {
@@ -188,6 +191,7 @@ func TestV2MappingThroughHTTP(t *testing.T) {
 }
 
 func TestV2UpstreamTimeoutIs504(t *testing.T) {
+	t.Parallel()
 	h, fake := newV2Harness(t, func(o *verifyv2.Options) { o.Timeout = 100 * time.Millisecond })
 	fake.Hang(v2test.RouteCheck)
 	r := h.postJSON(v2Check.path, v2Check.body)
@@ -199,6 +203,7 @@ func TestV2UpstreamTimeoutIs504(t *testing.T) {
 // TestV2WithAnApplicationJWT: the whole flow authenticates with a signed JWT, and neither the key
 // nor the number nor the code reaches the log.
 func TestV2WithAnApplicationJWT(t *testing.T) {
+	t.Parallel()
 	app := v2test.NewApplication(t)
 	h, fake := newV2Harness(t, func(o *verifyv2.Options) {
 		auth, err := verifyv2.NewJWTAuth(app.ID, app.PrivateKeyPEM, nil)
@@ -211,7 +216,7 @@ func TestV2WithAnApplicationJWT(t *testing.T) {
 	fake.SetCode("918273")
 
 	id := h.postJSON("/request", `{"number":"+44 20 7183 8750"}`).str("request_id")
-	if r := h.postJSON("/check", `{"request_id":"`+id+`","code":"918273"}`); r.status != 200 {
+	if r := h.postJSON("/check", checkBody(id, "918273")); r.status != 200 {
 		t.Fatalf("check: %d %s", r.status, r.raw)
 	}
 	for _, req := range fake.Requests() {
