@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/verify"

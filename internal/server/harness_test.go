@@ -15,22 +15,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
-	"github.com/verify-proxy/verify-proxy/internal/clocktest"
-
-	"github.com/verify-proxy/verify-proxy/internal/logtest"
-
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/clocktest"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"

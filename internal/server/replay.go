@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"net/http"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/api"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // record renders a /request answer as the bytes the app will get, so that a retry with the same

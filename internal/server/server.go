@@ -7,14 +7,13 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
-
 	"github.com/verify-proxy/verify-proxy/api"
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 )
 
 // Server implements the contract's operations.

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )

@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
-
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/storetest"
 )

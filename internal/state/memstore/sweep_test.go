@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // TestMemoryFollowsRecentTraffic: keys of callers long gone are dropped, so a flood of distinct

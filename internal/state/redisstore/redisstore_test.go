@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/redis/go-redis/v9"
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 	"github.com/verify-proxy/verify-proxy/internal/state/storetest"

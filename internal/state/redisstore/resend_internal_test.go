@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // NewStore makes an empty store whose windows follow now.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/clocktest"
-
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
