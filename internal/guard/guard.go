@@ -36,7 +36,7 @@ type Limits struct {
 // say: a minute, well above any upstream call.
 const defaultIdempotencyLease = time.Minute
 
-// Options configure a Guard. Store and Logger are required.
+// Options configure a Guard. Store, Logger and IdempotencyTTL are required.
 type Options struct {
 	Store        state.Store
 	Logger       *slog.Logger
