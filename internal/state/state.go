@@ -1,5 +1,6 @@
 // Package state owns what verify-proxy shares between replicas: sliding-window rate limits,
-// idempotency records and test-number sessions, behind one Store interface with two implementations
+// idempotency records, test-number sessions and what each started verification was for, behind one
+// Store interface with two implementations
 // that pass one conformance suite (storetest): memstore in this process, redisstore in Redis. It
 // knows what a limit is (Limit, "N/duration") and reports a store it cannot reach as ErrUnavailable;
 // what either means for a request is the guard's decision, and the test numbers'.
@@ -19,6 +20,7 @@ type Store interface {
 	Limiter
 	Idempotency
 	Sessions
+	Verifications
 }
 
 // Limiter counts calls in sliding windows.
@@ -26,6 +28,10 @@ type Limiter interface {
 	// Take records one call under every rule's key, all or none: when any rule already has Count
 	// calls within its Window, nothing is recorded and the Decision names the first such rule.
 	Take(ctx context.Context, rules []Rule) (Decision, error)
+	// Refund takes back the call a Take of rules admitted (Decision.Token names it), when it turned
+	// out not to count: a check that was held back in case it was a wrong code, and was not. Refunding
+	// a call that has left its windows, or twice, changes nothing.
+	Refund(ctx context.Context, rules []Rule, token string) error
 }
 
 // Rule is one limit applied to one key.
@@ -41,6 +47,7 @@ type Decision struct {
 	Allowed    bool
 	Rule       int           // when not allowed: the index of the full rule
 	RetryAfter time.Duration // when not allowed: how long until that rule has room
+	Token      string        // when allowed: names this call in every rule's window, for Refund
 }
 
 // Idempotency keeps the first response to a request made with an idempotency key.
@@ -93,6 +100,23 @@ const (
 	CodeWrong                       // the code did not match; the session goes on
 	CodeExhausted                   // the code did not match for the maxWrong-th time; the session ended
 )
+
+// Verifications remember what each started verification was for, for as long as its code can be
+// checked: the number its token names, whose wrong codes it counts against, and who started it.
+type Verifications interface {
+	// RememberVerification keeps v under the request_id id for ttl.
+	RememberVerification(ctx context.Context, id string, v Verification, ttl time.Duration) error
+	// RecallVerification answers what id was started for, and false when nothing is remembered
+	// (never started here, or its ttl passed).
+	RecallVerification(ctx context.Context, id string) (Verification, bool, error)
+}
+
+// Verification is what the proxy knows of a verification it started.
+type Verification struct {
+	Number string `json:"n"`           // E.164 digits, no '+'
+	Client string `json:"c,omitempty"` // the client that started it: an IPv4 address or an IPv6 /64
+	Test   bool   `json:"t,omitempty"` // a test number, answered by the proxy itself
+}
 
 // ErrUnavailable is wrapped by every error a store returns when it cannot be reached or answered
 // nonsense. The guard decides what that means for the call (fail closed or open).

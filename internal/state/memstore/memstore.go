@@ -1,11 +1,13 @@
 // Package memstore owns the shared state in one process: sliding-window counters, idempotency
-// records and test-number sessions, behind one mutex, so each operation is atomic. It is the
+// records, test-number sessions and started verifications, behind one mutex, so each operation is atomic. It is the
 // default when no Redis is configured; with several replicas each would count alone, so they need
 // redisstore instead. Time comes from an injected clock, so tests never sleep.
 package memstore
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,23 +22,35 @@ const sweepEvery = time.Minute
 type Store struct {
 	now func() time.Time
 
-	mu        sync.Mutex
-	windows   map[string]*window
-	records   map[string]record
-	sessions  map[string]*session
-	lastSweep time.Time
+	mu            sync.Mutex
+	windows       map[string]*window
+	records       map[string]record
+	sessions      map[string]*session
+	verifications map[string]verification
+	lastSweep     time.Time
+	lastCall      uint64 // names each admitted call, for Refund
 }
 
 var _ state.Store = (*Store)(nil)
 
-// window holds the times of the calls admitted within the last span, oldest first.
+// window holds the calls admitted within the last span, oldest first.
 type window struct {
 	span  time.Duration
-	calls []time.Time
+	calls []call
+}
+
+type call struct {
+	at time.Time
+	id uint64
 }
 
 type record struct {
 	state.Record
+	expires time.Time
+}
+
+type verification struct {
+	state.Verification
 	expires time.Time
 }
 
@@ -56,6 +70,8 @@ func New(now func() time.Time) *Store {
 		windows:  make(map[string]*window),
 		records:  make(map[string]record),
 		sessions: make(map[string]*session),
+
+		verifications: make(map[string]verification),
 	}
 }
 
@@ -76,25 +92,42 @@ func (s *Store) Take(_ context.Context, rules []state.Rule) (state.Decision, err
 		w.drop(now, r.Limit.Window)
 		if used := len(w.calls); used >= r.Limit.Count {
 			// Room comes back when the call that put the window at its limit leaves it.
-			oldest := w.calls[used-r.Limit.Count]
+			oldest := w.calls[used-r.Limit.Count].at
 			return state.Decision{Rule: i, RetryAfter: oldest.Add(r.Limit.Window).Sub(now)}, nil
 		}
 	}
+	s.lastCall++
 	for _, r := range rules {
 		w := s.windows[r.Key]
 		if w == nil {
 			w = &window{span: r.Limit.Window}
 			s.windows[r.Key] = w
 		}
-		w.calls = append(w.calls, now)
+		w.calls = append(w.calls, call{at: now, id: s.lastCall})
 	}
-	return state.Decision{Allowed: true}, nil
+	return state.Decision{Allowed: true, Token: strconv.FormatUint(s.lastCall, 10)}, nil
+}
+
+// Refund implements state.Limiter.
+func (s *Store) Refund(_ context.Context, rules []state.Rule, token string) error {
+	id, err := strconv.ParseUint(token, 10, 64)
+	if err != nil {
+		return nil // not a call of this store: nothing of it to take back
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rules {
+		if w := s.windows[r.Key]; w != nil {
+			w.calls = slices.DeleteFunc(w.calls, func(c call) bool { return c.id == id })
+		}
+	}
+	return nil
 }
 
 // drop forgets the calls that left the window: those at or before now-span.
 func (w *window) drop(now time.Time, span time.Duration) {
 	cut := 0
-	for cut < len(w.calls) && !w.calls[cut].After(now.Add(-span)) {
+	for cut < len(w.calls) && !w.calls[cut].at.After(now.Add(-span)) {
 		cut++
 	}
 	if cut > 0 {
@@ -174,6 +207,28 @@ func (s *Store) EndSession(_ context.Context, id string) (bool, error) {
 	return ses != nil && now.Before(ses.expires), nil
 }
 
+// RememberVerification implements state.Verifications.
+func (s *Store) RememberVerification(_ context.Context, id string, v state.Verification, ttl time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	s.verifications[id] = verification{Verification: v, expires: now.Add(ttl)}
+	return nil
+}
+
+// RecallVerification implements state.Verifications.
+func (s *Store) RecallVerification(_ context.Context, id string) (state.Verification, bool, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.verifications[id]
+	if !ok || !now.Before(v.expires) {
+		return state.Verification{}, false, nil
+	}
+	return v.Verification, true, nil
+}
+
 // sweep drops what has expired, at most once per sweepEvery. It runs under s.mu.
 func (s *Store) sweep(now time.Time) {
 	if now.Sub(s.lastSweep) < sweepEvery {
@@ -181,7 +236,7 @@ func (s *Store) sweep(now time.Time) {
 	}
 	s.lastSweep = now
 	for k, w := range s.windows {
-		if n := len(w.calls); n == 0 || !w.calls[n-1].After(now.Add(-w.span)) {
+		if n := len(w.calls); n == 0 || !w.calls[n-1].at.After(now.Add(-w.span)) {
 			delete(s.windows, k)
 		}
 	}
@@ -193,6 +248,11 @@ func (s *Store) sweep(now time.Time) {
 	for k, ses := range s.sessions {
 		if !now.Before(ses.expires) {
 			delete(s.sessions, k)
+		}
+	}
+	for k, v := range s.verifications {
+		if !now.Before(v.expires) {
+			delete(s.verifications, k)
 		}
 	}
 }

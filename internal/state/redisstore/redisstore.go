@@ -1,6 +1,6 @@
 // Package redisstore owns the shared state in Redis, so that any number of replicas enforce one
-// budget: sliding-window counters (one sorted set per key), idempotency records and test-number
-// sessions. Every operation is one Redis command or one Lua script, which Redis runs atomically,
+// budget: sliding-window counters (one sorted set per key), idempotency records, test-number
+// sessions and started verifications. Every operation is one Redis command or one Lua script, which Redis runs atomically,
 // never a read followed by a write from Go.
 //
 // Windows are counted on Redis's clock (TIME), so replicas with skewed clocks still share one
@@ -142,9 +142,23 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 		return state.Decision{}, wrap(fmt.Errorf("limiter script answered %v", res))
 	}
 	if res[0] == 0 {
-		return state.Decision{Allowed: true}, nil
+		return state.Decision{Allowed: true, Token: member}, nil
 	}
 	return state.Decision{Rule: int(res[0]) - 1, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+}
+
+// Refund implements state.Limiter: the admitted call is its member in every rule's sorted set.
+func (s *Store) Refund(ctx context.Context, rules []state.Rule, token string) error {
+	if len(rules) == 0 || token == "" {
+		return nil
+	}
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range rules {
+			p.ZRem(ctx, prefix+"rl:"+r.Key, token)
+		}
+		return nil
+	})
+	return wrap(err)
 }
 
 // uniqueMember names one admitted call: two calls in the same millisecond must both count.
@@ -284,6 +298,33 @@ func (s *Store) CheckSession(ctx context.Context, id, code string, maxWrong int)
 func (s *Store) EndSession(ctx context.Context, id string) (bool, error) {
 	n, err := endScript.Run(ctx, s.client, []string{sessionKey(id)}, rand.Text(), resendGrace.Milliseconds()).Int()
 	return n > 0, wrap(err)
+}
+
+func verificationKey(id string) string { return prefix + "verification:" + id }
+
+// RememberVerification implements state.Verifications.
+func (s *Store) RememberVerification(ctx context.Context, id string, v state.Verification, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode verification: %w", err)
+	}
+	return wrap(s.client.Set(ctx, verificationKey(id), b, ttl).Err())
+}
+
+// RecallVerification implements state.Verifications.
+func (s *Store) RecallVerification(ctx context.Context, id string) (state.Verification, bool, error) {
+	b, err := s.client.Get(ctx, verificationKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return state.Verification{}, false, nil
+	}
+	if err != nil {
+		return state.Verification{}, false, wrap(err)
+	}
+	var v state.Verification
+	if err := json.Unmarshal(b, &v); err != nil {
+		return state.Verification{}, false, wrap(fmt.Errorf("verification record is not ours: %w", err))
+	}
+	return v, true, nil
 }
 
 // LogLibraryTo sends go-redis's own log lines to logger at Debug level. go-redis writes one line to

@@ -22,6 +22,9 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("limits hold under concurrency", func(t *testing.T) { testLimitConcurrency(t, newStore) })
 	t.Run("idempotency", func(t *testing.T) { testIdempotency(t, newStore) })
 	t.Run("sessions", func(t *testing.T) { testSessions(t, newStore) })
+	t.Run("refunds", func(t *testing.T) { testRefunds(t, newStore) })
+	t.Run("refunds hold under concurrency", func(t *testing.T) { testRefundConcurrency(t, newStore) })
+	t.Run("verifications", func(t *testing.T) { testVerifications(t, newStore) })
 }
 
 func rule(key string, count int, window time.Duration) state.Rule {
@@ -103,6 +106,10 @@ func testLimits(t *testing.T, newStore NewStore) {
 				if !s.allowed {
 					want.Rule, want.RetryAfter = s.rule, s.retryAfter
 				}
+				if d.Allowed && d.Token == "" {
+					t.Fatalf("step %d: an admitted call has no token to refund it by", i)
+				}
+				d.Token = ""
 				if d != want {
 					t.Fatalf("step %d at %s: got %+v, want %+v", i, s.at, d, want)
 				}
@@ -236,6 +243,113 @@ func testSessions(t *testing.T, newStore NewStore) {
 			t.Fatalf("%d concurrent right codes succeeded, want 1", right)
 		}
 	})
+}
+
+// testRefunds: a refunded call leaves every window it was counted in, and only that call does.
+func testRefunds(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	store := newStore(t, clock.Now)
+	both := []state.Rule{rule("w", 2, time.Hour), rule("v", 5, time.Hour)}
+	take := func() state.Decision {
+		t.Helper()
+		d, err := store.Take(ctx, both)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := take()
+	clock.Advance(time.Minute)
+	second := take()
+	if !first.Allowed || !second.Allowed || first.Token == second.Token {
+		t.Fatalf("two calls under a limit of 2: %+v %+v", first, second)
+	}
+	if d := take(); d.Allowed {
+		t.Fatal("a third call was admitted under a limit of 2")
+	}
+	if err := store.Refund(ctx, both, second.Token); err != nil {
+		t.Fatal(err)
+	}
+	third := take()
+	if !third.Allowed {
+		t.Fatal("the refunded call still counts")
+	}
+	// The window is full again, and its oldest call is still the first: it was not refunded.
+	if d := take(); d.Allowed || d.RetryAfter != time.Hour-time.Minute {
+		t.Fatalf("after the refund and one more call: %+v, want refused for 59m", d)
+	}
+	// Refunding twice, or a token this store never gave, takes nothing more back.
+	for _, token := range []string{second.Token, "not-a-token", ""} {
+		if err := store.Refund(ctx, both, token); err != nil {
+			t.Fatal(err)
+		}
+		if d := take(); d.Allowed {
+			t.Fatalf("refunding %q freed a call that was not refunded", token)
+		}
+	}
+	// The other rule counted the refund too: 2 calls left in it (first, third) of 5.
+	for range 3 {
+		if d, _ := store.Take(ctx, both[1:]); !d.Allowed {
+			t.Fatal("the second rule still counts the refunded call")
+		}
+	}
+	if d, _ := store.Take(ctx, both[1:]); d.Allowed {
+		t.Fatal("the second rule admitted a sixth call")
+	}
+}
+
+// testRefundConcurrency: calls that take and give back at once never let more than the limit be
+// held, and leave the window as they found it.
+func testRefundConcurrency(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	store := newStore(t, clocktest.New().Now)
+	rules := []state.Rule{rule("held", 4, time.Hour)}
+	var mu sync.Mutex
+	held, most := 0, 0
+	concurrently(t, 100, func(int) (bool, error) {
+		d, err := store.Take(ctx, rules)
+		if err != nil || !d.Allowed {
+			return false, err
+		}
+		mu.Lock()
+		held++
+		most = max(most, held)
+		held--
+		mu.Unlock()
+		return true, store.Refund(ctx, rules, d.Token)
+	})
+	if most > 4 {
+		t.Fatalf("%d calls held at once under a limit of 4", most)
+	}
+	for i := range 4 {
+		if d, err := store.Take(ctx, rules); err != nil || !d.Allowed {
+			t.Fatalf("call %d after every refund: %+v %v", i+1, d, err)
+		}
+	}
+}
+
+func testVerifications(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	store := newStore(t, clock.Now)
+	if _, found, err := store.RecallVerification(ctx, "never"); err != nil || found {
+		t.Fatalf("an id never remembered: found %v, %v", found, err)
+	}
+	v := state.Verification{Number: "447700900123", Client: "2001:db8::/64", Test: true}
+	if err := store.RememberVerification(ctx, "id1", v, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RememberVerification(ctx, "id2", state.Verification{Number: "14155550100"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := store.RecallVerification(ctx, "id1")
+	if err != nil || !found || got != v {
+		t.Fatalf("recall: %+v %v %v, want %+v", got, found, err, v)
+	}
+	if got, _, _ := store.RecallVerification(ctx, "id2"); got.Number != "14155550100" || got.Test || got.Client != "" {
+		t.Fatalf("ids are independent: %+v", got)
+	}
 }
 
 // concurrently runs call n times at once and counts the calls that returned true.
