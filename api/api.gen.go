@@ -35,6 +35,81 @@ func (e CancelResultCommand) Valid() bool {
 	}
 }
 
+// Defines values for JSONWebKeyAlg.
+const (
+	ES256 JSONWebKeyAlg = "ES256"
+	EdDSA JSONWebKeyAlg = "EdDSA"
+	RS256 JSONWebKeyAlg = "RS256"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyAlg enum.
+func (e JSONWebKeyAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	case EdDSA:
+		return true
+	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyCrv.
+const (
+	Ed25519 JSONWebKeyCrv = "Ed25519"
+	P256    JSONWebKeyCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyCrv enum.
+func (e JSONWebKeyCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyKty.
+const (
+	EC  JSONWebKeyKty = "EC"
+	OKP JSONWebKeyKty = "OKP"
+	RSA JSONWebKeyKty = "RSA"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyKty enum.
+func (e JSONWebKeyKty) Valid() bool {
+	switch e {
+	case EC:
+		return true
+	case OKP:
+		return true
+	case RSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyUse.
+const (
+	Sig JSONWebKeyUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyUse enum.
+func (e JSONWebKeyUse) Valid() bool {
+	switch e {
+	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
 // CancelRequest The verification to cancel.
 type CancelRequest struct {
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
@@ -112,6 +187,19 @@ type CheckResult struct {
 	//
 	// Example: 0
 	Status VerifyStatus `json:"status"`
+
+	// VerificationToken Proof that the number was verified, for the app's own backend: a JWT (compact JWS) signed
+	// with ES256, EdDSA or RS256, whose `kid` names a key at `GET /.well-known/jwks.json`. Its
+	// claims: `iss`, `aud` (when the server is configured with one), `sub` and `phone_number`
+	// (the verified number in E.164, with `+`), `phone_number_verified` (true), `iat`, `nbf`,
+	// `exp` (minutes later), a unique `jti` and `request_id`; a test number's also
+	// `test_number` (true). The backend must check the signature, `iss`, `aud` and `exp`, and may
+	// refuse a `jti` it has seen. Absent when the server has no signing key, or when it does not
+	// know which number the verification was for (it started before an upgrade).
+	//
+	//
+	// Example: eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIrMTQxNTU1NTAxMDAifQ.c2lnbmF0dXJl
+	VerificationToken *string `json:"verification_token,omitempty"`
 }
 
 // Error Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -123,8 +211,9 @@ type CheckResult struct {
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -137,8 +226,8 @@ type CheckResult struct {
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -174,6 +263,54 @@ type Error struct {
 	//
 	// Example: 0
 	Status *VerifyStatus `json:"status,omitempty"`
+}
+
+// JSONWebKey One public key (RFC 7517, RFC 7518, RFC 8037): `EC` with `crv`, `x`, `y`; `OKP` (Ed25519) with
+// `crv`, `x`; or `RSA` with `n`, `e`. Never a private part.
+type JSONWebKey struct {
+	// Alg The algorithm the key signs with.
+	Alg JSONWebKeyAlg `json:"alg"`
+
+	// Crv The curve, for `EC` (P-256) and `OKP` (Ed25519) keys.
+	Crv *JSONWebKeyCrv `json:"crv,omitempty"`
+
+	// E The exponent, for RSA keys, base64url.
+	E *string `json:"e,omitempty"`
+
+	// Kid The key's RFC 7638 JWK thumbprint (SHA-256, base64url), as a token's `kid` names it.
+	Kid string `json:"kid"`
+
+	// Kty The key type.
+	Kty JSONWebKeyKty `json:"kty"`
+
+	// N The modulus, for RSA keys, base64url.
+	N *string `json:"n,omitempty"`
+
+	// Use What the key is for, always `sig`.
+	Use JSONWebKeyUse `json:"use"`
+
+	// X The x coordinate (EC) or the public key (OKP), base64url.
+	X *string `json:"x,omitempty"`
+
+	// Y The y coordinate, for EC keys, base64url.
+	Y *string `json:"y,omitempty"`
+}
+
+// JSONWebKeyAlg The algorithm the key signs with.
+type JSONWebKeyAlg string
+
+// JSONWebKeyCrv The curve, for `EC` (P-256) and `OKP` (Ed25519) keys.
+type JSONWebKeyCrv string
+
+// JSONWebKeyKty The key type.
+type JSONWebKeyKty string
+
+// JSONWebKeyUse What the key is for, always `sig`.
+type JSONWebKeyUse string
+
+// JSONWebKeySet A JSON Web Key Set (RFC 7517) of public keys.
+type JSONWebKeySet struct {
+	Keys []JSONWebKey `json:"keys"`
 }
 
 // PhoneNumber The phone number to verify, international format preferred (`14155550100`, `+1 415 555 0100`).
@@ -230,8 +367,9 @@ type IdempotencyKey = string
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -244,8 +382,8 @@ type IdempotencyKey = string
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -268,8 +406,9 @@ type BadGateway = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -282,8 +421,8 @@ type BadGateway = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -306,8 +445,9 @@ type BadRequest = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -320,8 +460,8 @@ type BadRequest = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -344,8 +484,9 @@ type DestinationNotAllowed = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -358,8 +499,8 @@ type DestinationNotAllowed = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -382,8 +523,9 @@ type GatewayTimeout = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -396,8 +538,8 @@ type GatewayTimeout = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -420,8 +562,9 @@ type IdempotencyKeyReused = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -434,8 +577,8 @@ type IdempotencyKeyReused = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -458,8 +601,9 @@ type InternalError = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -472,8 +616,8 @@ type InternalError = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -496,8 +640,9 @@ type MethodNotAllowed = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -510,8 +655,8 @@ type MethodNotAllowed = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -534,8 +679,9 @@ type PayloadTooLarge = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -548,8 +694,8 @@ type PayloadTooLarge = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -572,8 +718,9 @@ type RequestInProgress = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -586,8 +733,8 @@ type RequestInProgress = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -610,8 +757,9 @@ type TooManyRequests = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -624,8 +772,8 @@ type TooManyRequests = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -648,8 +796,9 @@ type Unavailable = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -662,8 +811,8 @@ type Unavailable = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -701,6 +850,9 @@ type RequestVerificationJSONRequestBody = VerificationRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetJSONWebKeySet The keys that verify verification tokens
+	// (GET /.well-known/jwks.json)
+	GetJSONWebKeySet(ctx echo.Context) error
 	// CancelVerification Cancel a verification
 	// (POST /cancel)
 	CancelVerification(ctx echo.Context) error
@@ -715,6 +867,15 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// GetJSONWebKeySet converts echo context to params.
+func (w *ServerInterfaceWrapper) GetJSONWebKeySet(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetJSONWebKeySet(ctx)
+	return err
 }
 
 // CancelVerification converts echo context to params.
@@ -814,6 +975,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/request", wrapper.RequestVerification, options.OperationMiddlewares["requestVerification"]...)
 	router.POST(options.BaseURL+"/check", wrapper.CheckVerification, options.OperationMiddlewares["checkVerification"]...)
 	router.POST(options.BaseURL+"/cancel", wrapper.CancelVerification, options.OperationMiddlewares["cancelVerification"]...)
+	router.GET(options.BaseURL+"/.well-known/jwks.json", wrapper.GetJSONWebKeySet, options.OperationMiddlewares["getJSONWebKeySet"]...)
 
 }
 
@@ -854,6 +1016,61 @@ type TooManyRequestsJSONResponse struct {
 type UnavailableJSONResponse Error
 
 type UnsupportedMediaTypeJSONResponse Error
+
+type GetJSONWebKeySetRequestObject struct {
+}
+
+type GetJSONWebKeySetResponseObject interface {
+	VisitGetJSONWebKeySetResponse(w http.ResponseWriter) error
+}
+
+type GetJSONWebKeySet200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetJSONWebKeySet200JSONResponse struct {
+	Body    JSONWebKeySet
+	Headers GetJSONWebKeySet200ResponseHeaders
+}
+
+func (response GetJSONWebKeySet200JSONResponse) VisitGetJSONWebKeySetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJSONWebKeySet405ResponseHeaders struct {
+	Allow *string
+}
+
+type GetJSONWebKeySet405JSONResponse struct {
+	Body    Error
+	Headers GetJSONWebKeySet405ResponseHeaders
+}
+
+func (response GetJSONWebKeySet405JSONResponse) VisitGetJSONWebKeySetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type CancelVerificationRequestObject struct {
 	Body *CancelVerificationJSONRequestBody
@@ -1372,6 +1589,9 @@ func (response RequestVerification504JSONResponse) VisitRequestVerificationRespo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetJSONWebKeySet The keys that verify verification tokens
+	// (GET /.well-known/jwks.json)
+	GetJSONWebKeySet(ctx context.Context, request GetJSONWebKeySetRequestObject) (GetJSONWebKeySetResponseObject, error)
 	// CancelVerification Cancel a verification
 	// (POST /cancel)
 	CancelVerification(ctx context.Context, request CancelVerificationRequestObject) (CancelVerificationResponseObject, error)
@@ -1393,6 +1613,29 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// GetJSONWebKeySet operation middleware
+func (sh *strictHandler) GetJSONWebKeySet(ctx echo.Context) error {
+	var request GetJSONWebKeySetRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJSONWebKeySet(ctx.Request().Context(), request.(GetJSONWebKeySetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJSONWebKeySet")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetJSONWebKeySetResponseObject); ok {
+		return validResponse.VisitGetJSONWebKeySetResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // CancelVerification operation middleware
@@ -1540,87 +1783,116 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c+NGcv8qE+SqTJ5BitRjvaL+SMnnvYvKZ2fj1fpSMTfEEGgScwJm4JmBKNqlfPZU9wyehLRareyk",
-	"Kud/LJKYnp6efv66sb8GscoLJUFaEyx+DVLgCWj68wewen+5saDxUwIm1qKwQslgEbyDWMnEMKvYjgvL",
-	"1rBRGpjVeyG3jG+5kNMgDOCO50UGweJkFgYmTiHnSCsXUuRlHizmYWD3BQSLQEgLW9DB/f19GBRc8xys",
-	"5+MqgbxQFmS8/xb2h7xcshvYM5sC40XBcn4Dhm2UZkoCM5Zry0acaS4TlbP376++GYeMGyYkLbl6c/1n",
-	"llpb8EKw1k6Tb2G/lInmG3vBhGU537M1MAPSsjXXwJRGKpz9XCoLCTNWC7mdsr8Jm3rSBvQt6C8MEw1Z",
-	"thMyUbulHB2fslSV2rD1niWw4WVmx4wzDT+XYCzbCZs6KjwHOiCXSfPFWiV7Jgzj0uxAQ9I8vxHa2KXU",
-	"YAolDbi7CNl6b4Gkgn+EREwqZugaWawSQGp4uim7bu9KdDlLxGYDmg6vkv1SCsM0bEoDCRudHh+PL4h1",
-	"q/dsl4oMGk7qAyF5K7KMrQFVJOUyySBhHUKz8/F0KS/pTIbZlFtm+J4tAyRMB2EZt6CXAe56HrKzu7sx",
-	"w9uQyrIbKGzIjGpYOZCh1QLMUjr9ZH9WmnkNZdFrmJ2cf/UaJqez5GxyegKvJ+v4/GTy6vX5KT/7anN+",
-	"cnwaXSA5TbJKIBNr0NxCtkdRRp5StJS3PCshZGuIeWmAvdvx7RY0e39FYr98e8U25S+/4BF3qswSFHvi",
-	"Tosqi3wqyeAWNDK8ny5lEAYCNd0ZZxAGkudoND19DTo2xu/+CnJr02BxfHYWos1Vn+doYdaCRpr/9dM/",
-	"Tf77w5d/CGpTdKrsLLFSIzLEr3nyF25hx8kIYyUtSIt/8qLIRMzRHo/+btAof21M/9cAtFY6WARlYawG",
-	"nq9KyW+5yPg6A3QS+PPKwp0NFgFe1y1osfH0yIpETCJvLbtgPZUI7tuH/4OGTbAI/vmocW5H7ldz9Ia4",
-	"odN1/Qjq/Y+49d7dERcZJCGL6Y5QwdbANPA4xW+VrvXWpmQ63th5HKtS2iky9DVPfnDq/zyBoV2ucmFy",
-	"buO0Lylklwy30OpWJJCwRIEhRul50ny4KyBG/0Q6GeCFEj8rkQSLgK/jBDaz+fHJ6dmrr16f9z+jQllu",
-	"SxMsgvmrFxJxyyEINBWRsFHk/1r5H6OQ1V/JMl+DjsYkc9u9o+oKhCXfxtHvcaMkUxt6tDSgq2VCFqUl",
-	"A5YscseKWKoyjGINVfcDGWrUyCpCbrfiFuRS7sgD9BjZ8ltA60VjvQ+Db8BYIel+v1f2MsvUDpLn6UDS",
-	"kFpJZVfcE+tpg5MShbVv37KYS6+wzpYgwTBTK6qI4UUus9b7RvXIl6FaUm6AUnKcfWEY2YXes1H0BGaX",
-	"ss1tNMZbvBEywZvNhAQ2igoNuShzhj6YVSQ/fvJofLHEZ1IMQzvuo567N+/erkUOqrSf6eWsp/JUD5cI",
-	"52ZcTKcEReS/h6cb3pg8WDf3+gHQ2p4nllYStLqB/Uo7WgfCEaafhtElkZkfJCPeQi+c2nEmYUfxk5wB",
-	"ffJPvJDQoh5rEfHGMw082T/AIyZMH2fQSVtiUOaZ4+F5YvYkVu6LnnirXyuzdQ99vmwuGSWwLqmuvQKd",
-	"6TuwqUo+1wvmROUxB+iecHrsnrjAC2Fv/+3d9QvdfsFtyuBOGGtCti4xXcvcVeImWO+0qic67mGxgnQc",
-	"q8aJiohaLFo6BVNAfLfZPsjO7sPgLd9niifXSv2V6y08T7aFI7KySq0yItMTbRWxq6KDHsKgyiWbvzp5",
-	"fUpFhXnh/GB4N/at+Jr0yidWV/KtVlsNxjzv8HWMl6uiItQ7/kFRNuCi6upGSFbRuagrIpCYoaTcsI2Q",
-	"wqSQvIjNDdeKhz5quPR6jD2S8LVS33G594J+rny5hVUmcmEPTZYCN/3GCtCsSLH8cYGcjU6O5rN8XCXc",
-	"7SgoJDudH/va9UW0TimWc7mvBGouHKiBlh0RCjIhGCSq9pyyNwILQaw0mzNQztmkRFTZEvNLOYracogu",
-	"WD//cBV51IgnYljjudSUlg3mv8JgnqSVtRlSa28/ivwPkERjV0P2sZ1JDe4Mic0/fdSCgUh271vF2/MS",
-	"pIerv05e1K34mBbb1DKpdr9NRtRIzqeQ9IkEXtlZzUFd2gtrmEm5JgAINWH0AyTCjB3vdP3I+3Qp31mu",
-	"rSGsoipajPIQRwEyweszlu8NW6tSJqjxcQrxjStFYi5jyAzbKqZkyOAuhsLppwVjl9Jnvz6LfS9NWRRK",
-	"W0i+g0Twa4ocz7uqmtIqR1IrikKPxYe8NJR+H+zw20QHvKmov1c0De7r7Ujf/0QCbBXjh5Q7umeVlzkG",
-	"5UKrArQVDgVpV9CPH6QKUd8EDkr5uRQaE6Cf2jQ+1LiLWv8dYspUK25NmdkhvNOxlmFZ32L6kNVY5TmX",
-	"yfB5/Y8s5lpjmaRK9ELZDnUwcjtElJLIMkee3VfIb5Ok+O8OoKMGN3hcQs6VvXPP9oXkSYT1MQZFhUby",
-	"6L0SRlKDAUggCX3+/THpJfAUkhpiELcEYKLezGcsA2uxGFWaJWIrrBl3c7v58clpELYhuvmsg9CddhG6",
-	"y8l/8skvs8n5IE4XvrRKhu7oj4j7IcWsa27nkKYsKjSW3CGL4lJrTEkiH+mMFTlHv0JPrHIwhm/BrDAa",
-	"RuQnC27QTSrJOMXBpWxFPgLibQo5GyUQixxrGpKHCdHzOh86pr08dM/XVaF/cNGetQcu2/+K8d0fp3ub",
-	"b97/MHQpj55weKt6CYuVsRWIVS2sEgXWPfCFPxkKyqgcGG6H4SRXCWS9qmI2nZ2cnMxms9kgy7cgKy06",
-	"5E4kIC1er644e/fdO9TxmGeZC2WVL7HeSHqbX87ovwpfHGKBZHW4/9+QOqU3HTeNYjqUSP/Ic7ft7MVM",
-	"50XcW8fgPL0hk6vBgK5E3lB/YMNFVmqYdlNHYSpHXmgg3UA70MATyqTWe1aAKrJ6mVuB+Qf+jBe3lFYx",
-	"sxM2TlGvnLvMVMwzgTbpVXKxlEs5YQfo7YJxthGQUXsnF8YIuQ0rpdlphanqvqAemipJzzWXW2CjgQRY",
-	"2HFnDw8HL4hWp2QQxndnsDT3qQFnDmGuqopdyi347JwYWUrm6idhF5TOIWMh/RWnXPMYHbn7nJFzpjRc",
-	"KmbKOK3IOkygy2fdw/SsDqDW3KHybORB5xNHQSq72qAD8ys7Gl8DrbQn8kInZZmSWCXz2IrbhuIrfGA+",
-	"m3vCxO1qnan4BirqjfD893TZnT0ral85MrGSzifaVfsxuvV+EkUm22xRIWW6lJJcF8q1jbPjdVRQe73v",
-	"fOY2bmejEuxO6Rt/iBZIzvwvlQbUSxpyZ9U5Wt0VT6jqhDolrVe8ciusUissFFcYm/PCmvYqLOW8bivF",
-	"1MaCvDi8P8C41BD2IoW7At3C0IX7n+oOe1pVQrQp+ttbrDAnVc7WxsiG6DUAeZNFYklTs3TuWGovWrle",
-	"GN4wFq7ge188Yxut8r56j+ruioUsM2yXijj1AqxL0sVhKcuGK9kKp+BYgg7X4047KtzdubQHrW6wXYd2",
-	"4g55UF12ibcq0sMthlqFNChQdemlkgakgS5N3yg4pDcMzB/YQlOZYaJ1AOfhl6W8kWonV1qVlr44BFT9",
-	"9v96ff0WrbBu01kD2ablLyesC2YsnoiCDHp3pxudK8bNH77lB9phxPzz2lFNYwl3dr0lcu6cwmfdYnIa",
-	"PIAXOgl8FhbnIsdgh8Rfy3M7D15Zukp7iHXQmEzb5E0L7RgdwBzCoKxaCEd9hY3JdDsRLicYaBLUIY9O",
-	"Ei08qF75FfxWSDB4F2oNLPrLm2t2RM/+ErGRKq0RVIwJvFFpMWKPF635Gx9RTFpaixJP1E6STbIECvTG",
-	"mNrX+uIszbnTTGCIizNloJ3aSMofkANMpLhkvCj8hs6Dnp6fu2y4MwSUqa2rRsBqEZP8MMq1VSdVBpjb",
-	"lqWl3LKyaLv9ireD+gWGM8TLKqEzkt/AKubGR6qNBxJ98shGBrA8UrcwnrJLn0SHXh4M6/+wBqvceZdy",
-	"XYrMMqsSvvcKnYC3Mx8QDeMJxjrSCPSq4JZ7V+RYycQNdHNXw/fGFWktmKE3B9Gujfnklw8/uep49eGP",
-	"g+VxG6waLCx2KHFyb+FQltzh5XljF/+H6o6WNLxoBsuOt5haf0/Ocrgc7OTeVjnvsQ+Zt3t8EhMEpXNu",
-	"0ZFuQGuKAvPT+dnZ2dlsPpthJPpyzk7nZ+zs7IzRV+PpUr4reAwmZAk3Kf1fWQeEFhw9WwoGHJbq3T/9",
-	"JrZSaUj6ytParou5nBw/MhW1XH75Lz/NJudsNJ4ul5MPf8QPHzrfDOpac1tPqKG7+TKNJWqwpZZuaiE6",
-	"arzOyTFL4Y5XhW5Tm5DbX8pe5nA7x7L4/furb1xYuD3ui+UJsz9tWb16bIKsxqcmDwBUP7aO+SBYRxB5",
-	"v4ao0om2th1CdbLW08fMoq3SfavwFIYsoc088QjJw9hXVfoQsO8efiEI+XcFHTpEBjW5jcW5uIdeMXRD",
-	"sdU0bLQMZsvAZT1lHIPpw1FdLevBng8BnngoITeq6mnwmLTJD0U6PzQptLrbs5wLabmQoE0QBqXOgkWQ",
-	"WluYxdHRVti0XE9jlR+113Q+BAdNCFKiiXd7nTvHsJqrtcio+WFCsjxVWmZSURQ0F81+VJJvgaRWzfQa",
-	"iDXYah6ZF8V0KZeyc4qN0juu3aCawWRAAxDqVme1nm7rUupENNZATodnhkZkGaknLKVLTVzncVt6+uir",
-	"uaApVTcJXGUnDkHyQ8VrlQjvgXELJX3cP2BjKckzW8OUFluBEeF7HzzvKG11A7tFgeWFsBakz04oZuAz",
-	"NwAFw4IeFQol0wG+fFJkmuNGbxyihcnv4nmwWLiUD+FiPv/BvLmBx3zztqp6j7qTgwRl+/2o107Cr/iP",
-	"sUwYqKJbR/XVn8NWMQyy6D8m3jFMrr6JmOvULqqr6PQs29tygsXm1KQ4fr2Uvk0R+iZFyKIpBuRVhPlx",
-	"NIlCP6KENKns3wkDU/bvpcISwJPVgFWo025M0TPIF2398qlvBeY1o81UafE1GgixVg1CUZzKRIx1csus",
-	"v7u6PrBgVYA0qtQxTJXeHvlF5gifvQ8DK2zW9whBiB+Ns+X5dDad4ZNIiBciWAQn09n0xKWYKXm+I9/j",
-	"WvwaFGo4bKnC9MNWlS5LxTalJsikDZYLw3KegLOwQ9sd3c7HLrUxfg6yKYpOZlU97BERX3loy0ppRear",
-	"Dprr9zDtBWvKJMx26RUEd0cVsmDY6WzmjKhS/SE8iY26Y7Lzcz9agNGNTn6VBAvfv2zHzWby+GuVfOL4",
-	"+KeNLD+5zdxtCd93I6XVJfTH349ns09jvG6/Nn3Sepx69umMUtPtgbZ4f3CixvZokufUcT60SX3Co9aw",
-	"Oi05+/iSg9k+XDg/+fjC/twarXvChoOTDbj4+Pzji/vzTPdhcPYUwXSnMmnV8ZPEWb0sQUtOnnK6ZjCG",
-	"1px+fE1vYpnGHso853pf22HPN2E+xbcGs8HO1x9w7RENnTzs7P7kZlLsg03wKbv0KLgPly48D3iXDvq+",
-	"lH3P8mrs0HObCp20SYL0E/vdHsUAOB+yBmaneOq5VxsKaQdRWnMLEw9rsrpTRGclUOYLgjQ0GNPgIdsS",
-	"jAGzlKYgSEjhEhom849CBfjxJGFlQS8u9RBUL5k25jnsVpH9l/KqbrqhGkX4rXxsezrjN3Gxdevet+E/",
-	"0nXvNsCbfvdQb9q3orsN5Ge/PzP7ZKk95u+rPhWBtBe9Rl41hfEP3///2fejEvXTUjL6R/2/btCZB9Jd",
-	"8r8DdKtStIMLrvdV3nurROyK1ilzb3i2arZOB9gqGv1BepGLR64gOaqG0tCVX3c0nlwvp9qoCz9Wff+q",
-	"2ePwb6GNDVn0ZcRU4R4cX3SKJHpBqD88UL+A61onKSEd/tXdqpvk8Y/+/oRi8fqpT0E4K1STXcr6fbn2",
-	"wV1T07cJuNy7uWI8gh93WsqvD370o0St0/DMKE/NsBHwOK3qzmYO2b9bJ2SnrB4vlpJ3OvBU7lPkUp1W",
-	"nL6FEDWi1Xlb77tvdQ013pZydDo7ebj1N74gwXFfBVEEbrckQ5ou932Vq7fuoxMh/b2ULYZo0iXLHC3U",
-	"wS1Q9fb0sL2U7+hdHznQs7OK3k+nXhnW8oZvYPHI+8qH73xvwRqH9rrXq/0l+be8H3mteyCf8N6wl1G0",
-	"X77/adgFNY8c9V7Ov//wGSlJheJ2IPsnR80hjPm3SDl+jwxgCHJ+SuXnEecLxuvL9/a44/vnpwNPiF/D",
-	"b7x+VjIxe0JcP3wL6H8vDXlCYjD4OuU/cpiHcpihjtAj6QuupWjmPNehrfhY55oz+Ld/By9RcZmjk6wR",
-	"xiPyZH6jwUZV6N7PaL2ewbjLfYaaA9PmH23ocH3/4f5/AgAA//8=",
+	"7Hz7d9u2s+e/guXecyrdyrLkV2L57NnjJG7rpHk0dpp+b5kVIXIkoSYBFgAtKz3ev33PDMCXRDuuk977",
+	"w97+0Fh8AIPBPD7zAP8KYpXlSoK0Jpj8FSyBJ6Dpz/dg9fp0bkHjrwRMrEVuhZLBJLiAWMnEMKvYigvL",
+	"ZjBXGpjVayEXjC+4kMNgEMANz/IUgsn+aBCYeAkZx7EyIUVWZMFkPAjsOodgEghpYQE6uL29HQQ51zwD",
+	"6+k4TyDLlQUZr1/BepuWU3YFa2aXwHies4xfgWFzpZmSwIzl2rIeZ5rLRGXsw4fzF/0B44YJSa+cn13+",
+	"wJbW5jwXrDHTzitYhzLRfG5PmLAs42s2A2ZAWjbjGpjSOApnfxbKQsKM1UIuhuyjsEs/tAF9Dfo7w0Q9",
+	"LFsJmahVKHt7B2ypCm3YbM0SmPMitX3GmYY/CzCWrYRdulF4BrRALpP6wkwlayYM49KsQENSPz8X2thQ",
+	"ajC5kgbcXgzYbG2BuIJ/DGgwqZihbWSxSgBHw9UN2WVzVhqXs0TM56Bp8SpZh1IYpmFeGEhY72Bvr39C",
+	"pFu9ZqulSKGmpFoQDm9FmrIZoIgsuUxSSFhroNFxfxjKU1qTYXbJLTN8zcIAB6aFsJRb0GGAsx4P2OHN",
+	"TZ/hbkhl2RXkdsCMqknZ4qHVAkwonXyyH5RmXkJZ9BRG+8dPnsLOwSg53DnYh6c7s/h4f+fo6fEBP3wy",
+	"P97fO4hOcDhNvEogFTPQ3EK6RlZGfqQolNc8LWDAZhDzwgC7WPHFAjT7cE5sP313zubF58+4xJUq0gTZ",
+	"nrjVosginUoyuAaNBK+HoQwGgUBJd8oZDALJM1SaDXkNWjrGb34GubDLYLJ3eDhAnSt/j1HDrAWNY/6f",
+	"3//Hzv/99P2/BZUqOlF2mliKESniM578yC2sOClhrKQFafFPnuepiDnq4+4fBpXyr1r1/wpAa6WDSVDk",
+	"xmrg2bSQ/JqLlM9SQCOBt6cWbmwwCXC7rkGLuR+PtEjExPLGaydsQySC2+bi/03DPJgE/3O3Nm677q7Z",
+	"PSNqaHVtO4Jy/ytOvXZ7xEUKyYDFtEcoYDNgGni8xKtKV3Jrl6Q6Xtl5HKtC2iES9Iwn7534P45hqJfT",
+	"TJiM23i5ySkklxQ31+paJJCwRIEhQul5kny4ySFG+0QyGeCGEj1TkQSTgM/iBOaj8d7+weHRk6fHm79R",
+	"oCy3hQkmwfjoG7G4YRAEqopIWC/yf039zWjAqkuyyGagoz7x3Lb3qNwCYcm2cbR73CjJ1JweLQzo8jUh",
+	"88KSAksWuWVFbKlS9GL1qO4GKWpU8ypCahfiGmQoV2QBNghZ8GtA7UVlvR0EL8BYIWl/3yh7mqZqBcnj",
+	"ZCCph5pKZafcD7YhDY5L5NZevWMxl15gnS5Bgm6mElQRwzfZzErua9EjW4ZiSdgAueQo+84w0gu9Zr3o",
+	"AcSGsklt1MddvBIywZ1NhQTWi3INmSgyhjaYlUN+eeVR/yTEZ5bohlbcez23b968XYoMVGG/0spZP8pD",
+	"LVwinJlxPp0Aisj+Myxd98RkwdrY6z2gtj2OLQ0QNL2C9VS7sbaYI8wmDKNNIjXfAiNeQ0+c2HEmYUX+",
+	"k4wB/fJPfCOmRRukRUQbTzXwZH0HjQiYvkyg47ZEp8xTR8Pj2OyHmLoLG+wt75Zq6x76et6cMgKwDlRX",
+	"VoHW9BrsUiVfawUzGuU+A+iecHLsnjjBDWHv3l5cfqPdz7ldMrgRxpoBmxUI11K3lTgJxjuN6ImWux2s",
+	"4DiOVONYRYNaDFpaAVNAdDfJ3kJnt4PgHV+niieXSv3M9QIex9vcDTK1Sk1TGmaDtaXHLoMOegidKpds",
+	"fLT/9ICCCvON8UH3bOyVeEZy5YHVuXyn1UKDMY9bfOXj5TQvB9pY/lZQ1mGiquhGSFaOc1JFRCARoSy5",
+	"YXMhhVlC8k10rjtW3LZR3aHXfeQRhy+Ves3l2jP6sfzlFqapyITdVlly3HSP5aBZvsTwxzly1tvfHY+y",
+	"fgm4m15QSHYw3vOx6zeROqVYxuW6ZKg5cUkN1OyIsiA7lAaJyjmH7ExgIIiRZr0Gwpw1JKLIlogPZS9q",
+	"8iE6YZv4w0XkUc2eiGGM56ApvdaJf4VBnKSVtSmO1py+F/kbkER9F0Nu5nZ2quROF9v807uNNBDx7kMj",
+	"eHscQLo7+mvhonbEx7RYLC2TavXPIKKacx5C0i9ieKlnFQVVaC+sYWbJNSWAUBJ67yERpu9op+1H2oeh",
+	"vLBcW0O5ijJoMcqnOHKQCW6fsXxt2EwVMkGJj5cQX7lQJOYyhtSwhWJKDhjcxJA7+bRgbCg9+vUo9oM0",
+	"RZ4rbSF5DYngl+Q5HrdV1UjTDIeakhe6zz9khSH4vTXDP+MdcKeizbmiYXBbTUfy/pwY2AjGt0duyZ5V",
+	"nufolHOtctBWuCxIM4K+fyGli3oRuFTKn4XQCIB+b47xqcq7qNkfEBNSLak1RWq78p2OtBTD+gbR26TG",
+	"Ksu4TLrX62+ymGuNYZIq0AqlK5TByM0QESSRRYY0u0tIbw1S/LWt1FGdN7ifQ86UXbhnN5nkhxhUy+hk",
+	"FSrJvftKOZIqGYADJAOPv7/EvQQeMqSGGMQ1JTBRbsYjloK1GIwqzRKxENb029huvLd/EAyaKbrxqJWh",
+	"O2hn6E53/oPvfB7tHHfm6QbfWiQHbun3sPsuwaxibmeQhizKNYbcAxbFhdYISSLv6YwVGUe7Qk9MMzCG",
+	"L8BM0RtGZCdzbtBMKsk4+cFQNjwfJeLtEjLWSyAWGcY0xA8zQMvrbGif5vKpez4rA/2tjfak3bHZ/i76",
+	"d7+c9m6efXjftSn3rrB7quoVFitjyyRW+WIJFFh7wSd+ZcgoozJgOB26k0wlkG5EFaPhaH9/fzQajTpJ",
+	"vgZZStE2dSIBaXF7dUnZxesLlPGYp6lzZaUtsV5JNiY/HdF/ZX6xiwTi1fb8H3F0gjctM41s2ubI5pLH",
+	"btrRN1Odx5m3QQveTK26Arm90ndaEXdpvRUcRpxYKpezXr7e9Z1haiXZjMdXIJMJ4+zlx0vWQ2J4bNnL",
+	"jxd9ZsRCIgqlOOHsYu/waMDOkhcXp7h5793v1VIZYNGVSErkyV3VybLox7NLtjtcQZruXEm1krt/rK7M",
+	"0Dladm5NKOOUi8xMWCSMQWXnRRKxHkUWdSUM3XWs5FwsiqpipST0BywyxczbBQoCypxvKHt1tqyyKhgA",
+	"nA3HRwcDN0b0fYRjNN+clq9ErGd1QXMITmllOZtHg1BGcJNHrJcJWVgwDkf2UZQKKf4sgEV/WBFtpYFP",
+	"GCfEVSc1eWpUKCO8WFLtp3SFNL8xDhYRonMcEQvJbaFh0OaZs403eTQoTVcoHV5k3NPkQzUDIIfs1Kn+",
+	"JqfxAaloFrQEV7Cm6KEM9cpsbShxP9lqKeJlydyt9CSKHgpcT1hXToWkLPdyyYp8oXkCPsKotQ7WL5ez",
+	"H2PxVrz84cPn8/EbcW7OM5v/x/Pzo3NxUPyMv+X7wxh/X+W//fr85fEQ1i8/Jx/PxVtxrl9f/nLz5vLD",
+	"+M3l6c3rF6di/ssw3kvlLPthlPz2EjFHp4ec7nz6PgyHX7jQVe26xx16be9yiFWqrq3FZ1S9m3ORFhqG",
+	"7cBOmBJm5Rpo+3CrNfCE4pzZmuWg8rR6zb2BvMfbaFZDaRUzK2Fj1CAPZlIV81Sgx/QOYxLKUO6wrdoK",
+	"Gom5gJSKr5kwRsjFoDTpK60wkFznVOFWBXkhzeUCWK8jPBW235rDq8CExmoF9ML42umssCVw58zVf8qY",
+	"f7XkFrylIEJCyZyOCzuhYAsJG9Bf8ZJrHiPMcr9Tgk4k5ij5RS3RLmPXprPqMPCkdtSUuKuZsZ4vCe27",
+	"EaSy0znCC/9mS1eqMgjNibTQSlmq5AI047EV1/WIR/jAeDT2AzvLNUtVfAXl6DXz/HXa7Nac5WhP3DCx",
+	"kg6x2GnzMdr1zRCHHGo9RZnH1oUks1GOPB71T5DHuBudRTGXCN0wQuiZctDconSmqVqhtOAQvej52zfP",
+	"P7x/f/bmcvr+7JcPZxeX0/MXaMSNkDFG1YigDfokkgZXpBPWxz1bbKd1N0NVCXal9JXnYaOCxvydUgCr",
+	"V+q1HpZsbJRe/UBlm4TTkeqNI/eGVWqacbmeolnKcmuab6ER9aqlFFNzC/JkW3wAQWs9sN9RuMnRKnXJ",
+	"m79Vtd8syzQJTYpg7Bod/04Z0DUT6F3j1dWzOsRED1GRdOxIagEZVyhHAZOKsmKkQTxlc62yTe3qVaVX",
+	"C2lqnO/xDKzyVZPtPBfrTnOVSUw+t3BHss5JR1mUcxb1TqXvrOWjmrpFbqWe2oM30lXbU3T1EVAXUdnC",
+	"I5U0IA20x/RVxO3xuqt2W7pQp20QZGzl+vFiQTBATrUqLF3Yrrb46X+6vHyHKlzV8K2BdN4w1zusnemc",
+	"PDBF2ulcSDZO0MNFuwSdIpy7bsaq/ZUrOJew2Fm0/kNl444KOy35cRXuulaNBLtyNXkkTj6/qlo7ue8o",
+	"QTi+fVV637m7zqKr38zHFjO9iLVFfTt9Sp13TUNhGgnU3lbmVJB7aSRNq/2rFa1d3HRApqPuWPlpWkk0",
+	"8XW60hrhVSHB4F6oGfj4hp79HLGeKqwRlN9x8YpFmNGfNDwbSSGSX1iLHE8wAiMMlkCONlzG61penH46",
+	"I5wK9Mtxqgw08ZgkN4cUIPrjEgM7P6GzuwfHx3VIWJmnVC1clABWi5j4h+64KToU1blp2bKQC1bkTWdR",
+	"0raVEoFuWHtaolAj+RVMY268fytVzyNe1jMAjM/UNcZBpz4uH3h+MJBFNqjy3269oZwVIrXMqoSvvUAn",
+	"4PXMu1HDeIIekiQCbTG4170Bc6Sk4gragNvwtdmMTzZbq5rBBN/5/Ol3Hyx8+vfOjFsz/92Zq1hRWIbG",
+	"adAF7Vu0PK6T678ylbERLDW44VnTGSu9vHj75iPMOpt430pgeTFLRUxph977H56zJ4fjJwPm/3rq/no6",
+	"2n/Sn7Do7Hnko/9YX6PPusH/raMTFr199S5ivbNk7/BwfNynp0JZP3bCqKx3cVoOIPE6REP2htSQs1yL",
+	"azRJOded+UKeLrozZDxdKC3s0tkZXAdG4IbmaabSKQcTDAJKwgSDgHIwDZbVexrr6zuzktfgMkHEi967",
+	"nb3DI5fw3OTAFaxNc3p6lKanBzonviPzDTdOMNzM7y+o99oM2IwbODooNNVLtga7uiuleAXr74zb4aP9",
+	"p+zlx1fMLotslmshLetd/HS6Q9mpanjXu80ZJc++M62ElbDdk9v1nZNTPNnamefBIHj76h1tymknZ+Qd",
+	"TR0qKdLC/D3GFObuXKcjUBCsqQszRixaVRkjFp1U3nRTecNipXSCcAdY7+x5vywqN3Xv7at3/S9RfgdP",
+	"143xHSvOnj+AExv2BLfMSY1j0YBU7n6TcgGdFQl8gH2EGXsFa3YBtrYsfUSj9bLNdgEIr+K/wkL2RQPZ",
+	"MG63FaFca77eXh6O27Wad0sl4Q2hyW72tjIqVjl4tR4wD4zwSYy7lM64RaQ5B60JXI8PxoeHh4ej8WiE",
+	"1u77MTsYH7LDw0NGl/rDUF7kPAYzYAk3S/pXWVd8zjlCvyUYcPVrj4/pnlhIpSHZ9K6N6dp1rv29ezrR",
+	"w/D7//37aOeY9frDMNz59O/441PrSqczrt3ZA+oW7SwImRMNttDSdYpGuzUs299jS7jhZXGhzjh5n7IR",
+	"kF2PB4zTCRPnWK73NtnygH7rJq+O7uvar/KZO3cUBX9tLPPOAim1JWxmhsoorSlt29ohKzm9Ty2aIr2p",
+	"B36ELk1oEn/hks531xvLhBY1U7iHv1HZ/pugo4emkluDdEpys/7pAgOEjd4llieQojAYhYELC4s4BrNZ",
+	"AmxL2Uap+a4iMy5KyLkq+0h4TNLkD6I4O7STa3WzZhkX0nIhQRu03zoNJsHS2txMdncXwi6L2TBW2W7z",
+	"ndaPYKvxg4Rox5u91p6jh8nUTKRUDDOuIqQKy8xS5DmdRWO/KskXQFwrz1EZiDXY8gwYz/NhKEPZWsVc",
+	"6RXX7nCAwWhJA1Clswr7/biNTaki9VgDGR2eGjqWxEg8IZQudnPFnUXhx0dbzQWdDHJFozJ8c3UBf5Br",
+	"phLhLTBOoaQPjLbICCVZZmuY0mIh0CO88dHFDcX17pBUnhu20sJakD58I5+Bz1wB5Gyl9BUKFHKmVc7w",
+	"UaOplxuduTrFTCXryeOKHVSS6652+ACRxVzWRQ/fMFcmE3fbiWlqH/DzlWnpUJb0xzyDruRkY6k+qebq",
+	"2egGWfTbjjcMO+cvIua64yblVrT6xJrTcip2jKkxZO9pKH1ryMA3hgxYNESHPI0oKtmJBr4tHMekbOpK",
+	"GBiyXwplKTFOw2rIlbZOunOtZilkk6Z8+dxACYvr42SUiuIzVBAirWw+Jz+VihikA6RerV+fX25psMpB",
+	"GlXoGIZKL3b9S2YXn0XgI2y6aRECqnwbp8vj4Wg4widxIJ6LYBLsD0fDfReDL8nydReb8c4C7midaAC5",
+	"GuJtob++z4g0IzxDQZqT4+0CfRRKAg3elM6LtEpG+vS+K7a4rn6hjR24I0YaLKXmiSI3Kw1oKHtZJuxC",
+	"KSSq5JCdbsQ0TsCqPTQOmtvtoKkOmPpD9syVmw0zS1WkSShjHi/Bp40s63HDoud4aee5klarNPK1GRc5",
+	"zgG1S1if4i5VZ80ygFamhWgchvIsy+1W5cdHvVL5FQ/ZG2Up4bnj88JO4Fx5SCh5ngST4EewbTS/cfpw",
+	"bzT6e02MDr7/7uP1KuimkLqKgSk0DY5+S6//tZDPns4XL/78+em/9Iub1z/lq2eLX4rfrt8avfpx7/T6",
+	"8uzg48dF4CNKFypSAEdBGIVcwfzp/tuX+y/2bn4YP1s8vS5mx/ZnGC9+ev351ydH8PSyMMfFu5+u3/96",
+	"9iGgICq4mf5w9vl9cZztH/3085upLeDo8PjnN/lvH4/y5+sLK67+9cer84/nh3wU3H56cBNlm5V3NFNS",
+	"hgLsxsmFlnxsa9tPakX1zEqofDaeJC1pYw2nlQOW8ZsdvoD/tU/xwP1nGg5Gh//ZZ0R+PPvnj4j8ePat",
+	"T4gg1fczE9dUZBnX63rDPeBw9nmzIozaitiPL1BzAn/hEw6063s9J38FueoOJVRuNkOJMscrFZsXmqqD",
+	"zaYxgdYwAYd6tvFU73rc9/bJnwesM/n7o7KI4ws8Pl2uLSukFakXTzrf7hsiTlid2+fWH8V3frMsohl2",
+	"MBr5vKCHI12lU9ZrHxcdH/e7TJrr423GMvUJ3Gcq+ZvHqP/e0d0Hy3O7Nfq2Hb1YXcDt1xriqg257heu",
+	"jhWP/j6h1Hx6h/5tHiCoyth0ouXAUd41SbXC3cah7doa3f/K1hk3fHG8/+UXN89v0XsPmLCzwx9f3jv+",
+	"8sub53puB8HhQxjTPp1Ib+09iJ3lRwPolf2HrK4+IELvHHz5nY2Tu23T5yRnwzY17Fzrsrd2CPHuNnbP",
+	"3dkMe2czOAK6ujZdhUwd1qXVaBLKTcty1HeNInYpdNIckmDeVgdHr6MPZcDqjhKKcTz1ak5hxlbk1ERq",
+	"rOrJorVSJfE7qsNpMKYu4i0KMAZMKE1OdUyFr9ChKv8olFVqniSsyE9cHK5ows0iPlLVSnXSaDxNQ4lI",
+	"uF1U7h3sHW90HXgWNyv+J60OHkQAtMOQOI6ctvpm/GZ1hQPMKjXo7LfkzXbLshEXeRPKXKtrH6139PM6",
+	"74cRrqE9FRajRYrf687ege/S9C/RU3UWkvz6F1p1cVuX5UFKqwtjhQdxro14pXQnLidh+VY+zJ2pKA9A",
+	"/FMerXkm5B9xaNWBAd/8/4Ve/3bbfd1l39UR7xvg223rj/5qxyjo7jr/5/tz/+5u3efVS7UlHT3ZaIys",
+	"1Oi/Pfz/xx6eOuv55umQBO738rqui9wR1JBF7hi3TAK33NRsXUY310rELl08ZO57Vo1sacPfUid3zg0l",
+	"lcvEEqUCd8sjeOieLlsSTw6WU1ayXfgr+6jLPjTXmuOSUtH3EVO5e7B/0kpP0udQNpuxq8+NNT2c/1BZ",
+	"2ejmKw+b85fnV/xTf6e2WNYT2amsvg7UXLjr0qyOH6zdKWpcgj/cFcpnWzf9wanGanhqlB/NsB7weFlm",
+	"fOtT1/5LQkK2Etr9SSh5q6WYHHXZ6NzoEqT+jNm62RQ4W7e/YdPVExjK3sFo/+6uxL5DTtzHug4ZNXos",
+	"B3SW3rd8nb9zPx0L6e9QNgiau95sNxbK4AIIIzwMUznodEFfNpEd7YRW0df4qI0PIYvhc5jc83W27S/c",
+	"LcAah3Dcx+T8Jvlv2t3zETsk7CN9ia6r6x3ubnofNPrifDoglHc21W/lAUb9ITuvD9i4fjySJt9T33z9",
+	"OxPKpjEoMZ77KlxKGdc1mpfVUjGEcy0I6ZvhBbUn0xlyEsUS9U8Yl6FEVEm6mCrXrttG+xpMgfI+WxP2",
+	"LAEhbUBn+2kot7fZf02vd9nZ+p/xNYuXyuW/HT9QSK0qF6d0uSlOaEPpI4ZWQXcr0hn2O7Cq93gbaLX5",
+	"Ocnfu91M/cjuxucmbz99Bdwta+SthogHI6OuCv4/AWe/Al0+ai1lQf8hORy//SeMVwrube6Krx8P+R6A",
+	"Ubq/4fZVgHH0AOy2/V2b/zqo+QDw1/mBsP/GqXfh1K5+m3sgKr5LFtVZrm1d8XjGWUr829cMEhUXGTrC",
+	"qn67S5bMT9TZBjTw51PrD44w7vBtV+vFsP4MaYvq28EdvZbtwsNd5Va2WW0lmu458uxSFp4SX7C4/XT7",
+	"/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

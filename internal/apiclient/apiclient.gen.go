@@ -31,6 +31,81 @@ func (e CancelResultCommand) Valid() bool {
 	}
 }
 
+// Defines values for JSONWebKeyAlg.
+const (
+	ES256 JSONWebKeyAlg = "ES256"
+	EdDSA JSONWebKeyAlg = "EdDSA"
+	RS256 JSONWebKeyAlg = "RS256"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyAlg enum.
+func (e JSONWebKeyAlg) Valid() bool {
+	switch e {
+	case ES256:
+		return true
+	case EdDSA:
+		return true
+	case RS256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyCrv.
+const (
+	Ed25519 JSONWebKeyCrv = "Ed25519"
+	P256    JSONWebKeyCrv = "P-256"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyCrv enum.
+func (e JSONWebKeyCrv) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case P256:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyKty.
+const (
+	EC  JSONWebKeyKty = "EC"
+	OKP JSONWebKeyKty = "OKP"
+	RSA JSONWebKeyKty = "RSA"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyKty enum.
+func (e JSONWebKeyKty) Valid() bool {
+	switch e {
+	case EC:
+		return true
+	case OKP:
+		return true
+	case RSA:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for JSONWebKeyUse.
+const (
+	Sig JSONWebKeyUse = "sig"
+)
+
+// Valid indicates whether the value is a known member of the JSONWebKeyUse enum.
+func (e JSONWebKeyUse) Valid() bool {
+	switch e {
+	case Sig:
+		return true
+	default:
+		return false
+	}
+}
+
 // CancelRequest The verification to cancel.
 type CancelRequest struct {
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
@@ -108,6 +183,19 @@ type CheckResult struct {
 	//
 	// Example: 0
 	Status VerifyStatus `json:"status"`
+
+	// VerificationToken Proof that the number was verified, for the app's own backend: a JWT (compact JWS) signed
+	// with ES256, EdDSA or RS256, whose `kid` names a key at `GET /.well-known/jwks.json`. Its
+	// claims: `iss`, `aud` (when the server is configured with one), `sub` and `phone_number`
+	// (the verified number in E.164, with `+`), `phone_number_verified` (true), `iat`, `nbf`,
+	// `exp` (minutes later), a unique `jti` and `request_id`; a test number's also
+	// `test_number` (true). The backend must check the signature, `iss`, `aud` and `exp`, and may
+	// refuse a `jti` it has seen. Absent when the server has no signing key, or when it does not
+	// know which number the verification was for (it started before an upgrade).
+	//
+	//
+	// Example: eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIrMTQxNTU1NTAxMDAifQ.c2lnbmF0dXJl
+	VerificationToken *string `json:"verification_token,omitempty"`
 }
 
 // Error Every failure. `error_text` is always present and readable by people. `error` is a stable code
@@ -119,8 +207,9 @@ type CheckResult struct {
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -133,8 +222,8 @@ type CheckResult struct {
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -170,6 +259,54 @@ type Error struct {
 	//
 	// Example: 0
 	Status *VerifyStatus `json:"status,omitempty"`
+}
+
+// JSONWebKey One public key (RFC 7517, RFC 7518, RFC 8037): `EC` with `crv`, `x`, `y`; `OKP` (Ed25519) with
+// `crv`, `x`; or `RSA` with `n`, `e`. Never a private part.
+type JSONWebKey struct {
+	// Alg The algorithm the key signs with.
+	Alg JSONWebKeyAlg `json:"alg"`
+
+	// Crv The curve, for `EC` (P-256) and `OKP` (Ed25519) keys.
+	Crv *JSONWebKeyCrv `json:"crv,omitempty"`
+
+	// E The exponent, for RSA keys, base64url.
+	E *string `json:"e,omitempty"`
+
+	// Kid The key's RFC 7638 JWK thumbprint (SHA-256, base64url), as a token's `kid` names it.
+	Kid string `json:"kid"`
+
+	// Kty The key type.
+	Kty JSONWebKeyKty `json:"kty"`
+
+	// N The modulus, for RSA keys, base64url.
+	N *string `json:"n,omitempty"`
+
+	// Use What the key is for, always `sig`.
+	Use JSONWebKeyUse `json:"use"`
+
+	// X The x coordinate (EC) or the public key (OKP), base64url.
+	X *string `json:"x,omitempty"`
+
+	// Y The y coordinate, for EC keys, base64url.
+	Y *string `json:"y,omitempty"`
+}
+
+// JSONWebKeyAlg The algorithm the key signs with.
+type JSONWebKeyAlg string
+
+// JSONWebKeyCrv The curve, for `EC` (P-256) and `OKP` (Ed25519) keys.
+type JSONWebKeyCrv string
+
+// JSONWebKeyKty The key type.
+type JSONWebKeyKty string
+
+// JSONWebKeyUse What the key is for, always `sig`.
+type JSONWebKeyUse string
+
+// JSONWebKeySet A JSON Web Key Set (RFC 7517) of public keys.
+type JSONWebKeySet struct {
+	Keys []JSONWebKey `json:"keys"`
 }
 
 // PhoneNumber The phone number to verify, international format preferred (`14155550100`, `+1 415 555 0100`).
@@ -226,8 +363,9 @@ type IdempotencyKey = string
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -240,8 +378,8 @@ type IdempotencyKey = string
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -264,8 +402,9 @@ type BadGateway = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -278,8 +417,8 @@ type BadGateway = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -302,8 +441,9 @@ type BadRequest = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -316,8 +456,8 @@ type BadRequest = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -340,8 +480,9 @@ type DestinationNotAllowed = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -354,8 +495,8 @@ type DestinationNotAllowed = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -378,8 +519,9 @@ type GatewayTimeout = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -392,8 +534,8 @@ type GatewayTimeout = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -416,8 +558,9 @@ type IdempotencyKeyReused = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -430,8 +573,8 @@ type IdempotencyKeyReused = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -454,8 +597,9 @@ type InternalError = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -468,8 +612,8 @@ type InternalError = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -492,8 +636,9 @@ type MethodNotAllowed = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -506,8 +651,8 @@ type MethodNotAllowed = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -530,8 +675,9 @@ type PayloadTooLarge = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -544,8 +690,8 @@ type PayloadTooLarge = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -568,8 +714,9 @@ type RequestInProgress = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -582,8 +729,8 @@ type RequestInProgress = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -606,8 +753,9 @@ type TooManyRequests = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -620,8 +768,8 @@ type TooManyRequests = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -644,8 +792,9 @@ type Unavailable = Error
 //   - `invalid_parameter`: the Verify API refused a value (status 3)
 //   - `not_found`: the verification does not exist or is no longer active (status 6 or 101)
 //   - `number_blocked`: the number is blocked for verification (status 7)
-//   - `concurrent_verification`: a verification to this number is already running; its `request_id`
-//     is given (status 10)
+//   - `concurrent_verification`: a verification to this number is already running (status 10); its
+//     `request_id` is given only when the server's operator allows it
+//     (`CONCURRENT_REQUEST_ID`), since it lets whoever holds it cancel the verification
 //   - `unsupported_network`: the destination network is not supported (status 15)
 //   - `code_mismatch`: the code is wrong (status 16)
 //   - `too_many_attempts`: the code was wrong too often; the verification ended (status 17)
@@ -658,8 +807,8 @@ type Unavailable = Error
 //   - `upstream_timeout`: the Verify API did not answer in time
 //   - `unsupported_media_type`, `payload_too_large`, `unknown_route`, `method_not_allowed`: the HTTP
 //     request itself is wrong
-//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which); retry after
-//     `Retry-After` seconds
+//   - `rate_limited`: a rate limit of this server is reached (`error_text` names which; on `/check`
+//     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
@@ -769,6 +918,17 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// GetJSONWebKeySet The keys that verify verification tokens
+	//
+	// The public keys (RFC 7517 JSON Web Key Set) whose private parts sign the `verification_token`
+	// of a successful `/check`: the current key first, then retired keys whose tokens may still be
+	// in use. A token's `kid` header names its key (the key's RFC 7638 thumbprint). Backends should
+	// cache the set (as `Cache-Control` allows) and fetch it again when they meet an unknown `kid`.
+	// Empty when the server signs no tokens. Not rate-limited.
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJSONWebKeySet` operationId).
+	GetJSONWebKeySet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CancelVerificationWithBody Cancel a verification
 	//
 	// Stops a verification so that no further SMS or call is made. The Vonage Verify API (v1) allows
@@ -797,7 +957,12 @@ type ClientInterface interface {
 	// (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 	//
 	// Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-	// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+	// spread over many addresses still add up; and so are wrong codes for one phone number over all
+	// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+	//
+	// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+	// proves the number was verified. The app sends it to its own backend, which verifies it with
+	// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -810,7 +975,12 @@ type ClientInterface interface {
 	// (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 	//
 	// Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-	// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+	// spread over many addresses still add up; and so are wrong codes for one phone number over all
+	// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+	//
+	// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+	// proves the number was verified. The app sends it to its own backend, which verifies it with
+	// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -835,6 +1005,13 @@ type ClientInterface interface {
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
 	//
+	// While a verification to the number is already running, the answer is 400
+	// `concurrent_verification` (Verify status 10). It does not give the running verification's
+	// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+	// app that lost its `request_id` resumes by sending the same request with the same
+	// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+	// address that started the verification.)
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /request (the `RequestVerification` operationId).
@@ -858,10 +1035,38 @@ type ClientInterface interface {
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
 	//
+	// While a verification to the number is already running, the answer is 400
+	// `concurrent_verification` (Verify status 10). It does not give the running verification's
+	// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+	// app that lost its `request_id` resumes by sending the same request with the same
+	// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+	// address that started the verification.)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /request (the `RequestVerification` operationId).
 	RequestVerification(ctx context.Context, params *RequestVerificationParams, body RequestVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetJSONWebKeySet The keys that verify verification tokens
+//
+// The public keys (RFC 7517 JSON Web Key Set) whose private parts sign the `verification_token`
+// of a successful `/check`: the current key first, then retired keys whose tokens may still be
+// in use. A token's `kid` header names its key (the key's RFC 7638 thumbprint). Backends should
+// cache the set (as `Cache-Control` allows) and fetch it again when they meet an unknown `kid`.
+// Empty when the server signs no tokens. Not rate-limited.
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJSONWebKeySet` operationId).
+func (c *Client) GetJSONWebKeySet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetJSONWebKeySetRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // CancelVerificationWithBody Cancel a verification
@@ -912,7 +1117,12 @@ func (c *Client) CancelVerification(ctx context.Context, body CancelVerification
 // (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 //
 // Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+// spread over many addresses still add up; and so are wrong codes for one phone number over all
+// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+//
+// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+// proves the number was verified. The app sends it to its own backend, which verifies it with
+// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 //
 // Takes any type of body and a specified content type.
 //
@@ -935,7 +1145,12 @@ func (c *Client) CheckVerificationWithBody(ctx context.Context, contentType stri
 // (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 //
 // Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+// spread over many addresses still add up; and so are wrong codes for one phone number over all
+// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+//
+// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+// proves the number was verified. The app sends it to its own backend, which verifies it with
+// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -970,6 +1185,13 @@ func (c *Client) CheckVerification(ctx context.Context, body CheckVerificationJS
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
 //
+// While a verification to the number is already running, the answer is 400
+// `concurrent_verification` (Verify status 10). It does not give the running verification's
+// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+// app that lost its `request_id` resumes by sending the same request with the same
+// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+// address that started the verification.)
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /request (the `RequestVerification` operationId).
@@ -1003,6 +1225,13 @@ func (c *Client) RequestVerificationWithBody(ctx context.Context, params *Reques
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
 //
+// While a verification to the number is already running, the answer is 400
+// `concurrent_verification` (Verify status 10). It does not give the running verification's
+// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+// app that lost its `request_id` resumes by sending the same request with the same
+// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+// address that started the verification.)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /request (the `RequestVerification` operationId).
@@ -1016,6 +1245,33 @@ func (c *Client) RequestVerification(ctx context.Context, params *RequestVerific
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewGetJSONWebKeySetRequest constructs an http.Request for the GetJSONWebKeySet method
+func NewGetJSONWebKeySetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/jwks.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewCancelVerificationRequest calls the generic CancelVerification builder with application/json body
@@ -1197,6 +1453,19 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// GetJSONWebKeySetWithResponse The keys that verify verification tokens
+	//
+	// The public keys (RFC 7517 JSON Web Key Set) whose private parts sign the `verification_token`
+	// of a successful `/check`: the current key first, then retired keys whose tokens may still be
+	// in use. A token's `kid` header names its key (the key's RFC 7638 thumbprint). Backends should
+	// cache the set (as `Cache-Control` allows) and fetch it again when they meet an unknown `kid`.
+	// Empty when the server signs no tokens. Not rate-limited.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/jwks.json (the `GetJSONWebKeySet` operationId).
+	GetJSONWebKeySetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJSONWebKeySetResponse, error)
+
 	// CancelVerificationWithBodyWithResponse Cancel a verification
 	//
 	// Stops a verification so that no further SMS or call is made. The Vonage Verify API (v1) allows
@@ -1225,7 +1494,12 @@ type ClientWithResponsesInterface interface {
 	// (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 	//
 	// Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-	// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+	// spread over many addresses still add up; and so are wrong codes for one phone number over all
+	// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+	//
+	// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+	// proves the number was verified. The app sends it to its own backend, which verifies it with
+	// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1238,7 +1512,12 @@ type ClientWithResponsesInterface interface {
 	// (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 	//
 	// Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-	// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+	// spread over many addresses still add up; and so are wrong codes for one phone number over all
+	// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+	//
+	// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+	// proves the number was verified. The app sends it to its own backend, which verifies it with
+	// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1263,6 +1542,13 @@ type ClientWithResponsesInterface interface {
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
 	//
+	// While a verification to the number is already running, the answer is 400
+	// `concurrent_verification` (Verify status 10). It does not give the running verification's
+	// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+	// app that lost its `request_id` resumes by sending the same request with the same
+	// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+	// address that started the verification.)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /request (the `RequestVerification` operationId).
@@ -1286,10 +1572,79 @@ type ClientWithResponsesInterface interface {
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
 	//
+	// While a verification to the number is already running, the answer is 400
+	// `concurrent_verification` (Verify status 10). It does not give the running verification's
+	// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+	// app that lost its `request_id` resumes by sending the same request with the same
+	// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+	// address that started the verification.)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /request (the `RequestVerification` operationId).
 	RequestVerificationWithResponse(ctx context.Context, params *RequestVerificationParams, body RequestVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestVerificationResponse, error)
+}
+
+// GetJSONWebKeySetResponse200Headers the declared response headers of an HTTP 200 response for GetJSONWebKeySet
+type GetJSONWebKeySetResponse200Headers struct {
+	CacheControl *string
+}
+
+// GetJSONWebKeySetResponse405Headers the declared response headers of an HTTP 405 response for GetJSONWebKeySet
+type GetJSONWebKeySetResponse405Headers struct {
+	Allow *string
+}
+
+type GetJSONWebKeySetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JSONWebKeySet
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetJSONWebKeySetResponse200Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetJSONWebKeySetResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetJSONWebKeySetResponse) GetJSON200() *JSONWebKeySet {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetJSONWebKeySetResponse) GetJSON405() *Error {
+	return r.JSON405
+}
+
+// GetBody returns the raw response body bytes
+func (r GetJSONWebKeySetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetJSONWebKeySetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetJSONWebKeySetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetJSONWebKeySetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // CancelVerificationResponse405Headers the declared response headers of an HTTP 405 response for CancelVerification
@@ -1667,6 +2022,25 @@ func (r RequestVerificationResponse) ContentType() string {
 	return ""
 }
 
+// GetJSONWebKeySetWithResponse The keys that verify verification tokens
+//
+// The public keys (RFC 7517 JSON Web Key Set) whose private parts sign the `verification_token`
+// of a successful `/check`: the current key first, then retired keys whose tokens may still be
+// in use. A token's `kid` header names its key (the key's RFC 7638 thumbprint). Backends should
+// cache the set (as `Cache-Control` allows) and fetch it again when they meet an unknown `kid`.
+// Empty when the server signs no tokens. Not rate-limited.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/jwks.json (the `GetJSONWebKeySet` operationId).
+func (c *ClientWithResponses) GetJSONWebKeySetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJSONWebKeySetResponse, error) {
+	rsp, err := c.GetJSONWebKeySet(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetJSONWebKeySetResponse(rsp)
+}
+
 // CancelVerificationWithBodyWithResponse Cancel a verification
 //
 // Stops a verification so that no further SMS or call is made. The Vonage Verify API (v1) allows
@@ -1707,7 +2081,12 @@ func (c *ClientWithResponses) CancelVerificationWithResponse(ctx context.Context
 // (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 //
 // Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+// spread over many addresses still add up; and so are wrong codes for one phone number over all
+// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+//
+// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+// proves the number was verified. The app sends it to its own backend, which verifies it with
+// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1726,7 +2105,12 @@ func (c *ClientWithResponses) CheckVerificationWithBodyWithResponse(ctx context.
 // (Verify status 16); the third wrong code ends the verification (`too_many_attempts`, status 17).
 //
 // Checks of one `request_id` are rate-limited whatever the client's address, so that guesses
-// spread over many addresses still add up (429 `rate_limited` with `Retry-After`).
+// spread over many addresses still add up; and so are wrong codes for one phone number over all
+// its verifications (429 `rate_limited` with `Retry-After`; the code is not checked).
+//
+// A right code answers `verification_token` too, when the server has a signing key: a JWT that
+// proves the number was verified. The app sends it to its own backend, which verifies it with
+// the keys at `GET /.well-known/jwks.json` rather than trusting the app's word.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1757,6 +2141,13 @@ func (c *ClientWithResponses) CheckVerificationWithResponse(ctx context.Context,
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
 //
+// While a verification to the number is already running, the answer is 400
+// `concurrent_verification` (Verify status 10). It does not give the running verification's
+// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+// app that lost its `request_id` resumes by sending the same request with the same
+// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+// address that started the verification.)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /request (the `RequestVerification` operationId).
@@ -1786,6 +2177,13 @@ func (c *ClientWithResponses) RequestVerificationWithBodyWithResponse(ctx contex
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
 //
+// While a verification to the number is already running, the answer is 400
+// `concurrent_verification` (Verify status 10). It does not give the running verification's
+// `request_id`, which would let anyone who knows the number cancel it or spend its attempts: an
+// app that lost its `request_id` resumes by sending the same request with the same
+// `Idempotency-Key` again. (The server's operator may choose to give it, to anyone or to the client
+// address that started the verification.)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /request (the `RequestVerification` operationId).
@@ -1795,6 +2193,62 @@ func (c *ClientWithResponses) RequestVerificationWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseRequestVerificationResponse(rsp)
+}
+
+// ParseGetJSONWebKeySetResponse parses an HTTP response from a GetJSONWebKeySetWithResponse call
+func ParseGetJSONWebKeySetResponse(rsp *http.Response) (*GetJSONWebKeySetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetJSONWebKeySetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JSONWebKeySet
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetJSONWebKeySetResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetJSONWebKeySetResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseCancelVerificationResponse parses an HTTP response from a CancelVerificationWithResponse call

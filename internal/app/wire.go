@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
@@ -18,6 +20,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/token"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
@@ -50,17 +53,23 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	if err != nil {
 		return nil, fmt.Errorf("DEFAULT_COUNTRY: %w", err)
 	}
-	store, err := a.newStore(ctx)
+	store, fallback, err := a.newStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newTokens(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	tests := testnumbers.Numbers(cfg.Verify.TestNumbers)
 	g, err := guard.New(guard.Options{
-		Store:  store,
-		Logger: logger,
+		Store:    store,
+		Fallback: fallback,
+		Logger:   logger,
 		Limits: guard.Limits{
 			IP: cfg.Protection.RateLimitIP, Number: cfg.Protection.RateLimitNumber, Check: cfg.Protection.RateLimitCheck,
 			Country: cfg.Protection.RateLimitCountry, Global: cfg.Protection.RateLimitGlobal,
+			WrongCodes: cfg.Protection.RateLimitWrongCodes,
 		},
 		Destinations: guard.Destinations{
 			AllowedCountries: cfg.Protection.AllowedCountries, BlockedCountries: cfg.Protection.BlockedCountries,
@@ -71,6 +80,9 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 		IdempotencyLease: cfg.Vonage.UpstreamTimeout + 30*time.Second,
 		FailOpen:         cfg.Redis.FailOpen,
 		OnStoreFailure:   meter.StoreFailed,
+		// A verification is remembered as long as its code can be checked.
+		VerificationTTL: cfg.CodeLifetime(),
+		Disclosure:      cfg.Protection.ConcurrentRequestID,
 	})
 	if err != nil {
 		return nil, err
@@ -84,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	provider := testnumbers.New(meter.Instrument(backend), tests, g.Sessions(), cfg.CodeLifetime(), logger)
 
 	handler, err := server.New(server.Deps{
-		Logger: logger, Provider: provider, Phones: phones, Tests: tests, Guard: g, SpecYAML: p.SpecYAML,
+		Logger: logger, Provider: provider, Phones: phones, Tests: tests, Guard: g, Tokens: tokens, SpecYAML: p.SpecYAML,
 		TrustedProxies: cfg.HTTP.TrustedProxies, ClientIPHeader: cfg.HTTP.ClientIPHeader,
 		Metrics: meter, Ready: a.readiness(store),
 	})
@@ -145,17 +157,18 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error
 }
 
 // newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one
-// budget), else in this process.
-func (a *App) newStore(ctx context.Context) (state.Store, error) {
+// budget), else in this process. With Redis, the fallback is this process's memory, where the limits
+// are counted while Redis fails.
+func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error) {
 	cfg, logger := a.cfg, a.logger
 	if cfg.Redis.URL == "" {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
-		return memstore.New(nil), nil
+		return memstore.New(nil), nil, nil
 	}
 	redisstore.LogLibraryTo(logger)
 	store, err := redisstore.New(cfg.Redis.URL, redisstore.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	a.closers = append(a.closers, func() {
 		if err := store.Close(); err != nil {
@@ -168,11 +181,64 @@ func (a *App) newStore(ctx context.Context) (state.Store, error) {
 	if err := store.Ping(pingCtx); err != nil {
 		effect := "POST /request is refused until it does"
 		if cfg.Redis.FailOpen {
-			effect = "requests go on without limits or idempotency until it does (REDIS_FAIL_OPEN=true)"
+			effect = "requests go on without idempotency, their limits counted in this replica's memory, until it does (REDIS_FAIL_OPEN=true)"
 		}
 		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.Redis.FailOpen)
 	} else {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.Redis.FailOpen)
 	}
-	return store, nil
+	return store, memstore.New(nil), nil
+}
+
+// newTokens loads the key that signs verification tokens, and the retired ones still published.
+// Without a key, the sandbox makes one for this run, so that `make run` shows the whole flow; the
+// Vonage backends issue no token. Errors name the variable, never the key.
+func newTokens(cfg config.Config, logger *slog.Logger) (*token.Issuer, error) {
+	var current crypto.Signer
+	var err error
+	switch {
+	case cfg.Token.Key != "":
+		if current, err = token.ParsePrivateKey([]byte(cfg.Token.Key)); err != nil {
+			return nil, fmt.Errorf("VERIFICATION_TOKEN_KEY: %w", err)
+		}
+	case cfg.Token.KeyPath != "":
+		if current, err = readKey(cfg.Token.KeyPath, token.ParsePrivateKey); err != nil {
+			return nil, fmt.Errorf("VERIFICATION_TOKEN_KEY_PATH: %w", err)
+		}
+	case cfg.Verify.Backend == config.BackendSandbox:
+		if current, err = token.Generate(); err != nil {
+			return nil, err
+		}
+		logger.Warn("VERIFICATION_TOKEN_KEY is not set: verification tokens are signed with an ephemeral P-256 key made " +
+			"for this run (sandbox only); tokens stop verifying when the server restarts")
+	default:
+		logger.Warn("VERIFICATION_TOKEN_KEY is not set: a successful /check carries no verification_token")
+	}
+	var previous []crypto.PublicKey
+	if cfg.Token.PreviousKeysPath != "" {
+		if previous, err = readKey(cfg.Token.PreviousKeysPath, token.ParsePublicKeys); err != nil {
+			return nil, fmt.Errorf("VERIFICATION_TOKEN_PREVIOUS_KEYS_PATH: %w", err)
+		}
+	}
+	tokens, err := token.New(current, previous, token.Options{
+		Issuer: cfg.Token.Issuer, Audience: cfg.Token.Audience, TTL: cfg.Token.TTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verification tokens: %w", err)
+	}
+	if tokens.Signs() {
+		logger.Info("verification tokens are signed", "alg", tokens.Algorithm(), "kid", tokens.KeyID(),
+			"issuer", cfg.Token.Issuer, "previous_keys", len(previous))
+	}
+	return tokens, nil
+}
+
+// readKey reads the PEM file at path with parse.
+func readKey[K any](path string, parse func([]byte) (K, error)) (K, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var none K
+		return none, err
+	}
+	return parse(b)
 }

@@ -26,6 +26,7 @@ type Config struct {
 	VonageV2   VonageV2   // Verify v2's own settings
 	Protection Protection // rate limits, destinations and idempotency
 	Redis      Redis      // the state replicas share
+	Token      Token      // the signed proof of a verified number
 	Admin      Admin      // the metrics listener
 	Log        Log        // the log's format and level
 	Shutdown   Shutdown   // the graceful shutdown
@@ -142,6 +143,7 @@ func (c *Config) normalise() {
 	c.VonageV2.normalise(c.Verify.API)
 	c.Protection.normalise()
 	c.Redis.normalise()
+	c.Token.normalise()
 	c.Admin.normalise()
 	c.Log.normalise()
 }
@@ -158,6 +160,7 @@ func (c Config) Validate() error {
 		c.VonageV2.validate(c.Verify, c.Vonage),
 		c.Protection.validate(),
 		c.Redis.validate(),
+		c.Token.validate(),
 		c.Admin.validate(),
 		c.Log.validate(),
 		c.Shutdown.validate(),

@@ -2,10 +2,12 @@ package config
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/state"
 )
@@ -22,6 +24,11 @@ type Protection struct {
 	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`
 	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES"`
 	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" refuse:"empty"`
+	// RateLimitWrongCodes counts wrong codes (Verify status 16 and 17) per number, over all its
+	// verifications.
+	RateLimitWrongCodes state.Limit `env:"RATE_LIMIT_WRONG_CODES" envDefault:"10/24h" refuse:"empty"`
+	// ConcurrentRequestID says who may learn the request_id of a verification already running.
+	ConcurrentRequestID guard.Disclosure `env:"CONCURRENT_REQUEST_ID" envDefault:"withhold" refuse:"empty"`
 }
 
 func (p *Protection) normalise() {
@@ -30,6 +37,7 @@ func (p *Protection) normalise() {
 			list[i] = strings.ToUpper(strings.TrimSpace(list[i]))
 		}
 	}
+	p.ConcurrentRequestID = guard.Disclosure(strings.ToLower(strings.TrimSpace(string(p.ConcurrentRequestID))))
 	for i, t := range p.AllowedNumberTypes {
 		p.AllowedNumberTypes[i] = phone.Type(strings.ToLower(strings.TrimSpace(string(t))))
 	}
@@ -52,16 +60,28 @@ func (p Protection) validate() []error {
 			bad.add("ALLOWED_NUMBER_TYPES: %v", err)
 		}
 	}
+	if !slices.Contains(guard.Disclosures, p.ConcurrentRequestID) {
+		bad.add("CONCURRENT_REQUEST_ID must be one of %s, got %q", disclosureNames(), p.ConcurrentRequestID)
+	}
 	if p.IdempotencyTTL < time.Minute || p.IdempotencyTTL > 7*24*time.Hour {
 		bad.add("IDEMPOTENCY_TTL must be between 1m and 168h, got %s", p.IdempotencyTTL)
 	}
 	return bad
 }
 
+func disclosureNames() string {
+	names := make([]string, len(guard.Disclosures))
+	for i, d := range guard.Disclosures {
+		names[i] = string(d)
+	}
+	return strings.Join(names, ", ")
+}
+
 // Redis is the state replicas share; without it each replica counts alone.
 type Redis struct {
 	URL string `env:"REDIS_URL" refuse:"empty"`
-	// FailOpen lets starts go on without limits or idempotency while Redis is unreachable.
+	// FailOpen lets starts go on without idempotency while Redis is unreachable (their limits are then
+	// counted in each replica's memory).
 	FailOpen bool `env:"REDIS_FAIL_OPEN" refuse:"empty"`
 }
 

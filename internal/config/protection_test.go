@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/state"
 )
@@ -26,15 +27,19 @@ func TestProtectionDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct{ got, want state.Limit }{
-		"RATE_LIMIT_IP":      {cfg.Protection.RateLimitIP, state.Limit{Count: 30, Window: time.Minute}},
-		"RATE_LIMIT_NUMBER":  {cfg.Protection.RateLimitNumber, state.Limit{Count: 3, Window: 10 * time.Minute}},
-		"RATE_LIMIT_CHECK":   {cfg.Protection.RateLimitCheck, state.Limit{Count: 5, Window: 10 * time.Minute}},
-		"RATE_LIMIT_COUNTRY": {cfg.Protection.RateLimitCountry, state.Limit{}},
-		"RATE_LIMIT_GLOBAL":  {cfg.Protection.RateLimitGlobal, state.Limit{}},
+		"RATE_LIMIT_IP":          {cfg.Protection.RateLimitIP, state.Limit{Count: 30, Window: time.Minute}},
+		"RATE_LIMIT_NUMBER":      {cfg.Protection.RateLimitNumber, state.Limit{Count: 3, Window: 10 * time.Minute}},
+		"RATE_LIMIT_CHECK":       {cfg.Protection.RateLimitCheck, state.Limit{Count: 5, Window: 10 * time.Minute}},
+		"RATE_LIMIT_COUNTRY":     {cfg.Protection.RateLimitCountry, state.Limit{}},
+		"RATE_LIMIT_GLOBAL":      {cfg.Protection.RateLimitGlobal, state.Limit{}},
+		"RATE_LIMIT_WRONG_CODES": {cfg.Protection.RateLimitWrongCodes, state.Limit{Count: 10, Window: 24 * time.Hour}},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %s, want %s", name, c.got, c.want)
 		}
+	}
+	if cfg.Protection.ConcurrentRequestID != guard.DiscloseNever {
+		t.Errorf("CONCURRENT_REQUEST_ID: got %q, want withhold", cfg.Protection.ConcurrentRequestID)
 	}
 	if cfg.Protection.IdempotencyTTL != 24*time.Hour || cfg.Redis.URL != "" || cfg.Redis.FailOpen || len(cfg.HTTP.TrustedProxies) != 0 || len(cfg.Verify.TestNumbers) != 0 {
 		t.Errorf("defaults: %+v", cfg)
@@ -113,6 +118,10 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 		{"redis url of another scheme", map[string]string{"REDIS_URL": "http://:secretpw@127.0.0.1:6379"}, "REDIS_URL"},
 		{"redis url set but empty", map[string]string{"REDIS_URL": ""}, "REDIS_URL is set but empty"},
 		{"fail open not a bool", map[string]string{"REDIS_FAIL_OPEN": "sometimes"}, "REDIS_FAIL_OPEN"},
+		{"concurrent request id of another word", map[string]string{"CONCURRENT_REQUEST_ID": "sometimes"},
+			`CONCURRENT_REQUEST_ID must be one of withhold, same_address, expose, got "sometimes"`},
+		{"concurrent request id set but empty", map[string]string{"CONCURRENT_REQUEST_ID": ""}, "CONCURRENT_REQUEST_ID is set but empty"},
+		{"wrong code limit nonsense", map[string]string{"RATE_LIMIT_WRONG_CODES": "x"}, "RATE_LIMIT_WRONG_CODES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +135,53 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secretpw") {
 				t.Errorf("error repeats the Redis password: %q", err)
+			}
+		})
+	}
+}
+
+func TestConcurrentRequestIDInAnyCase(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  guard.Disclosure
+	}{
+		{"withhold", guard.DiscloseNever},
+		{"Same_Address", guard.DiscloseToStarter},
+		{" EXPOSE ", guard.DiscloseAlways},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Load(envOf(sandboxEnv(map[string]string{"CONCURRENT_REQUEST_ID": tt.value})))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if cfg.Protection.ConcurrentRequestID != tt.want {
+				t.Errorf("got %q, want %q", cfg.Protection.ConcurrentRequestID, tt.want)
+			}
+		})
+	}
+}
+
+func TestRateLimitWrongCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value string
+		want  state.Limit
+	}{
+		{"off", state.Limit{}},
+		{"5/1h", state.Limit{Count: 5, Window: time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Load(envOf(sandboxEnv(map[string]string{"RATE_LIMIT_WRONG_CODES": tt.value})))
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if cfg.Protection.RateLimitWrongCodes != tt.want {
+				t.Errorf("got %s, want %s", cfg.Protection.RateLimitWrongCodes, tt.want)
 			}
 		})
 	}

@@ -29,7 +29,7 @@ func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
 	logger, logs := logtest.New()
 	var failures []string
 	g, err := guard.New(guard.Options{
-		Store: store, Logger: logger, IdempotencyTTL: time.Hour,
+		Store: store, Logger: logger, IdempotencyTTL: time.Hour, VerificationTTL: time.Minute,
 		Limits:         guard.Limits{IP: state.Limit{Count: 5, Window: time.Minute}, Number: state.Limit{Count: 3, Window: time.Minute}, Check: state.Limit{Count: 5, Window: time.Minute}},
 		OnStoreFailure: func(outcome string) { failures = append(failures, outcome) },
 	})

@@ -1,8 +1,9 @@
-// Package guard owns the decisions that protect the paid Verify API: who the client is (its IP,
-// IPv6 by /64), the independent rate limits (per client IP, per number, per request_id's code
-// checks, per country, global), where numbers may go (countries and line types), idempotent starts,
-// and what happens when the shared state is unreachable (fail closed for starts, open for checks and
-// cancels). It decides on numbers already read (phone.Number); the counting lives in a state.Store.
+// Package guard owns the decisions that protect the paid Verify API and its verifications: who the
+// client is (its IP, IPv6 by /64), the independent rate limits (per client IP, per number, per
+// request_id's code checks, per country, global, and wrong codes per number), where numbers may go
+// (countries and line types), idempotent starts, what each started verification was for and who may
+// learn its request_id, and what happens when the shared state is unreachable (fail closed for
+// starts; checks and cancels go on, their limits counted in this replica's memory). It decides on numbers already read (phone.Number); the counting lives in a state.Store.
 // It knows nothing of HTTP: its refusals are *Error values the server maps.
 package guard
 
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +24,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
-// Limits are the five independent limits. Each has its own key, so rotating one (the IP, say)
+// Limits are the independent limits. Each has its own key, so rotating one (the IP, say)
 // never frees another (the number).
 type Limits struct {
 	IP      state.Limit // all three calls, per client IP (IPv6: per /64)
@@ -30,15 +32,28 @@ type Limits struct {
 	Check   state.Limit // checks, per request_id, whatever the IP
 	Country state.Limit // starts, per destination country
 	Global  state.Limit // all starts together
+	// WrongCodes are wrong codes per number, over all its verifications, so that a brute force of a
+	// number's codes is bounded, not only of one verification's.
+	WrongCodes state.Limit
+}
+
+// Fallback is where the limits are counted, and started verifications remembered, while the store
+// fails: this replica's memory.
+type Fallback interface {
+	state.Limiter
+	state.Verifications
 }
 
 // defaultIdempotencyLease is how long a first request may stay in flight when the caller does not
 // say: a minute, well above any upstream call.
 const defaultIdempotencyLease = time.Minute
 
-// Options configure a Guard. Store, Logger and IdempotencyTTL are required.
+// Options configure a Guard. Store, Logger, IdempotencyTTL and VerificationTTL are required.
 type Options struct {
-	Store        state.Store
+	Store state.Store
+	// Fallback, when set, counts the limits of every call the guard lets through while Store fails,
+	// instead of letting it through unlimited; nil for a Store in memory already.
+	Fallback     Fallback
 	Logger       *slog.Logger
 	Now          func() time.Time // nil means time.Now
 	Limits       Limits
@@ -48,45 +63,64 @@ type Options struct {
 	// IdempotencyLease is how long a first request may stay in flight before a retry may start
 	// afresh (the process handling it may have died); 0 means 1m. Set it above the upstream timeout.
 	IdempotencyLease time.Duration
-	// FailOpen lets starts go on without limits or idempotency while the store is unreachable.
+	// FailOpen lets starts go on without idempotency (and with the Fallback's limits only) while the
+	// store is unreachable.
 	FailOpen bool
 	// OnStoreFailure, when set, is told of every store call that failed and of what was done about
-	// it: "refused" (a start, failing closed) or "let_through" (a check or cancel, or any call with
-	// FailOpen), so that metrics can say how much went on without limits.
+	// it: "refused" (a start, failing closed), "memory" (let through, counted by the Fallback) or
+	// "let_through" (let through uncounted), so that metrics can say how much went on without limits.
 	OnStoreFailure func(outcome string)
+	// VerificationTTL is how long a started verification is remembered: as long as its code can be
+	// checked (config.Config.CodeLifetime); required.
+	VerificationTTL time.Duration
+	// Disclosure says who may learn a running verification's request_id; empty means DiscloseNever.
+	Disclosure Disclosure
 }
 
 // Guard decides whether a call may go ahead. It is safe for concurrent use.
 type Guard struct {
-	store          state.Store
-	logger         *slog.Logger
-	limits         Limits
-	destinations   destinations
-	idemTTL        time.Duration
-	idemLease      time.Duration
-	failOpen       bool
-	onStoreFailure func(outcome string)
-	outage         *outage
+	store           state.Store
+	fallback        Fallback
+	verificationTTL time.Duration
+	disclosure      Disclosure
+	logger          *slog.Logger
+	limits          Limits
+	destinations    destinations
+	idemTTL         time.Duration
+	idemLease       time.Duration
+	failOpen        bool
+	onStoreFailure  func(outcome string)
+	outage          *outage
 }
 
 // New builds a Guard from explicit options.
 func New(opts Options) (*Guard, error) {
-	if opts.Store == nil || opts.Logger == nil || opts.IdempotencyTTL <= 0 {
-		return nil, errors.New("guard: store, logger and idempotency ttl are required")
+	if opts.Store == nil || opts.Logger == nil || opts.IdempotencyTTL <= 0 || opts.VerificationTTL <= 0 {
+		return nil, errors.New("guard: store, logger, idempotency ttl and verification ttl are required")
+	}
+	disclosure := opts.Disclosure
+	if disclosure == "" {
+		disclosure = DiscloseNever
+	}
+	if !slices.Contains(Disclosures, disclosure) {
+		return nil, fmt.Errorf("guard: unknown disclosure %q", disclosure)
 	}
 	dest, err := newDestinations(opts.Destinations)
 	if err != nil {
 		return nil, err
 	}
 	g := &Guard{
-		store:          opts.Store,
-		logger:         opts.Logger,
-		limits:         opts.Limits,
-		destinations:   dest,
-		idemTTL:        opts.IdempotencyTTL,
-		idemLease:      opts.IdempotencyLease,
-		failOpen:       opts.FailOpen,
-		onStoreFailure: opts.OnStoreFailure,
+		fallback:        opts.Fallback,
+		verificationTTL: opts.VerificationTTL,
+		disclosure:      disclosure,
+		store:           opts.Store,
+		logger:          opts.Logger,
+		limits:          opts.Limits,
+		destinations:    dest,
+		idemTTL:         opts.IdempotencyTTL,
+		idemLease:       opts.IdempotencyLease,
+		failOpen:        opts.FailOpen,
+		onStoreFailure:  opts.OnStoreFailure,
 	}
 	now := opts.Now
 	if now == nil {
@@ -98,7 +132,7 @@ func New(opts Options) (*Guard, error) {
 	if g.idemLease == 0 {
 		g.idemLease = defaultIdempotencyLease
 	}
-	g.outage = &outage{logger: opts.Logger, now: now, failOpen: opts.FailOpen}
+	g.outage = &outage{logger: opts.Logger, now: now, failOpen: opts.FailOpen, fallback: opts.Fallback != nil}
 	return g, nil
 }
 
@@ -107,7 +141,8 @@ func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error 
 	if g.limits.IP.Off() {
 		return nil
 	}
-	return g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
+	_, err := g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
+	return err
 }
 
 // AllowCheck applies the per-request_id limit on code checks, so that guesses spread over many
@@ -117,7 +152,8 @@ func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
 	if g.limits.Check.Off() {
 		return nil
 	}
-	return g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	_, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	return err
 }
 
 // Admit decides whether a verification of num may start: it refuses a destination the policy
@@ -144,22 +180,39 @@ func (g *Guard) Admit(ctx context.Context, num phone.Number) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	return g.take(ctx, verify.OpStart, rules)
+	_, err := g.take(ctx, verify.OpStart, rules)
+	return err
 }
 
-// take spends one call under rules, all or none.
-func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) error {
+// taken is one call take admitted: the limiter that counted it (nil when none did) and its token.
+type taken struct {
+	limiter state.Limiter
+	rules   []state.Rule
+	token   string
+}
+
+// take spends one call under rules, all or none. While the store fails, a call that is let through
+// is counted in the fallback instead.
+func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) (taken, error) {
+	var limiter state.Limiter = g.store
 	d, err := g.store.Take(ctx, rules)
 	if err != nil {
-		return g.storeFailed(ctx, op, err)
+		if refusal := g.storeFailed(ctx, op, err, true); refusal != nil || g.fallback == nil {
+			return taken{}, refusal
+		}
+		limiter = g.fallback
+		if d, err = g.fallback.Take(ctx, rules); err != nil {
+			return taken{}, nil // memory does not fail; if it did, the call goes on as before it
+		}
+	} else {
+		g.outage.ok(ctx)
 	}
-	g.outage.ok(ctx)
 	if d.Allowed {
-		return nil
+		return taken{limiter: limiter, rules: rules, token: d.Token}, nil
 	}
 	rule := rules[d.Rule]
 	wait := max(d.RetryAfter, time.Second)
-	return &Error{
+	return taken{}, &Error{
 		Kind: KindRateLimited,
 		Rule: rule.Label,
 		Text: fmt.Sprintf("rate limit %s (%s) reached; try again in %d seconds",
@@ -169,8 +222,9 @@ func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) erro
 }
 
 // storeFailed decides what an unreachable store means for op: a start is refused unless the
-// operator chose to fail open; a check or cancel costs nothing and goes on.
-func (g *Guard) storeFailed(ctx context.Context, op verify.Op, err error) error {
+// operator chose to fail open; a check or cancel costs nothing and goes on. counted says whether a
+// call that goes on is counted by the fallback, when there is one.
+func (g *Guard) storeFailed(ctx context.Context, op verify.Op, err error, counted bool) error {
 	if ctx.Err() != nil {
 		// The client hung up (or its deadline passed) and the store call gave up with it: nothing is
 		// wrong with the store, and the answer nobody reads is the server's 499.
@@ -181,8 +235,20 @@ func (g *Guard) storeFailed(ctx context.Context, op verify.Op, err error) error 
 		g.failure(ctx, err, StoreFailureRefused)
 		return unavailable(err)
 	}
-	g.failure(ctx, err, StoreFailureLetThrough)
+	outcome := StoreFailureLetThrough
+	if counted {
+		outcome = g.fallbackOutcome()
+	}
+	g.failure(ctx, err, outcome)
 	return nil
+}
+
+// fallbackOutcome is what a call that goes on while the store fails is: counted in memory, or not.
+func (g *Guard) fallbackOutcome() string {
+	if g.fallback != nil {
+		return StoreFailureMemory
+	}
+	return StoreFailureLetThrough
 }
 
 // failure records one failed store call, and what was done about it, in the log and the metrics.
@@ -194,6 +260,7 @@ func (g *Guard) failure(ctx context.Context, err error, outcome string) {
 // What the guard did about a failed store call, as OnStoreFailure is told.
 const (
 	StoreFailureRefused    = "refused"
+	StoreFailureMemory     = "memory"
 	StoreFailureLetThrough = "let_through"
 )
 

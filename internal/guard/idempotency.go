@@ -24,7 +24,7 @@ func (g *Guard) Idempotent(ctx context.Context, key, request string, start func(
 
 	rec, reserved, err := g.store.Reserve(ctx, storeKey, fingerprint, g.idemLease)
 	if err != nil {
-		if refusal := g.storeFailed(ctx, verify.OpStart, err); refusal != nil {
+		if refusal := g.storeFailed(ctx, verify.OpStart, err, false); refusal != nil {
 			return state.Response{}, refusal
 		}
 		resp, _ := start() // failing open: no idempotency without the store

@@ -20,6 +20,7 @@ type outage struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	failOpen bool
+	fallback bool // limits are counted in this replica's memory meanwhile
 
 	down        atomic.Bool // read on every call; the mutex is taken only while the store fails
 	mu          sync.Mutex
@@ -41,7 +42,12 @@ func (o *outage) failed(ctx context.Context, err error) {
 	o.since = o.lastFailure
 	effect := "POST /request is refused with 503 until it answers (fail closed); /check and /cancel go on"
 	if o.failOpen {
-		effect = "requests go on without limits or idempotency until it answers (REDIS_FAIL_OPEN=true)"
+		effect = "requests go on without idempotency until it answers (REDIS_FAIL_OPEN=true)"
+	}
+	if o.fallback {
+		effect += ", their rate limits counted in this replica's memory"
+	} else {
+		effect += " without rate limits"
 	}
 	o.logger.ErrorContext(ctx, "shared state failing: "+effect, "err", err)
 }

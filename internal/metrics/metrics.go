@@ -68,7 +68,8 @@ func New(version string) *Metrics {
 			"reason", "rule"),
 		storeFailures: f.counterVec("store_failures_total",
 			"Calls to the shared state (Redis) that failed, by what was done about them: refused (a "+
-				"start, failing closed) or let_through (a check or cancel, or anything with REDIS_FAIL_OPEN).",
+				"start, failing closed), memory (let through, its limits counted in this replica's memory) "+
+				"or let_through (let through uncounted, such as an idempotency record that was not kept).",
 			"outcome"),
 	}
 	info := f.gaugeVec("build_info", "Always 1; the labels say which build is running.", "version", "go_version")

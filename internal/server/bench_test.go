@@ -30,7 +30,7 @@ func BenchmarkServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	// Limits off: the benchmark measures the request path, not how soon a limit refuses it.
-	g, err := guard.New(guard.Options{Store: memstore.New(time.Now), Logger: logger, IdempotencyTTL: time.Hour})
+	g, err := guard.New(guard.Options{Store: memstore.New(time.Now), Logger: logger, IdempotencyTTL: time.Hour, VerificationTTL: 5 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -59,13 +60,24 @@ var opByRoute = func() map[string]verify.Op {
 // "cancel").
 func logName(op verify.Op) string { return strings.TrimPrefix(op.Route(), "/") }
 
-// limitClients applies the per-IP limit to every call, before its body is even read.
+// limitClients applies the per-IP limit to every call, before its body is even read, and tells the
+// handlers who the client is.
 func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		op := opByRoute[c.Path()]
-		if err := s.guard.AllowClient(c.Request().Context(), op, c.RealIP()); err != nil {
+		ip := c.RealIP()
+		if err := s.guard.AllowClient(c.Request().Context(), op, ip); err != nil {
 			return s.fromError(c.Request().Context(), logName(op), err)
 		}
+		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), clientIPKey{}, ip)))
 		return next(c)
 	}
+}
+
+type clientIPKey struct{}
+
+// clientIPOf is the client address limitClients found for the request of ctx ("" outside one).
+func clientIPOf(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/server"
 	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/token"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/sandbox"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
@@ -64,7 +65,10 @@ type options struct {
 	trustedProxies []netip.Prefix
 	clientIPHeader string
 	store          state.Store // nil: an in-memory store on the harness's clock
+	memoryFallback bool        // count limits in memory (on the harness's clock) while store fails
 	failOpen       bool
+	disclosure     guard.Disclosure
+	tokens         *token.Issuer // nil: no verification_token
 	ready          []server.Check
 }
 
@@ -108,19 +112,23 @@ func newHarness(t *testing.T, opts options) *harness {
 	if store == nil {
 		store = memstore.New(h.clock.Now)
 	}
+	var fallback guard.Fallback
+	if opts.memoryFallback {
+		fallback = memstore.New(h.clock.Now)
+	}
 	tests := testnumbers.Numbers(opts.testNumbers)
 	m := metrics.New(testVersion)
 	g, err := guard.New(guard.Options{
-		Store: store, Logger: logger, Now: h.clock.Now, IdempotencyTTL: 24 * time.Hour,
+		Store: store, Fallback: fallback, Logger: logger, Now: h.clock.Now, IdempotencyTTL: 24 * time.Hour,
 		Limits: opts.limits, Destinations: opts.destinations, FailOpen: opts.failOpen,
-		OnStoreFailure: m.StoreFailed,
+		OnStoreFailure: m.StoreFailed, VerificationTTL: codeLifetime, Disclosure: opts.disclosure,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), codeLifetime, logger), Phones: phones, Tests: tests, Guard: g,
-		SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
+		Tokens: opts.tokens, SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
 	})
 	if err != nil {
 		t.Fatal(err)

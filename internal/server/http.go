@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/token"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 )
@@ -29,7 +31,10 @@ type Deps struct {
 	Phones   *phone.Parser       // reads the numbers apps send
 	Tests    testnumbers.Numbers // test numbers, which Provider answers itself; nil: none
 	Guard    *guard.Guard        // decides what may go ahead
-	SpecYAML []byte              // openapi.yaml as written, served at /openapi.yaml
+	// Tokens signs the verification_token of a successful check and publishes its keys; nil: no
+	// tokens, and an empty key set.
+	Tokens   *token.Issuer
+	SpecYAML []byte // openapi.yaml as written, served at /openapi.yaml
 	// TrustedProxies are the peers whose ClientIPHeader names the client; from any other peer the
 	// header is ignored and the peer is the client.
 	TrustedProxies []netip.Prefix
@@ -53,7 +58,12 @@ func New(d Deps) (http.Handler, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New("")
 	}
-	s := &Server{provider: d.Provider, phones: d.Phones, tests: d.Tests, guard: d.Guard, logger: logger, metrics: d.Metrics}
+	keySet, err := newKeySet(d.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{provider: d.Provider, phones: d.Phones, tests: d.Tests, guard: d.Guard, tokens: d.Tokens,
+		keySet: keySet, logger: logger, metrics: d.Metrics}
 
 	validator, err := newValidator(s)
 	if err != nil {
@@ -92,6 +102,24 @@ func New(d Deps) (http.Handler, error) {
 	docs.register(e)
 	health{s: s, checks: d.Ready, was: &atomic.Pointer[string]{}}.register(e)
 	return e, nil
+}
+
+// keySetMaxAge is how long backends may cache the key set: a rotation publishes the new key this
+// long before it signs (see the README), and an unknown kid makes a backend fetch it again anyway.
+const keySetMaxAge = "public, max-age=300"
+
+// newKeySet is the answer to GET /.well-known/jwks.json, made once: the keys never change while the
+// server runs.
+func newKeySet(tokens *token.Issuer) (api.GetJSONWebKeySet200JSONResponse, error) {
+	resp := api.GetJSONWebKeySet200JSONResponse{Body: api.JSONWebKeySet{Keys: []api.JSONWebKey{}}}
+	resp.Headers.CacheControl = new(keySetMaxAge)
+	if tokens == nil {
+		return resp, nil
+	}
+	if err := json.Unmarshal(tokens.KeySet(), &resp.Body); err != nil {
+		return resp, fmt.Errorf("server: the token key set: %w", err)
+	}
+	return resp, nil
 }
 
 // onlyAPI applies mw to the contract's operations alone. It must look at the method too: Echo runs

@@ -39,9 +39,9 @@ func TestVerifyStatusMapping(t *testing.T) {
 	tests := []statusCase{
 		{"invalid value is the user's to fix", opRequest, `{"status":"3","error_text":"Invalid value for param: number"}`,
 			400, "invalid_parameter", "3", "", "Invalid value for param: number"},
-		{"concurrent verification keeps the running request_id", opRequest,
+		{"concurrent verification withholds the running request_id", opRequest,
 			`{"request_id":"` + requestID + `","status":"10","error_text":"Concurrent verifications to the same number are not allowed"}`,
-			400, "concurrent_verification", "10", requestID, "Concurrent verifications to the same number are not allowed"},
+			400, "concurrent_verification", "10", "", "Concurrent verifications to the same number are not allowed"},
 		{"unsupported network", opRequest, `{"status":"15","error_text":"The destination number is not in a supported network"}`,
 			400, "unsupported_network", "15", "", "The destination number is not in a supported network"},
 		{"blocked number", opRequest, `{"status":"7","error_text":"The number you are trying to verify is blacklisted for verification","network":"25503"}`,

@@ -179,3 +179,60 @@ func TestRedisFailOpenLetsStartsThrough(t *testing.T) {
 		t.Fatalf("the outage was logged %d times, want once", n)
 	}
 }
+
+// TestRedisOutageCountsTheLimitsInMemory: while Redis is gone, the per-IP and per-request_id limits
+// of the calls that go on are counted in this replica's memory rather than switched off, and the
+// operator is told so.
+func TestRedisOutageCountsTheLimitsInMemory(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	h := newHarness(t, options{store: redisStore(t, srv), memoryFallback: true,
+		limits: guard.Limits{IP: limit(5, time.Minute), Check: limit(2, 10*time.Minute)}})
+	id := startOK(t, h, "14155550100")
+	srv.Stop()
+
+	for i := range 2 {
+		if r := h.postJSON("/check", checkBody(id, "0000")); r.str("error") != "code_mismatch" {
+			t.Fatalf("wrong code %d during the outage: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	if r := h.postJSON("/check", checkBody(id, "0000")); r.status != http.StatusTooManyRequests ||
+		!strings.Contains(r.str("error_text"), "per request_id") {
+		t.Fatalf("3rd check of one id during the outage: %d %s, want the per-request_id limit", r.status, r.raw)
+	}
+	// Three calls of this address were counted in memory; two more are allowed (the start before
+	// the outage was counted in Redis).
+	if r := h.postJSON("/cancel", cancelBody(id)); r.status != http.StatusOK {
+		t.Fatalf("cancel during the outage: %d %s", r.status, r.raw)
+	}
+	if r := h.postJSON("/cancel", cancelBody(id)); r.str("error") != "not_found" {
+		t.Fatalf("cancel again during the outage: %d %s", r.status, r.raw)
+	}
+	if r := h.postJSON("/cancel", cancelBody(id)); r.status != http.StatusTooManyRequests ||
+		!strings.Contains(r.str("error_text"), "per client IP") {
+		t.Fatalf("6th call from one address during the outage: %d %s, want the per-IP limit", r.status, r.raw)
+	}
+	m := metricstest.Scrape(t, h.metrics+"/metrics")
+	if got := m.Sum("verify_proxy_store_failures_total", "outcome", "memory"); got < 6 {
+		t.Errorf("store failures counted in memory = %v, want one per limited call at least", got)
+	}
+	if got := m.Sum("verify_proxy_store_failures_total", "outcome", "let_through"); got != 0 {
+		t.Errorf("store failures let through uncounted = %v", got)
+	}
+	if n := strings.Count(h.logs.String(), "counted in this replica's memory"); n != 1 {
+		t.Fatalf("the outage and its memory limits were logged %d times, want once:\n%s", n, h.logs)
+	}
+}
+
+// TestRedisFailOpenCountsStartsInMemory: REDIS_FAIL_OPEN lets starts go on, but not without limits.
+func TestRedisFailOpenCountsStartsInMemory(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	h := newHarness(t, options{store: redisStore(t, srv), failOpen: true, memoryFallback: true,
+		limits: guard.Limits{Number: limit(1, 10*time.Minute)}})
+	srv.Stop()
+	startOK(t, h, "14155550100")
+	if r := h.postJSON("/request", requestBody("14155550100")); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a second start to one number with REDIS_FAIL_OPEN: %d %s, want the per-number limit", r.status, r.raw)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/state"
+	"github.com/verify-proxy/verify-proxy/internal/token"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 	"github.com/verify-proxy/verify-proxy/internal/verify/testnumbers"
 )
@@ -22,6 +23,8 @@ type Server struct {
 	phones   *phone.Parser
 	tests    testnumbers.Numbers
 	guard    *guard.Guard
+	tokens   *token.Issuer // nil, or one without a key: no verification_token
+	keySet   api.GetJSONWebKeySet200JSONResponse
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
 }
@@ -90,26 +93,53 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
 	}
 	if err != nil {
-		return s.fromError(ctx, logName(verify.OpStart), err), true
+		return s.fromError(ctx, logName(verify.OpStart), s.withholdRunning(ctx, err)), true
 	}
+	s.guard.Started(ctx, started.RequestID, num, isTest, clientIPOf(ctx))
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK}, true
 }
 
-// CheckVerification checks the code the user typed.
+// withholdRunning takes the running verification's request_id out of a concurrent_verification
+// answer, unless the guard lets this client learn it: with it, a stranger who knows only the number
+// could cancel that verification or spend its wrong codes. It is taken out before anything logs it.
+func (s *Server) withholdRunning(ctx context.Context, err error) error {
+	ve, ok := verify.AsError(err)
+	if !ok || ve.Kind != verify.KindConcurrentVerification || ve.RequestID == "" {
+		return err
+	}
+	if s.guard.Disclose(ctx, ve.RequestID, clientIPOf(ctx)) {
+		return err
+	}
+	withheld := *ve
+	withheld.RequestID = ""
+	return &withheld
+}
+
+// CheckVerification checks the code the user typed. The number it proves is the one this server
+// stored when the verification started, never one the client names now.
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
-	if err := s.guard.AllowCheck(ctx, req.Body.RequestId); err != nil {
+	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
+	requestID := req.Body.RequestId
+	if err := s.guard.AllowCheck(ctx, requestID); err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
-	checked, err := s.provider.Check(ctx, req.Body.RequestId, req.Body.Code)
+	started, known := s.guard.Recall(ctx, requestID)
+	if known {
+		noteNumber(ctx, started.Number)
+	}
+	attempt, err := s.guard.AllowWrongCode(ctx, started.Number)
+	if err != nil {
+		return s.fromError(ctx, logName(verify.OpCheck), err), nil
+	}
+	checked, err := s.provider.Check(ctx, requestID, req.Body.Code)
+	attempt.Settle(ctx, err)
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
 	noteVerifyStatus(ctx, verify.StatusOK)
-	s.logger.InfoContext(ctx, "verification succeeded", "request_id", req.Body.RequestId)
-	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
-	requestID := req.Body.RequestId
+	s.logger.InfoContext(ctx, "verification succeeded", "request_id", requestID)
 	return api.CheckVerification200JSONResponse{
 		RequestId:                  requestID,
 		Status:                     verify.StatusOK,
@@ -117,7 +147,32 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 		Price:                      optional(checked.Price),
 		Currency:                   optional(checked.Currency),
 		EstimatedPriceMessagesSent: optional(checked.EstimatedPriceMessagesSent),
+		VerificationToken:          optional(s.proof(ctx, requestID, started, known)),
 	}, nil
+}
+
+// proof signs the verification_token of a verified number, or says in the log why there is none.
+// The check has succeeded either way: a missing token must not turn it into a failure.
+func (s *Server) proof(ctx context.Context, requestID string, started state.Verification, known bool) string {
+	if !s.tokens.Signs() {
+		return ""
+	}
+	if !known {
+		s.logger.WarnContext(ctx, "no verification_token: this server does not know which number the verification was for "+
+			"(started before an upgrade, by another deployment, or its record was lost)", "request_id", requestID)
+		return ""
+	}
+	tok, err := s.tokens.Issue(token.Subject{Number: started.Number, RequestID: requestID, Test: started.Test})
+	if err != nil {
+		s.logger.ErrorContext(ctx, "no verification_token: signing failed", "request_id", requestID, "err", err)
+		return ""
+	}
+	return tok
+}
+
+// GetJSONWebKeySet serves the public keys that verify tokens. Backends fetch it rarely and cache it.
+func (s *Server) GetJSONWebKeySet(context.Context, api.GetJSONWebKeySetRequestObject) (api.GetJSONWebKeySetResponseObject, error) {
+	return s.keySet, nil
 }
 
 // CancelVerification stops a verification.

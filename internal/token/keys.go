@@ -1,0 +1,176 @@
+package token
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// minRSABits is the smallest RSA key that signs: RFC 7518 requires 2048 bits for RS256.
+const minRSABits = 2048
+
+// keyTypes says what keys are accepted; every refusal of a key type ends with it.
+const keyTypes = "a token key must be ECDSA P-256 (ES256), Ed25519 (EdDSA) or RSA of 2048 bits or more (RS256)"
+
+// Generate makes an ECDSA P-256 key, for a server that has none configured (the sandbox).
+func Generate() (crypto.Signer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("token: generate a key: %w", err)
+	}
+	return key, nil
+}
+
+// ParsePrivateKey reads the one private key in pemBytes (PKCS#8, SEC 1 or PKCS#1), which must be of
+// a type that signs tokens. Errors describe the key, never repeat it.
+func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
+	keys, err := parse(pemBytes, false)
+	if err != nil {
+		return nil, err
+	}
+	var signers []crypto.Signer
+	for _, k := range keys {
+		s, ok := k.(crypto.Signer)
+		if !ok { // an X25519 key, say: it agrees on keys, it does not sign
+			_, err := algorithmOf(k)
+			return nil, err
+		}
+		signers = append(signers, s)
+	}
+	switch len(signers) {
+	case 0:
+		return nil, errors.New("no private key in the PEM text (a -----BEGIN PRIVATE KEY----- block)")
+	case 1:
+	default:
+		return nil, fmt.Errorf("%d private keys in the PEM text; one signs (retired keys go in VERIFICATION_TOKEN_PREVIOUS_KEYS_PATH)", len(signers))
+	}
+	if _, err := algorithmOf(signers[0].Public()); err != nil {
+		return nil, err
+	}
+	return signers[0], nil
+}
+
+// ParsePublicKeys reads every key in pemBytes, public or private (then its public part), each of a
+// type that signs tokens: the retired keys a rotation keeps published.
+func ParsePublicKeys(pemBytes []byte) ([]crypto.PublicKey, error) {
+	keys, err := parse(pemBytes, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key in the PEM text")
+	}
+	pubs := make([]crypto.PublicKey, len(keys))
+	for i, k := range keys {
+		if s, ok := k.(crypto.Signer); ok {
+			k = s.Public()
+		}
+		if _, err := algorithmOf(k); err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		pubs[i] = k
+	}
+	return pubs, nil
+}
+
+// parse reads every key block of pemBytes, in order; blocks that hold no key (EC PARAMETERS, which
+// openssl writes before an EC key) are skipped. Public keys and certificates count only when public
+// is set.
+func parse(pemBytes []byte, public bool) ([]any, error) {
+	var keys []any
+	rest := pemBytes
+	blocks := 0
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		blocks++
+		key, err := parseBlock(block, public)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d (%s): %w", n, block.Type, err)
+		}
+		if key != nil {
+			keys = append(keys, key)
+		}
+	}
+	// pem.Decode skips a block it cannot decode (a corrupt body, no END line) without a word: count
+	// the BEGIN lines, so that a damaged key is refused rather than silently left out.
+	begins := bytes.Count(pemBytes, []byte("\n-----BEGIN "))
+	if bytes.HasPrefix(pemBytes, []byte("-----BEGIN ")) {
+		begins++
+	}
+	if begins > blocks {
+		return nil, errors.New("a PEM block does not decode: its base64 body is corrupt or its END line is missing")
+	}
+	if len(keys) == 0 && len(pemBytes) > 0 && !containsPEM(pemBytes) {
+		return nil, errors.New("not PEM text (-----BEGIN PRIVATE KEY----- …)")
+	}
+	return keys, nil
+}
+
+// parseBlock reads one PEM block. The x509 errors name the format, never the bytes.
+func parseBlock(block *pem.Block, public bool) (any, error) {
+	switch block.Type {
+	case "PRIVATE KEY":
+		return x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		return x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		return x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, errors.New("the key is encrypted; give it unencrypted (openssl pkey -in key.pem -out plain.pem)")
+	case "PUBLIC KEY":
+		if public {
+			return x509.ParsePKIXPublicKey(block.Bytes)
+		}
+	case "RSA PUBLIC KEY":
+		if public {
+			return x509.ParsePKCS1PublicKey(block.Bytes)
+		}
+	case "CERTIFICATE":
+		if public {
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			return cert.PublicKey, nil
+		}
+	}
+	return nil, nil
+}
+
+func containsPEM(b []byte) bool {
+	block, _ := pem.Decode(b)
+	return block != nil
+}
+
+// algorithmOf is the JWS algorithm a public key signs with, or why it signs none.
+func algorithmOf(pub crypto.PublicKey) (jose.SignatureAlgorithm, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return "", fmt.Errorf("an ECDSA key on %s cannot sign; %s", k.Curve.Params().Name, keyTypes)
+		}
+		return jose.ES256, nil
+	case ed25519.PublicKey:
+		return jose.EdDSA, nil
+	case *rsa.PublicKey:
+		if bits := k.N.BitLen(); bits < minRSABits {
+			return "", fmt.Errorf("an RSA key of %d bits is too short; %s", bits, keyTypes)
+		}
+		return jose.RS256, nil
+	}
+	return "", fmt.Errorf("a %T cannot sign; %s", pub, keyTypes)
+}
