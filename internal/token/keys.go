@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -42,6 +44,9 @@ func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
 	for _, k := range keys {
 		s, ok := k.(crypto.Signer)
 		if !ok { // an X25519 key, say: it agrees on keys, it does not sign
+			if x, isECDH := k.(*ecdh.PrivateKey); isECDH {
+				k = x.PublicKey()
+			}
 			_, err := algorithmOf(k)
 			return nil, err
 		}
@@ -120,35 +125,57 @@ func parse(pemBytes []byte, public bool) ([]any, error) {
 	return keys, nil
 }
 
-// parseBlock reads one PEM block. The x509 errors name the format, never the bytes.
+// parseBlock reads one PEM block. Go's parse errors are replaced by the format that was expected:
+// theirs describe the DER's structure, which helps nobody and need not leave this package.
 func parseBlock(block *pem.Block, public bool) (any, error) {
+	if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") || block.Type == "ENCRYPTED PRIVATE KEY" {
+		return nil, errors.New("the key is encrypted; give it unencrypted (openssl pkey -in key.pem -out plain.pem)")
+	}
+	var (
+		key    any
+		err    error
+		format string
+	)
 	switch block.Type {
 	case "PRIVATE KEY":
-		return x509.ParsePKCS8PrivateKey(block.Bytes)
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		format = "a PKCS#8 private key"
 	case "EC PRIVATE KEY":
-		return x509.ParseECPrivateKey(block.Bytes)
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+		format = "a SEC 1 EC private key"
 	case "RSA PRIVATE KEY":
-		return x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "ENCRYPTED PRIVATE KEY":
-		return nil, errors.New("the key is encrypted; give it unencrypted (openssl pkey -in key.pem -out plain.pem)")
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		format = "a PKCS#1 RSA private key"
+	case "OPENSSH PRIVATE KEY":
+		return nil, errors.New("an OpenSSH key; convert it to PEM (ssh-keygen -p -m PKCS8 -f key) or make one with openssl")
 	case "PUBLIC KEY":
-		if public {
-			return x509.ParsePKIXPublicKey(block.Bytes)
+		if !public {
+			return nil, nil
 		}
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+		format = "a PKIX public key"
 	case "RSA PUBLIC KEY":
-		if public {
-			return x509.ParsePKCS1PublicKey(block.Bytes)
+		if !public {
+			return nil, nil
 		}
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+		format = "a PKCS#1 RSA public key"
 	case "CERTIFICATE":
-		if public {
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, err
-			}
-			return cert.PublicKey, nil
+		if !public {
+			return nil, nil
 		}
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+			key = cert.PublicKey
+		}
+		format = "an X.509 certificate"
+	default:
+		return nil, nil // EC PARAMETERS and the like: no key
 	}
-	return nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("not %s", format)
+	}
+	return key, nil
 }
 
 func containsPEM(b []byte) bool {
@@ -171,6 +198,9 @@ func algorithmOf(pub crypto.PublicKey) (jose.SignatureAlgorithm, error) {
 			return "", fmt.Errorf("an RSA key of %d bits is too short; %s", bits, keyTypes)
 		}
 		return jose.RS256, nil
+	}
+	if _, ok := pub.(*ecdh.PublicKey); ok {
+		return "", fmt.Errorf("an X25519 key agrees on keys, it cannot sign; %s", keyTypes)
 	}
 	return "", fmt.Errorf("a %T cannot sign; %s", pub, keyTypes)
 }

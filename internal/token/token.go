@@ -4,12 +4,14 @@
 package token
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -54,6 +56,9 @@ func New(current crypto.Signer, previous []crypto.PublicKey, opts Options) (*Iss
 	var set jose.JSONWebKeySet
 	seen := map[string]bool{}
 	publish := func(pub crypto.PublicKey) (string, jose.SignatureAlgorithm, error) {
+		if s, ok := pub.(crypto.Signer); ok { // a retired private key: only its public part is published
+			pub = s.Public()
+		}
 		alg, err := algorithmOf(pub)
 		if err != nil {
 			return "", "", err
@@ -82,7 +87,7 @@ func New(current crypto.Signer, previous []crypto.PublicKey, opts Options) (*Iss
 	}
 	for i, pub := range previous {
 		if _, _, err := publish(pub); err != nil {
-			return nil, fmt.Errorf("previous key %d: %w", i+1, err)
+			return nil, fmt.Errorf("token: previous key %d: %w", i+1, err)
 		}
 	}
 	if set.Keys == nil {
@@ -100,14 +105,24 @@ func New(current crypto.Signer, previous []crypto.PublicKey, opts Options) (*Iss
 func (i *Issuer) Signs() bool { return i != nil && i.signer != nil }
 
 // KeyID is the current key's RFC 7638 thumbprint, its kid; "" when there is none.
-func (i *Issuer) KeyID() string { return i.keyID }
+func (i *Issuer) KeyID() string {
+	if i == nil {
+		return ""
+	}
+	return i.keyID
+}
 
-// Algorithm is the current key's JWS algorithm: ES256, EdDSA or RS256.
-func (i *Issuer) Algorithm() string { return string(i.algorithm) }
+// Algorithm is the current key's JWS algorithm: ES256, EdDSA or RS256; "" when there is none.
+func (i *Issuer) Algorithm() string {
+	if i == nil {
+		return ""
+	}
+	return string(i.algorithm)
+}
 
 // KeySet is the JWKS to publish: the public keys, the current one first. It never holds a private
-// part: only public keys go into it.
-func (i *Issuer) KeySet() []byte { return i.keySet }
+// part: only public keys go into it. The caller gets its own copy.
+func (i *Issuer) KeySet() []byte { return bytes.Clone(i.keySet) }
 
 // claims are the token's: the registered ones, and the OpenID Connect names for a phone number.
 type claims struct {
@@ -123,8 +138,8 @@ func (i *Issuer) Issue(s Subject) (string, error) {
 	if !i.Signs() {
 		return "", errors.New("token: no signing key")
 	}
-	if s.Number == "" {
-		return "", errors.New("token: no number to prove")
+	if s.Number == "" || strings.HasPrefix(s.Number, "+") {
+		return "", errors.New("token: the number must be E.164 digits without '+'")
 	}
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
