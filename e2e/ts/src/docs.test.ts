@@ -1,5 +1,5 @@
 // Swagger UI at /docs in a real browser: Debian's chromium, driven by playwright-core (which never
-// downloads a browser of its own). The page must render the three operations, "Try it out" must reach
+// downloads a browser of its own). The page must render the four operations, "Try it out" must reach
 // this server, and the page must need nothing but this server: it works offline.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -49,14 +49,22 @@ describe('Swagger UI at /docs', () => {
     await rm(profile, { recursive: true, force: true });
   });
 
-  it('renders the three operations', async () => {
+  it('renders the four operations', async () => {
     await page.goto(`${server.url}/docs`);
     const operations = page.locator('.opblock');
     await operations.first().waitFor({ timeout: 15_000 });
     const paths = await page.locator('.opblock .opblock-summary-path').allInnerTexts();
-    assert.deepEqual(paths.map((p) => p.replace(/\u200b/g, '').trim()).sort(), ['/cancel', '/check', '/request']);
-    for (const id of ['requestVerification', 'checkVerification', 'cancelVerification']) {
-      assert.equal(await page.locator(`#operations-verification-${id}`).count(), 1, `operation ${id} is not shown`);
+    assert.deepEqual(
+      paths.map((p) => p.replace(/\u200b/g, '').trim()).sort(),
+      ['/.well-known/jwks.json', '/cancel', '/check', '/request'],
+    );
+    for (const [tag, id] of [
+      ['verification', 'requestVerification'],
+      ['verification', 'checkVerification'],
+      ['verification', 'cancelVerification'],
+      ['tokens', 'getJSONWebKeySet'],
+    ]) {
+      assert.equal(await page.locator(`#operations-${tag}-${id}`).count(), 1, `operation ${id} is not shown`);
     }
   });
 

@@ -61,6 +61,21 @@ class VerificationFlowTest {
     }
 
     @Test
+    fun `a second request for a number being verified is refused without the running request_id`() {
+        api.requestVerification(VerificationRequest(number = "14155550106"))
+
+        // The running request_id is withheld by default: whoever knows only the number could cancel it.
+        val refused = assertThrows(ClientException::class.java) {
+            api.requestVerification(VerificationRequest(number = "+1 415 555 0106"))
+        }
+        assertEquals(400, refused.statusCode)
+        val error = decodeError(refused)
+        assertEquals("concurrent_verification", error.error)
+        assertEquals("10", error.status)
+        assertEquals(null, error.requestId)
+    }
+
+    @Test
     fun `an invalid number is refused before anything is sent`() {
         val refused = assertThrows(ClientException::class.java) {
             api.requestVerification(VerificationRequest(number = "12"))
