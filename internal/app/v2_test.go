@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/token/tokentest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
@@ -172,5 +173,39 @@ func TestTestNumbersLiveAsLongAsVonagesCodes(t *testing.T) {
 				t.Errorf("the test verification lives %s, want %s", ttl, tt.want)
 			}
 		})
+	}
+}
+
+// TestV2TokenAndWithheldRequestID: with Verify v2 the token names the number and Vonage's UUID, and
+// a second start learns nothing of the running one, though Vonage's 409 names it.
+func TestV2TokenAndWithheldRequestID(t *testing.T) {
+	t.Parallel()
+	fake := v2test.NewServer(t)
+	base, _, _, out := start(t, map[string]string{
+		"VONAGE_VERIFY_API": "v2", "VERIFY_BRAND": "Acme", "VONAGE_BASE_URL": fake.URL(),
+		"VONAGE_API_KEY": v2test.APIKey, "VONAGE_API_SECRET": v2test.APISecret,
+		"VERIFICATION_TOKEN_KEY": pkcs8PEM(t, newEd25519(t)), "VERIFICATION_TOKEN_AUDIENCE": "backend",
+	})
+	id := startVerification(t, base)
+	if _, err := uuid.Parse(id); err != nil {
+		t.Fatalf("request_id %q is not Vonage v2's UUID", id)
+	}
+	status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`)
+	if status != http.StatusBadRequest || !strings.Contains(body, "concurrent_verification") || strings.Contains(body, id) {
+		t.Fatalf("second start: %d %s, want concurrent_verification without %s", status, body, id)
+	}
+	var tok string
+	if err := json.Unmarshal(checkRightCode(t, base, id, fake.CodeFor(id))["verification_token"], &tok); err != nil {
+		t.Fatalf("verification_token: %v", err)
+	}
+	c, err := tokentest.Verify(keySet(t, base), tok, tokentest.Expect{Issuer: "verify-proxy", Audience: "backend"})
+	if err != nil {
+		t.Fatalf("the v2 token does not verify: %v", err)
+	}
+	if c.PhoneNumber != "+14155550100" || c.RequestID != id {
+		t.Fatalf("claims %+v", c)
+	}
+	if strings.Contains(out.String(), tok) {
+		t.Fatal("the log holds the token")
 	}
 }

@@ -236,3 +236,19 @@ func TestRedisFailOpenCountsStartsInMemory(t *testing.T) {
 		t.Fatalf("a second start to one number with REDIS_FAIL_OPEN: %d %s, want the per-number limit", r.status, r.raw)
 	}
 }
+
+// TestAReplicaSignsAVerificationAnotherStarted: replicas sharing Redis and one key prove the number a
+// verification was started for, whichever replica the check lands on.
+func TestAReplicaSignsAVerificationAnotherStarted(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	fake := v1test.NewServer(t)
+	key := newKey(t)
+	a := newHarness(t, options{fake: fake, store: redisStore(t, srv), tokens: issuerWith(t, key)})
+	b := newHarness(t, options{fake: fake, store: redisStore(t, srv), tokens: issuerWith(t, key)})
+	id := startOK(t, a, "+44 20 7183 8750")
+	c := b.verified(b.postJSON("/check", checkBody(id, fake.CodeFor(id))))
+	if c.PhoneNumber != "+442071838750" || c.RequestID != id {
+		t.Fatalf("claims %+v", c)
+	}
+}
