@@ -21,6 +21,7 @@ type Store interface {
 	Idempotency
 	Sessions
 	Verifications
+	Fraud
 }
 
 // Limiter counts calls in sliding windows.
@@ -121,3 +122,74 @@ type Verification struct {
 // ErrUnavailable is wrapped by every error a store returns when it cannot be reached or answered
 // nonsense. The guard decides what that means for the call (fail closed or open).
 var ErrUnavailable = errors.New("shared state unavailable")
+
+// Fraud keeps what the fraud guard learns, per key (a number prefix or a country): starts and their
+// outcomes counted in minute buckets by the minute each start was made, when the key last converted,
+// and its block. Blocks are kept with an index, so that they can be listed and their end logged once.
+type Fraud interface {
+	// NoteFraud adds one to the bucket of n.StartedAt under each key, as n.Kind says, keeping the
+	// buckets for n.Retain (and dropping older ones); FraudVerified also marks each key converted
+	// at n.At, kept for n.RetainConverted.
+	NoteFraud(ctx context.Context, keys []string, n FraudNote) error
+	// ReadFraud answers what is known of each key, in the order of keys.
+	ReadFraud(ctx context.Context, keys []string) ([]FraudRecord, error)
+	// Block starts b for its key unless a block of that key is running; then it answers that one
+	// and false. A new block lasts base doubled for each block of the key that began within
+	// memory before it (its Repeat), at most max.
+	Block(ctx context.Context, b Block, base, max, memory time.Duration) (Block, bool, error)
+	// Blocks lists the blocks that have not been ended, running or not.
+	Blocks(ctx context.Context) ([]Block, error)
+	// Lift ends the block of key at once, and forgets its repeats; false when there was none.
+	Lift(ctx context.Context, key string) (Block, bool, error)
+	// EndBlocks ends the blocks whose time is up at now, and answers those this call ended: each
+	// ended block is answered once, whichever replica asks.
+	EndBlocks(ctx context.Context, now time.Time) ([]Block, error)
+}
+
+// FraudKind is what a FraudNote counts.
+type FraudKind int
+
+// The kinds of FraudNote.
+const (
+	FraudStarted    FraudKind = iota + 1 // a verification started
+	FraudVerified                        // it was verified
+	FraudUnverified                      // it ended unverified before it expired: failed or cancelled
+)
+
+// FraudNote is one event of a start.
+type FraudNote struct {
+	Kind            FraudKind
+	StartedAt       time.Time // when the start was made: its bucket
+	At              time.Time // now
+	Retain          time.Duration
+	RetainConverted time.Duration
+}
+
+// FraudRecord is what is known of one key.
+type FraudRecord struct {
+	Buckets       []FraudBucket // any order
+	LastConverted time.Time     // zero: none within RetainConverted
+	Block         *Block        // the running block, if any
+}
+
+// FraudBucket counts the starts of one minute, and what became of them.
+type FraudBucket struct {
+	Minute     int64 // Unix minutes
+	Started    int
+	Verified   int
+	Unverified int
+}
+
+// Block is a pause of verifications to one key: a prefix or a country.
+type Block struct {
+	Key   string    `json:"-"`
+	Scope string    `json:"scope"` // "prefix" or "country"
+	Value string    `json:"key"`   // the prefix (E.164 with '+', without the last 4 digits) or the country
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// The figures that caused it.
+	Settled    int     `json:"settled"`
+	Verified   int     `json:"verified"`
+	Conversion float64 `json:"conversion"`
+	Repeat     int     `json:"repeat"` // 1 for the first block of the key within the memory, 2 for the next...
+}

@@ -27,6 +27,9 @@ type Store struct {
 	records       map[string]record
 	sessions      map[string]*session
 	verifications map[string]verification
+	fraud         map[string]*fraudKey
+	blocks        map[string]state.Block
+	strikes       map[string]*strikes
 	lastSweep     time.Time
 	lastCall      uint64 // names each admitted call, for Refund
 }
@@ -72,6 +75,9 @@ func New(now func() time.Time) *Store {
 		sessions: make(map[string]*session),
 
 		verifications: make(map[string]verification),
+		fraud:         make(map[string]*fraudKey),
+		blocks:        make(map[string]state.Block),
+		strikes:       make(map[string]*strikes),
 	}
 }
 
@@ -253,6 +259,16 @@ func (s *Store) sweep(now time.Time) {
 	for k, v := range s.verifications {
 		if !now.Before(v.expires) {
 			delete(s.verifications, k)
+		}
+	}
+	for k, fk := range s.fraud {
+		if !now.Before(fk.expires) {
+			delete(s.fraud, k)
+		}
+	}
+	for k, st := range s.strikes {
+		if !now.Before(st.expires) {
+			delete(s.strikes, k)
 		}
 	}
 }

@@ -25,6 +25,9 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("refunds", func(t *testing.T) { testRefunds(t, newStore) })
 	t.Run("refunds hold under concurrency", func(t *testing.T) { testRefundConcurrency(t, newStore) })
 	t.Run("verifications", func(t *testing.T) { testVerifications(t, newStore) })
+	t.Run("fraud counts", func(t *testing.T) { testFraudCounts(t, newStore) })
+	t.Run("fraud blocks", func(t *testing.T) { testFraudBlocks(t, newStore) })
+	t.Run("fraud blocks under concurrency", func(t *testing.T) { testFraudBlockConcurrency(t, newStore) })
 }
 
 func rule(key string, count int, window time.Duration) state.Rule {
@@ -349,6 +352,160 @@ func testVerifications(t *testing.T, newStore NewStore) {
 	}
 	if got, _, _ := store.RecallVerification(ctx, "id2"); got.Number != "14155550100" || got.Test || got.Client != "" {
 		t.Fatalf("ids are independent: %+v", got)
+	}
+}
+
+func testFraudCounts(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	store := newStore(t, clock.Now)
+	now := clock.Now()
+	note := func(keys []string, kind state.FraudKind, startedAt time.Time) {
+		t.Helper()
+		err := store.NoteFraud(ctx, keys, state.FraudNote{Kind: kind, StartedAt: startedAt, At: now,
+			Retain: time.Hour, RetainConverted: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	both := []string{"prefix:4477009001", "country:GB"}
+	earlier := now.Add(-10 * time.Minute)
+	for range 3 {
+		note(both, state.FraudStarted, earlier)
+	}
+	note(both[:1], state.FraudStarted, now)
+	note(both, state.FraudVerified, earlier)
+	note(both[1:], state.FraudUnverified, earlier)
+	note(both, state.FraudStarted, now.Add(-2*time.Hour)) // older than kept: not counted
+
+	recs, err := store.ReadFraud(ctx, append(both, "prefix:never"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[int64]state.FraudBucket{
+		{earlier.Unix() / 60: {Minute: earlier.Unix() / 60, Started: 3, Verified: 1}, now.Unix() / 60: {Minute: now.Unix() / 60, Started: 1}},
+		{earlier.Unix() / 60: {Minute: earlier.Unix() / 60, Started: 3, Verified: 1, Unverified: 1}},
+		{},
+	}
+	for i, rec := range recs {
+		got := map[int64]state.FraudBucket{}
+		for _, b := range rec.Buckets {
+			got[b.Minute] = b
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want[i]) {
+			t.Errorf("key %d: buckets %v, want %v", i, got, want[i])
+		}
+		if converted := !rec.LastConverted.IsZero(); converted != (i < 2) {
+			t.Errorf("key %d: last converted %v", i, rec.LastConverted)
+		}
+		if i < 2 && !rec.LastConverted.Equal(now.Truncate(time.Millisecond)) {
+			t.Errorf("key %d: last converted %v, want %v", i, rec.LastConverted, now)
+		}
+		if rec.Block != nil {
+			t.Errorf("key %d: a block nobody started: %+v", i, rec.Block)
+		}
+	}
+}
+
+func testFraudBlocks(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	store := newStore(t, clock.Now)
+	const base, most, memory = time.Hour, 4 * time.Hour, 24 * time.Hour
+	block := func(key string) (state.Block, bool) {
+		t.Helper()
+		b, created, err := store.Block(ctx, state.Block{Key: key, Scope: "prefix", Value: "+" + key, Since: clock.Now().UTC(),
+			Settled: 20, Conversion: 0}, base, most, memory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, created
+	}
+	end := func() []state.Block {
+		t.Helper()
+		ended, err := store.EndBlocks(ctx, clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ended
+	}
+	running := func(key string) bool {
+		t.Helper()
+		recs, err := store.ReadFraud(ctx, []string{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs[0].Block != nil
+	}
+
+	start := clock.Now().UTC()
+	first, created := block("k")
+	if !created || first.Repeat != 1 || !first.Until.Equal(start.Add(base)) || first.Value != "+k" || first.Settled != 20 {
+		t.Fatalf("first block: %+v created %v", first, created)
+	}
+	if again, created := block("k"); created || !again.Until.Equal(first.Until) {
+		t.Fatalf("a block while one runs: %+v created %v", again, created)
+	}
+	if !running("k") || running("other") {
+		t.Fatal("ReadFraud does not tell the running block")
+	}
+	clock.Advance(30 * time.Minute)
+	if ended := end(); len(ended) != 0 {
+		t.Fatalf("ended early: %+v", ended)
+	}
+	clock.Advance(30 * time.Minute)
+	if ended := end(); len(ended) != 1 || ended[0].Key != "k" || ended[0].Value != "+k" {
+		t.Fatalf("ended at its time: %+v", ended)
+	}
+	if ended := end(); len(ended) != 0 || running("k") {
+		t.Fatalf("an end is answered once: %+v", ended)
+	}
+	// Each repeat within the memory lasts twice as long, at most most.
+	for _, want := range []time.Duration{2 * time.Hour, 4 * time.Hour, 4 * time.Hour} {
+		b, created := block("k")
+		if !created || b.Until.Sub(b.Since) != want {
+			t.Fatalf("repeat %d lasts %s, want %s", b.Repeat, b.Until.Sub(b.Since), want)
+		}
+		clock.Advance(want)
+		if ended := end(); len(ended) != 1 {
+			t.Fatalf("repeat %d did not end: %+v", b.Repeat, ended)
+		}
+	}
+	// Lifting ends a block at once and forgets its repeats.
+	block("k")
+	block("j")
+	listed, err := store.Blocks(ctx)
+	if err != nil || len(listed) != 2 {
+		t.Fatalf("blocks listed: %+v %v", listed, err)
+	}
+	lifted, found, err := store.Lift(ctx, "k")
+	if err != nil || !found || lifted.Value != "+k" || running("k") {
+		t.Fatalf("lift: %+v %v %v", lifted, found, err)
+	}
+	if _, found, _ := store.Lift(ctx, "k"); found {
+		t.Fatal("lifted twice")
+	}
+	if b, created := block("k"); !created || b.Repeat != 1 {
+		t.Fatalf("after a lift the repeats start again: %+v", b)
+	}
+}
+
+// testFraudBlockConcurrency: replicas that decide at once start one block, not several.
+func testFraudBlockConcurrency(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	store := newStore(t, clock.Now)
+	created := concurrently(t, 30, func(int) (bool, error) {
+		_, created, err := store.Block(ctx, state.Block{Key: "c", Scope: "country", Value: "XX", Since: clock.Now()},
+			time.Hour, 24*time.Hour, 24*time.Hour)
+		return created, err
+	})
+	if created != 1 {
+		t.Fatalf("%d of 30 concurrent blocks were started", created)
+	}
+	b, created2, err := store.Block(ctx, state.Block{Key: "c", Since: clock.Now()}, time.Hour, 24*time.Hour, 24*time.Hour)
+	if err != nil || created2 || b.Repeat != 1 {
+		t.Fatalf("the running block counts one repeat: %+v %v %v", b, created2, err)
 	}
 }
 
