@@ -230,6 +230,9 @@ type CheckResult struct {
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -386,6 +389,9 @@ type IdempotencyKey = string
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -425,6 +431,9 @@ type BadGateway = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -464,6 +473,9 @@ type BadRequest = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -503,6 +515,9 @@ type DestinationNotAllowed = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -542,6 +557,9 @@ type GatewayTimeout = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -581,6 +599,9 @@ type IdempotencyKeyReused = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -620,6 +641,9 @@ type InternalError = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -659,6 +683,9 @@ type MethodNotAllowed = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -698,6 +725,9 @@ type PayloadTooLarge = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -737,6 +767,9 @@ type RequestInProgress = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -776,6 +809,9 @@ type TooManyRequests = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -815,6 +851,9 @@ type Unavailable = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -1783,116 +1822,119 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz7d9u2s+e/guXecyrdyrLkV2L57NnjJG7rpHk0dpp+b5kVIXIkoSYBFgAtKz3ev33PDMCXRDuuk977",
-	"w97+0Fh8AIPBPD7zAP8KYpXlSoK0Jpj8FSyBJ6Dpz/dg9fp0bkHjrwRMrEVuhZLBJLiAWMnEMKvYigvL",
-	"ZjBXGpjVayEXjC+4kMNgEMANz/IUgsn+aBCYeAkZx7EyIUVWZMFkPAjsOodgEghpYQE6uL29HQQ51zwD",
-	"6+k4TyDLlQUZr1/BepuWU3YFa2aXwHies4xfgWFzpZmSwIzl2rIeZ5rLRGXsw4fzF/0B44YJSa+cn13+",
-	"wJbW5jwXrDHTzitYhzLRfG5PmLAs42s2A2ZAWjbjGpjSOApnfxbKQsKM1UIuhuyjsEs/tAF9Dfo7w0Q9",
-	"LFsJmahVKHt7B2ypCm3YbM0SmPMitX3GmYY/CzCWrYRdulF4BrRALpP6wkwlayYM49KsQENSPz8X2thQ",
-	"ajC5kgbcXgzYbG2BuIJ/DGgwqZihbWSxSgBHw9UN2WVzVhqXs0TM56Bp8SpZh1IYpmFeGEhY72Bvr39C",
-	"pFu9ZqulSKGmpFoQDm9FmrIZoIgsuUxSSFhroNFxfxjKU1qTYXbJLTN8zcIAB6aFsJRb0GGAsx4P2OHN",
-	"TZ/hbkhl2RXkdsCMqknZ4qHVAkwonXyyH5RmXkJZ9BRG+8dPnsLOwSg53DnYh6c7s/h4f+fo6fEBP3wy",
-	"P97fO4hOcDhNvEogFTPQ3EK6RlZGfqQolNc8LWDAZhDzwgC7WPHFAjT7cE5sP313zubF58+4xJUq0gTZ",
-	"nrjVosginUoyuAaNBK+HoQwGgUBJd8oZDALJM1SaDXkNWjrGb34GubDLYLJ3eDhAnSt/j1HDrAWNY/6f",
-	"3//Hzv/99P2/BZUqOlF2mliKESniM578yC2sOClhrKQFafFPnuepiDnq4+4fBpXyr1r1/wpAa6WDSVDk",
-	"xmrg2bSQ/JqLlM9SQCOBt6cWbmwwCXC7rkGLuR+PtEjExPLGaydsQySC2+bi/03DPJgE/3O3Nm677q7Z",
-	"PSNqaHVtO4Jy/ytOvXZ7xEUKyYDFtEcoYDNgGni8xKtKV3Jrl6Q6Xtl5HKtC2iES9Iwn7534P45hqJfT",
-	"TJiM23i5ySkklxQ31+paJJCwRIEhQul5kny4ySFG+0QyGeCGEj1TkQSTgM/iBOaj8d7+weHRk6fHm79R",
-	"oCy3hQkmwfjoG7G4YRAEqopIWC/yf039zWjAqkuyyGagoz7x3Lb3qNwCYcm2cbR73CjJ1JweLQzo8jUh",
-	"88KSAksWuWVFbKlS9GL1qO4GKWpU8ypCahfiGmQoV2QBNghZ8GtA7UVlvR0EL8BYIWl/3yh7mqZqBcnj",
-	"ZCCph5pKZafcD7YhDY5L5NZevWMxl15gnS5Bgm6mElQRwzfZzErua9EjW4ZiSdgAueQo+84w0gu9Zr3o",
-	"AcSGsklt1MddvBIywZ1NhQTWi3INmSgyhjaYlUN+eeVR/yTEZ5bohlbcez23b968XYoMVGG/0spZP8pD",
-	"LVwinJlxPp0Aisj+Myxd98RkwdrY6z2gtj2OLQ0QNL2C9VS7sbaYI8wmDKNNIjXfAiNeQ0+c2HEmYUX+",
-	"k4wB/fJPfCOmRRukRUQbTzXwZH0HjQiYvkyg47ZEp8xTR8Pj2OyHmLoLG+wt75Zq6x76et6cMgKwDlRX",
-	"VoHW9BrsUiVfawUzGuU+A+iecHLsnjjBDWHv3l5cfqPdz7ldMrgRxpoBmxUI11K3lTgJxjuN6ImWux2s",
-	"4DiOVONYRYNaDFpaAVNAdDfJ3kJnt4PgHV+niieXSv3M9QIex9vcDTK1Sk1TGmaDtaXHLoMOegidKpds",
-	"fLT/9ICCCvON8UH3bOyVeEZy5YHVuXyn1UKDMY9bfOXj5TQvB9pY/lZQ1mGiquhGSFaOc1JFRCARoSy5",
-	"YXMhhVlC8k10rjtW3LZR3aHXfeQRhy+Ves3l2jP6sfzlFqapyITdVlly3HSP5aBZvsTwxzly1tvfHY+y",
-	"fgm4m15QSHYw3vOx6zeROqVYxuW6ZKg5cUkN1OyIsiA7lAaJyjmH7ExgIIiRZr0Gwpw1JKLIlogPZS9q",
-	"8iE6YZv4w0XkUc2eiGGM56ApvdaJf4VBnKSVtSmO1py+F/kbkER9F0Nu5nZ2quROF9v807uNNBDx7kMj",
-	"eHscQLo7+mvhonbEx7RYLC2TavXPIKKacx5C0i9ieKlnFQVVaC+sYWbJNSWAUBJ67yERpu9op+1H2oeh",
-	"vLBcW0O5ijJoMcqnOHKQCW6fsXxt2EwVMkGJj5cQX7lQJOYyhtSwhWJKDhjcxJA7+bRgbCg9+vUo9oM0",
-	"RZ4rbSF5DYngl+Q5HrdV1UjTDIeakhe6zz9khSH4vTXDP+MdcKeizbmiYXBbTUfy/pwY2AjGt0duyZ5V",
-	"nufolHOtctBWuCxIM4K+fyGli3oRuFTKn4XQCIB+b47xqcq7qNkfEBNSLak1RWq78p2OtBTD+gbR26TG",
-	"Ksu4TLrX62+ymGuNYZIq0AqlK5TByM0QESSRRYY0u0tIbw1S/LWt1FGdN7ifQ86UXbhnN5nkhxhUy+hk",
-	"FSrJvftKOZIqGYADJAOPv7/EvQQeMqSGGMQ1JTBRbsYjloK1GIwqzRKxENb029huvLd/EAyaKbrxqJWh",
-	"O2hn6E53/oPvfB7tHHfm6QbfWiQHbun3sPsuwaxibmeQhizKNYbcAxbFhdYISSLv6YwVGUe7Qk9MMzCG",
-	"L8BM0RtGZCdzbtBMKsk4+cFQNjwfJeLtEjLWSyAWGcY0xA8zQMvrbGif5vKpez4rA/2tjfak3bHZ/i76",
-	"d7+c9m6efXjftSn3rrB7quoVFitjyyRW+WIJFFh7wSd+ZcgoozJgOB26k0wlkG5EFaPhaH9/fzQajTpJ",
-	"vgZZStE2dSIBaXF7dUnZxesLlPGYp6lzZaUtsV5JNiY/HdF/ZX6xiwTi1fb8H3F0gjctM41s2ubI5pLH",
-	"btrRN1Odx5m3QQveTK26Arm90ndaEXdpvRUcRpxYKpezXr7e9Z1haiXZjMdXIJMJ4+zlx0vWQ2J4bNnL",
-	"jxd9ZsRCIgqlOOHsYu/waMDOkhcXp7h5793v1VIZYNGVSErkyV3VybLox7NLtjtcQZruXEm1krt/rK7M",
-	"0Dladm5NKOOUi8xMWCSMQWXnRRKxHkUWdSUM3XWs5FwsiqpipST0BywyxczbBQoCypxvKHt1tqyyKhgA",
-	"nA3HRwcDN0b0fYRjNN+clq9ErGd1QXMITmllOZtHg1BGcJNHrJcJWVgwDkf2UZQKKf4sgEV/WBFtpYFP",
-	"GCfEVSc1eWpUKCO8WFLtp3SFNL8xDhYRonMcEQvJbaFh0OaZs403eTQoTVcoHV5k3NPkQzUDIIfs1Kn+",
-	"JqfxAaloFrQEV7Cm6KEM9cpsbShxP9lqKeJlydyt9CSKHgpcT1hXToWkLPdyyYp8oXkCPsKotQ7WL5ez",
-	"H2PxVrz84cPn8/EbcW7OM5v/x/Pzo3NxUPyMv+X7wxh/X+W//fr85fEQ1i8/Jx/PxVtxrl9f/nLz5vLD",
-	"+M3l6c3rF6di/ssw3kvlLPthlPz2EjFHp4ec7nz6PgyHX7jQVe26xx16be9yiFWqrq3FZ1S9m3ORFhqG",
-	"7cBOmBJm5Rpo+3CrNfCE4pzZmuWg8rR6zb2BvMfbaFZDaRUzK2Fj1CAPZlIV81Sgx/QOYxLKUO6wrdoK",
-	"Gom5gJSKr5kwRsjFoDTpK60wkFznVOFWBXkhzeUCWK8jPBW235rDq8CExmoF9ML42umssCVw58zVf8qY",
-	"f7XkFrylIEJCyZyOCzuhYAsJG9Bf8ZJrHiPMcr9Tgk4k5ij5RS3RLmPXprPqMPCkdtSUuKuZsZ4vCe27",
-	"EaSy0znCC/9mS1eqMgjNibTQSlmq5AI047EV1/WIR/jAeDT2AzvLNUtVfAXl6DXz/HXa7Nac5WhP3DCx",
-	"kg6x2GnzMdr1zRCHHGo9RZnH1oUks1GOPB71T5DHuBudRTGXCN0wQuiZctDconSmqVqhtOAQvej52zfP",
-	"P7x/f/bmcvr+7JcPZxeX0/MXaMSNkDFG1YigDfokkgZXpBPWxz1bbKd1N0NVCXal9JXnYaOCxvydUgCr",
-	"V+q1HpZsbJRe/UBlm4TTkeqNI/eGVWqacbmeolnKcmuab6ER9aqlFFNzC/JkW3wAQWs9sN9RuMnRKnXJ",
-	"m79Vtd8syzQJTYpg7Bod/04Z0DUT6F3j1dWzOsRED1GRdOxIagEZVyhHAZOKsmKkQTxlc62yTe3qVaVX",
-	"C2lqnO/xDKzyVZPtPBfrTnOVSUw+t3BHss5JR1mUcxb1TqXvrOWjmrpFbqWe2oM30lXbU3T1EVAXUdnC",
-	"I5U0IA20x/RVxO3xuqt2W7pQp20QZGzl+vFiQTBATrUqLF3Yrrb46X+6vHyHKlzV8K2BdN4w1zusnemc",
-	"PDBF2ulcSDZO0MNFuwSdIpy7bsaq/ZUrOJew2Fm0/kNl444KOy35cRXuulaNBLtyNXkkTj6/qlo7ue8o",
-	"QTi+fVV637m7zqKr38zHFjO9iLVFfTt9Sp13TUNhGgnU3lbmVJB7aSRNq/2rFa1d3HRApqPuWPlpWkk0",
-	"8XW60hrhVSHB4F6oGfj4hp79HLGeKqwRlN9x8YpFmNGfNDwbSSGSX1iLHE8wAiMMlkCONlzG61penH46",
-	"I5wK9Mtxqgw08ZgkN4cUIPrjEgM7P6GzuwfHx3VIWJmnVC1clABWi5j4h+64KToU1blp2bKQC1bkTWdR",
-	"0raVEoFuWHtaolAj+RVMY268fytVzyNe1jMAjM/UNcZBpz4uH3h+MJBFNqjy3269oZwVIrXMqoSvvUAn",
-	"4PXMu1HDeIIekiQCbTG4170Bc6Sk4gragNvwtdmMTzZbq5rBBN/5/Ol3Hyx8+vfOjFsz/92Zq1hRWIbG",
-	"adAF7Vu0PK6T678ylbERLDW44VnTGSu9vHj75iPMOpt430pgeTFLRUxph977H56zJ4fjJwPm/3rq/no6",
-	"2n/Sn7Do7Hnko/9YX6PPusH/raMTFr199S5ivbNk7/BwfNynp0JZP3bCqKx3cVoOIPE6REP2htSQs1yL",
-	"azRJOded+UKeLrozZDxdKC3s0tkZXAdG4IbmaabSKQcTDAJKwgSDgHIwDZbVexrr6zuzktfgMkHEi967",
-	"nb3DI5fw3OTAFaxNc3p6lKanBzonviPzDTdOMNzM7y+o99oM2IwbODooNNVLtga7uiuleAXr74zb4aP9",
-	"p+zlx1fMLotslmshLetd/HS6Q9mpanjXu80ZJc++M62ElbDdk9v1nZNTPNnamefBIHj76h1tymknZ+Qd",
-	"TR0qKdLC/D3GFObuXKcjUBCsqQszRixaVRkjFp1U3nRTecNipXSCcAdY7+x5vywqN3Xv7at3/S9RfgdP",
-	"143xHSvOnj+AExv2BLfMSY1j0YBU7n6TcgGdFQl8gH2EGXsFa3YBtrYsfUSj9bLNdgEIr+K/wkL2RQPZ",
-	"MG63FaFca77eXh6O27Wad0sl4Q2hyW72tjIqVjl4tR4wD4zwSYy7lM64RaQ5B60JXI8PxoeHh4ej8WiE",
-	"1u77MTsYH7LDw0NGl/rDUF7kPAYzYAk3S/pXWVd8zjlCvyUYcPVrj4/pnlhIpSHZ9K6N6dp1rv29ezrR",
-	"w/D7//37aOeY9frDMNz59O/441PrSqczrt3ZA+oW7SwImRMNttDSdYpGuzUs299jS7jhZXGhzjh5n7IR",
-	"kF2PB4zTCRPnWK73NtnygH7rJq+O7uvar/KZO3cUBX9tLPPOAim1JWxmhsoorSlt29ohKzm9Ty2aIr2p",
-	"B36ELk1oEn/hks531xvLhBY1U7iHv1HZ/pugo4emkluDdEpys/7pAgOEjd4llieQojAYhYELC4s4BrNZ",
-	"AmxL2Uap+a4iMy5KyLkq+0h4TNLkD6I4O7STa3WzZhkX0nIhQRu03zoNJsHS2txMdncXwi6L2TBW2W7z",
-	"ndaPYKvxg4Rox5u91p6jh8nUTKRUDDOuIqQKy8xS5DmdRWO/KskXQFwrz1EZiDXY8gwYz/NhKEPZWsVc",
-	"6RXX7nCAwWhJA1Clswr7/biNTaki9VgDGR2eGjqWxEg8IZQudnPFnUXhx0dbzQWdDHJFozJ8c3UBf5Br",
-	"phLhLTBOoaQPjLbICCVZZmuY0mIh0CO88dHFDcX17pBUnhu20sJakD58I5+Bz1wB5Gyl9BUKFHKmVc7w",
-	"UaOplxuduTrFTCXryeOKHVSS6652+ACRxVzWRQ/fMFcmE3fbiWlqH/DzlWnpUJb0xzyDruRkY6k+qebq",
-	"2egGWfTbjjcMO+cvIua64yblVrT6xJrTcip2jKkxZO9pKH1ryMA3hgxYNESHPI0oKtmJBr4tHMekbOpK",
-	"GBiyXwplKTFOw2rIlbZOunOtZilkk6Z8+dxACYvr42SUiuIzVBAirWw+Jz+VihikA6RerV+fX25psMpB",
-	"GlXoGIZKL3b9S2YXn0XgI2y6aRECqnwbp8vj4Wg4widxIJ6LYBLsD0fDfReDL8nydReb8c4C7midaAC5",
-	"GuJtob++z4g0IzxDQZqT4+0CfRRKAg3elM6LtEpG+vS+K7a4rn6hjR24I0YaLKXmiSI3Kw1oKHtZJuxC",
-	"KSSq5JCdbsQ0TsCqPTQOmtvtoKkOmPpD9syVmw0zS1WkSShjHi/Bp40s63HDoud4aee5klarNPK1GRc5",
-	"zgG1S1if4i5VZ80ygFamhWgchvIsy+1W5cdHvVL5FQ/ZG2Up4bnj88JO4Fx5SCh5ngST4EewbTS/cfpw",
-	"bzT6e02MDr7/7uP1KuimkLqKgSk0DY5+S6//tZDPns4XL/78+em/9Iub1z/lq2eLX4rfrt8avfpx7/T6",
-	"8uzg48dF4CNKFypSAEdBGIVcwfzp/tuX+y/2bn4YP1s8vS5mx/ZnGC9+ev351ydH8PSyMMfFu5+u3/96",
-	"9iGgICq4mf5w9vl9cZztH/3085upLeDo8PjnN/lvH4/y5+sLK67+9cer84/nh3wU3H56cBNlm5V3NFNS",
-	"hgLsxsmFlnxsa9tPakX1zEqofDaeJC1pYw2nlQOW8ZsdvoD/tU/xwP1nGg5Gh//ZZ0R+PPvnj4j8ePat",
-	"T4gg1fczE9dUZBnX63rDPeBw9nmzIozaitiPL1BzAn/hEw6063s9J38FueoOJVRuNkOJMscrFZsXmqqD",
-	"zaYxgdYwAYd6tvFU73rc9/bJnwesM/n7o7KI4ws8Pl2uLSukFakXTzrf7hsiTlid2+fWH8V3frMsohl2",
-	"MBr5vKCHI12lU9ZrHxcdH/e7TJrr423GMvUJ3Gcq+ZvHqP/e0d0Hy3O7Nfq2Hb1YXcDt1xriqg257heu",
-	"jhWP/j6h1Hx6h/5tHiCoyth0ouXAUd41SbXC3cah7doa3f/K1hk3fHG8/+UXN89v0XsPmLCzwx9f3jv+",
-	"8sub53puB8HhQxjTPp1Ib+09iJ3lRwPolf2HrK4+IELvHHz5nY2Tu23T5yRnwzY17Fzrsrd2CPHuNnbP",
-	"3dkMe2czOAK6ujZdhUwd1qXVaBLKTcty1HeNInYpdNIckmDeVgdHr6MPZcDqjhKKcTz1ak5hxlbk1ERq",
-	"rOrJorVSJfE7qsNpMKYu4i0KMAZMKE1OdUyFr9ChKv8olFVqniSsyE9cHK5ows0iPlLVSnXSaDxNQ4lI",
-	"uF1U7h3sHW90HXgWNyv+J60OHkQAtMOQOI6ctvpm/GZ1hQPMKjXo7LfkzXbLshEXeRPKXKtrH6139PM6",
-	"74cRrqE9FRajRYrf687ege/S9C/RU3UWkvz6F1p1cVuX5UFKqwtjhQdxro14pXQnLidh+VY+zJ2pKA9A",
-	"/FMerXkm5B9xaNWBAd/8/4Ve/3bbfd1l39UR7xvg223rj/5qxyjo7jr/5/tz/+5u3efVS7UlHT3ZaIys",
-	"1Oi/Pfz/xx6eOuv55umQBO738rqui9wR1JBF7hi3TAK33NRsXUY310rELl08ZO57Vo1sacPfUid3zg0l",
-	"lcvEEqUCd8sjeOieLlsSTw6WU1ayXfgr+6jLPjTXmuOSUtH3EVO5e7B/0kpP0udQNpuxq8+NNT2c/1BZ",
-	"2ejmKw+b85fnV/xTf6e2WNYT2amsvg7UXLjr0qyOH6zdKWpcgj/cFcpnWzf9wanGanhqlB/NsB7weFlm",
-	"fOtT1/5LQkK2Etr9SSh5q6WYHHXZ6NzoEqT+jNm62RQ4W7e/YdPVExjK3sFo/+6uxL5DTtzHug4ZNXos",
-	"B3SW3rd8nb9zPx0L6e9QNgiau95sNxbK4AIIIzwMUznodEFfNpEd7YRW0df4qI0PIYvhc5jc83W27S/c",
-	"LcAah3Dcx+T8Jvlv2t3zETsk7CN9ia6r6x3ubnofNPrifDoglHc21W/lAUb9ITuvD9i4fjySJt9T33z9",
-	"OxPKpjEoMZ77KlxKGdc1mpfVUjGEcy0I6ZvhBbUn0xlyEsUS9U8Yl6FEVEm6mCrXrttG+xpMgfI+WxP2",
-	"LAEhbUBn+2kot7fZf02vd9nZ+p/xNYuXyuW/HT9QSK0qF6d0uSlOaEPpI4ZWQXcr0hn2O7Cq93gbaLX5",
-	"Ocnfu91M/cjuxucmbz99Bdwta+SthogHI6OuCv4/AWe/Al0+ai1lQf8hORy//SeMVwrube6Krx8P+R6A",
-	"Ubq/4fZVgHH0AOy2/V2b/zqo+QDw1/mBsP/GqXfh1K5+m3sgKr5LFtVZrm1d8XjGWUr829cMEhUXGTrC",
-	"qn67S5bMT9TZBjTw51PrD44w7vBtV+vFsP4MaYvq28EdvZbtwsNd5Va2WW0lmu458uxSFp4SX7C4/XT7",
-	"/wIAAP//",
+	"7Hz7d9u2s+e/guXecyrd0rLkV2P57NnjJG7rpHk0dpp+b5UVIXIkoSYBFgAtKz3ev33PDMCXRDuOk977",
+	"w97+0Fh8AIPBPD7zAP8OYpXlSoK0Jhj/HSyBJ6Dpz3dg9fp0bkHjrwRMrEVuhZLBOLiAWMnEMKvYigvL",
+	"ZjBXGpjVayEXjC+4kIMgDOCGZ3kKwXh/GAYmXkLGcaxMSJEVWTAehYFd5xCMAyEtLEAHt7e3YZBzzTOw",
+	"no7zBLJcWZDx+iWst2k5ZVewZnYJjOc5y/gVGDZXmikJzFiuLetxprlMVMbevz9/3g8ZN0xIeuX87PJH",
+	"trQ257lgjZl2XsJ6IhPN5/aECcsyvmYzYAakZTOugSmNo3D2V6EsJMxYLeRiwD4Iu/RDG9DXoL8zTNTD",
+	"spWQiVpNZG/vgC1VoQ2brVkCc16kts840/BXAcaylbBLNwrPgBbIZVJfmKlkzYRhXJoVaEjq5+dCGzuR",
+	"GkyupAG3FyGbrS0QV/CPkAaTihnaRharBHA0XN2AXTZnpXE5S8R8DpoWr5L1RArDNMwLAwnrHezt9U+I",
+	"dKvXbLUUKdSUVAvC4a1IUzYDFJEll0kKCWsNNDzuDybylNZkmF1yywxfs0mAA9NCWMot6EmAsx6H7PDm",
+	"ps9wN6Sy7ApyGzKjalK2eGi1ADORTj7Zj0ozL6EsegLD/eMfnsDOwTA53DnYhyc7s/h4f+foyfEBP/xh",
+	"fry/dxCd4HCaeJVAKmaguYV0jayM/EjRRF7ztICQzSDmhQF2seKLBWj2/pzYfvr2nM2LT59wiStVpAmy",
+	"PXGrRZFFOpVkcA0aCV4PJjIIA4GS7pQzCAPJM1SaDXkNWjrGb34BubDLYLx3eBiizpW/R6hh1oLGMf/P",
+	"H/9j5/9+/P7fgkoVnSg7TSzFiBTxKU9+4hZWnJQwVtKCtPgnz/NUxBz1cfdPg0r5d636fwegtdLBOChy",
+	"YzXwbFpIfs1FymcpoJHA21MLNzYYB7hd16DF3I9HWiRiYnnjtRO2IRLBbXPx/6ZhHoyD/7lbG7ddd9fs",
+	"nhE1tLq2HUG5/w2nXrs94iKFJGQx7REK2AyYBh4v8arSldzaJamOV3Yex6qQdoAEPeXJOyf+j2MY6uU0",
+	"EybjNl5ucgrJJcXNtboWCSQsUWCIUHqeJB9ucojRPpFMBrihRM9UJME44LM4gflwtLd/cHj0w5Pjzd8o",
+	"UJbbwgTjYHT0jVjcMAgCVUUkrBf5v6b+ZhSy6pIsshnoqE88t+09KrdAWLJtHO0eN0oyNadHCwO6fE3I",
+	"vLCkwJJFblkRW6oUvVg9qrtBihrVvIqQ2oW4BjmRK7IAG4Qs+DWg9qKy3obBczBWSNrf18qepqlaQfI4",
+	"GUjqoaZS2Sn3g21Ig+MSubWXb1nMpRdYp0uQoJupBFXE8E02s5L7WvTIlqFYEjZALjnKvjOM9EKvWS96",
+	"ALET2aQ26uMuXgmZ4M6mQgLrRbmGTBQZQxvMyiE/v/KoP5G96A62ejFbcsNyTqLVNEa0JmENookFICnl",
+	"tErj9Yks10jS6H1h6QccVwhBOC9SOi7nEUFa8uS9qDnldJaq+AoJO5ngypb46Ip7X+2kzRvlS5GBKuxX",
+	"2mbrR3moXU6EM44OiRCsEtl/hn3unpjsbhsxvgPcyMexpQHdplewnmo31hZzhNkEj7RJJEFbEMrblROn",
+	"LJxJWJHXd0KDv/wT34hp0QZpEdHGUw08Wd9BI8K8zxPouI2CK3nqaHgcm/0QU3dhg73l3dLYuIe+njen",
+	"jGC3CwUqW0ZregV2qZKvtd0ZjXKf2XZPODl2T5zghrC3by4uv9Hu59wuGdwIY03IZgWCzNRtJU6CUVoj",
+	"5qPlbodYOI4j1ThW0aAWQ61WmBcQ3U2ytzDlbRi85etU8eRSqV+4XsDjeJu7QaZWqWlKw2ywtsQZZahE",
+	"DyEU4JKNjvafHFAoZL4xqumejb0UT0muPBw8l2+1Wmgw5nGLr5CJnOblQBvL3wolO0xUFZMJycpxTqo4",
+	"DiTiKnSFcyGFWULyTXSuO8LdtlHdAeN95BGHL5V6xeXaM/qx/OUWpqnIhN1WWYIbdI/loFm+xKDN4QDW",
+	"298dDbN+GSY0vaCQ7GC05yPubyJ1SrGMy3XJUHPiUjGo2RHlbnYoeROVcw7YmUDggfFxvQZCyjWQo3ic",
+	"iEeU1ORDdMI28YfLI0Q1eyKGkakD1PRaJ2oXBtGdVtamOFpz+l7kbyDicZHvZkZqp0pJdbHNP73bSF4R",
+	"7943Qs7HAaS7Y9YWLmrHqUyLxdIyqVb/DCKqOeeBL/0ihpd6VlFQAVFEsGbJNaWtUBJ67yARpu9op+1H",
+	"2gcTeWG5toaAahlqGeUTMznIBLfPWL42bKYKmaDEx0uIr1wAFXMZQ2rYQjElQwY3MeROPi0YO5EePHsU",
+	"+16aIs+VtpC8gkTwS/Icj9uqaqRphkNNyQvd5x+ywlDQsDXDP+MdcKeizbmiQXBbTUfy/owY2EghbI/c",
+	"kj2rPM/RKeda5aCtcLmbZtx//0JKF/U8cAmgvwqhEQD90RzjY5UtUrM/ISakWlJritR2ZWkdaelGTLVN",
+	"aqyyjMuke73+Jou51hjcqQKtULpCGYzcDBFBEllkSLO7hPTWIMVf20p41dmO+znkTNmFe3aTSX6IsFpG",
+	"J6tQSe7dV8rsVCkMHCAJPf7+HPcSeMiQGmIQ15R2RbkZDVkK1vpYNhELYU2/je1Ge/sHQdhMLI6Grbzi",
+	"QTuveLrzH3zn03DnuDO7GH5rkQzd0u9h912CWWUKnEEasCjXIoYoZFFcaI2QJPKezliRcbQr9MQ0A2P4",
+	"AswUvWFEdjLnBs2kkoyTH5zIhucrg/+M9RKIRYYxDfHDhGh5nQ3t01y+4MBnZaC/tdGetDs2299F/+6X",
+	"097Ns/fvujbl3hV2T1W9wmJlbJl6K18sgQJrL/jErwwZZVQGDKdDd5KpBNKNqGI4GO7v7w+Hw2Enydcg",
+	"Synapk4kIC1ury4pu3h1gTIe8zR1rqy0JdYrycbkp0P6r8yKdpFAvNqe/wOOTvCmZaaRTdsc2VzyyE07",
+	"/Gaq8zjzFrbgzdSqK5DbK32rFXGX1lvBYcSJpXI56+WrdN8ZplaSzXh8BTIZM85efLhkPSSGx5a9+HDR",
+	"Z0YsJKJQihPOLvYOj0J2ljy/OMXNe+d+r5bKAIuuRFIiT+5qZZZFP51dst3BCtJ050qqldz9c3VlBs7R",
+	"snNK1qVcZGbMImEMKjsvkoj1KLKo63formMl52JRVHU2JaEfssgUM28XKAgoM9UT2auzZZVVwQDgbDA6",
+	"OgjdGNH3EY7RfHNavhKxntUFzSE4JcPlbB6FExnBTR6xXiZkYcE4HNlHUSqk+KsAFv1pRbSVvD5hnBBX",
+	"nYrlqVETGeHFkmo/pSv/+Y1xsIgQneOIWEhuCw1hm2fONt7kUViarol0eJFxT5MP1QyAHLBTp/qbnMYH",
+	"pKJZ0BJcwZqihzLUK3PME4n7yVZLES9L5m6lJ1H0UOB6wroiMCRlkZpLVuQLzRPwEUatdbB+sZz9FIs3",
+	"4sWP7z+dj16Lc3Oe2fw/np0fnYuD4hf8Ld8dxvj7Kv/9t2cvjgewfvEp+XAu3ohz/ery15vXl+9Hry9P",
+	"b149PxXzXwfxXipn2Y/D5PcXiDk6PeR05+P3k8ngMxe6anT3uEOv7V0OsUrVtbX4jGqOcy7SQsOgHdgJ",
+	"U8KsXANtH261Bp5QnDNbsxxUnlavuTeQ93gbzepEWsXMStgYNciDmVTFPBXoMb3DGE/kRO6wrYoQGom5",
+	"gJRKxpkwRshFWJr0lVYYSK5zqsurgryQS9L3OsJTYfutObwKjGmsVkAvjM/VzwpbAnfOXNWqjPlXS27B",
+	"WwoiZCKZ03FhxxRsIWEh/RUvueYxwiz3OyXoRGKOkl/UEu0ydm06q74IT2pHJYy7Sh/r+ULWvhtBKjud",
+	"I7zwb7Z0pSre0JxUyyBFTJVcgGY8tuK6HvEIHxgNR35gZ7nKKsW4af6FYf46bXZrznK0H9wwsZIOsdhp",
+	"8zHa9c0QhxxqPUWZx9aFJLNRjjwa9k9cUYZ1l/JcInTDCKFnykFzi9KZpmqF0oJD9KJnb14/e//u3dnr",
+	"y+m7s1/fn11cTs+foxE3QsYYVSOCNuiTSBpcaVFYH/dssZ3W3QxVJdiV0leeh40CFfN3SgGsXqnXeliy",
+	"sVEw9gOVzR1OR6o3jtwbVqlpxuV6imYpy61pvoVG1KuWUkzNLciTbfEBBK31wH5H4SZHq9Qlb/5W1TS0",
+	"LNMkNCmCsWt0/DtlQNcq0HWMV9f86hATPURF0rEjqQVkXHkfBUwqyoqRBvGUzbXKNrWrVxWMLaSpcb7H",
+	"M7DKV42381ysO81VJjH53MIdyTonHWVRzlnUO5W+swMB1dQtciv11B68ka7anqKr+4F6n8rGI6mkAWmg",
+	"PaavIm6P112129KFOm2DIGMr148XC4IBcqpVYenCdrXFT//z5eVbVOGq88AaSOcNc73D2pnO8QNTpJ3O",
+	"hWTjBD1ctEvQKcK56xay2l+5gnAJi51F6z9UNu4qYI9btH5JXb6usCPBrshOHomTz69q7R3KVJv/rXI5",
+	"UdM0Zq4Zr1U+J//HS0L6OL0LpUm6G7X08IuL6Rjs5UWWC7nonzCOQ3vXUeFz59+dLfIW1iuWk4ztWosT",
+	"kK+qYzi/3lld9lL72Kqt16W2Tm/niakxsr1bdaa4t5UiFuRHG9nhSlBri9Ku4jrE1lFgrQAJrSQa+4Jk",
+	"aXbxqpBgUOjUDHwgR89+ilhPFdYISmS5wMwinuqPGy6c1A3JL6xFjicYapIMJZCjs5LxulYMZ4ict0kF",
+	"ApA4VQaawFOSP0cKEOZyiRGsn9A5mIPj4zr2rexwqhYuHAKrRUz8Q9zRFB0KX920bFnIBSvyplcsadvK",
+	"/UA3fj8t4baR/AqmMfeKUtkYD+1ZzwAwPlPXGPCd+gRE6PnBQBZZWCX63XonclaI1DKrEr72Ap2ANyjL",
+	"Uh95glCAJAKdDrjXvaV2pKTiCtqRheFrsxmIbXa+NaMmvvPp4x8+Kvr4752pxWaivzMps6L4E61w2BXD",
+	"tGh5XKPdf2XOZiMqbHDDs6YzKHxx8eb1B5h19li/kcDyYpaKmPIrvXc/PmM/HI5+CJn/64n768lw/4f+",
+	"mEVnzyKf5oj1NTrnG/zfOjph0ZuXbyPWO0v2Dg9Hx316aiLrx04Y1S8vTssBJF6HaMBekxpylmtxjSYp",
+	"57ozMcrTRXcqkKcLpYVdOjuD6zBiIQ3N06wZULIpCAPKNgVhQMmmBsvqPY319Z3p12twKS/iRe/tzt7h",
+	"kcvsbnLgCtamOT09StPTA50T35HihxsnGG7mdxfUGm9CNuMGjg4KTYWhrcGu7sqdXsH6O+N2+Gj/CXvx",
+	"4SWzyyKb5VpIy3oXP5/uUBquGt611nNGWcLvTCszJ2z35HZ95+QUOLd25lkQBm9evqVNOe3kjLyje0Ul",
+	"RVqYL2NMYe5O6joCBeG3ugJlxKJVfjJi0UnlTTeVNyxWSicIlYD1zp71y+p5U/fevHzb/xzld/B03Rjf",
+	"seLs2QM4sWFPcMuc1DgWhaRy95uUC+gsveAD7APM2EtYswuwtWXpIz6sl222K114Ff8VFrLPGsiGcbut",
+	"COVa8/X28nDcrtW8XSoJrwk9drO3lTqyysGrdcg8MMInMcBUOuMWIfUctOv4HB2MDg8PD4ej4RCt3fcj",
+	"djA6ZIeHh4wu9QcTeZHzGEzIEm6W9K+yrsqec4R+SzDgCvU+EKB7YiGVhmTTuzamaxf09vfuOSgwmXz/",
+	"v/8Y7hyzXn8wmex8/Hf88bF1pdMZ1+7sAQWadrqHzIkGW2jpGnmj3RqW7e+xJdzwsopSp9a8T9mIPK9H",
+	"IeN0AMg5luu9TbY8oB2+yauj+w5VVInbnTuqn781lnlnJZj6LzZTYGU42pS2be2QlZzepxZNkd7UAz9C",
+	"lyY0ib9w2fW7C6tl5o66RtzD36g/4Zugo4fmzFuDdEpys9DrAgOEjd4llgfEokkwnAQuLCziGMxmrbMt",
+	"ZRs19buq6bgoIeeqbJjhMUmTPyfk7NBOrtXNmmVcSMuFBG3Qfus0GAdLa3Mz3t1dCLssZoNYZbvNd1o/",
+	"gq0OFxKinVZY7fccPUymZiKlqp9xpS9VWGaWIs/pqCD7TUm+AOJaeczNQKzBlkf0eJ4PJnIiW6uYK73i",
+	"2p3dMBgtaQAq6Vb5DT9uY1OqSD3WQEaHp4ZOjTEST5hIF7u5Ktai8OOjreaCDm656lgZvrkCiD9nN1OJ",
+	"8BYYp1DSB0ZbZEwkWWZrmNJiIdAjvPbRxQ3F9e4MW54bttLCWpA+fCOfgc9cAeRspfQVChRyplW38VGj",
+	"qZcbnbmCzEwl6/HjqjpUe+wu6/gAkcVc1tUd3xlYZk132xl4Su74+cr8+0SW9Mc8g64sbGOpPnvoCvfo",
+	"Bln0+443DDvnzyPm2gDH5Va0GuKa03Kq6oyoA2bvyUT6HpjQd8CELBqgQ55GFJXsRKHvf8cxKW28EgYG",
+	"7NdCWaoA0LAacqWtk+5cq1kK2bgpXz43UMLi+rQf5dz4DBWESCu77MlPpSIG6QCpV+tX55dbGqxykEYV",
+	"OoaB0otd/5LZxWcR+AibblqEgEr8xunyaDAcDPFJHIjnIhgH+4PhYN/F4EuyfN1VdbyzgDt6RBpAroZ4",
+	"W+iv7zMizQjPUJDm5Hi7EyGaSAIN3pTOi7TKuvo6hqsqueMLQhsbuhNgGizVIIgiNysNaChNWybsJlJI",
+	"VMkBO92IaZyAVXtoHDS320FTHTD1B+ypq6sbZpaqSJOJjHm8BJ82sqzHDYue4aWdZ0pardLIF6Fc5DgH",
+	"1C5hfS6/VJ01ywBamRaicTCRZ1lut0pcPuqVyq94wF4rS5ndHZ8AdwLn6mBCyfMkGAc/gW2j+Y3DoXvD",
+	"4Zd1azr4/oeP16ugm0LqKgam0DQ4+j29/tdCPn0yXzz/65cn/9LPb179nK+eLn4tfr9+Y/Tqp73T68uz",
+	"gw8fFoGPKF2oSAEcBWEUcgXzJ/tvXuw/37v5cfR08eS6mB3bX2C0+PnVp99+OIInl4U5Lt7+fP3ut7P3",
+	"AQVRwc30x7NP74rjbP/o519eT20BR4fHv7zOf/9wlD9bX1hx9a8/X55/OD/kw+D244O7RdusvKNrlDIU",
+	"YDeOaLTkY1vbflYrKtxWQuXLDiRpSRtrOK0MWcZvdvgC/tc+xQP3H944GB7+Zx+G+ensnz8L89PZtz4K",
+	"g1Tfz0xcU5FlXK/rDfeAw9nnzdI3aitiP75AzQn8hY840K5vah3/HeSqO5RQudkMJcocr1RsXmgqgza7",
+	"4wRawwQc6tnGU73rUd/bJ39cs87k7w/LapWvZPl0ubaskFakXjzp8wO+8+OE1bl9bv2XEpzfLKuFhh0M",
+	"hz4v6OFIV42Y9dqneUfH/S6T5hqWm7FMfUD6qUq+8JT7l52sfrA8t3vAb9vRi9UF3H6tIa76revG6OrU",
+	"9/DLCaUu2zv0b/OkRFWvp6M7B47yrkmqFe42ztTX1uj+V7YO8+GLo/3Pv7h5UI3ee8CEnUcZ8OW948+/",
+	"vHmA6TYMDh/CmPYxTHpr70HsLL/pQK/sP2R19UkYeufg8+9sHFFumz4nORu2qWHnWpe9tUOId7exe+YO",
+	"odg7u94R0NVF+Cpk6rAurY6aidy0LEd91xFjl0InzSEJ5m21qvQ6Gm5CVrfOUIzjqVdzCjO2IqcmUmNV",
+	"8xmtlSqJ31EdToMxdRFvUYAxYCbS5FTHVPgKnR7zj0JZpeZJwor8xMXhiibc7FZAqlqpThqNp+lEIhJu",
+	"F5V7B3vHG+0VnsXN1oaTVqsSIgDaYUgcR05bDUJ+s7rCAWaVCjsbS3mzr7TsOEbeTGSu1bWP1jsal533",
+	"wwjX0J4KW34FoNHCHPp2VP8SPVVnIcmvf6YnGbd1WZ4YtbowVngQ5/qlV0p34nISlm/lw9zhkfKkxz/l",
+	"0ZqHX/4Rh1adjPCnHD5zqKF9vqA+TtDV+u87/dv9+Y/+qMow6G6v/+cbkb90t+7z6qXako6ebHSAVmr0",
+	"3x7+/2MPT0cI+OYxmATu9/K6rovcEdSQRe4Yt0wCt9zUbF1GN9dKxC5dPGDuc2ONbGnD31LLes4NJZXL",
+	"xBKlAnfLs4boni5bEk8OllNWsl34KxvGy4Y715rjklLR9xFTuXuwf9JKT9J3Xza7zquvwTU9nP+OXNlI",
+	"5ysPm/OXB3X8U19SWyzriexUVh9vai7ctaNW5yzW7rg4LsGfYpvIp1s3/Qmxxmp4apQfzbAe8HhZZnzr",
+	"4+X+Q09CthLa/fFE8la7ITnqsqO70Q5J/RmzdbP7cbZuf2Koq/lxInsHw/272y/pS3jN+X2Pl2uP6upR",
+	"dCvPuL6izstGw2LY+oyQm7ez7RLnvK+rkZDdRNLRRNN32I77aNxht0a7a0ifNfBNaedv3U83uvu76t4c",
+	"DcPhcFid4/Yv1vycux56NxGq0AII4jwMEjrkd0FfoJEd3ZBW0bceqQsREZfhcxjf8+2/7e8nLsAaB9Dc",
+	"pwq9jPkvJt7ziUQk7ANtStfpBLj7cELYaOvz2YyJvPPww1YaY9gfsPP6IJRrJyRl8Gcfmq9/ZyayactK",
+	"iOq+OZhSwniN1nG1VAzRaAsB+0MLgtrI6aw/aVIZtIwZlxOJoJhMSapcW3U7WNFgClTX2Zqgc4lnaQM6",
+	"u2cncnub/bcae5edRzQyvmbxUrn0veMHSrBV5eKULjfFSfRE+oCnVY/eCtQG/Q6o7R32Bthufqz0j24v",
+	"WT+yu/Ex09uPX4HWyxJ/q5/jwcCuqwHhn0DjXwGOH7WWsh/hISkov/0n1HzuFNy7jBVfPx6xPgBidX8h",
+	"8Kvw7vAB0HP7+0P/dUj5Adi180Nu/w2z74LZXe1C9yBsfJcsqrNc27ri4ZizlPi3L3kkKi4ydIRV+XmX",
+	"LJmfqLOLKfTniOsPwzDu4HlX58ig/shti+rb8I5W0Xbd5K5qMdssFhNN9xxNdxkXT4mvt9x+vP1/AQAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -226,6 +226,9 @@ type CheckResult struct {
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -382,6 +385,9 @@ type IdempotencyKey = string
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -421,6 +427,9 @@ type BadGateway = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -460,6 +469,9 @@ type BadRequest = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -499,6 +511,9 @@ type DestinationNotAllowed = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -538,6 +553,9 @@ type GatewayTimeout = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -577,6 +595,9 @@ type IdempotencyKeyReused = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -616,6 +637,9 @@ type InternalError = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -655,6 +679,9 @@ type MethodNotAllowed = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -694,6 +721,9 @@ type PayloadTooLarge = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -733,6 +763,9 @@ type RequestInProgress = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -772,6 +805,9 @@ type TooManyRequests = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -811,6 +847,9 @@ type Unavailable = Error
 //     it may be the wrong codes for the number); retry after `Retry-After` seconds
 //   - `destination_not_allowed`: this server does not send codes to the number's country or kind of
 //     line (such as premium rate)
+//   - `verification_blocked`: verifications to this destination (a range of numbers, or a country)
+//     are paused for a while, because codes sent there are not being entered (SMS pumping); a
+//     number verified here before is not refused
 //   - `request_in_progress`: a request with the same `Idempotency-Key` is still being handled
 //   - `idempotency_key_reused`: the `Idempotency-Key` was already used with a different body
 //   - `unavailable`: this server cannot start verifications right now (its shared state is
@@ -999,8 +1038,10 @@ type ClientInterface interface {
 	//
 	// Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 	// a destination its operator does not serve, by country or by kind of line such as premium rate
-	// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-	// country or for all starts together (429 `rate_limited` with `Retry-After`).
+	// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+	// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+	// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+	// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 	//
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
@@ -1029,8 +1070,10 @@ type ClientInterface interface {
 	//
 	// Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 	// a destination its operator does not serve, by country or by kind of line such as premium rate
-	// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-	// country or for all starts together (429 `rate_limited` with `Retry-After`).
+	// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+	// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+	// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+	// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 	//
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
@@ -1179,8 +1222,10 @@ func (c *Client) CheckVerification(ctx context.Context, body CheckVerificationJS
 //
 // Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 // a destination its operator does not serve, by country or by kind of line such as premium rate
-// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-// country or for all starts together (429 `rate_limited` with `Retry-After`).
+// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 //
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
@@ -1219,8 +1264,10 @@ func (c *Client) RequestVerificationWithBody(ctx context.Context, params *Reques
 //
 // Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 // a destination its operator does not serve, by country or by kind of line such as premium rate
-// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-// country or for all starts together (429 `rate_limited` with `Retry-After`).
+// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 //
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
@@ -1536,8 +1583,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 	// a destination its operator does not serve, by country or by kind of line such as premium rate
-	// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-	// country or for all starts together (429 `rate_limited` with `Retry-After`).
+	// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+	// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+	// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+	// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 	//
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
@@ -1566,8 +1615,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 	// a destination its operator does not serve, by country or by kind of line such as premium rate
-	// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-	// country or for all starts together (429 `rate_limited` with `Retry-After`).
+	// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+	// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+	// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+	// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 	//
 	// Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 	// the first answer again, and no second code is sent.
@@ -2135,8 +2186,10 @@ func (c *ClientWithResponses) CheckVerificationWithResponse(ctx context.Context,
 //
 // Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 // a destination its operator does not serve, by country or by kind of line such as premium rate
-// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-// country or for all starts together (429 `rate_limited` with `Retry-After`).
+// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 //
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.
@@ -2171,8 +2224,10 @@ func (c *ClientWithResponses) RequestVerificationWithBodyWithResponse(ctx contex
 //
 // Before anything is sent, the server also refuses (each answer names the reason in `error_text`):
 // a destination its operator does not serve, by country or by kind of line such as premium rate
-// (403 `destination_not_allowed`); and a start over a rate limit, per client IP, per number, per
-// country or for all starts together (429 `rate_limited` with `Retry-After`).
+// (403 `destination_not_allowed`); a destination whose codes are not being entered, the mark of
+// SMS pumping, for a while (403 `verification_blocked`; a number verified here before still
+// passes); and a start over a rate limit, per client IP, per number, per range of 10,000
+// numbers, per country or for all starts together (429 `rate_limited` with `Retry-After`).
 //
 // Send an `Idempotency-Key` to make retries safe: a retry with the same key and the same body gets
 // the first answer again, and no second code is sent.

@@ -69,8 +69,9 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 		Limits: guard.Limits{
 			IP: cfg.Protection.RateLimitIP, Number: cfg.Protection.RateLimitNumber, Check: cfg.Protection.RateLimitCheck,
 			Country: cfg.Protection.RateLimitCountry, Global: cfg.Protection.RateLimitGlobal,
-			WrongCodes: cfg.Protection.RateLimitWrongCodes,
+			WrongCodes: cfg.Protection.RateLimitWrongCodes, Prefix: cfg.Protection.RateLimitPrefix,
 		},
+		Fraud: cfg.FraudOptions(meter),
 		Destinations: guard.Destinations{
 			AllowedCountries: cfg.Protection.AllowedCountries, BlockedCountries: cfg.Protection.BlockedCountries,
 			AllowedTypes: cfg.Protection.AllowedNumberTypes,
@@ -117,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	if a.listener, err = listen(cfg.HTTP); err != nil {
 		return nil, err
 	}
-	a.admin, err = newAdmin(cfg.Admin.Addr, meter, logger)
+	a.admin, err = newAdmin(cfg.Admin.Addr, meter, g, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ type Config struct {
 	Protection Protection // rate limits, destinations and idempotency
 	Redis      Redis      // the state replicas share
 	Token      Token      // the signed proof of a verified number
+	Fraud      Fraud      // the fraud guard, which learns from conversion
 	Admin      Admin      // the metrics listener
 	Log        Log        // the log's format and level
 	Shutdown   Shutdown   // the graceful shutdown
@@ -144,6 +145,7 @@ func (c *Config) normalise() {
 	c.Protection.normalise()
 	c.Redis.normalise()
 	c.Token.normalise()
+	c.Fraud.normalise()
 	c.Admin.normalise()
 	c.Log.normalise()
 }
@@ -161,6 +163,7 @@ func (c Config) Validate() error {
 		c.Protection.validate(),
 		c.Redis.validate(),
 		c.Token.validate(),
+		c.Fraud.validate(),
 		c.Admin.validate(),
 		c.Log.validate(),
 		c.Shutdown.validate(),

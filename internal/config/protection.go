@@ -19,6 +19,7 @@ type Protection struct {
 	RateLimitNumber    state.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m" refuse:"empty"`
 	RateLimitCheck     state.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m" refuse:"empty"`
 	RateLimitCountry   state.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off" refuse:"empty"`
+	RateLimitPrefix    state.Limit   `env:"RATE_LIMIT_PREFIX" envDefault:"30/1h" refuse:"empty"`
 	RateLimitGlobal    state.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off" refuse:"empty"`
 	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES"`
 	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`

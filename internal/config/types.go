@@ -51,3 +51,29 @@ func whichApply(set map[string]bool) string {
 	}
 	return strings.Join(names, ", ") + " apply"
 }
+
+// Days is a duration given as a Go duration ("720h") or in whole days ("30d"), as people count a
+// trust that lasts weeks.
+type Days time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
+func (d *Days) UnmarshalText(text []byte) error {
+	t := strings.TrimSpace(string(text))
+	if n, ok := strings.CutSuffix(t, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return fmt.Errorf("%q is not a whole number of days such as 30d", t)
+		}
+		*d = Days(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(t)
+	if err != nil {
+		return fmt.Errorf("%q is neither days such as 30d nor a duration such as 720h", t)
+	}
+	*d = Days(v)
+	return nil
+}
+
+// Duration returns d as a time.Duration.
+func (d Days) Duration() time.Duration { return time.Duration(d) }

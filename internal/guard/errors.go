@@ -16,6 +16,7 @@ const (
 	KindRequestInProgress     Kind = "request_in_progress"     // the same idempotency key is in flight
 	KindIdempotencyKeyReused  Kind = "idempotency_key_reused"  // the idempotency key came with another body
 	KindUnavailable           Kind = "unavailable"             // the shared state cannot be reached (fail closed)
+	KindVerificationBlocked   Kind = "verification_blocked"    // the fraud guard paused this destination
 )
 
 // Error is a refusal by the guard. Text is safe to show to the app; Err (the cause) is for the log.

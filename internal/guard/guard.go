@@ -32,6 +32,9 @@ type Limits struct {
 	Check   state.Limit // checks, per request_id, whatever the IP
 	Country state.Limit // starts, per destination country
 	Global  state.Limit // all starts together
+	// Prefix is starts per block of 10,000 numbers (the number without its last 4 digits): pumping
+	// walks a range its operator pays for. Numbers verified here recently are not counted.
+	Prefix state.Limit
 	// WrongCodes are wrong codes per number, over all its verifications, so that a brute force of a
 	// number's codes is bounded, not only of one verification's.
 	WrongCodes state.Limit
@@ -75,10 +78,14 @@ type Options struct {
 	VerificationTTL time.Duration
 	// Disclosure says who may learn a running verification's request_id; empty means DiscloseNever.
 	Disclosure Disclosure
+	// Fraud configures the fraud guard; its zero value is off.
+	Fraud FraudOptions
 }
 
 // Guard decides whether a call may go ahead. It is safe for concurrent use.
 type Guard struct {
+	now             func() time.Time
+	fraud           *fraud
 	store           state.Store
 	fallback        Fallback
 	verificationTTL time.Duration
@@ -109,7 +116,12 @@ func New(opts Options) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
+	fr, err := newFraud(opts.Fraud)
+	if err != nil {
+		return nil, err
+	}
 	g := &Guard{
+		fraud:           fr,
 		fallback:        opts.Fallback,
 		verificationTTL: opts.VerificationTTL,
 		disclosure:      disclosure,
@@ -126,6 +138,7 @@ func New(opts Options) (*Guard, error) {
 	if now == nil {
 		now = time.Now
 	}
+	g.now = now
 	if g.onStoreFailure == nil {
 		g.onStoreFailure = func(string) {}
 	}
@@ -148,40 +161,86 @@ func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error 
 // AllowCheck applies the per-request_id limit on code checks, so that guesses spread over many
 // addresses still add up, and over the letter cases of one id too (ids are hex or UUIDs, which
 // a backend may match without regard to case).
-func (g *Guard) AllowCheck(ctx context.Context, requestID string) error {
+//
+// The Hold it answers is released when the backend never accepted the check, so that an outage
+// of Vonage does not use up the user's checks.
+func (g *Guard) AllowCheck(ctx context.Context, requestID string) (*Hold, error) {
 	if g.limits.Check.Off() {
-		return nil
+		return &Hold{}, nil
 	}
-	_, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
-	return err
+	t, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	return &Hold{g: g, taken: t}, err
 }
 
 // Admit decides whether a verification of num may start: it refuses a destination the policy
-// refuses, and a start over the per-number, per-country or global limit. Test numbers never come
-// here: they are not sent anywhere, so nothing needs guarding but the per-IP limit.
-func (g *Guard) Admit(ctx context.Context, num phone.Number) error {
+// refuses, a destination the fraud guard has paused, and a start over the per-number, per-prefix,
+// per-country or global limit. A number verified here recently is spared the fraud guard and the
+// per-prefix limit. Test numbers never come here: they are not sent anywhere, so nothing needs
+// guarding but the per-IP limit.
+//
+// The Hold it answers is released when the backend never accepted the start, so that an outage of
+// Vonage does not use up the user's budgets.
+func (g *Guard) Admit(ctx context.Context, num phone.Number) (*Hold, error) {
 	if err := g.destinations.allow(num); err != nil {
-		return err
+		return nil, err
+	}
+	trusted := g.trusted(ctx, num.E164)
+	if g.fraud.on() && !trusted {
+		if err := g.judge(ctx, num); err != nil {
+			return nil, err
+		}
 	}
 	var rules []state.Rule
 	if !g.limits.Number.Off() {
 		rules = append(rules, state.Rule{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
 	}
+	if !g.limits.Prefix.Off() && !trusted {
+		rules = append(rules, state.Rule{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(PrefixOf(num.E164)), Limit: g.limits.Prefix})
+	}
 	if !g.limits.Country.Off() {
-		country := num.Region
-		if country == "" {
-			country = fmt.Sprintf("+%d", num.CountryCode) // non-geographic numbers such as +882
-		}
-		rules = append(rules, state.Rule{Name: "per country", Label: "country", Key: "country:" + country, Limit: g.limits.Country})
+		rules = append(rules, state.Rule{Name: "per country", Label: "country", Key: "country:" + CountryOf(num), Limit: g.limits.Country})
 	}
 	if !g.limits.Global.Off() {
 		rules = append(rules, state.Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
 	if len(rules) == 0 {
-		return nil
+		return &Hold{}, nil
 	}
-	_, err := g.take(ctx, verify.OpStart, rules)
-	return err
+	t, err := g.take(ctx, verify.OpStart, rules)
+	return &Hold{g: g, taken: t}, err
+}
+
+// Hold is a call counted against limits before the backend answered it.
+type Hold struct {
+	g     *Guard
+	taken taken
+}
+
+// Release gives the call back to every limit that counted it: the backend never accepted it.
+func (h *Hold) Release(ctx context.Context) {
+	if h == nil || h.g == nil || h.taken.limiter == nil {
+		return
+	}
+	// The client may have hung up; the hold must still be given back.
+	ctx = context.WithoutCancel(ctx)
+	if err := h.taken.limiter.Refund(ctx, h.taken.rules, h.taken.token); err != nil {
+		// The call stays counted until its window passes.
+		h.g.failure(ctx, fmt.Errorf("give back a held call: %w", err), StoreFailureLetThrough)
+	}
+}
+
+// Unaccepted reports whether err means the backend never accepted the call, so that it cost
+// nothing and must not use up a budget: it could not be reached, failed, timed out or throttled us.
+func Unaccepted(err error) bool {
+	ve, ok := verify.AsError(err)
+	if !ok {
+		return false
+	}
+	switch ve.Kind {
+	case verify.KindUpstreamUnavailable, verify.KindUpstreamTimeout, verify.KindUpstreamError, verify.KindThrottled:
+		return true
+	}
+	return false
 }
 
 // taken is one call take admitted: the limiter that counted it (nil when none did) and its token.

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
@@ -31,7 +30,14 @@ var Disclosures = []Disclosure{DiscloseNever, DiscloseToStarter, DiscloseAlways}
 // only goes without a token and without the per-number wrong-code limit. While the store fails, the
 // record is kept in this replica's memory.
 func (g *Guard) Started(ctx context.Context, requestID string, num phone.Number, test bool, clientIP string) {
-	v := state.Verification{Number: num.E164, Client: ClientKey(clientIP), Test: test}
+	v := state.Verification{Number: num.E164, Client: ClientKey(clientIP), Test: test, Started: g.now().UnixMilli()}
+	if !test {
+		v.Country = CountryOf(num)
+		if g.fraud.on() {
+			g.fraud.Observer.FraudStarted(v.Country)
+			g.noteFraud(ctx, v, state.FraudStarted)
+		}
+	}
 	id := verificationID(requestID)
 	err := g.store.RememberVerification(ctx, id, v, g.verificationTTL)
 	if err == nil {
@@ -81,10 +87,7 @@ func (g *Guard) Disclose(ctx context.Context, requestID, clientIP string) bool {
 }
 
 // Attempt is a code check held against its number's wrong-code limit until its answer is known.
-type Attempt struct {
-	g     *Guard
-	taken taken
-}
+type Attempt struct{ hold Hold }
 
 // AllowWrongCode holds one check of a code for the number against the per-number wrong-code limit,
 // before the code reaches the backend, so that checks in flight at once cannot together exceed it.
@@ -99,24 +102,19 @@ func (g *Guard) AllowWrongCode(ctx context.Context, number string) (*Attempt, er
 	if err != nil {
 		return nil, err
 	}
-	return &Attempt{g: g, taken: t}, nil
+	return &Attempt{hold: Hold{g: g, taken: t}}, nil
 }
 
 // Settle counts the check as a wrong code when it was one (Verify status 16 or 17) and gives its
 // hold back otherwise.
 func (a *Attempt) Settle(ctx context.Context, err error) {
-	if a == nil || a.g == nil || a.taken.limiter == nil {
+	if a == nil {
 		return
 	}
 	if ve, ok := verify.AsError(err); ok && (ve.Kind == verify.KindCodeMismatch || ve.Kind == verify.KindTooManyAttempts) {
 		return
 	}
-	// The client may have hung up; the hold must still be given back.
-	ctx = context.WithoutCancel(ctx)
-	if rerr := a.taken.limiter.Refund(ctx, a.taken.rules, a.taken.token); rerr != nil {
-		// The hold stays until its window passes: the number has one wrong code fewer to spend.
-		a.g.failure(ctx, fmt.Errorf("give back a wrong-code hold: %w", rerr), StoreFailureLetThrough)
-	}
+	a.hold.Release(ctx)
 }
 
 // verificationID is the key a request_id is remembered under: ids are hex or UUIDs, which a backend

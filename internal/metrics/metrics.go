@@ -33,6 +33,10 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
 	storeFailures *prometheus.CounterVec
+	fraudStarts   *prometheus.CounterVec
+	fraudVerified *prometheus.CounterVec
+	fraudBlocks   *prometheus.CounterVec
+	fraudShadow   *prometheus.CounterVec
 }
 
 // New returns the metrics of one server, version being the build's version (the -X ldflag).
@@ -72,6 +76,19 @@ func New(version string) *Metrics {
 				"or let_through (let through uncounted, such as an idempotency record that was not kept).",
 			"outcome"),
 	}
+	m.fraudStarts = f.counterVec("fraud_starts_total",
+		"Verifications started, by destination country (ISO 3166 region, or + and a country code): what "+
+			"the fraud guard's conversion is measured on. Test numbers are not counted.",
+		"country")
+	m.fraudVerified = f.counterVec("fraud_verified_total",
+		"Verifications verified, by destination country: divided by fraud_starts_total, the conversion.",
+		"country")
+	m.fraudBlocks = f.counterVec("fraud_blocks_total",
+		"Blocks the fraud guard started, by scope (prefix or country).",
+		"scope")
+	m.fraudShadow = f.counterVec("fraud_shadow_refusals_total",
+		"Starts the fraud guard would have refused with FRAUD_GUARD=shadow, by rule (fraud_prefix, fraud_country).",
+		"rule")
 	info := f.gaugeVec("build_info", "Always 1; the labels say which build is running.", "version", "go_version")
 	info.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, outcome := range funnel {
@@ -105,11 +122,23 @@ func (m *Metrics) InFlight() (done func()) {
 
 // Refused counts a request refused before the verification backend was called, reason being the
 // error code the client got (invalid_number, rate_limited, destination_not_allowed, ...) and rule
-// the limit or destination rule that refused it ("ip", "number", "check", "country", "global",
-// "number_type"), or "" when no rule did.
+// the limit or destination rule that refused it ("ip", "number", "prefix", "check", "wrong_codes",
+// "country", "global", "number_type", "fraud_prefix", "fraud_country"), or "" when no rule did.
 func (m *Metrics) Refused(reason, rule string) {
 	m.refusals.WithLabelValues(reason, rule).Inc()
 }
+
+// FraudStarted implements guard.FraudObserver.
+func (m *Metrics) FraudStarted(country string) { m.fraudStarts.WithLabelValues(country).Inc() }
+
+// FraudVerified implements guard.FraudObserver.
+func (m *Metrics) FraudVerified(country string) { m.fraudVerified.WithLabelValues(country).Inc() }
+
+// FraudBlocked implements guard.FraudObserver.
+func (m *Metrics) FraudBlocked(scope string) { m.fraudBlocks.WithLabelValues(scope).Inc() }
+
+// FraudShadowRefused implements guard.FraudObserver.
+func (m *Metrics) FraudShadowRefused(rule string) { m.fraudShadow.WithLabelValues(rule).Inc() }
 
 // StoreFailed counts a failed call to the shared state by what the guard did about it.
 func (m *Metrics) StoreFailed(outcome string) {

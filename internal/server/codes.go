@@ -61,6 +61,7 @@ var answers = map[string]answer{
 	string(guard.KindRequestInProgress):     {http.StatusConflict, ""},
 	string(guard.KindIdempotencyKeyReused):  {http.StatusUnprocessableEntity, ""},
 	string(guard.KindUnavailable):           {http.StatusServiceUnavailable, ""},
+	string(guard.KindVerificationBlocked):   {http.StatusForbidden, ""},
 
 	// The HTTP request itself, and the server.
 	codeInvalidRequest:       {http.StatusBadRequest, ""},

@@ -68,7 +68,8 @@ type options struct {
 	memoryFallback bool        // count limits in memory (on the harness's clock) while store fails
 	failOpen       bool
 	disclosure     guard.Disclosure
-	tokens         *token.Issuer // nil: no verification_token
+	fraud          guard.FraudOptions // zero: the fraud guard is off; Observer defaults to the metrics
+	tokens         *token.Issuer      // nil: no verification_token
 	ready          []server.Check
 }
 
@@ -118,10 +119,14 @@ func newHarness(t *testing.T, opts options) *harness {
 	}
 	tests := testnumbers.Numbers(opts.testNumbers)
 	m := metrics.New(testVersion)
+	if opts.fraud.Mode != "" && opts.fraud.Observer == nil {
+		opts.fraud.Observer = m
+	}
 	g, err := guard.New(guard.Options{
 		Store: store, Fallback: fallback, Logger: logger, Now: h.clock.Now, IdempotencyTTL: 24 * time.Hour,
 		Limits: opts.limits, Destinations: opts.destinations, FailOpen: opts.failOpen,
 		OnStoreFailure: m.StoreFailed, VerificationTTL: codeLifetime, Disclosure: opts.disclosure,
+		Fraud: opts.fraud,
 	})
 	if err != nil {
 		t.Fatal(err)

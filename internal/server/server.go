@@ -80,8 +80,9 @@ func idempotencyKey(header string) (key string, ok bool) {
 func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp api.RequestVerificationResponseObject, asked bool) {
 	noteNumber(ctx, rawNumber)
 	num, isTest, err := s.tests.Read(s.phones, rawNumber)
+	var hold *guard.Hold
 	if err == nil && !isTest { // a test number is sent nowhere: the per-IP limit is all it needs
-		err = s.guard.Admit(ctx, num)
+		hold, err = s.guard.Admit(ctx, num)
 	}
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpStart), err), false
@@ -91,6 +92,9 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	started, err := s.provider.Start(ctx, number)
 	if err == nil && !verify.ValidRequestID(started.RequestID) {
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
+	}
+	if guard.Unaccepted(err) {
+		hold.Release(ctx) // Vonage did nothing: the user's budgets are as they were
 	}
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpStart), s.withholdRunning(ctx, err)), true
@@ -122,7 +126,8 @@ func (s *Server) withholdRunning(ctx context.Context, err error) error {
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
 	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
 	requestID := req.Body.RequestId
-	if err := s.guard.AllowCheck(ctx, requestID); err != nil {
+	hold, err := s.guard.AllowCheck(ctx, requestID)
+	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
 	started, known := s.guard.Recall(ctx, requestID)
@@ -135,8 +140,17 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 	}
 	checked, err := s.provider.Check(ctx, requestID, req.Body.Code)
 	attempt.Settle(ctx, err)
+	if guard.Unaccepted(err) {
+		hold.Release(ctx)
+	}
+	if ve, ok := verify.AsError(err); ok && ve.Kind == verify.KindTooManyAttempts && known {
+		s.guard.Unverified(ctx, started)
+	}
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
+	}
+	if known {
+		s.guard.Verified(ctx, started)
 	}
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", requestID)
@@ -179,6 +193,9 @@ func (s *Server) GetJSONWebKeySet(context.Context, api.GetJSONWebKeySetRequestOb
 func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificationRequestObject) (api.CancelVerificationResponseObject, error) {
 	if err := s.provider.Cancel(ctx, req.Body.RequestId); err != nil {
 		return s.fromError(ctx, logName(verify.OpCancel), err), nil
+	}
+	if started, known := s.guard.Recall(ctx, req.Body.RequestId); known {
+		s.guard.Unverified(ctx, started) // nobody will enter its code
 	}
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)

@@ -114,9 +114,11 @@ type Verifications interface {
 
 // Verification is what the proxy knows of a verification it started.
 type Verification struct {
-	Number string `json:"n"`           // E.164 digits, no '+'
-	Client string `json:"c,omitempty"` // the client that started it: an IPv4 address or an IPv6 /64
-	Test   bool   `json:"t,omitempty"` // a test number, answered by the proxy itself
+	Number  string `json:"n"`           // E.164 digits, no '+'
+	Client  string `json:"c,omitempty"` // the client that started it: an IPv4 address or an IPv6 /64
+	Test    bool   `json:"t,omitempty"` // a test number, answered by the proxy itself
+	Country string `json:"r,omitempty"` // the number's region, or "+" and its country code
+	Started int64  `json:"s,omitempty"` // when it started, in Unix milliseconds
 }
 
 // ErrUnavailable is wrapped by every error a store returns when it cannot be reached or answered
@@ -170,6 +172,7 @@ type FraudRecord struct {
 	Buckets       []FraudBucket // any order
 	LastConverted time.Time     // zero: none within RetainConverted
 	Block         *Block        // the running block, if any
+	Repeats       int           // the blocks of the key that began within the memory of Block
 }
 
 // FraudBucket counts the starts of one minute, and what became of them.

@@ -117,6 +117,9 @@ func (s *Store) ReadFraud(_ context.Context, keys []string) ([]state.FraudRecord
 		if b, ok := s.blocks[k]; ok && now.Before(b.Until) {
 			out[i].Block = &b
 		}
+		if st := s.strikes[k]; st != nil && now.Before(st.expires) {
+			out[i].Repeats = st.n
+		}
 	}
 	return out, nil
 }

@@ -78,10 +78,12 @@ func (s *Store) NoteFraud(ctx context.Context, keys []string, n state.FraudNote)
 func (s *Store) ReadFraud(ctx context.Context, keys []string) ([]state.FraudRecord, error) {
 	stats := make([]*redis.MapStringStringCmd, len(keys))
 	blocks := make([]*redis.StringCmd, len(keys))
+	repeats := make([]*redis.StringCmd, len(keys))
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			stats[i] = p.HGetAll(ctx, fraudStatsKey(k))
 			blocks[i] = p.Get(ctx, fraudBlockKey(k))
+			repeats[i] = p.Get(ctx, fraudStrikesKey(k))
 		}
 		return nil
 	})
@@ -101,6 +103,9 @@ func (s *Store) ReadFraud(ctx context.Context, keys []string) ([]state.FraudReco
 			}
 			b.Key = keys[i]
 			rec.Block = &b
+		}
+		if n, err := repeats[i].Int(); err == nil {
+			rec.Repeats = n
 		}
 		out[i] = rec
 	}

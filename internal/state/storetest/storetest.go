@@ -449,6 +449,9 @@ func testFraudBlocks(t *testing.T, newStore NewStore) {
 	if !running("k") || running("other") {
 		t.Fatal("ReadFraud does not tell the running block")
 	}
+	if recs, _ := store.ReadFraud(ctx, []string{"k", "other"}); recs[0].Repeats != 1 || recs[1].Repeats != 0 {
+		t.Fatalf("repeats read %d and %d, want 1 and 0", recs[0].Repeats, recs[1].Repeats)
+	}
 	clock.Advance(30 * time.Minute)
 	if ended := end(); len(ended) != 0 {
 		t.Fatalf("ended early: %+v", ended)

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+)
+
+// Fraud is the fraud guard: it pauses verifications to a number prefix or a country whose starts
+// stop being verified, the mark of SMS pumping.
+type Fraud struct {
+	Mode guard.FraudMode `env:"FRAUD_GUARD" envDefault:"enforce" refuse:"empty"`
+	// Window is how far back conversion is measured.
+	Window time.Duration `env:"FRAUD_WINDOW" envDefault:"1h" refuse:"empty"`
+	// SettleAfter is how old an unverified start must be to count as a failure; 0 (unset) means
+	// the code's lifetime (CodeLifetime).
+	SettleAfter      time.Duration `env:"FRAUD_SETTLE_AFTER" refuse:"zero"`
+	MinStartsPrefix  int           `env:"FRAUD_MIN_STARTS_PREFIX" envDefault:"20" refuse:"empty"`
+	MinStartsCountry int           `env:"FRAUD_MIN_STARTS_COUNTRY" envDefault:"100" refuse:"empty"`
+	MinConversion    float64       `env:"FRAUD_MIN_CONVERSION" envDefault:"0.2" refuse:"empty"`
+	BlockFor         time.Duration `env:"FRAUD_BLOCK_FOR" envDefault:"1h" refuse:"empty"`
+	TrustVerifiedFor Days          `env:"FRAUD_TRUST_VERIFIED_FOR" envDefault:"30d" refuse:"empty"`
+}
+
+func (f *Fraud) normalise() {
+	f.Mode = guard.FraudMode(strings.ToLower(strings.TrimSpace(string(f.Mode))))
+}
+
+func (f Fraud) validate() []error {
+	var bad problems
+	if !slices.Contains(guard.FraudModes, f.Mode) {
+		names := make([]string, len(guard.FraudModes))
+		for i, m := range guard.FraudModes {
+			names[i] = string(m)
+		}
+		bad.add("FRAUD_GUARD must be one of %s, got %q", strings.Join(names, ", "), f.Mode)
+	}
+	if f.Window < time.Minute || f.Window > 24*time.Hour {
+		bad.add("FRAUD_WINDOW must be between 1m and 24h, got %s", f.Window)
+	}
+	if f.SettleAfter < 0 || f.SettleAfter > 24*time.Hour {
+		bad.add("FRAUD_SETTLE_AFTER must be between 1s and 24h, got %s", f.SettleAfter)
+	}
+	if f.MinStartsPrefix < 1 || f.MinStartsPrefix > 100_000 {
+		bad.add("FRAUD_MIN_STARTS_PREFIX must be between 1 and 100000, got %d", f.MinStartsPrefix)
+	}
+	if f.MinStartsCountry < 1 || f.MinStartsCountry > 1_000_000 {
+		bad.add("FRAUD_MIN_STARTS_COUNTRY must be between 1 and 1000000, got %d", f.MinStartsCountry)
+	}
+	if f.MinConversion < 0 || f.MinConversion > 1 || f.MinConversion != f.MinConversion {
+		bad.add("FRAUD_MIN_CONVERSION must be between 0 and 1 (0.2 is 20%%), got %v", f.MinConversion)
+	}
+	if f.BlockFor < time.Minute || f.BlockFor > 24*time.Hour {
+		bad.add("FRAUD_BLOCK_FOR must be between 1m and 24h, got %s", f.BlockFor)
+	}
+	if d := f.TrustVerifiedFor.Duration(); d < time.Hour || d > 365*24*time.Hour {
+		bad.add("FRAUD_TRUST_VERIFIED_FOR must be between 1h and 365d, got %s", d)
+	}
+	return bad
+}
+
+// FraudSettleAfter is how old an unverified start must be to count as a failure: FRAUD_SETTLE_AFTER,
+// or the code's lifetime when unset.
+func (c Config) FraudSettleAfter() time.Duration {
+	if c.Fraud.SettleAfter > 0 {
+		return c.Fraud.SettleAfter
+	}
+	return c.CodeLifetime()
+}
+
+// FraudOptions are the fraud guard's options as c sets them, told to observer. The simulation
+// (make fraud-sim) builds its guard with them too, so that it runs what the server runs.
+func (c Config) FraudOptions(observer guard.FraudObserver) guard.FraudOptions {
+	return guard.FraudOptions{
+		Mode: c.Fraud.Mode, Window: c.Fraud.Window, SettleAfter: c.FraudSettleAfter(),
+		MinStartsPrefix: c.Fraud.MinStartsPrefix, MinStartsCountry: c.Fraud.MinStartsCountry,
+		MinConversion: c.Fraud.MinConversion, BlockFor: c.Fraud.BlockFor,
+		TrustVerifiedFor: c.Fraud.TrustVerifiedFor.Duration(), Observer: observer,
+	}
+}
