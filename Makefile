@@ -9,7 +9,7 @@ SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
 GO_PACKAGES := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench check-generate \
+.PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench fraud-sim check-generate \
 	image check-container check-deploy clean
 
 all: build
@@ -44,6 +44,13 @@ e2e:
 ## bench: speed and memory of the hot paths
 bench:
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
+
+## fraud-sim: the fraud guard on simulated days of real users and SMS pumping, with the thresholds of
+## this environment (FRAUD_*, RATE_LIMIT_*); prints pumping paid for and real users refused, with and
+## without it. SEED=n simulates another day.
+SEED ?= 1
+fraud-sim:
+	go run ./internal/fraudsim -seed $(SEED)
 
 ## lint: go vet, staticcheck, the OpenAPI linters (Redocly, Spectral) and the Dockerfile linter
 lint: lint-go lint-openapi lint-dockerfile

@@ -24,6 +24,7 @@ var mayImport = map[string][]string{
 	"internal/app":                        {"*"},
 	"internal/clocktest":                  nil,
 	"internal/config":                     {"internal/guard", "internal/logging", "internal/phone", "internal/state", "internal/vonage/transport", "internal/vonage/verifyv2"},
+	"internal/fraudsim":                   {"internal/config", "internal/guard", "internal/phone", "internal/state", "internal/state/memstore", "internal/verify"},
 	"internal/guard":                      {"internal/phone", "internal/state", "internal/verify"},
 	"internal/logging":                    nil,
 	"internal/logtest":                    {"internal/logging"},

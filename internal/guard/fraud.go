@@ -150,8 +150,9 @@ func (g *Guard) trusted(ctx context.Context, e164 string) bool {
 func trustKey(e164 string) string { return "trusted:" + hashed(e164) }
 
 // judge decides a start to num by what the fraud guard has learnt: a blocked prefix is refused; a
-// prefix or country converting too little is blocked; in a country under suspicion only prefixes
-// that converted recently pass freely, and the others one start a day.
+// prefix or country converting too little is blocked; in a country under suspicion (blocked, or
+// blocked within the last day) only prefixes that converted recently pass freely, and the others one
+// start a day.
 func (g *Guard) judge(ctx context.Context, num phone.Number) error {
 	f := g.fraud
 	prefix, country := PrefixOf(num.E164), CountryOf(num)
@@ -172,8 +173,10 @@ func (g *Guard) judge(ctx context.Context, num phone.Number) error {
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
 		return g.fraudRefusal(ctx, RuleFraudPrefix)
 	}
-	suspect := c.Block != nil
-	if settled, verified := f.conversion(c, now); !suspect && f.tooLow(settled, verified, f.MinStartsCountry, c.Repeats) {
+	// A country stays under suspicion for a day after a block began: pumping resumes the moment a
+	// block ends, and measuring it again would pay for another hundred codes each time.
+	suspect := c.Block != nil || c.Repeats > 0
+	if settled, verified := f.conversion(c, now); c.Block == nil && f.tooLow(settled, verified, f.MinStartsCountry, c.Repeats) {
 		g.block(ctx, state.Block{Key: keys[1], Scope: ScopeCountry, Value: country, Since: now,
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
 		suspect = true

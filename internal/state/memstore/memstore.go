@@ -31,6 +31,7 @@ type Store struct {
 	blocks        map[string]state.Block
 	strikes       map[string]*strikes
 	lastSweep     time.Time
+	writes        int    // calls that may have added something since the last sweep
 	lastCall      uint64 // names each admitted call, for Refund
 }
 
@@ -235,12 +236,18 @@ func (s *Store) RecallVerification(_ context.Context, id string) (state.Verifica
 	return v.Verification, true, nil
 }
 
-// sweep drops what has expired, at most once per sweepEvery. It runs under s.mu.
+// sweep drops what has expired, at most once per sweepEvery, and only once the writes since the
+// last sweep are a quarter of what is held (or ten sweeps were skipped): a sweep walks everything
+// held, so a store holding much that lives long (trusted numbers, for a month) must not walk it all
+// every minute for a few writes. It runs under s.mu.
 func (s *Store) sweep(now time.Time) {
-	if now.Sub(s.lastSweep) < sweepEvery {
+	s.writes++
+	since := now.Sub(s.lastSweep)
+	held := len(s.windows) + len(s.records) + len(s.sessions) + len(s.verifications) + len(s.fraud)
+	if since < sweepEvery || (s.writes < held/4 && since < 10*sweepEvery) {
 		return
 	}
-	s.lastSweep = now
+	s.lastSweep, s.writes = now, 0
 	for k, w := range s.windows {
 		if n := len(w.calls); n == 0 || !w.calls[n-1].at.After(now.Add(-w.span)) {
 			delete(s.windows, k)
