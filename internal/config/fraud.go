@@ -40,7 +40,7 @@ func (f Fraud) validate() []error {
 	if f.Window < time.Minute || f.Window > 24*time.Hour {
 		bad.add("FRAUD_WINDOW must be between 1m and 24h, got %s", f.Window)
 	}
-	if f.SettleAfter < 0 || f.SettleAfter > 24*time.Hour {
+	if f.SettleAfter != 0 && (f.SettleAfter < time.Second || f.SettleAfter > 24*time.Hour) {
 		bad.add("FRAUD_SETTLE_AFTER must be between 1s and 24h, got %s", f.SettleAfter)
 	}
 	if f.MinStartsPrefix < 1 || f.MinStartsPrefix > 100_000 {

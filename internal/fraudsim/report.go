@@ -30,16 +30,6 @@ func (r result) targets() []target {
 	return out
 }
 
-// met reports whether every target of r is met.
-func (r result) met() bool {
-	for _, t := range r.targets() {
-		if !t.met {
-			return false
-		}
-	}
-	return true
-}
-
 func share(n, of int) float64 {
 	if of == 0 {
 		return 0

@@ -140,7 +140,7 @@ func CountryOf(num phone.Number) string {
 // trusted reports whether num was verified here within TrustVerifiedFor: a returning user is never
 // refused by the fraud guard, whatever its destination is going through.
 func (g *Guard) trusted(ctx context.Context, e164 string) bool {
-	if !g.fraud.on() {
+	if !g.trusts() {
 		return false
 	}
 	_, found, err := g.store.RecallVerification(ctx, trustKey(e164))
@@ -149,29 +149,34 @@ func (g *Guard) trusted(ctx context.Context, e164 string) bool {
 
 func trustKey(e164 string) string { return "trusted:" + hashed(e164) }
 
+// trusts says whether verified numbers are remembered: for the fraud guard, or for the per-prefix
+// limit, which does not count them either.
+func (g *Guard) trusts() bool { return g.fraud.on() || !g.limits.Prefix.Off() }
+
 // judge decides a start to num by what the fraud guard has learnt: a blocked prefix is refused; a
 // prefix or country converting too little is blocked; in a country under suspicion (blocked, or
 // blocked within the last day) only prefixes that converted recently pass freely, and the others one
-// start a day.
-func (g *Guard) judge(ctx context.Context, num phone.Number) error {
+// start a day: judge then answers that probation as a rule for Admit to take with the limits, so
+// that it is spent only by a start that happens.
+func (g *Guard) judge(ctx context.Context, num phone.Number) (*state.Rule, error) {
 	f := g.fraud
 	prefix, country := PrefixOf(num.E164), CountryOf(num)
 	keys := []string{fraudKeyPrefix + prefix, fraudKeyCountry + country}
 	recs, err := g.store.ReadFraud(ctx, keys)
 	if err != nil {
-		return g.storeFailed(ctx, verify.OpStart, err, false)
+		return nil, g.storeFailed(ctx, verify.OpStart, err, false)
 	}
 	now := g.now()
 	g.sweepBlocks(ctx, now)
 	p, c := recs[0], recs[1]
 
 	if p.Block != nil {
-		return g.fraudRefusal(ctx, RuleFraudPrefix)
+		return nil, g.fraudRefusal(ctx, RuleFraudPrefix)
 	}
 	if settled, verified := f.conversion(p, now); f.tooLow(settled, verified, f.MinStartsPrefix, p.Repeats) {
 		g.block(ctx, state.Block{Key: keys[0], Scope: ScopePrefix, Value: "+" + prefix, Since: now,
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
-		return g.fraudRefusal(ctx, RuleFraudPrefix)
+		return nil, g.fraudRefusal(ctx, RuleFraudPrefix)
 	}
 	// A country stays under suspicion for a day after a block began: pumping resumes the moment a
 	// block ends, and measuring it again would pay for another hundred codes each time.
@@ -182,22 +187,19 @@ func (g *Guard) judge(ctx context.Context, num phone.Number) error {
 		suspect = true
 	}
 	if !suspect || (!p.LastConverted.IsZero() && now.Sub(p.LastConverted) < recentConversion) {
-		return nil
+		return nil, nil
 	}
-	// The probation is spent whatever becomes of the start: a pumped prefix must not get it back.
-	_, err = g.take(ctx, verify.OpStart, []state.Rule{{Name: probationRuleName, Label: RuleFraudCountry,
-		Key: "probation:" + prefix, Limit: state.Limit{Count: 1, Window: probation}}})
-	if ge, ok := AsError(err); ok && ge.Kind == KindRateLimited {
-		return g.fraudRefusal(ctx, RuleFraudCountry)
-	}
-	return err
+	return &state.Rule{Name: probationRuleName, Label: RuleFraudCountry, Key: "probation:" + prefix,
+		Limit: state.Limit{Count: 1, Window: probation}}, nil
 }
 
 // conversion counts rec's settled starts within the window, and how many of them were verified. A
 // start settles when it is verified, ends unverified, or is older than SettleAfter.
 func (f *fraud) conversion(rec state.FraudRecord, now time.Time) (settled, verified int) {
-	first := now.Add(-f.Window).Unix() / 60
-	aged := now.Add(-f.SettleAfter).Unix()/60 - 1 // the last minute whose starts are all older
+	// Minute buckets: a bucket counts when all of it is within the window, and its starts are aged
+	// when all of them are older than SettleAfter. Both err towards counting less.
+	first := (now.Add(-f.Window).Unix() + 59) / 60
+	aged := now.Add(-f.SettleAfter).Unix()/60 - 1
 	for _, b := range rec.Buckets {
 		if b.Minute < first {
 			continue
@@ -289,11 +291,13 @@ func (g *Guard) noteFraud(ctx context.Context, v state.Verification, kind state.
 
 // Verified records that v's code was right: its destination converts, and its number is trusted.
 func (g *Guard) Verified(ctx context.Context, v state.Verification) {
-	if !g.fraud.on() || v.Test || v.Number == "" {
+	if !g.trusts() || v.Test || v.Number == "" {
 		return
 	}
-	g.noteFraud(ctx, v, state.FraudVerified)
-	g.fraud.Observer.FraudVerified(v.Country)
+	if g.fraud.on() {
+		g.noteFraud(ctx, v, state.FraudVerified)
+		g.fraud.Observer.FraudVerified(v.Country)
+	}
 	if err := g.store.RememberVerification(ctx, trustKey(v.Number), state.Verification{}, g.fraud.TrustVerifiedFor); err != nil && ctx.Err() == nil {
 		g.failure(ctx, err, StoreFailureLetThrough)
 	}

@@ -185,8 +185,10 @@ func (g *Guard) Admit(ctx context.Context, num phone.Number) (*Hold, error) {
 		return nil, err
 	}
 	trusted := g.trusted(ctx, num.E164)
+	var probation *state.Rule
 	if g.fraud.on() && !trusted {
-		if err := g.judge(ctx, num); err != nil {
+		var err error
+		if probation, err = g.judge(ctx, num); err != nil {
 			return nil, err
 		}
 	}
@@ -203,10 +205,19 @@ func (g *Guard) Admit(ctx context.Context, num phone.Number) (*Hold, error) {
 	if !g.limits.Global.Off() {
 		rules = append(rules, state.Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
+	if probation != nil {
+		rules = append(rules, *probation)
+	}
 	if len(rules) == 0 {
 		return &Hold{}, nil
 	}
 	t, err := g.take(ctx, verify.OpStart, rules)
+	if ge, ok := AsError(err); ok && probation != nil && ge.Rule == probation.Label {
+		// The prefix spent its probation: a fraud refusal, not a rate limit to retry.
+		if err = g.fraudRefusal(ctx, RuleFraudCountry); err == nil { // shadow: the start goes on
+			t, err = g.take(ctx, verify.OpStart, rules[:len(rules)-1])
+		}
+	}
 	return &Hold{g: g, taken: t}, err
 }
 

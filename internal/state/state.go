@@ -137,11 +137,13 @@ type Fraud interface {
 	ReadFraud(ctx context.Context, keys []string) ([]FraudRecord, error)
 	// Block starts b for its key unless a block of that key is running; then it answers that one
 	// and false. A new block lasts base doubled for each block of the key that began within
-	// memory before it (its Repeat), at most max.
+	// memory before it (its Repeat), at most max. It forgets the key's buckets, which are its
+	// evidence: once it ends, the key is judged on what happens after, not again on what caused it.
 	Block(ctx context.Context, b Block, base, max, memory time.Duration) (Block, bool, error)
 	// Blocks lists the blocks that have not been ended, running or not.
 	Blocks(ctx context.Context) ([]Block, error)
-	// Lift ends the block of key at once, and forgets its repeats; false when there was none.
+	// Lift ends the block of key at once, and forgets its repeats and its buckets; false when there
+	// was none.
 	Lift(ctx context.Context, key string) (Block, bool, error)
 	// EndBlocks ends the blocks whose time is up at now, and answers those this call ended: each
 	// ended block is answered once, whichever replica asks.

@@ -139,6 +139,9 @@ func (s *Store) Block(_ context.Context, b state.Block, base, limit, memory time
 	}
 	st.n++
 	st.expires = now.Add(memory)
+	if fk := s.fraud[b.Key]; fk != nil {
+		clear(fk.buckets)
+	}
 	b.Repeat = st.n
 	b.Until = b.Since.Add(blockFor(base, limit, st.n))
 	s.blocks[b.Key] = b
@@ -172,6 +175,9 @@ func (s *Store) Lift(_ context.Context, key string) (state.Block, bool, error) {
 	b, ok := s.blocks[key]
 	delete(s.blocks, key)
 	delete(s.strikes, key)
+	if fk := s.fraud[key]; fk != nil {
+		clear(fk.buckets)
+	}
 	return b, ok, nil
 }
 

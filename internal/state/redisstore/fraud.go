@@ -151,7 +151,8 @@ func fraudRecord(h map[string]string) (state.FraudRecord, error) {
 }
 
 // blockScript starts a block (ARGV[1], its JSON without until and repeat) of KEYS[1] unless one is
-// running, and answers {1, the new block} or {0, the running one}. The block lasts ARGV[2] ms
+// running, and answers {1, the new block} or {0, the running one}. A new block clears the buckets
+// of KEYS[5], keeping the last conversion. The block lasts ARGV[2] ms
 // doubled per repeat within ARGV[4] ms, at most ARGV[3] ms, from its since (ARGV[5], ms).
 var blockScript = redis.NewScript(`
 local running = redis.call('GET', KEYS[1])
@@ -169,6 +170,9 @@ local b = cjson.decode(ARGV[1])
 b['repeat'] = n
 b['until_ms'] = until_ms
 local out = cjson.encode(b)
+for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
+  if f ~= 'c' then redis.call('HDEL', KEYS[5], f) end
+end
 redis.call('SET', KEYS[1], out, 'PX', d)
 redis.call('HSET', KEYS[3], ARGV[6], out)
 redis.call('ZADD', KEYS[4], until_ms, ARGV[6])
@@ -201,7 +205,7 @@ func (s *Store) Block(ctx context.Context, b state.Block, base, limit, memory ti
 		return state.Block{}, false, fmt.Errorf("encode fraud block: %w", err)
 	}
 	res, err := blockScript.Run(ctx, s.client,
-		[]string{fraudBlockKey(b.Key), fraudStrikesKey(b.Key), fraudIndexKey, fraudEndsKey},
+		[]string{fraudBlockKey(b.Key), fraudStrikesKey(b.Key), fraudIndexKey, fraudEndsKey, fraudStatsKey(b.Key)},
 		raw, base.Milliseconds(), limit.Milliseconds(), memory.Milliseconds(), b.Since.UnixMilli(), b.Key).Slice()
 	if err != nil {
 		return state.Block{}, false, wrap(err)
@@ -235,19 +239,23 @@ func (s *Store) Blocks(ctx context.Context) ([]state.Block, error) {
 	return out, nil
 }
 
-// liftScript ends KEYS' block at once and answers its JSON, or false when there was none.
+// liftScript ends KEYS' block at once, forgets its repeats and its buckets (KEYS[5], keeping the
+// last conversion), and answers its JSON, or false when there was none.
 var liftScript = redis.NewScript(`
 local b = redis.call('HGET', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
+  if f ~= 'c' then redis.call('HDEL', KEYS[5], f) end
+end
 return b
 `)
 
 // Lift implements state.Fraud.
 func (s *Store) Lift(ctx context.Context, key string) (state.Block, bool, error) {
 	raw, err := liftScript.Run(ctx, s.client,
-		[]string{fraudBlockKey(key), fraudStrikesKey(key), fraudIndexKey, fraudEndsKey}, key).Text()
+		[]string{fraudBlockKey(key), fraudStrikesKey(key), fraudIndexKey, fraudEndsKey, fraudStatsKey(key)}, key).Text()
 	if errors.Is(err, redis.Nil) {
 		return state.Block{}, false, nil
 	}

@@ -439,7 +439,19 @@ func testFraudBlocks(t *testing.T, newStore NewStore) {
 	}
 
 	start := clock.Now().UTC()
+	evidence := state.FraudNote{Kind: state.FraudStarted, StartedAt: start, At: start, Retain: time.Hour, RetainConverted: time.Hour}
+	if err := store.NoteFraud(ctx, []string{"k"}, evidence); err != nil {
+		t.Fatal(err)
+	}
+	evidence.Kind = state.FraudVerified
+	if err := store.NoteFraud(ctx, []string{"k"}, evidence); err != nil {
+		t.Fatal(err)
+	}
 	first, created := block("k")
+	// The block forgets the evidence that caused it, and keeps the last conversion.
+	if recs, _ := store.ReadFraud(ctx, []string{"k"}); len(recs[0].Buckets) != 0 || recs[0].LastConverted.IsZero() {
+		t.Fatalf("after a block: buckets %+v, last converted %v", recs[0].Buckets, recs[0].LastConverted)
+	}
 	if !created || first.Repeat != 1 || !first.Until.Equal(start.Add(base)) || first.Value != "+k" || first.Settled != 20 {
 		t.Fatalf("first block: %+v created %v", first, created)
 	}
@@ -481,9 +493,15 @@ func testFraudBlocks(t *testing.T, newStore NewStore) {
 	if err != nil || len(listed) != 2 {
 		t.Fatalf("blocks listed: %+v %v", listed, err)
 	}
+	if err := store.NoteFraud(ctx, []string{"k"}, evidence); err != nil {
+		t.Fatal(err)
+	}
 	lifted, found, err := store.Lift(ctx, "k")
 	if err != nil || !found || lifted.Value != "+k" || running("k") {
 		t.Fatalf("lift: %+v %v %v", lifted, found, err)
+	}
+	if recs, _ := store.ReadFraud(ctx, []string{"k"}); len(recs[0].Buckets) != 0 {
+		t.Fatalf("a lift keeps the evidence: %+v", recs[0].Buckets)
 	}
 	if _, found, _ := store.Lift(ctx, "k"); found {
 		t.Fatal("lifted twice")
