@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -30,13 +29,7 @@ func (f *Fraud) normalise() {
 
 func (f Fraud) validate() []error {
 	var bad problems
-	if !slices.Contains(guard.FraudModes, f.Mode) {
-		names := make([]string, len(guard.FraudModes))
-		for i, m := range guard.FraudModes {
-			names[i] = string(m)
-		}
-		bad.add("FRAUD_GUARD must be one of %s, got %q", strings.Join(names, ", "), f.Mode)
-	}
+	oneOf(&bad, "FRAUD_GUARD", f.Mode, guard.FraudModes)
 	if f.Window < time.Minute || f.Window > 24*time.Hour {
 		bad.add("FRAUD_WINDOW must be between 1m and 24h, got %s", f.Window)
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,21 +60,11 @@ func (p Protection) validate() []error {
 			bad.add("ALLOWED_NUMBER_TYPES: %v", err)
 		}
 	}
-	if !slices.Contains(guard.Disclosures, p.ConcurrentRequestID) {
-		bad.add("CONCURRENT_REQUEST_ID must be one of %s, got %q", disclosureNames(), p.ConcurrentRequestID)
-	}
+	oneOf(&bad, "CONCURRENT_REQUEST_ID", p.ConcurrentRequestID, guard.Disclosures)
 	if p.IdempotencyTTL < time.Minute || p.IdempotencyTTL > 7*24*time.Hour {
 		bad.add("IDEMPOTENCY_TTL must be between 1m and 168h, got %s", p.IdempotencyTTL)
 	}
 	return bad
-}
-
-func disclosureNames() string {
-	names := make([]string, len(guard.Disclosures))
-	for i, d := range guard.Disclosures {
-		names[i] = string(d)
-	}
-	return strings.Join(names, ", ")
 }
 
 // Redis is the state replicas share; without it each replica counts alone.

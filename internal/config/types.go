@@ -33,6 +33,18 @@ func (s Seconds) Duration() time.Duration { return time.Duration(s) }
 // Whole returns s in whole seconds, as the Verify API takes it.
 func (s Seconds) Whole() int { return int(time.Duration(s) / time.Second) }
 
+// oneOf refuses value unless it is one of allowed, naming the variable and what it may be.
+func oneOf[T ~string](bad *problems, name string, value T, allowed []T) {
+	if slices.Contains(allowed, value) {
+		return
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	bad.add("%s must be one of %s, got %q", name, strings.Join(names, ", "), value)
+}
+
 // whichApply lists, in a stable order, the names whose value is true, with the verb that agrees
 // ("X applies", "X, Y apply"); "" when none is.
 func whichApply(set map[string]bool) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/config"
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 )
 
@@ -88,7 +89,7 @@ type scenario struct {
 func (sc scenario) attacked(a *attempt) bool {
 	switch {
 	case sc.attackedPrefix != "":
-		return a.num.E164[:len(a.num.E164)-4] == sc.attackedPrefix
+		return guard.PrefixOf(a.num.E164) == sc.attackedPrefix
 	case sc.attackedCountry != "":
 		return a.country.region == sc.attackedCountry
 	}

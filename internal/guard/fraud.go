@@ -257,13 +257,19 @@ func (g *Guard) fraudRefusal(ctx context.Context, rule string) error {
 	return &Error{Kind: KindVerificationBlocked, Rule: rule, Text: fraudRefusalText}
 }
 
-// sweepBlocks ends the blocks whose time is up, at most once a second per replica; the store
-// answers each ended block to one replica only, so each end is logged once.
+// sweepBlocks ends the blocks whose time is up, at most once a second per replica: starts call it,
+// and one look a second is enough to log an end on time.
 func (g *Guard) sweepBlocks(ctx context.Context, now time.Time) {
 	last := g.fraud.lastSweep.Load()
 	if now.UnixNano()-last < int64(sweepBlocksEvery) || !g.fraud.lastSweep.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
+	g.endBlocks(ctx, now)
+}
+
+// endBlocks ends the blocks whose time is up; the store answers each ended block to one replica
+// only, so each end is logged once.
+func (g *Guard) endBlocks(ctx context.Context, now time.Time) {
 	ended, err := g.store.EndBlocks(ctx, now)
 	if err != nil {
 		return // the next sweep ends them
@@ -311,8 +317,7 @@ func (g *Guard) Unverified(ctx context.Context, v state.Verification) {
 // FraudBlocks lists the blocks in force, after ending those whose time is up.
 func (g *Guard) FraudBlocks(ctx context.Context) ([]state.Block, error) {
 	now := g.now()
-	g.fraud.lastSweep.Store(0)
-	g.sweepBlocks(ctx, now)
+	g.endBlocks(ctx, now)
 	all, err := g.store.Blocks(ctx)
 	if err != nil {
 		return nil, err

@@ -86,35 +86,58 @@ func (g *Guard) Disclose(ctx context.Context, requestID, clientIP string) bool {
 	return false
 }
 
-// Attempt is a code check held against its number's wrong-code limit until its answer is known.
-type Attempt struct{ hold Hold }
+// Check is a code check the guard let go ahead: what its verification was started for, and the
+// holds it takes on the limits until the backend's answer says what the check cost.
+type Check struct {
+	Verification state.Verification // zero when not Known
+	Known        bool               // this server remembers the verification's start
+	g            *Guard
+	perID, wrong *Hold
+}
 
-// AllowWrongCode holds one check of a code for the number against the per-number wrong-code limit,
-// before the code reaches the backend, so that checks in flight at once cannot together exceed it.
-// Settle gives the hold back unless the answer was a wrong code.
-func (g *Guard) AllowWrongCode(ctx context.Context, number string) (*Attempt, error) {
-	if g.limits.WrongCodes.Off() || number == "" {
-		return &Attempt{}, nil
-	}
-	rules := []state.Rule{{Name: "per phone number for wrong codes", Label: "wrong_codes",
-		Key: "wrong:" + hashed(number), Limit: g.limits.WrongCodes}}
-	t, err := g.take(ctx, verify.OpCheck, rules)
+// BeginCheck applies the per-request_id limit, recalls what requestID was started for, and holds the
+// check against its number's wrong-code limit before the code reaches the backend, so that checks
+// in flight at once cannot together exceed it.
+func (g *Guard) BeginCheck(ctx context.Context, requestID string) (*Check, error) {
+	perID, err := g.AllowCheck(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
-	return &Attempt{hold: Hold{g: g, taken: t}}, nil
+	v, known := g.Recall(ctx, requestID)
+	c := &Check{Verification: v, Known: known, g: g, perID: perID, wrong: &Hold{}}
+	if known && !g.limits.WrongCodes.Off() {
+		t, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per phone number for wrong codes", Label: "wrong_codes",
+			Key: "wrong:" + hashed(v.Number), Limit: g.limits.WrongCodes}})
+		if err != nil {
+			return nil, err
+		}
+		c.wrong = &Hold{g: g, taken: t}
+	}
+	return c, nil
 }
 
-// Settle counts the check as a wrong code when it was one (Verify status 16 or 17) and gives its
-// hold back otherwise.
-func (a *Attempt) Settle(ctx context.Context, err error) {
-	if a == nil {
-		return
+// End settles the check by the backend's answer (err nil: the code was right). Only a wrong code
+// (Verify status 16 or 17) keeps its wrong-code hold; a check the backend never accepted gives its
+// per-request_id hold back too. A right code, or the last wrong one, settles the verification for
+// the fraud guard.
+func (c *Check) End(ctx context.Context, err error) {
+	var kind verify.Kind
+	if ve, ok := verify.AsError(err); ok {
+		kind = ve.Kind
 	}
-	if ve, ok := verify.AsError(err); ok && (ve.Kind == verify.KindCodeMismatch || ve.Kind == verify.KindTooManyAttempts) {
-		return
+	if kind != verify.KindCodeMismatch && kind != verify.KindTooManyAttempts {
+		c.wrong.Release(ctx)
 	}
-	a.hold.Release(ctx)
+	if Unaccepted(err) {
+		c.perID.Release(ctx)
+	}
+	switch {
+	case !c.Known:
+	case err == nil:
+		c.g.Verified(ctx, c.Verification)
+	case kind == verify.KindTooManyAttempts:
+		c.g.Unverified(ctx, c.Verification)
+	}
 }
 
 // verificationID is the key a request_id is remembered under: ids are hex or UUIDs, which a backend

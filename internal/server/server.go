@@ -126,31 +126,17 @@ func (s *Server) withholdRunning(ctx context.Context, err error) error {
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
 	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
 	requestID := req.Body.RequestId
-	hold, err := s.guard.AllowCheck(ctx, requestID)
+	check, err := s.guard.BeginCheck(ctx, requestID)
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
-	started, known := s.guard.Recall(ctx, requestID)
-	if known {
-		noteNumber(ctx, started.Number)
-	}
-	attempt, err := s.guard.AllowWrongCode(ctx, started.Number)
-	if err != nil {
-		return s.fromError(ctx, logName(verify.OpCheck), err), nil
+	if check.Known {
+		noteNumber(ctx, check.Verification.Number)
 	}
 	checked, err := s.provider.Check(ctx, requestID, req.Body.Code)
-	attempt.Settle(ctx, err)
-	if guard.Unaccepted(err) {
-		hold.Release(ctx)
-	}
-	if ve, ok := verify.AsError(err); ok && ve.Kind == verify.KindTooManyAttempts && known {
-		s.guard.Unverified(ctx, started)
-	}
+	check.End(ctx, err)
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
-	}
-	if known {
-		s.guard.Verified(ctx, started)
 	}
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification succeeded", "request_id", requestID)
@@ -161,7 +147,7 @@ func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificatio
 		Price:                      optional(checked.Price),
 		Currency:                   optional(checked.Currency),
 		EstimatedPriceMessagesSent: optional(checked.EstimatedPriceMessagesSent),
-		VerificationToken:          optional(s.proof(ctx, requestID, started, known)),
+		VerificationToken:          optional(s.proof(ctx, requestID, check.Verification, check.Known)),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ package memstore
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -248,34 +249,14 @@ func (s *Store) sweep(now time.Time) {
 		return
 	}
 	s.lastSweep, s.writes = now, 0
-	for k, w := range s.windows {
-		if n := len(w.calls); n == 0 || !w.calls[n-1].at.After(now.Add(-w.span)) {
-			delete(s.windows, k)
-		}
-	}
-	for k, r := range s.records {
-		if !now.Before(r.expires) {
-			delete(s.records, k)
-		}
-	}
-	for k, ses := range s.sessions {
-		if !now.Before(ses.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, v := range s.verifications {
-		if !now.Before(v.expires) {
-			delete(s.verifications, k)
-		}
-	}
-	for k, fk := range s.fraud {
-		if !now.Before(fk.expires) {
-			delete(s.fraud, k)
-		}
-	}
-	for k, st := range s.strikes {
-		if !now.Before(st.expires) {
-			delete(s.strikes, k)
-		}
-	}
+	maps.DeleteFunc(s.windows, func(_ string, w *window) bool {
+		n := len(w.calls)
+		return n == 0 || !w.calls[n-1].at.After(now.Add(-w.span))
+	})
+	expired := func(at time.Time) bool { return !now.Before(at) }
+	maps.DeleteFunc(s.records, func(_ string, r record) bool { return expired(r.expires) })
+	maps.DeleteFunc(s.sessions, func(_ string, ses *session) bool { return expired(ses.expires) })
+	maps.DeleteFunc(s.verifications, func(_ string, v verification) bool { return expired(v.expires) })
+	maps.DeleteFunc(s.fraud, func(_ string, fk *fraudKey) bool { return expired(fk.expires) })
+	maps.DeleteFunc(s.strikes, func(_ string, st *strikes) bool { return expired(st.expires) })
 }
