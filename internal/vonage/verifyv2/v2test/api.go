@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 
 // The problem types and texts are Vonage's own where its reference documents them, so that tests which
 // show upstream text to an app see the real thing. Vonage documents no text for a request that
-// expired by time; textExpired is the fake's.
+// expired by time, for a silent step that failed with no channel after it, nor for check_url opened
+// off its step; textExpired, textSilentFailed and textNotSilent are the fake's.
 const (
 	typeBase = "https://developer.vonage.com/en/api-errors/verify-v2"
 
@@ -24,6 +27,11 @@ const (
 	textExpired      = "The verification request has expired."
 	textConcurrent   = "Concurrent verifications to the same number are not allowed."
 	textCancelWindow = "Verification request can't be cancelled within the first 30 seconds."
+	titleNoNetwork   = "Network not supported"
+	textNoNetwork    = "Device number does not resolve to a supported Mobile Network Operator."
+	textWrongDevice  = "Device MSISDN does not match."
+	textSilentFailed = "Silent authentication failed. Workflow terminated."
+	textNotSilent    = "The verification is not waiting for silent authentication."
 
 	maxWrongCodes         = 3
 	defaultCodeLength     = 4
@@ -36,18 +44,39 @@ var (
 	phonePattern  = regexp.MustCompile(`^[1-9][0-9]{0,49}$`) // E.164 without + or 00
 	localePattern = regexp.MustCompile(`^[a-z]{2,3}-[a-z]{2}$`)
 	smsSender     = regexp.MustCompile(`^([A-Za-z0-9 ]{1,11}|[0-9]{1,15})$`)
-	channels      = []string{"sms", "voice", "whatsapp", "email", "silent_auth", "rcs"}
+	channels      = []string{"sms", "voice", "whatsapp", "email", channelSilentAuth, "rcs"}
 )
 
 type verification struct {
-	id         string
-	number     string
-	code       string
-	started    time.Time
-	expires    time.Time
-	wrongCodes int
-	ended      bool // completed, cancelled or failed: Vonage no longer knows it
+	id          string
+	number      string
+	channels    []string        // the workflow's channels, in order
+	timeouts    []time.Duration // how long each channel is tried before the next
+	step        int             // the index of the channel in use
+	stepEnds    time.Time       // when the channel in use gives way to the next
+	codeLength  int             // for the code a channel after silent_auth sends
+	code        string
+	redirectURL string // silent_auth's redirect_url: "" answers check_url's last hop with JSON
+	silentUsed  bool   // check_url handed out the silent code: it answers once
+	started     time.Time
+	expires     time.Time
+	wrongCodes  int
+	failed      bool // silent_auth failed with no channel after it: still known, every check is 410
+	ended       bool // completed, cancelled or failed: Vonage no longer knows it
 }
+
+// enter puts v on its channel step from at: that channel gets its whole timeout, and so does each
+// channel after it, so a channel given up early does not shorten the rest.
+func (v *verification) enter(step int, at time.Time) {
+	v.step = step
+	v.stepEnds = at.Add(v.timeouts[step])
+	v.expires = v.stepEnds
+	for _, d := range v.timeouts[step+1:] {
+		v.expires = v.expires.Add(d)
+	}
+}
+
+func (v *verification) onSilentStep() bool { return v.channels[v.step] == channelSilentAuth }
 
 // problem is an RFC 7807 body as Verify v2 sends it.
 type problem struct {
@@ -113,15 +142,18 @@ type startRequest struct {
 	ChannelTimeout *int   `json:"channel_timeout"`
 	CodeLength     *int   `json:"code_length"`
 	ClientRef      string `json:"client_ref"`
+	FraudCheck     *bool  `json:"fraud_check"` // accepted; the fake models no fraud check
 }
 
 type step struct {
-	Channel   string  `json:"channel"`
-	To        string  `json:"to"`
-	From      string  `json:"from"`
-	AppHash   *string `json:"app_hash"`
-	Mode      string  `json:"mode"`
-	ReuseCode *bool   `json:"reuse_code"`
+	Channel       string  `json:"channel"`
+	To            string  `json:"to"`
+	From          string  `json:"from"`
+	AppHash       *string `json:"app_hash"`
+	Mode          *string `json:"mode"`
+	ReuseCode     *bool   `json:"reuse_code"`
+	RedirectURL   *string `json:"redirect_url"`
+	CoverageCheck *bool   `json:"coverage_check"`
 }
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -143,25 +175,46 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, body []byte) {
 		timeout = time.Duration(*req.ChannelTimeout) * time.Second
 	}
 
+	first := req.Workflow[0]
+	silent := first.Channel == channelSilentAuth
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Vonage looks the number's network up before it creates anything.
+	if silent && s.unsupported[number] && (first.CoverageCheck == nil || *first.CoverageCheck) {
+		writeProblem(w, http.StatusPreconditionFailed, titleNoNetwork, textNoNetwork, "#precondition-failed")
+		return
+	}
 	now := s.now()
 	if id, ok := s.byNumber[number]; ok && s.live(s.byID[id], now) {
 		writeProblem(w, http.StatusConflict, "Conflict", textConcurrent, "#concurrent")
 		return
 	}
 	id := uuid.NewString()
-	v := &verification{
-		id:      id,
-		number:  number,
-		code:    s.NewCode(id, codeLength),
-		started: now,
-		// Each channel waits channel_timeout before the next is tried; after the last, it is over.
-		expires: now.Add(timeout * time.Duration(len(req.Workflow))),
+	v := &verification{id: id, number: number, codeLength: codeLength, started: now}
+	for _, st := range req.Workflow {
+		v.channels = append(v.channels, st.Channel)
+		// Each channel waits channel_timeout before the next is tried, but Vonage fixes silent_auth's.
+		if st.Channel == channelSilentAuth {
+			v.timeouts = append(v.timeouts, SilentAuthTimeout)
+		} else {
+			v.timeouts = append(v.timeouts, timeout)
+		}
+	}
+	v.enter(0, now)
+	answer := map[string]string{"request_id": id}
+	if silent {
+		v.code = s.NewCode(id, silentCodeLength)
+		if first.RedirectURL != nil {
+			v.redirectURL = *first.RedirectURL
+		}
+		answer["check_url"] = s.checkURL(id)
+	} else {
+		v.code = s.NewCode(id, codeLength)
 	}
 	s.byID[v.id] = v
 	s.byNumber[number] = v.id
-	writeJSON(w, http.StatusAccepted, "application/json", map[string]string{"request_id": v.id})
+	writeJSON(w, http.StatusAccepted, "application/json", answer)
 }
 
 // validateStart checks a start request as Verify v2's reference describes it.
@@ -184,6 +237,9 @@ func validateStart(req startRequest) []invalidParam {
 		if !known {
 			invalid(name("channel"), "Unknown channel")
 			continue
+		}
+		if i > 0 && st.Channel == channelSilentAuth {
+			invalid(name("channel"), "silent_auth must be the first channel of the workflow")
 		}
 		if i > 0 && st.To != req.Workflow[0].To && st.Channel != "email" {
 			invalid(name("to"), "The fake expects one number per workflow")
@@ -215,6 +271,21 @@ func validateStart(req startRequest) []invalidParam {
 		if st.AppHash != nil && (st.Channel != "sms" || len(*st.AppHash) != 11) {
 			invalid(name("app_hash"), "Only for sms, exactly 11 characters")
 		}
+		if st.Mode != nil {
+			if modes := channelModes(st.Channel); !slices.Contains(modes, *st.Mode) {
+				invalid(name("mode"), fmt.Sprintf("Mode of %s must be one of %v", st.Channel, modes))
+			}
+		}
+		if st.CoverageCheck != nil && st.Channel != channelSilentAuth {
+			invalid(name("coverage_check"), "Only for silent_auth")
+		}
+		switch {
+		case st.RedirectURL == nil:
+		case st.Channel != channelSilentAuth:
+			invalid(name("redirect_url"), "Only for silent_auth")
+		case !absoluteHTTPS(*st.RedirectURL):
+			invalid(name("redirect_url"), "Must be an absolute https URL without a fragment")
+		}
 	}
 	if req.CodeLength != nil && (*req.CodeLength < 4 || *req.CodeLength > 10) {
 		invalid("code_length", "Must be between 4 and 10")
@@ -228,9 +299,27 @@ func validateStart(req startRequest) []invalidParam {
 	return bad
 }
 
+// channelModes returns the values Vonage takes for a channel's mode: none for most channels.
+func channelModes(channel string) []string {
+	switch channel {
+	case channelSilentAuth:
+		return []string{"standard", "advanced"}
+	case "whatsapp":
+		return []string{"otp_code", "zero_tap"}
+	}
+	return nil
+}
+
+// absoluteHTTPS reports whether raw is an https URL that Vonage can append its fragment to: one
+// that already has a fragment would end up with two.
+func absoluteHTTPS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https" && u.Host != "" && !strings.Contains(raw, "#")
+}
+
 // live reports whether v is still in flight at now. Callers hold s.mu.
 func (s *Server) live(v *verification, now time.Time) bool {
-	return v != nil && !v.ended && now.Before(v.expires)
+	return v != nil && !v.ended && !v.failed && now.Before(v.expires)
 }
 
 // release lets the number of v start a new verification. Callers hold s.mu.
@@ -267,13 +356,28 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, id string, body [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.byID[id]
-	switch {
-	case !ok || v.ended:
+	if !ok || v.ended {
 		notFound(w, id)
 		return
-	case !s.now().Before(v.expires):
+	}
+	now := s.now()
+	s.catchUp(v, now)
+	switch {
+	case v.failed:
+		writeProblem(w, http.StatusGone, "Gone", textSilentFailed, "#expired")
+		return
+	case !now.Before(v.expires):
 		s.release(v) // still known, so that every later check also hears it expired
 		writeProblem(w, http.StatusGone, "Gone", textExpired, "#expired")
+		return
+	case req.Code != v.code && v.onSilentStep():
+		// A silent code has one attempt: a wrong one fails the step as check_url failing would.
+		s.failSilentStep(v, now)
+		if v.failed {
+			writeProblem(w, http.StatusGone, "Invalid Code", textSilentFailed, "#expired")
+			return
+		}
+		writeProblem(w, http.StatusBadRequest, "Invalid Code", textInvalidCode, "#invalid-code")
 		return
 	case req.Code != v.code:
 		v.wrongCodes++

@@ -2,8 +2,16 @@
 // wire format (JSON requests, 202/200/204 answers, application/problem+json failures), checks HTTP
 // Basic credentials and verifies application JWTs with the application's public key, and keeps
 // verifications the way Vonage does (UUID request ids, codes, three wrong codes end a request,
-// expiry after the workflow's channel timeouts, one verification per number at a time, cancel). Tests
-// can also script any raw answer for a route, or make it hang.
+// expiry after the workflow's channel timeouts, one verification per number at a time, cancel).
+//
+// It also models silent authentication: a workflow that starts with silent_auth answers a check_url,
+// which the phone opens without credentials and which hands out the silent code after a redirect
+// (as JSON, or as a fragment of the start's redirect_url). The silent code has one attempt; a wrong
+// one, a failure at check_url (FailSilentAuth) or 60 s without it move the verification to its next
+// channel with a new code, or fail it when there is none. UnsupportedNetwork makes the start's
+// coverage check refuse a number.
+//
+// Tests can also script any raw answer for a route, or make it hang.
 //
 // It deliberately does not import the verifyv2 package: it fakes the wire, not the client, so a bug
 // in the client cannot hide behind a shared helper.
@@ -40,9 +48,12 @@ const (
 	RouteStart  = "start"  // POST /v2/verify
 	RouteCheck  = "check"  // POST /v2/verify/{request_id}
 	RouteCancel = "cancel" // DELETE /v2/verify/{request_id}
+	// RouteSilentAuth is check_url, which the phone opens: no credentials needed.
+	RouteSilentAuth = "silent_auth" // GET /v2/verify/{request_id}/silent-auth/redirect
 )
 
-// PathStart is the path of RouteStart; the other routes append "/" and the request id.
+// PathStart is the path of RouteStart; the other routes append "/" and the request id, and
+// RouteSilentAuth then "/silent-auth/redirect".
 const PathStart = "/v2/verify"
 
 // Application is a Vonage application: its id and key pair, as the dashboard hands them out.
@@ -71,10 +82,11 @@ func NewApplication(t testing.TB) Application {
 }
 
 // Server is a fake Verify v2 API. It is safe for concurrent use. Its routes for Respond and Hang
-// are RouteStart, RouteCheck and RouteCancel; a script runs with the request already recorded, and
-// its body can still be read.
+// are RouteStart, RouteCheck, RouteCancel and RouteSilentAuth; a script runs with the request
+// already recorded, and its body can still be read.
 type Server struct {
 	*vonagetest.Fake
+	t        testing.TB // for CodeFor, which fails the test as the embedded Fake's does
 	requests *vonagetest.Log[Request]
 
 	mu           sync.Mutex
@@ -83,15 +95,17 @@ type Server struct {
 	cancelWindow bool
 	byID         map[string]*verification
 	byNumber     map[string]string // number -> request_id in flight
+	wrongDevice  map[string]bool   // numbers whose silent authentication fails at check_url
+	unsupported  map[string]bool   // numbers whose network silent authentication does not cover
 }
 
 // Request is one request the fake received, recorded before it was answered.
 type Request struct {
-	Route       string // RouteStart, RouteCheck, RouteCancel, or "" for an unknown path
+	Route       string // RouteStart, RouteCheck, RouteCancel, RouteSilentAuth, or "" for an unknown path
 	Method      string
 	Path        string // as sent, still escaped
-	RequestID   string // the unescaped {request_id} of check and cancel
-	RawQuery    string // must stay empty: nothing belongs in a URL
+	RequestID   string // the unescaped {request_id} of check, cancel and check_url
+	RawQuery    string // empty: nothing belongs in a URL (check_url's second hop has the fake's marker)
 	ContentType string
 	Accept      string
 	UserAgent   string
@@ -111,11 +125,14 @@ func (r Request) clone() Request {
 func NewServer(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
+		t:            t,
 		requests:     vonagetest.NewLog(Request.clone),
 		applications: make(map[string]*rsa.PublicKey),
 		now:          time.Now,
 		byID:         make(map[string]*verification),
 		byNumber:     make(map[string]string),
+		wrongDevice:  make(map[string]bool),
+		unsupported:  make(map[string]bool),
 	}
 	s.Fake = vonagetest.NewFake(t, APIKey, APISecret, http.HandlerFunc(s.serveHTTP))
 	return s
@@ -128,8 +145,8 @@ func (s *Server) AcceptApplication(app Application) {
 	s.applications[app.ID] = app.PublicKey
 }
 
-// SetClock makes the fake read time from now, for expiry and the cancel window, so that tests move
-// time instead of sleeping.
+// SetClock makes the fake read time from now, for expiry, channel timeouts and the cancel window, so
+// that tests move time instead of sleeping.
 func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,17 +183,25 @@ func route(r *http.Request) (name, requestID string) {
 		return "", ""
 	case rest == "" && r.Method == http.MethodPost:
 		return RouteStart, ""
-	case !strings.HasPrefix(rest, "/") || strings.Contains(rest[1:], "/"):
+	case !strings.HasPrefix(rest, "/"):
 		return "", ""
 	}
-	id, err := url.PathUnescape(rest[1:])
+	rest, silent := strings.CutSuffix(rest[1:], silentAuthSuffix)
+	if strings.Contains(rest, "/") {
+		return "", ""
+	}
+	id, err := url.PathUnescape(rest)
 	if err != nil || id == "" {
 		return "", ""
 	}
-	switch r.Method {
-	case http.MethodPost:
+	switch {
+	case silent && r.Method == http.MethodGet:
+		return RouteSilentAuth, id
+	case silent:
+		return "", ""
+	case r.Method == http.MethodPost:
 		return RouteCheck, id
-	case http.MethodDelete:
+	case r.Method == http.MethodDelete:
 		return RouteCancel, id
 	}
 	return "", ""
@@ -213,8 +238,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "The requested resource does not exist.", "#not-found")
 		return
 	}
-	// Vonage checks credentials before anything else.
-	if authErr != nil {
+	// Vonage checks credentials before anything else, but for check_url, which the phone opens.
+	if authErr != nil && name != RouteSilentAuth {
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "You did not provide correct credentials.", "#unauthorized")
 		return
 	}
@@ -225,5 +250,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.check(w, r, requestID, body)
 	case RouteCancel:
 		s.cancel(w, requestID)
+	case RouteSilentAuth:
+		s.silentAuth(w, r, requestID)
 	}
 }
