@@ -152,6 +152,8 @@ func TestLoadRefusesBadConfiguration(t *testing.T) {
 		{"pin expiry alone, not a multiple of Vonage's default wait", vonageEnv(map[string]string{"VERIFY_PIN_EXPIRY": "120"}),
 			[]string{"VERIFY_PIN_EXPIRY (2m0s) must be a whole multiple", "default 5m0s"}},
 		{"sender id with symbols", vonageEnv(map[string]string{"VERIFY_SENDER_ID": "ACME<script>"}), []string{"VERIFY_SENDER_ID"}},
+		{"sender id of 12 characters on v1", vonageEnv(map[string]string{"VERIFY_SENDER_ID": "AcmeSecurity"}), []string{"VERIFY_SENDER_ID", "1 to 11"}},
+		{"numeric sender id of 12 digits on v1 (v1's limit is 11 for numbers too)", vonageEnv(map[string]string{"VERIFY_SENDER_ID": "447700900000"}), []string{"VERIFY_SENDER_ID", "1 to 11"}},
 		{"base url without scheme", vonageEnv(map[string]string{"VONAGE_BASE_URL": "api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
 		{"base url with credentials", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://u:p@api.nexmo.com"}), []string{"VONAGE_BASE_URL"}},
 		{"base url with credentials that does not parse", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://key:secret456@api.nexmo.com:x/"}), []string{"VONAGE_BASE_URL"}},

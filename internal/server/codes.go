@@ -12,7 +12,7 @@ import (
 // The codes of the failures the server answers itself, outside the verification backend (whose codes
 // are verify.Kind) and the guard (guard.Kind).
 const (
-	codeInvalidRequest       = "invalid_request"
+	codeInvalidRequest       = string(verify.KindInvalidRequest) // also a backend's refusal of input it cannot take
 	codeInvalidNumber        = "invalid_number"
 	codeUnsupportedMediaType = "unsupported_media_type"
 	codePayloadTooLarge      = "payload_too_large"

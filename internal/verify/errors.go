@@ -14,6 +14,7 @@ type Error struct {
 	Status     string        // the Verify status code, "" when the failure did not come from Verify
 	Text       string        // the Verify API's error_text, safe to show for user-caused kinds
 	RequestID  string        // the request_id the Verify API gave with the failure, if any
+	Network    string        // for KindNumberBlocked: the mobile network (MCC+MNC) that blocked it, if sent
 	RetryAfter time.Duration // for KindThrottled: how long to wait, 0 when unknown
 	Detail     string        // for the log: upstream detail that must not reach the app
 	Err        error         // the underlying cause, if any

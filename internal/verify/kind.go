@@ -41,6 +41,9 @@ const (
 	KindExpired                Kind = "expired"                 // the request expired before the right code came
 	KindCancelNotAllowed       Kind = "cancel_not_allowed"      // StatusCancelNotAllowed
 	KindRejected               Kind = "verification_failed"     // any other refusal by the Verify API
+	// KindInvalidRequest is input the contract allows but this backend's API cannot take (a Verify
+	// v1 code longer than 6 characters): refused before the call, as the server refuses bad input.
+	KindInvalidRequest Kind = "invalid_request"
 )
 
 // Failures on our side or of the upstream: the app can only retry later.

@@ -7,6 +7,7 @@ package verifyv1
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -116,8 +117,18 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 	return verify.Started{RequestID: string(res.RequestID)}, nil
 }
 
+// The limits of Verify v1's check (spec 1.1.7 and 1.2.x): request_id is at most 32 characters, code
+// 4 to 6. The contract takes more, for Verify v2; what v1 cannot take is refused here, without a call.
+const (
+	maxRequestIDLen = 32
+	maxCodeLen      = 6
+)
+
 // Check asks Vonage whether code is the one sent for requestID.
 func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
+	if err := checkable(requestID, code); err != nil {
+		return verify.Checked{}, err
+	}
 	form := c.credentials()
 	form.Set("request_id", requestID)
 	form.Set("code", code)
@@ -138,8 +149,29 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 	return checked, nil
 }
 
+// checkable refuses what Verify v1 would refuse anyway, before a call: an id it cannot have issued is
+// not found (status 6, as Vonage answers an unknown one); a code longer than its codes ever are is
+// the user's typing, and is said so instead of turning into Vonage's status 3 and a 502.
+func checkable(requestID, code string) error {
+	if len(requestID) > maxRequestIDLen || !verify.ValidRequestID(requestID) {
+		return notIssued()
+	}
+	if n := len(code); n > maxCodeLen {
+		return &verify.Error{Kind: verify.KindInvalidRequest,
+			Text: fmt.Sprintf("code: Verify v1 codes are 4 or 6 digits, this one has %d characters", n)}
+	}
+	return nil
+}
+
+func notIssued() error {
+	return &verify.Error{Kind: verify.KindNotFound, Status: verify.StatusNotFound, Text: "request_id is not one Verify could have issued"}
+}
+
 // Cancel asks Vonage to stop the verification requestID.
 func (c *Client) Cancel(ctx context.Context, requestID string) error {
+	if len(requestID) > maxRequestIDLen || !verify.ValidRequestID(requestID) {
+		return notIssued()
+	}
 	form := c.credentials()
 	form.Set("request_id", requestID)
 	form.Set("cmd", "cancel")

@@ -286,3 +286,54 @@ func TestValidOptionsWithNoHTTPClientOrLoggerMakeAClientThatHidesItsSecret(t *te
 func validOptions() verifyv1.Options {
 	return verifyv1.Options{Endpoint: transport.Endpoint{BaseURL: "https://api.nexmo.com"}, APIKey: "key", APISecret: v1test.APISecret, Brand: "Acme"}
 }
+
+func TestWhatVerifyV1CannotTakeIsRefusedWithoutACall(t *testing.T) {
+	t.Parallel()
+	uuid := "c11236f4-00bf-4b89-84ba-88b25df97315" // a v2 id: 36 characters, v1 takes 32 at most
+	tests := []struct {
+		name      string
+		call      func(*verifyv1.Client) error
+		kind      verify.Kind
+		wantInErr string
+	}{
+		{"a code of 7 characters", func(c *verifyv1.Client) error {
+			_, err := c.Check(t.Context(), strings.Repeat("a", 32), "1234567")
+			return err
+		}, verify.KindInvalidRequest, "4 or 6 digits, this one has 7"},
+		{"a code of 10 characters", func(c *verifyv1.Client) error {
+			_, err := c.Check(t.Context(), strings.Repeat("a", 32), "ABCDE12345")
+			return err
+		}, verify.KindInvalidRequest, "this one has 10"},
+		{"a request_id longer than 32 characters, to check", func(c *verifyv1.Client) error {
+			_, err := c.Check(t.Context(), uuid, "1234")
+			return err
+		}, verify.KindNotFound, "could have issued"},
+		{"a request_id longer than 32 characters, to cancel", func(c *verifyv1.Client) error {
+			return c.Cancel(t.Context(), uuid)
+		}, verify.KindNotFound, "could have issued"},
+		{"a request_id with a slash, to cancel", func(c *verifyv1.Client) error {
+			return c.Cancel(t.Context(), "../verify/json")
+		}, verify.KindNotFound, "could have issued"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFake(t)
+			c := newClient(t, fake.URL())
+			ve := wantVerifyError(t, tt.call(c), tt.kind)
+			if !strings.Contains(ve.Error(), tt.wantInErr) {
+				t.Errorf("error = %v, want it to say %q", ve, tt.wantInErr)
+			}
+			if n := len(fake.Requests()); n != 0 {
+				t.Errorf("Vonage was called %d times, want none", n)
+			}
+			mustStart(t, c) // the client still works, and its trace is checked for leaks
+		})
+	}
+	// The limits themselves still go through: 6 characters and 32.
+	fake := newFake(t)
+	c := newClient(t, fake.URL())
+	started := mustStart(t, c)
+	_, err := c.Check(t.Context(), started.RequestID, "123456")
+	wantVerifyError(t, err, verify.KindCodeMismatch)
+}

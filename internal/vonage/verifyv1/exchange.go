@@ -31,6 +31,7 @@ type wireResponse struct {
 	Price                      wireString `json:"price"`
 	Currency                   wireString `json:"currency"`
 	EstimatedPriceMessagesSent wireString `json:"estimated_price_messages_sent"`
+	Network                    wireString `json:"network"` // status 7 (spec 1.2.1 on): the blocking network
 }
 
 // wireString is a JSON string, or a JSON number kept as its literal text. The spec says strings,
@@ -118,6 +119,9 @@ func (c *Client) statusFailure(resp *transport.Response, res *wireResponse) *ver
 		Text:      string(res.ErrorText),
 		RequestID: string(res.RequestID),
 	}
+	if e.Kind == verify.KindNumberBlocked {
+		e.Network = networkCode(string(res.Network))
+	}
 	if !e.Kind.UserCaused() {
 		e.Detail, e.Text = e.Text, ""
 	}
@@ -125,6 +129,20 @@ func (c *Client) statusFailure(resp *transport.Response, res *wireResponse) *ver
 		e.RetryAfter = c.caller.RetryAfter(resp.Header)
 	}
 	return e
+}
+
+// networkCode passes on a network that reads as one: a mobile network code (MCC and MNC, 5 or 6
+// digits, as in "25503"). Anything else is not something an operator can take to Vonage.
+func networkCode(s string) string {
+	if len(s) < 5 || len(s) > 6 {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return ""
+		}
+	}
+	return s
 }
 
 // verifyStatus is the Verify status a call ended with, for its trace line.

@@ -59,9 +59,24 @@ func TestVerifyStatusesMapToKinds(t *testing.T) {
 			want: verify.Error{Kind: verify.KindNotFound, Status: "6", Text: "Request was not found", RequestID: someRequestID},
 		},
 		{
-			name: "status 7 is a blocked number, and the extra network field is ignored",
+			name: "status 7 is a blocked number, with the network that blocked it",
 			call: start, body: answer{"status": "7", "network": "25503", "error_text": "The number you are trying to verify is blacklisted for verification"}.json(),
+			want: verify.Error{Kind: verify.KindNumberBlocked, Status: "7", Network: "25503", Text: "The number you are trying to verify is blacklisted for verification"},
+		},
+		{
+			name: "status 7 without a network (spec 1.1.x) names none",
+			call: start, body: answer{"status": "7", "error_text": "The number you are trying to verify is blacklisted for verification"}.json(),
 			want: verify.Error{Kind: verify.KindNumberBlocked, Status: "7", Text: "The number you are trying to verify is blacklisted for verification"},
+		},
+		{
+			name: "a network that is not a mobile network code is not passed on",
+			call: start, body: answer{"status": "7", "network": "<script>", "error_text": "blocked"}.json(),
+			want: verify.Error{Kind: verify.KindNumberBlocked, Status: "7", Text: "blocked"},
+		},
+		{
+			name: "a network on another status is not passed on",
+			call: start, body: answer{"status": "15", "network": "25503", "error_text": "The destination number is not in a supported network"}.json(),
+			want: verify.Error{Kind: verify.KindUnsupportedNetwork, Status: "15", Text: "The destination number is not in a supported network"},
 		},
 		{
 			name: "status 8 is an upstream error",
