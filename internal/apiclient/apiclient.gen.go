@@ -251,6 +251,14 @@ type Error struct {
 	// Example: The code provided does not match the expected value
 	ErrorText string `json:"error_text"`
 
+	// Network Only with `number_blocked` (Verify v1 status 7), when Vonage names it: the mobile network
+	// (MCC and MNC) that blocks verifications to the number. The server's operator can ask Vonage
+	// to unblock that network.
+	//
+	//
+	// Example: 25503
+	Network *string `json:"network,omitempty"`
+
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
 	// the Verify API v1, a UUID with v2.
 	//
@@ -336,6 +344,26 @@ type VerificationRequest struct {
 
 // VerificationStarted A verification that started.
 type VerificationStarted struct {
+	// CheckUrl Present only when the server verifies by silent authentication first (Verify v2,
+	// `VERIFY_WORKFLOW=silent_auth,...`) and the number's network supports it. The phone proves
+	// it holds the number without a message:
+	//
+	// 1. Open `check_url` with a `GET` over the **mobile data connection**, not Wi-Fi (on Android,
+	//    bind the request to a cellular `Network`; on iOS, use Vonage's client SDK or a
+	//    cellular-only `NWConnection`), following the redirects (up to 10).
+	// 2. The last answer is `200` with JSON `{"request_id": "...", "code": "..."}`; or, when the
+	//    server's operator set a redirect URL, a redirect to it with
+	//    `#request_id=...&code=...` as the URL's fragment.
+	// 3. Send that `code` to `/check` as usual. It has one attempt.
+	//
+	// If silent authentication fails (Wi-Fi only, another SIM, an unsupported carrier), the
+	// verification moves on to the next channel, and the user types the code that arrives by SMS
+	// or call into `/check` as usual. Apps that ignore this field keep working that way.
+	//
+	//
+	// Example: https://api.nexmo.com/v2/verify/c11236f4-00bf-4b89-84ba-88b25df97315/silent-auth/redirect
+	CheckUrl *string `json:"check_url,omitempty"`
+
 	// RequestId The identifier of a verification, as returned by `/request`: 32 hexadecimal characters with
 	// the Verify API v1, a UUID with v2.
 	//
@@ -1029,7 +1057,8 @@ type ClientInterface interface {
 	// RequestVerificationWithBody Start a verification
 	//
 	// Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-	// to pass to `/check` or `/cancel`.
+	// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+	// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 	//
 	// The number is read as an international number (country code first, `+` optional); when that is
 	// not a valid number and the server has a default country, as a national number of that country.
@@ -1061,7 +1090,8 @@ type ClientInterface interface {
 	// RequestVerification Start a verification
 	//
 	// Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-	// to pass to `/check` or `/cancel`.
+	// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+	// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 	//
 	// The number is read as an international number (country code first, `+` optional); when that is
 	// not a valid number and the server has a default country, as a national number of that country.
@@ -1213,7 +1243,8 @@ func (c *Client) CheckVerification(ctx context.Context, body CheckVerificationJS
 // RequestVerificationWithBody Start a verification
 //
 // Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-// to pass to `/check` or `/cancel`.
+// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 //
 // The number is read as an international number (country code first, `+` optional); when that is
 // not a valid number and the server has a default country, as a national number of that country.
@@ -1255,7 +1286,8 @@ func (c *Client) RequestVerificationWithBody(ctx context.Context, params *Reques
 // RequestVerification Start a verification
 //
 // Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-// to pass to `/check` or `/cancel`.
+// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 //
 // The number is read as an international number (country code first, `+` optional); when that is
 // not a valid number and the server has a default country, as a national number of that country.
@@ -1574,7 +1606,8 @@ type ClientWithResponsesInterface interface {
 	// RequestVerificationWithBodyWithResponse Start a verification
 	//
 	// Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-	// to pass to `/check` or `/cancel`.
+	// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+	// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 	//
 	// The number is read as an international number (country code first, `+` optional); when that is
 	// not a valid number and the server has a default country, as a national number of that country.
@@ -1606,7 +1639,8 @@ type ClientWithResponsesInterface interface {
 	// RequestVerificationWithResponse Start a verification
 	//
 	// Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-	// to pass to `/check` or `/cancel`.
+	// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+	// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 	//
 	// The number is read as an international number (country code first, `+` optional); when that is
 	// not a valid number and the server has a default country, as a national number of that country.
@@ -2177,7 +2211,8 @@ func (c *ClientWithResponses) CheckVerificationWithResponse(ctx context.Context,
 // RequestVerificationWithBodyWithResponse Start a verification
 //
 // Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-// to pass to `/check` or `/cancel`.
+// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 //
 // The number is read as an international number (country code first, `+` optional); when that is
 // not a valid number and the server has a default country, as a national number of that country.
@@ -2215,7 +2250,8 @@ func (c *ClientWithResponses) RequestVerificationWithBodyWithResponse(ctx contex
 // RequestVerificationWithResponse Start a verification
 //
 // Sends a verification code to the phone number by SMS or voice call. Answer with the `request_id`
-// to pass to `/check` or `/cancel`.
+// to pass to `/check` or `/cancel`. When the server verifies by silent authentication first, the
+// answer also has a `check_url` for the phone to open over mobile data (see `VerificationStarted`).
 //
 // The number is read as an international number (country code first, `+` optional); when that is
 // not a valid number and the server has a default country, as a national number of that country.

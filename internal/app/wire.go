@@ -45,7 +45,10 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	}()
 	meter := metrics.New(p.Version)
 
-	backend, err := newProvider(cfg, logger)
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	backend, silent, err := newProvider(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: provider, Phones: phones, Tests: tests, Guard: g, Tokens: tokens, SpecYAML: p.SpecYAML,
 		TrustedProxies: cfg.HTTP.TrustedProxies, ClientIPHeader: cfg.HTTP.ClientIPHeader,
-		Metrics: meter, Ready: a.readiness(store),
+		Metrics: meter, Ready: a.readiness(store), SilentAuth: silent,
 	})
 	if err != nil {
 		return nil, err
@@ -141,20 +144,32 @@ func (a *App) readiness(store state.Store) []server.Check {
 	return checks
 }
 
-// newProvider builds the backend named by VERIFY_BACKEND.
-func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, error) {
+// newProvider builds the backend named by VERIFY_BACKEND, and, for the sandbox standing in for a
+// workflow that begins with silent authentication, what serves its check_url.
+func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, verify.SilentAuthenticator, error) {
 	switch cfg.Verify.Backend {
 	case config.BackendSandbox:
 		logger.Warn("VERIFY_BACKEND=sandbox: no SMS is sent; codes are written to this log")
-		return sandbox.New(sandbox.Options{
+		opts := sandbox.Options{
 			CodeLength: cfg.Verify.CodeLength,
 			PinExpiry:  cfg.CodeLifetime(),
 			V2:         cfg.Verify.API == config.APIv2,
-		}, logger), nil
+		}
+		if opts.V2 && cfg.VonageV2.SilentAuth() {
+			opts.CheckPath, opts.RedirectURL = server.SilentAuthPath, cfg.VonageV2.SilentAuthRedirectURL
+			logger.Info("sandbox silent authentication: each start answers a check_url on this server that yields its code",
+				"path", server.SilentAuthPath+"{request_id}")
+		}
+		p := sandbox.New(opts, logger)
+		if opts.CheckPath == "" {
+			return p, nil, nil
+		}
+		return p, p, nil
 	case config.BackendVonage:
-		return vonage.New(cfg, logger)
+		p, err := vonage.New(cfg, logger)
+		return p, nil, err
 	}
-	return nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Verify.Backend)
+	return nil, nil, fmt.Errorf("unknown VERIFY_BACKEND %q", cfg.Verify.Backend)
 }
 
 // newStore keeps the guard's state in Redis when REDIS_URL is set (every replica then shares one

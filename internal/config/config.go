@@ -173,6 +173,17 @@ func (c Config) Validate() error {
 	return errors.Join(problems...)
 }
 
+// Warnings are what a valid configuration still does that an operator may not expect; the server
+// logs each at start-up.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.Verify.API == APIv2 && c.VonageV2.SilentAuth() && len(c.VonageV2.Workflow) == 1 {
+		w = append(w, "VERIFY_WORKFLOW=silent_auth has no fallback: users whose network or connection cannot do "+
+			"silent authentication (Wi-Fi, an unsupported carrier) cannot verify at all; add one, e.g. silent_auth,sms")
+	}
+	return w
+}
+
 // problems collects the refusals of one validate.
 type problems []error
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,14 +17,22 @@ type VonageV2 struct {
 	WhatsAppFrom   string   `env:"VERIFY_WHATSAPP_FROM" refuse:"empty"`
 	ChannelTimeout Seconds  `env:"VERIFY_CHANNEL_TIMEOUT" refuse:"zero"`
 	SMSAppHash     string   `env:"VERIFY_SMS_APP_HASH"`
+	// SilentAuthRedirectURL is where the check_url's redirects end (Vonage adds the request_id and
+	// code); unset, check_url ends in a JSON answer.
+	SilentAuthRedirectURL string `env:"VERIFY_SILENT_AUTH_REDIRECT_URL" refuse:"empty"`
+	// FraudCheck false sends fraud_check: false; Vonage honours it only where it enabled that.
+	FraudCheck bool `env:"VERIFY_FRAUD_CHECK" envDefault:"true" refuse:"empty"`
 }
+
+// maxRedirectURLLen keeps VERIFY_SILENT_AUTH_REDIRECT_URL to what every browser and HTTP library
+// takes in a Location header, with room for the request_id and code Vonage appends.
+const maxRedirectURLLen = 2000
 
 // refusedChannels are Verify v2 channels that the contract cannot carry, with the reason a start-up
 // error gives.
 var refusedChannels = map[string]string{
-	"email":       "email sends the code to an email address, and the apps send only a phone number",
-	"silent_auth": "silent_auth needs the app to open Vonage's check_url over mobile data, and the contract has no field to hand it over",
-	"rcs":         "rcs needs an RCS business agent enabled on the Vonage account as the sender, which verify-proxy has no setting for",
+	"email": "email sends the code to an email address, and the apps send only a phone number",
+	"rcs":   "rcs needs an RCS business agent enabled on the Vonage account as the sender, which verify-proxy has no setting for",
 }
 
 var (
@@ -52,6 +61,13 @@ func (v *VonageV2) normalise(api string) {
 	}
 	v.WhatsAppFrom = strings.TrimPrefix(strings.TrimSpace(v.WhatsAppFrom), "+")
 	v.SMSAppHash = strings.TrimSpace(v.SMSAppHash)
+	v.SilentAuthRedirectURL = strings.TrimSpace(v.SilentAuthRedirectURL)
+}
+
+// SilentAuth reports whether the workflow begins with silent authentication, so that a start can
+// answer a check_url.
+func (v VonageV2) SilentAuth() bool {
+	return len(v.Workflow) > 0 && v.Workflow[0] == verifyv2.ChannelSilentAuth
 }
 
 // validate checks v2's settings, v2's rules for the shared ones, and v2's credentials; with v1 it
@@ -60,13 +76,15 @@ func (v VonageV2) validate(verify Verify, vonage Vonage) []error {
 	var bad problems
 	if verify.API == APIv1 {
 		if set := whichApply(map[string]bool{
-			"VERIFY_WORKFLOW":         len(v.Workflow) > 0,
-			"VERIFY_WHATSAPP_FROM":    v.WhatsAppFrom != "",
-			"VERIFY_CHANNEL_TIMEOUT":  v.ChannelTimeout != 0,
-			"VERIFY_SMS_APP_HASH":     v.SMSAppHash != "",
-			"VONAGE_APPLICATION_ID":   vonage.ApplicationID != "",
-			"VONAGE_PRIVATE_KEY":      vonage.PrivateKey != "",
-			"VONAGE_PRIVATE_KEY_PATH": vonage.PrivateKeyPath != "",
+			"VERIFY_WORKFLOW":                 len(v.Workflow) > 0,
+			"VERIFY_WHATSAPP_FROM":            v.WhatsAppFrom != "",
+			"VERIFY_CHANNEL_TIMEOUT":          v.ChannelTimeout != 0,
+			"VERIFY_SMS_APP_HASH":             v.SMSAppHash != "",
+			"VERIFY_SILENT_AUTH_REDIRECT_URL": v.SilentAuthRedirectURL != "",
+			"VERIFY_FRAUD_CHECK=false":        !v.FraudCheck,
+			"VONAGE_APPLICATION_ID":           vonage.ApplicationID != "",
+			"VONAGE_PRIVATE_KEY":              vonage.PrivateKey != "",
+			"VONAGE_PRIVATE_KEY_PATH":         vonage.PrivateKeyPath != "",
 		}); set != "" {
 			bad.add("%s only to VONAGE_VERIFY_API=v2; set VONAGE_VERIFY_API=v2 or remove them", set)
 		}
@@ -101,15 +119,18 @@ func (v VonageV2) validateWorkflow(senderID string) []error {
 	if n := len(v.Workflow); n > 3 {
 		bad.add("VERIFY_WORKFLOW may name at most 3 channels, got %d", n)
 	}
-	for _, ch := range v.Workflow {
+	for i, ch := range v.Workflow {
 		switch {
-		case ch == verifyv2.ChannelSMS || ch == verifyv2.ChannelVoice || ch == verifyv2.ChannelWhatsApp:
+		case ch == verifyv2.ChannelSilentAuth && i > 0:
+			bad.add("VERIFY_WORKFLOW: silent_auth must be the first channel (Vonage's rule), e.g. silent_auth,sms")
+		case ch == verifyv2.ChannelSilentAuth || ch == verifyv2.ChannelSMS || ch == verifyv2.ChannelVoice || ch == verifyv2.ChannelWhatsApp:
 		case refusedChannels[ch] != "":
-			bad.add("VERIFY_WORKFLOW: %s; use sms, voice or whatsapp", refusedChannels[ch])
+			bad.add("VERIFY_WORKFLOW: %s; use silent_auth, sms, voice or whatsapp", refusedChannels[ch])
 		default:
-			bad.add("VERIFY_WORKFLOW: unknown channel %q; use sms, voice or whatsapp, e.g. sms,voice", ch)
+			bad.add("VERIFY_WORKFLOW: unknown channel %q; use silent_auth (first), sms, voice or whatsapp, e.g. sms,voice", ch)
 		}
 	}
+	bad = append(bad, v.validateSilentAuth()...)
 	hasSMS := slices.Contains(v.Workflow, verifyv2.ChannelSMS)
 	switch hasWhatsApp := slices.Contains(v.Workflow, verifyv2.ChannelWhatsApp); {
 	case hasWhatsApp && v.WhatsAppFrom == "":
@@ -133,6 +154,33 @@ func (v VonageV2) validateWorkflow(senderID string) []error {
 	if senderID != "" && !v2AlphanumericSender.MatchString(senderID) && !numericSender.MatchString(senderID) {
 		bad.add("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or up to 15 digits, "+
 			"with VONAGE_VERIFY_API=v2, got %q", senderID)
+	}
+	return bad
+}
+
+// validateSilentAuth checks the redirect URL that goes with silent_auth.
+func (v VonageV2) validateSilentAuth() []error {
+	var bad problems
+	raw := v.SilentAuthRedirectURL
+	if raw == "" {
+		return bad
+	}
+	if !slices.Contains(v.Workflow, verifyv2.ChannelSilentAuth) {
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL is set but VERIFY_WORKFLOW has no silent_auth")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "":
+		// The code travels in this URL: never over plain http.
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be an https URL such as https://app.example.com/verified, got %q", raw)
+	case u.User != nil:
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must not carry a user or password")
+	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must not have a #fragment: Vonage appends the request_id and code as one")
+	case len(raw) > maxRedirectURLLen:
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be at most %d characters, got %d", maxRedirectURLLen, len(raw))
+	case strings.ContainsAny(raw, " \t\n\"<>\\^`{|}"):
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be a URL without spaces or unescaped special characters, got %q", raw)
 	}
 	return bad
 }

@@ -116,6 +116,31 @@ func TestLoadV2(t *testing.T) {
 					t.Error("the JWT must be preferred")
 				}
 			}},
+		{"silent_auth first, with a fallback, a redirect URL and no fraud check", v2Env(map[string]string{
+			"VERIFY_WORKFLOW": "Silent_Auth,sms,voice", "VERIFY_SILENT_AUTH_REDIRECT_URL": " https://app.example.com/verified?from=sa ",
+			"VERIFY_FRAUD_CHECK": "false",
+		}), func(t *testing.T, cfg config.Config) {
+			if !slices.Equal(cfg.VonageV2.Workflow, []string{"silent_auth", "sms", "voice"}) || !cfg.VonageV2.SilentAuth() {
+				t.Errorf("workflow %v", cfg.VonageV2.Workflow)
+			}
+			if cfg.VonageV2.SilentAuthRedirectURL != "https://app.example.com/verified?from=sa" || cfg.VonageV2.FraudCheck {
+				t.Errorf("redirect %q, fraud check %v", cfg.VonageV2.SilentAuthRedirectURL, cfg.VonageV2.FraudCheck)
+			}
+			if w := cfg.Warnings(); len(w) != 0 {
+				t.Errorf("warnings %q, want none with a fallback", w)
+			}
+		}},
+		{"silent_auth alone is accepted, with a warning", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth"}),
+			func(t *testing.T, cfg config.Config) {
+				if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], "no fallback") {
+					t.Errorf("warnings %q, want one about the missing fallback", w)
+				}
+			}},
+		{"the fraud check is left to Vonage by default", v2Env(nil), func(t *testing.T, cfg config.Config) {
+			if !cfg.VonageV2.FraudCheck || cfg.VonageV2.SilentAuth() || len(cfg.Warnings()) != 0 {
+				t.Errorf("fraud check %v, silent %v, warnings %q", cfg.VonageV2.FraudCheck, cfg.VonageV2.SilentAuth(), cfg.Warnings())
+			}
+		}},
 		{"the sandbox on v2 needs no credentials and takes v2 code lengths",
 			map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2", "VERIFY_CODE_LENGTH": "8"},
 			func(t *testing.T, cfg config.Config) {
@@ -180,7 +205,34 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"an empty item in the workflow", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,,voice"}), []string{`unknown channel ""`}},
 		{"an unknown channel", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,pigeon"}), []string{`unknown channel "pigeon"`}},
 		{"email needs an address, not a phone number", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,email"}), []string{"VERIFY_WORKFLOW", "email address"}},
-		{"silent_auth needs check_url", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), []string{"VERIFY_WORKFLOW", "check_url"}},
+		{"silent_auth second", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,silent_auth"}), []string{"VERIFY_WORKFLOW", "silent_auth must be the first"}},
+		{"silent_auth last of three", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice,silent_auth"}), []string{"silent_auth must be the first"}},
+		{"silent_auth on v1", vonageEnv(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), []string{"VERIFY_WORKFLOW applies only to VONAGE_VERIFY_API=v2"}},
+		{"a redirect URL on v1", vonageEnv(map[string]string{"VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/done"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL applies only to VONAGE_VERIFY_API=v2"}},
+		{"fraud_check off on v1", vonageEnv(map[string]string{"VERIFY_FRAUD_CHECK": "false"}), []string{"VERIFY_FRAUD_CHECK=false applies only to VONAGE_VERIFY_API=v2"}},
+		{"fraud_check not a boolean", v2Env(map[string]string{"VERIFY_FRAUD_CHECK": "maybe"}), []string{"VERIFY_FRAUD_CHECK"}},
+		{"fraud_check set but empty", v2Env(map[string]string{"VERIFY_FRAUD_CHECK": ""}), []string{"VERIFY_FRAUD_CHECK is set but empty"}},
+		{"a redirect URL without silent_auth", v2Env(map[string]string{"VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/done"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL is set but VERIFY_WORKFLOW has no silent_auth"}},
+		{"a redirect URL over plain http", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "http://app.example.com/done"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL must be an https URL"}},
+		{"a redirect URL that is a custom scheme", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "myapp://verified"}),
+			[]string{"must be an https URL"}},
+		{"a redirect URL without a host", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https:///done"}),
+			[]string{"must be an https URL"}},
+		{"a relative redirect URL", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "/done"}),
+			[]string{"must be an https URL"}},
+		{"a redirect URL with a fragment", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/done#x"}),
+			[]string{"must not have a #fragment"}},
+		{"a redirect URL with a user", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://u:p@app.example.com/done"}),
+			[]string{"must not carry a user"}},
+		{"a redirect URL with a space", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/a b"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL"}},
+		{"a redirect URL too long", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/" + strings.Repeat("a", 2000)}),
+			[]string{"at most 2000 characters"}},
+		{"a set but empty redirect URL", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": ""}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL is set but empty"}},
 		{"rcs needs an agent", v2Env(map[string]string{"VERIFY_WORKFLOW": "rcs"}), []string{"VERIFY_WORKFLOW", "RCS business agent"}},
 		{"whatsapp without a sender", v2Env(map[string]string{"VERIFY_WORKFLOW": "whatsapp,sms"}), []string{"VERIFY_WHATSAPP_FROM"}},
 		{"whatsapp with a sender that is not a number", v2Env(map[string]string{"VERIFY_WORKFLOW": "whatsapp", "VERIFY_WHATSAPP_FROM": "Acme"}),
@@ -223,6 +275,8 @@ func TestCodeLifetimeIsVonages(t *testing.T) {
 		{"v2 with one channel: Vonage's channel_timeout of 180 s", v2Env(nil), 3 * time.Minute},
 		{"v2 waits out every channel", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice"}), 6 * time.Minute},
 		{"v2 with VERIFY_CHANNEL_TIMEOUT", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms", "VERIFY_CHANNEL_TIMEOUT": "60"}), time.Minute},
+		{"silent_auth's step is Vonage's fixed 60 s", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), 4 * time.Minute},
+		{"silent_auth alone", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth", "VERIFY_CHANNEL_TIMEOUT": "900"}), time.Minute},
 		{"the sandbox standing in for v2", map[string]string{"VERIFY_BACKEND": "sandbox", "VONAGE_VERIFY_API": "v2"}, 3 * time.Minute},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,7 @@ const (
 	vonageDefaultPinExpiry      = 300 * time.Second // v1 pin_expiry
 	vonageDefaultNextEventWait  = 300 * time.Second // v1 next_event_wait
 	vonageDefaultChannelTimeout = 180 * time.Second // v2 channel_timeout
+	silentAuthTimeout           = 60 * time.Second  // v2's silent_auth step, fixed by Vonage
 )
 
 // CodeLifetime is how long a code can be checked, as Vonage keeps it: VERIFY_PIN_EXPIRY on v1
@@ -36,7 +37,12 @@ func (c Config) CodeLifetime() time.Duration {
 		if timeout == 0 {
 			timeout = vonageDefaultChannelTimeout
 		}
-		return timeout * time.Duration(max(len(c.VonageV2.Workflow), 1))
+		steps := max(len(c.VonageV2.Workflow), 1)
+		if c.VonageV2.SilentAuth() {
+			// Vonage fixes silent authentication's step at 60 s, whatever channel_timeout says.
+			return silentAuthTimeout + timeout*time.Duration(steps-1)
+		}
+		return timeout * time.Duration(steps)
 	}
 	if pin := c.VonageV1.PinExpiry.Duration(); pin != 0 {
 		return pin

@@ -121,14 +121,20 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	}
 
 	// Detail is upstream context for support (Verify v2's problem instance, for one); never for the app.
-	s.logger.InfoContext(ctx, "verification refused", "op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID,
-		"detail", ve.Detail)
+	attrs := []any{"op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID, "detail", ve.Detail}
+	if ve.Network != "" {
+		attrs = append(attrs, "network", ve.Network) // what the operator asks Vonage to unblock
+	}
+	s.logger.InfoContext(ctx, "verification refused", attrs...)
 	ae := errorFor(code, ve.Text)
 	if validStatus(ve.Status) {
 		ae.body.Status = &ve.Status
 	}
 	if verify.ValidRequestID(ve.RequestID) {
 		ae.body.RequestId = &ve.RequestID
+	}
+	if ve.Kind == verify.KindNumberBlocked && networkPattern.MatchString(ve.Network) {
+		ae.body.Network = &ve.Network
 	}
 	return ae
 }
@@ -137,7 +143,8 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 // must not make this server break its own contract: such a value is left out of an error (the Kind
 // still says what happened) and makes a success a 502.
 var (
-	statusPattern = regexp.MustCompile(`^[0-9]{1,4}$`)
+	statusPattern  = regexp.MustCompile(`^[0-9]{1,4}$`)
+	networkPattern = regexp.MustCompile(`^[0-9]{5,6}$`)
 )
 
 func validStatus(s string) bool { return statusPattern.MatchString(s) }

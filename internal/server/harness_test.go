@@ -53,6 +53,8 @@ type harness struct {
 
 type options struct {
 	sandbox        bool
+	silent         bool   // with sandbox: Verify v2, and every start answers a check_url it serves
+	silentRedirect string // with silent: where the check_url redirects (VERIFY_SILENT_AUTH_REDIRECT_URL)
 	defaultCountry string
 	timeout        time.Duration
 	provider       func(logger *slog.Logger) verify.Provider
@@ -79,9 +81,14 @@ func newHarness(t *testing.T, opts options) *harness {
 	h := &harness{t: t, logs: logs, clock: clocktest.New()}
 
 	var provider verify.Provider
+	var silent verify.SilentAuthenticator
 	switch {
 	case opts.provider != nil:
 		provider = opts.provider(logger)
+	case opts.sandbox && opts.silent:
+		p := sandbox.New(sandbox.Options{PinExpiry: codeLifetime, V2: true, CheckPath: server.SilentAuthPath,
+			RedirectURL: opts.silentRedirect}, logger)
+		provider, silent = p, p
 	case opts.sandbox:
 		provider = sandbox.New(sandbox.Options{PinExpiry: codeLifetime}, logger)
 	default:
@@ -134,6 +141,7 @@ func newHarness(t *testing.T, opts options) *harness {
 	handler, err := server.New(server.Deps{
 		Logger: logger, Provider: testnumbers.New(m.Instrument(provider), tests, g.Sessions(), codeLifetime, logger), Phones: phones, Tests: tests, Guard: g,
 		Tokens: opts.tokens, SpecYAML: specYAML, TrustedProxies: opts.trustedProxies, ClientIPHeader: opts.clientIPHeader, Metrics: m, Ready: opts.ready,
+		SilentAuth: silent,
 	})
 	if err != nil {
 		t.Fatal(err)

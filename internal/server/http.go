@@ -47,6 +47,9 @@ type Deps struct {
 	// Ready are the checks /readyz runs: dependencies that must answer, and whether the server is
 	// shutting down. None means ready whenever it serves.
 	Ready []Check
+	// SilentAuth, when set, serves the check_url that Provider's starts answer with a path under
+	// SilentAuthPath (the sandbox standing in for the carrier); nil: no such route.
+	SilentAuth verify.SilentAuthenticator
 }
 
 // New builds the HTTP handler: every route, every middleware, wired from explicit dependencies.
@@ -63,7 +66,7 @@ func New(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	s := &Server{provider: d.Provider, phones: d.Phones, tests: d.Tests, guard: d.Guard, tokens: d.Tokens,
-		keySet: keySet, logger: logger, metrics: d.Metrics}
+		keySet: keySet, silent: d.SilentAuth, logger: logger, metrics: d.Metrics}
 
 	validator, err := newValidator(s)
 	if err != nil {
@@ -93,6 +96,7 @@ func New(d Deps) (http.Handler, error) {
 		middleware.SecureWithConfig(middleware.SecureConfig{ContentTypeNosniff: "nosniff", XFrameOptions: "DENY"}),
 		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
 		onlyAPI(noStore),
+		onlyAPI(withOrigin),
 		onlyAPI(s.limitClients),
 		onlyAPI(s.legacyBodies),
 		onlyAPI(validator),
@@ -100,6 +104,9 @@ func New(d Deps) (http.Handler, error) {
 
 	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
 	docs.register(e)
+	if s.silent != nil {
+		getOrHead(e, SilentAuthPath+":request_id", s.silentAuth)
+	}
 	health{s: s, checks: d.Ready, was: &atomic.Pointer[string]{}}.register(e)
 	return e, nil
 }

@@ -25,6 +25,7 @@ type Server struct {
 	guard    *guard.Guard
 	tokens   *token.Issuer // nil, or one without a key: no verification_token
 	keySet   api.GetJSONWebKeySet200JSONResponse
+	silent   verify.SilentAuthenticator // nil, or the sandbox serving its check_url
 	logger   *slog.Logger
 	metrics  *metrics.Metrics
 }
@@ -102,7 +103,8 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	s.guard.Started(ctx, started.RequestID, num, isTest, clientIPOf(ctx))
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
-	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK}, true
+	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK,
+		CheckUrl: checkURL(ctx, started.CheckURL)}, true
 }
 
 // withholdRunning takes the running verification's request_id out of a concurrent_verification

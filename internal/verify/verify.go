@@ -23,6 +23,9 @@ type Provider interface {
 // Started is a verification that began.
 type Started struct {
 	RequestID string
+	// CheckURL is where the phone completes silent authentication over its mobile data connection,
+	// when the workflow starts with it; "" otherwise. A path ("/sandbox/...") is on this server.
+	CheckURL string
 }
 
 // Checked is a verification whose code was right. The price fields are kept as the raw decimal
@@ -33,6 +36,21 @@ type Checked struct {
 	Price                      string
 	Currency                   string
 	EstimatedPriceMessagesSent string
+}
+
+// SilentAuthenticator completes silent authentication itself, standing in for the carrier: only the
+// sandbox does; with Vonage the phone opens Vonage's own check_url.
+type SilentAuthenticator interface {
+	// CompleteSilentAuth is what opening the check_url of requestID yields.
+	CompleteSilentAuth(ctx context.Context, requestID string) (SilentAuth, error)
+}
+
+// SilentAuth is a completed silent authentication: the code to check, and where the check_url's
+// redirects end when the workflow names a place ("" for a JSON answer).
+type SilentAuth struct {
+	RequestID   string
+	Code        string
+	RedirectURL string
 }
 
 // MaxWrongCodes is Verify's limit of wrong codes per verification: the last one ends it (status 17).

@@ -58,6 +58,8 @@ func newV2(cfg config.Config, endpoint transport.Endpoint, httpClient *http.Clie
 			ch.From, ch.AppHash = cfg.Verify.SenderID, cfg.VonageV2.SMSAppHash
 		case verifyv2.ChannelWhatsApp:
 			ch.From = cfg.VonageV2.WhatsAppFrom
+		case verifyv2.ChannelSilentAuth:
+			ch.RedirectURL = cfg.VonageV2.SilentAuthRedirectURL
 		}
 		workflow[i] = ch
 	}
@@ -69,6 +71,7 @@ func newV2(cfg config.Config, endpoint transport.Endpoint, httpClient *http.Clie
 		CodeLength:     cfg.Verify.CodeLength,
 		Locale:         cfg.Verify.Locale,
 		ChannelTimeout: cfg.VonageV2.ChannelTimeout.Whole(),
+		NoFraudCheck:   !cfg.VonageV2.FraudCheck,
 	}, httpClient, logger)
 	if err != nil {
 		return nil, fmt.Errorf("vonage v2 backend: %w", err)

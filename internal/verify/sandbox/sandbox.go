@@ -41,6 +41,7 @@ const (
 	defaultCodeLength = 4
 	minCodeLength     = 4 // the Verify API's own range (v2's code_length; v1 allows 4 or 6)
 	maxCodeLength     = 10
+	maxV1CodeLength   = 6 // Verify v1's check takes codes of 4 to 6 characters
 
 	// defaultMaxRequests bounds memory: a request costs a few hundred bytes, so tens of MB at most.
 	defaultMaxRequests = 100_000
@@ -56,6 +57,12 @@ type Options struct {
 	// expired code is status 17 (v2's 410), and a right code answers no event_id or price. An app
 	// developed against the sandbox then meets what it will meet in production.
 	V2 bool
+	// CheckPath, with V2, makes every start answer a check_url, CheckPath followed by the request_id,
+	// as Vonage does when the workflow begins with silent authentication. The server serves it by
+	// calling CompleteSilentAuth.
+	CheckPath string
+	// RedirectURL is where a completed check_url sends the phone (VERIFY_SILENT_AUTH_REDIRECT_URL).
+	RedirectURL string
 }
 
 // Validate reports the first option out of range, so that configuration can refuse it at start-up.
@@ -65,6 +72,9 @@ func (o Options) Validate() error {
 	}
 	if o.PinExpiry <= 0 {
 		return fmt.Errorf("sandbox pin expiry %s is not positive", o.PinExpiry)
+	}
+	if o.CheckPath != "" && (!o.V2 || !strings.HasPrefix(o.CheckPath, "/")) {
+		return fmt.Errorf("sandbox check path %q needs V2 and must be a path", o.CheckPath)
 	}
 	return nil
 }
@@ -76,6 +86,8 @@ type Provider struct {
 	now         func() time.Time
 	rand        io.Reader // read only under mu, so a test reader need not be safe for concurrent use
 	v2          bool
+	checkPath   string
+	redirectURL string
 	logger      *slog.Logger
 	maxRequests int
 
@@ -102,6 +114,8 @@ func New(opts Options, logger *slog.Logger) *Provider {
 		now:         opts.Now,
 		rand:        opts.Rand,
 		v2:          opts.V2,
+		checkPath:   opts.CheckPath,
+		redirectURL: opts.RedirectURL,
 		logger:      logger,
 		maxRequests: defaultMaxRequests,
 		byID:        make(map[string]*request),
@@ -144,7 +158,31 @@ func (p *Provider) Start(ctx context.Context, number string) (verify.Started, er
 	p.logger.InfoContext(ctx, "sandbox verification code",
 		"request_id", r.id, "number", phone.Mask(number), "code", r.code,
 		"expires_at", r.created.Add(p.pinExpiry))
-	return verify.Started{RequestID: r.id}, nil
+	started := verify.Started{RequestID: r.id}
+	if p.checkPath != "" {
+		started.CheckURL = p.checkPath + r.id
+	}
+	return started, nil
+}
+
+// CompleteSilentAuth is what opening a start's check_url yields: the sandbox stands in for the
+// carrier, which always recognises the SIM. The code is the one logged at the start, which with
+// Vonage the fallback channel would bring if silent authentication failed.
+func (p *Provider) CompleteSilentAuth(ctx context.Context, requestID string) (verify.SilentAuth, error) {
+	if err := ctx.Err(); err != nil {
+		return verify.SilentAuth{}, fmt.Errorf("sandbox silent auth: %w", err)
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.lookup(requestID, now)
+	switch {
+	case p.checkPath == "" || r == nil:
+		return verify.SilentAuth{}, notFound(requestID)
+	case !p.live(r, now):
+		return verify.SilentAuth{}, verify.Errorf(verify.KindExpired, verify.StatusTooManyAttempts, requestID, "The verification request has expired")
+	}
+	return verify.SilentAuth{RequestID: r.id, Code: r.code, RedirectURL: p.redirectURL}, nil
 }
 
 // start does Start's work under p.mu.
@@ -190,6 +228,11 @@ func (p *Provider) start(number string, now time.Time) (*request, error) {
 func (p *Provider) Check(ctx context.Context, requestID, code string) (verify.Checked, error) {
 	if err := ctx.Err(); err != nil {
 		return verify.Checked{}, fmt.Errorf("sandbox check: %w", err)
+	}
+	if n := len(code); !p.v2 && n > maxV1CodeLength {
+		// As the Verify v1 client refuses it: v1 codes are 4 or 6 digits.
+		return verify.Checked{}, &verify.Error{Kind: verify.KindInvalidRequest,
+			Text: fmt.Sprintf("code: Verify v1 codes are 4 or 6 digits, this one has %d characters", n)}
 	}
 	now := p.now()
 	p.mu.Lock()

@@ -25,20 +25,23 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 )
 
-// The channels this client sends codes by, as Verify v2 names them (VERIFY_WORKFLOW takes these
-// names). Verify v2 also has email, silent_auth and rcs, which need something other than a phone
-// number (an address, the app opening a URL, an RCS agent).
+// The channels this client verifies by, as Verify v2 names them (VERIFY_WORKFLOW takes these names).
+// Silent authentication sends nothing: the phone opens the start's check_url over mobile data and
+// its carrier confirms the number. Verify v2 also has email and rcs, which need something other than
+// a phone number (an address, an RCS agent).
 const (
-	ChannelSMS      = "sms"
-	ChannelVoice    = "voice"
-	ChannelWhatsApp = "whatsapp"
+	ChannelSilentAuth = "silent_auth"
+	ChannelSMS        = "sms"
+	ChannelVoice      = "voice"
+	ChannelWhatsApp   = "whatsapp"
 )
 
 // Channel is one step of the workflow, tried in order.
 type Channel struct {
-	Name    string // ChannelSMS, ChannelVoice or ChannelWhatsApp
-	From    string // sms: the sender ID (optional); whatsapp: the WhatsApp Business number (required)
-	AppHash string // sms only: the Android SMS Retriever hash (optional)
+	Name        string // ChannelSilentAuth (first only), ChannelSMS, ChannelVoice or ChannelWhatsApp
+	From        string // sms: the sender ID (optional); whatsapp: the WhatsApp Business number (required)
+	AppHash     string // sms only: the Android SMS Retriever hash (optional)
+	RedirectURL string // silent_auth only: where check_url ends, with the request_id and code (optional)
 }
 
 // Options configure a Client. The optional fields are sent only when set, so that Vonage's own
@@ -52,12 +55,16 @@ type Options struct {
 	CodeLength     int    // code_length: 4 to 10; 0 leaves it unset
 	Locale         string // locale, e.g. "en-gb"; "" leaves it unset
 	ChannelTimeout int    // channel_timeout in seconds, 15 to 900; 0 leaves it unset
+	// NoFraudCheck sends fraud_check: false, which turns off Vonage's own fraud check for accounts
+	// where Vonage made that possible; otherwise nothing is sent and the account's default holds.
+	NoFraudCheck bool
 }
 
 // Client is a verify.Provider backed by the Vonage Verify API v2. It is safe for concurrent use.
 type Client struct {
 	caller   *transport.Caller
 	auth     Authenticator
+	logger   *slog.Logger
 	startURL string
 	start    startBody // everything but the number, fixed for the client's life
 }
@@ -71,13 +78,15 @@ type startBody struct {
 	CodeLength     int            `json:"code_length,omitempty"`
 	Locale         string         `json:"locale,omitempty"`
 	ChannelTimeout int            `json:"channel_timeout,omitempty"`
+	FraudCheck     *bool          `json:"fraud_check,omitempty"`
 }
 
 type workflowStep struct {
-	Channel string `json:"channel"`
-	To      string `json:"to"`
-	From    string `json:"from,omitempty"`
-	AppHash string `json:"app_hash,omitempty"`
+	Channel     string `json:"channel"`
+	To          string `json:"to"`
+	From        string `json:"from,omitempty"`
+	AppHash     string `json:"app_hash,omitempty"`
+	RedirectURL string `json:"redirect_url,omitempty"`
 }
 
 // New returns a Client that calls Vonage through httpClient (nil means transport.NewHTTPClient) and
@@ -96,7 +105,14 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 	}
 	steps := make([]workflowStep, len(opts.Workflow))
 	for i, ch := range opts.Workflow {
-		steps[i] = workflowStep{Channel: ch.Name, From: ch.From, AppHash: ch.AppHash}
+		steps[i] = workflowStep{Channel: ch.Name, From: ch.From, AppHash: ch.AppHash, RedirectURL: ch.RedirectURL}
+	}
+	var fraudCheck *bool
+	if opts.NoFraudCheck {
+		fraudCheck = new(false)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	caller, err := transport.NewCaller("vonage v2", opts.Endpoint, httpClient, logger)
 	if err != nil {
@@ -105,6 +121,7 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 	return &Client{
 		caller:   caller,
 		auth:     opts.Auth,
+		logger:   logger,
 		startURL: caller.BaseURL() + "/v2/verify",
 		start: startBody{
 			Brand:          opts.Brand,
@@ -112,6 +129,7 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 			CodeLength:     opts.CodeLength,
 			Locale:         opts.Locale,
 			ChannelTimeout: opts.ChannelTimeout,
+			FraudCheck:     fraudCheck,
 		},
 	}, nil
 }
@@ -119,10 +137,24 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 // String keeps the credentials out of any %v of a Client.
 func (c *Client) String() string { return "verifyv2.Client(" + c.caller.BaseURL() + ")" }
 
-// Start asks Vonage to send a code to number (E.164 digits without '+') by each channel in turn.
+// Start asks Vonage to verify number (E.164 digits without '+') by each channel in turn. When the
+// workflow begins with silent authentication and Vonage answers that the number's network cannot do
+// it (412), nothing has started and nothing was paid for, so the start is made again without that
+// step: the user gets the fallback's code instead of no verification at all.
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
+	started, err := c.startWith(ctx, number, c.start.Workflow)
+	if silentUnavailable(err) && len(c.start.Workflow) > 1 && c.start.Workflow[0].Channel == ChannelSilentAuth {
+		c.logger.InfoContext(ctx, "silent authentication is not possible for this number's network; starting with the next channel",
+			"number", phone.Mask(number), "channel", c.start.Workflow[1].Channel)
+		return c.startWith(ctx, number, c.start.Workflow[1:])
+	}
+	return started, err
+}
+
+// startWith starts a verification of number with workflow.
+func (c *Client) startWith(ctx context.Context, number string, workflow []workflowStep) (verify.Started, error) {
 	body := c.start
-	body.Workflow = slices.Clone(c.start.Workflow)
+	body.Workflow = slices.Clone(workflow)
 	for i := range body.Workflow {
 		body.Workflow[i].To = number
 	}
@@ -136,6 +168,7 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 	}
 	var started struct {
 		RequestID string `json:"request_id"`
+		CheckURL  string `json:"check_url"`
 	}
 	if err := json.Unmarshal(resp.Body, &started); err != nil || !verify.ValidRequestID(started.RequestID) {
 		return verify.Started{}, &verify.Error{
@@ -144,7 +177,24 @@ func (c *Client) Start(ctx context.Context, number string) (verify.Started, erro
 			Err:    err,
 		}
 	}
-	return verify.Started{RequestID: started.RequestID}, nil
+	if started.CheckURL != "" && !webURL(started.CheckURL) {
+		// The verification runs, and the fallback channel will reach the user; only the silent step
+		// is lost, and an app must never be handed a URL it cannot open.
+		c.logger.WarnContext(ctx, "vonage v2 start answered a check_url that is not an http(s) URL; it is not passed on",
+			"request_id", started.RequestID)
+		started.CheckURL = ""
+	}
+	return verify.Started{RequestID: started.RequestID, CheckURL: started.CheckURL}, nil
+}
+
+// silentUnavailable reports whether a start failed on silent authentication's precondition (HTTP
+// 412): the number's network does not support it.
+func silentUnavailable(err error) bool { return errors.Is(err, errSilentUnavailable) }
+
+// webURL reports whether s is an absolute http or https URL with a host.
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 // Check asks Vonage whether code is the one sent for requestID.
@@ -162,7 +212,11 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 		}
 		return verify.Checked{}, err
 	}
-	// The answer is {"request_id", "status": "completed"}; only its being a JSON object matters.
+	// The answer is {"request_id", "status": "completed"}; only its being a JSON object matters, and
+	// older v2 specifications define no body at all, so an empty one is a success too.
+	if len(bytes.TrimSpace(resp.Body)) == 0 {
+		return verify.Checked{RequestID: requestID}, nil
+	}
 	if err := json.Unmarshal(resp.Body, &struct{}{}); err != nil {
 		return verify.Checked{}, &verify.Error{
 			Kind:   verify.KindUpstreamUnavailable,

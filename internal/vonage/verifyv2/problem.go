@@ -2,6 +2,7 @@ package verifyv2
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -62,6 +63,10 @@ func (p *problem) String() string {
 	return b.String()
 }
 
+// errSilentUnavailable marks a start refused because silent authentication is not possible for the
+// number's network (HTTP 412): nothing started.
+var errSilentUnavailable = errors.New("silent authentication is not available for this number's network")
+
 // failure maps an answer that is not a success. The statuses that carry a meaning for the app (a
 // wrong code, an unknown request, ...) are mapped to the Verify v1 status the apps already know, and
 // need Verify's problem body: a 404 without one is a wrong base URL or a gateway, not "no such
@@ -96,6 +101,10 @@ func (c *Client) userFailure(op verify.Op, status int, p *problem) *verify.Error
 			requestID = ""
 		}
 		return &verify.Error{Kind: verify.KindConcurrentVerification, Status: verify.StatusConcurrent, Text: text, RequestID: requestID}
+	case op == verify.OpStart && status == http.StatusPreconditionFailed:
+		// Silent authentication's precondition: the number's network cannot do it. Apps know this
+		// failure as Verify v1's status 15.
+		return &verify.Error{Kind: verify.KindUnsupportedNetwork, Status: verify.StatusUnsupportedNetwork, Text: text, Err: errSilentUnavailable}
 	case op == verify.OpStart && status == http.StatusUnprocessableEntity:
 		if p != nil && !p.blamesNumber() {
 			// A refused brand, locale or sender is our configuration, not the user's to fix.
