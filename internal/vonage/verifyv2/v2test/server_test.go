@@ -28,6 +28,12 @@ func send(t *testing.T, s *v2test.Server, method, path, contentType, body string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res.StatusCode, answer(t, res)
+}
+
+// answer reads res's JSON body and closes it; a failure must be a problem, as Vonage's are.
+func answer(t *testing.T, res *http.Response) map[string]any {
+	t.Helper()
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	var out map[string]any
@@ -35,7 +41,7 @@ func send(t *testing.T, s *v2test.Server, method, path, contentType, body string
 	if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("failure %d answered as %q, want application/problem+json", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	return res.StatusCode, out
+	return out
 }
 
 func TestTheFakeIsAsStrictAsVerify(t *testing.T) {
@@ -153,14 +159,7 @@ func open(t *testing.T, client *http.Client, url string) (*http.Response, map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("failure %d answered as %q, want application/problem+json", res.StatusCode, res.Header.Get("Content-Type"))
-	}
-	return res, out
+	return res, answer(t, res)
 }
 
 // otherThan returns a code of the same length that is surely not code.
