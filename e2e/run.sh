@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# `make e2e`: proves openapi.yaml against the real server. It builds the server, starts it with the
-# sandbox backend on a free loopback port with its log in a file (the tests read the sandbox's codes
-# from there, as a developer does), and runs, against it:
-#   1. the Kotlin client (OpenAPI Generator, Maven) through the whole flow, its verification_token
-#      verified with Nimbus JOSE+JWT as a backend would, and the Swift client's check;
-#   2. the TypeScript client (@hey-api/openapi-ts) through the same flow, its token verified with jose,
+# `make e2e`: proves openapi.yaml against the real server. It builds the server and starts it three
+# times with the sandbox backend, each on a free loopback port with its log in a file (the tests read
+# the sandbox's codes from there, as a developer does):
+#   - the Verify v1 sandbox that every flow below drives (VERIFY_PROXY_URL, VERIFY_PROXY_LOG);
+#   - a Verify v2 sandbox that verifies by silent authentication first, whose check_url answers the
+#     code as JSON (VERIFY_PROXY_SILENT_URL, VERIFY_PROXY_SILENT_LOG);
+#   - the same with a redirect URL, whose check_url redirects to VERIFY_PROXY_SILENT_APP_PAGE with the
+#     code in the fragment (VERIFY_PROXY_SILENT_REDIRECTING_URL, VERIFY_PROXY_SILENT_REDIRECTING_LOG).
+# Against them it runs:
+#   1. the Kotlin client (OpenAPI Generator, Maven) through the whole flow, the silent one included, its
+#      verification_token verified with Nimbus JOSE+JWT as a backend would, and the Swift client's check;
+#   2. the TypeScript client (@hey-api/openapi-ts) through the same flows, its token verified with jose,
 #      and Swagger UI in chromium;
-#   3. Schemathesis, which knows only the spec.
+#   3. Schemathesis, which knows only the spec, against the v1 sandbox.
 # It installs what it needs: Debian's chromium (apt), node modules (npm ci), a Python venv (pip),
-# Maven plugins and libraries (Maven Central). The server is stopped by pid when the script exits.
+# Maven plugins and libraries (Maven Central). The servers are stopped by pid when the script exits.
 # Screenshots are kept in $E2E_ARTIFACTS (a fresh temp dir unless set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,24 +24,63 @@ step() { printf '\n--- e2e: %s (%ss)\n' "$*" "$SECONDS"; }
 
 work=$(mktemp -d -t verify-proxy-e2e.XXXXXX)
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$(mktemp -d -t verify-proxy-e2e-artifacts.XXXXXX)}
-server_pid=
-stop_server() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid"
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	server_pid=
+server_pids=()
+server_logs=()
+stop_servers() {
+	local pid
+	for pid in "${server_pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid"
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	server_pids=()
 }
 on_exit() {
-	local status=$?
-	stop_server
-	if ((status != 0)) && [[ -f $work/server.log ]]; then
-		echo "--- e2e failed; the server's log ends with:" >&2
-		tail -n 40 "$work/server.log" >&2
+	local status=$? log
+	stop_servers
+	if ((status != 0)); then
+		for log in "${server_logs[@]}"; do
+			[[ -f $log ]] || continue
+			echo "--- e2e failed; the log of $(basename "$log" .log) ends with:" >&2
+			tail -n 40 "$log" >&2
+		done
 	fi
 	rm -rf "$work"
 }
 trap on_exit EXIT
+
+# start_server NAME [VARIABLE=value...] starts the server built in $work on a free loopback port with
+# the given settings over the ones every server here shares, its log in $work/NAME.log, waits until it
+# is healthy, and leaves its URL in $server_url and its log's path in $server_log.
+# It runs from $work, so that no .env of the developer's chooses another backend, and the variables that
+# tell these servers apart are unset first, so that none leaks in from the developer's shell. The rate
+# limits and the fraud guard are off: the fuzzer sends hundreds of requests from one address, many wrong
+# codes and cancels to the numbers of its dictionary, and every flow here uses one range of numbers,
+# which the guard would rightly pause (its refusals are proven against the contract in internal/server).
+# No admin listener: a fixed port could be taken on a shared machine, and nothing here reads it.
+start_server() {
+	local name=$1 port pid deadline
+	shift
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	server_url="http://127.0.0.1:$port"
+	server_log="$work/$name.log"
+	server_logs+=("$server_log")
+	(cd "$work" && exec env -u VONAGE_VERIFY_API -u VERIFY_WORKFLOW -u VERIFY_SILENT_AUTH_REDIRECT_URL \
+		VERIFY_BACKEND=sandbox PORT="$port" ADMIN_ADDR=off \
+		RATE_LIMIT_IP=off RATE_LIMIT_NUMBER=off RATE_LIMIT_CHECK=off RATE_LIMIT_WRONG_CODES=off \
+		RATE_LIMIT_PREFIX=off FRAUD_GUARD=off "$@" \
+		./verify-proxy >"$server_log" 2>&1) &
+	pid=$!
+	server_pids+=("$pid")
+	deadline=$((SECONDS + 30))
+	until curl -fsS -o /dev/null "$server_url/healthz" 2>/dev/null; do
+		kill -0 "$pid" 2>/dev/null || { echo "the server $name stopped while starting" >&2; exit 1; }
+		((SECONDS < deadline)) || { echo "the server $name never became healthy" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo "serving $server_url ($name), log in $server_log"
+}
 
 step "tools"
 if ! command -v chromium >/dev/null; then
@@ -48,28 +93,16 @@ python3 -m venv e2e/.venv
 e2e/.venv/bin/pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
 (cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error)
 
-step "server"
+step "servers"
 go build -o "$work/verify-proxy" .
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export VERIFY_PROXY_URL="http://127.0.0.1:$port"
-export VERIFY_PROXY_LOG="$work/server.log"
-# Run from $work, so that no .env of the developer's chooses another backend. The rate limits and
-# the fraud guard are off: the fuzzer sends hundreds of requests from one address, many wrong codes
-# and cancels to the numbers of its dictionary, and every flow here uses one range of numbers, which
-# the guard would rightly pause (its refusals are proven against the contract in internal/server).
-# No admin listener: a fixed port could be taken on a shared machine, and nothing here reads it.
-(cd "$work" && exec env VERIFY_BACKEND=sandbox PORT="$port" ADMIN_ADDR=off \
-	RATE_LIMIT_IP=off RATE_LIMIT_NUMBER=off RATE_LIMIT_CHECK=off RATE_LIMIT_WRONG_CODES=off \
-	RATE_LIMIT_PREFIX=off FRAUD_GUARD=off \
-	./verify-proxy >"$VERIFY_PROXY_LOG" 2>&1) &
-server_pid=$!
-deadline=$((SECONDS + 30))
-until curl -fsS -o /dev/null "$VERIFY_PROXY_URL/healthz" 2>/dev/null; do
-	kill -0 "$server_pid" 2>/dev/null || { echo "the server stopped while starting" >&2; exit 1; }
-	((SECONDS < deadline)) || { echo "the server never became healthy" >&2; exit 1; }
-	sleep 0.1
-done
-echo "serving $VERIFY_PROXY_URL (sandbox), log in $VERIFY_PROXY_LOG"
+start_server v1
+export VERIFY_PROXY_URL=$server_url VERIFY_PROXY_LOG=$server_log
+silent=(VONAGE_VERIFY_API=v2 VERIFY_WORKFLOW=silent_auth,sms)
+start_server silent "${silent[@]}"
+export VERIFY_PROXY_SILENT_URL=$server_url VERIFY_PROXY_SILENT_LOG=$server_log
+export VERIFY_PROXY_SILENT_APP_PAGE=https://app.example.com/verified
+start_server silent-redirecting "${silent[@]}" VERIFY_SILENT_AUTH_REDIRECT_URL="$VERIFY_PROXY_SILENT_APP_PAGE"
+export VERIFY_PROXY_SILENT_REDIRECTING_URL=$server_url VERIFY_PROXY_SILENT_REDIRECTING_LOG=$server_log
 
 step "Kotlin client: generate (Kotlin and Swift), compile, drive the flow"
 # -q leaves only errors, plus the generator's own warnings (its logger is set to warn): any line
@@ -101,5 +134,5 @@ step "Schemathesis"
 		--url "$VERIFY_PROXY_URL" --no-color
 )
 
-stop_server
+stop_servers
 step "done; screenshots in $E2E_ARTIFACTS"

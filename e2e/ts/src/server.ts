@@ -1,4 +1,4 @@
-// The server under test, started by e2e/run.sh (`make e2e`): its base URL and the file its log goes to.
+// The servers under test, started by e2e/run.sh (`make e2e`): their base URLs and the files their logs go to.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -7,16 +7,22 @@ export interface RunningServer {
   logFile: string;
 }
 
-/** Missing variables fail the test with a message, never skip it: a skipped end-to-end test proves nothing. */
-export function runningServer(): RunningServer {
-  const env = (name: string): string => {
-    const value = process.env[name];
-    if (!value) {
-      throw new Error(`${name} is not set: run these tests with \`make e2e\`, which starts the server`);
-    }
-    return value;
-  };
-  return { url: env('VERIFY_PROXY_URL'), logFile: env('VERIFY_PROXY_LOG') };
+/**
+ * The server whose URL and log e2e/run.sh exports as `${prefix}_URL` and `${prefix}_LOG`: by default the
+ * Verify v1 sandbox that most tests drive; VERIFY_PROXY_SILENT and VERIFY_PROXY_SILENT_REDIRECTING are the
+ * Verify v2 sandboxes that verify by silent authentication first.
+ */
+export function runningServer(prefix = 'VERIFY_PROXY'): RunningServer {
+  return { url: env(`${prefix}_URL`), logFile: env(`${prefix}_LOG`) };
+}
+
+/** A variable e2e/run.sh sets. Missing, it fails the test with a message, never skips it: a skipped end-to-end test proves nothing. */
+export function env(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run these tests with \`make e2e\`, which starts the servers`);
+  }
+  return value;
 }
 
 /**

@@ -9,16 +9,26 @@ import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive
 
 /**
- * The server under test, started by e2e/run.sh (`make e2e`): its base URL and the file its log goes to.
+ * A server under test, started by e2e/run.sh (`make e2e`): its base URL and the file its log goes to.
  * Missing variables fail the test with a message, never skip it: a skipped end-to-end test proves nothing.
  */
 class RunningServer(val baseUrl: String, val log: ServerLog) {
     companion object {
-        fun fromEnvironment(): RunningServer {
-            fun env(name: String) = System.getenv(name)?.takeIf { it.isNotBlank() }
-                ?: error("$name is not set: run these tests with `make e2e`, which starts the server")
-            return RunningServer(env("VERIFY_PROXY_URL"), ServerLog(Path.of(env("VERIFY_PROXY_LOG"))))
-        }
+        /** The Verify v1 sandbox, which most tests drive. */
+        fun fromEnvironment(): RunningServer = fromEnvironment("VERIFY_PROXY")
+
+        /** The Verify v2 sandbox that verifies by silent authentication first; its check_url answers JSON. */
+        fun silentAuth(): RunningServer = fromEnvironment("VERIFY_PROXY_SILENT")
+
+        /** The same with a redirect URL, the app's page in `VERIFY_PROXY_SILENT_APP_PAGE`: its check_url redirects there. */
+        fun silentAuthRedirecting(): RunningServer = fromEnvironment("VERIFY_PROXY_SILENT_REDIRECTING")
+
+        private fun fromEnvironment(prefix: String) =
+            RunningServer(env("${prefix}_URL"), ServerLog(Path.of(env("${prefix}_LOG"))))
+
+        /** A variable e2e/run.sh sets. */
+        fun env(name: String) = System.getenv(name)?.takeIf { it.isNotBlank() }
+            ?: error("$name is not set: run these tests with `make e2e`, which starts the servers")
     }
 }
 

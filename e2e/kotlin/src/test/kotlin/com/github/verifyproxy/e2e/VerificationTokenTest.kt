@@ -5,17 +5,9 @@ import com.github.verifyproxy.client.apis.VerificationApi
 import com.github.verifyproxy.client.models.CheckRequest
 import com.github.verifyproxy.client.models.JSONWebKey
 import com.github.verifyproxy.client.models.VerificationRequest
-import com.nimbusds.jose.JWSAlgorithm
-import com.nimbusds.jose.jwk.source.JWKSourceBuilder
 import com.nimbusds.jose.proc.BadJWSException
-import com.nimbusds.jose.proc.JWSVerificationKeySelector
-import com.nimbusds.jose.proc.SecurityContext
 import com.nimbusds.jose.util.Base64URL
-import com.nimbusds.jwt.JWTClaimsSet
 import com.nimbusds.jwt.SignedJWT
-import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier
-import com.nimbusds.jwt.proc.DefaultJWTProcessor
-import java.net.URL
 import java.time.Duration
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertThrows
@@ -23,16 +15,13 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 
 /**
- * The `verification_token` of a right code, verified as an app's own backend does it: with Nimbus JOSE+JWT
- * and nothing but the server's published key set, so that the app's word is never what proves the number.
+ * The `verification_token` of a right code, verified as an app's own backend does it (see [AppBackend]):
+ * with Nimbus JOSE+JWT and nothing but the server's published key set.
  */
 class VerificationTokenTest {
     private val server = RunningServer.fromEnvironment()
     private val api = VerificationApi(server.baseUrl)
-
-    // One key source for the class, as a backend keeps one: Nimbus caches the set and fetches it again
-    // when a token names a kid it does not hold.
-    private val keys = JWKSourceBuilder.create<SecurityContext>(URL("${server.baseUrl}/.well-known/jwks.json")).build()
+    private val backend = AppBackend(server.baseUrl)
 
     @Test
     fun `a right code answers a token that a backend verifies with the published keys alone`() {
@@ -43,7 +32,7 @@ class VerificationTokenTest {
         )
         val token = checkNotNull(verified.verificationToken) { "a right code must answer verification_token" }
 
-        val claims = backend(number, started.requestId).process(token, null)
+        val claims = backend.verify(token, number, started.requestId)
         assertEquals(Duration.ofMinutes(10), Duration.between(claims.issueTime.toInstant(), claims.expirationTime.toInstant()))
 
         // The same signature over another number: refused for the signature itself, since this backend
@@ -51,7 +40,7 @@ class VerificationTokenTest {
         val (header, payload, signature) = token.split('.')
         val forged = Base64URL.encode(Base64URL(payload).decodeToString().replace(number, "+14155550999"))
         assertThrows(BadJWSException::class.java) {
-            backend("+14155550999", started.requestId).process("$header.$forged.$signature", null)
+            backend.verify("$header.$forged.$signature", "+14155550999", started.requestId)
         }
 
         // The key set through the generated client, as the contract describes it: the signing key is there.
@@ -61,24 +50,6 @@ class VerificationTokenTest {
         assertTrue(
             published.any { it.kty == JSONWebKey.Kty.EC && it.alg == JSONWebKey.Alg.ES256 && it.kid == kid },
             "no EC ES256 key with the token's kid $kid in $published",
-        )
-    }
-
-    /**
-     * A backend's verifier for the number it expects: the algorithms the contract allows (the sandbox
-     * signs ES256), the issuer, the number in both claims that carry it, and every claim a token has.
-     */
-    private fun backend(number: String, requestId: String) = DefaultJWTProcessor<SecurityContext>().apply {
-        jwsKeySelector = JWSVerificationKeySelector(setOf(JWSAlgorithm.ES256, JWSAlgorithm.EdDSA, JWSAlgorithm.RS256), keys)
-        jwtClaimsSetVerifier = DefaultJWTClaimsVerifier(
-            JWTClaimsSet.Builder()
-                .issuer("verify-proxy")
-                .subject(number)
-                .claim("phone_number", number)
-                .claim("phone_number_verified", true)
-                .claim("request_id", requestId)
-                .build(),
-            setOf("exp", "iat", "nbf", "jti"),
         )
     }
 }
