@@ -20,10 +20,7 @@ type VonageV1 struct {
 	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT" refuse:"zero"`
 }
 
-var (
-	alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
-	numericSender      = regexp.MustCompile(`^[0-9]{1,15}$`)
-)
+var alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
 
 // validate checks v1's settings, and v1's rules for the shared ones; with v2 it refuses v1's own,
 // whose v2 counterparts differ, so that nobody believes they are in force.

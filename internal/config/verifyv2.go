@@ -49,6 +49,8 @@ var (
 	// v2's sms `from` is stricter than v1's sender_id: 3 to 11 letters or digits without spaces (as
 	// Vonage's own SDKs check it), or a number.
 	v2AlphanumericSender = regexp.MustCompile(`^[A-Za-z0-9]{3,11}$`)
+	digitsOnly           = regexp.MustCompile(`^[0-9]+$`)
+	e164Sender           = regexp.MustCompile(`^[1-9][0-9]{1,14}$`)
 )
 
 // normalise tidies what people type into the v2 variables, before validation.
@@ -151,9 +153,15 @@ func (v VonageV2) validateWorkflow(senderID string) []error {
 	if senderID != "" && !hasSMS {
 		bad.add("VERIFY_SENDER_ID is the SMS sender, but VERIFY_WORKFLOW has no sms")
 	}
-	if senderID != "" && !v2AlphanumericSender.MatchString(senderID) && !numericSender.MatchString(senderID) {
-		bad.add("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or up to 15 digits, "+
-			"with VONAGE_VERIFY_API=v2, got %q", senderID)
+	// Verify v2's FromSms (1.0.1): up to 11 letters and digits, or a number in E.164 (no + or 00).
+	switch {
+	case senderID == "":
+	case digitsOnly.MatchString(senderID) && !e164Sender.MatchString(senderID):
+		bad.add("VERIFY_SENDER_ID: a numeric sender must be an international number without + or 00, "+
+			"2 to 15 digits starting with the country code (e.g. 447700900000), got %q", senderID)
+	case !digitsOnly.MatchString(senderID) && !v2AlphanumericSender.MatchString(senderID):
+		bad.add("VERIFY_SENDER_ID must be 3 to 11 letters or digits without spaces, or an international number "+
+			"of up to 15 digits, with VONAGE_VERIFY_API=v2, got %q", senderID)
 	}
 	return bad
 }

@@ -243,6 +243,10 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"a sender id without sms", v2Env(map[string]string{"VERIFY_WORKFLOW": "voice", "VERIFY_SENDER_ID": "ACME"}), []string{"VERIFY_SENDER_ID", "no sms"}},
 		{"a sender id with a space (v1 allows it, v2 does not)", v2Env(map[string]string{"VERIFY_SENDER_ID": "Acme Inc"}), []string{"VERIFY_SENDER_ID", "without spaces"}},
 		{"a sender id too short for v2", v2Env(map[string]string{"VERIFY_SENDER_ID": "AC"}), []string{"VERIFY_SENDER_ID", "3 to 11"}},
+		{"a numeric sender with 00", v2Env(map[string]string{"VERIFY_SENDER_ID": "00447700900123"}), []string{"VERIFY_SENDER_ID", "without + or 00"}},
+		{"a numeric sender in national form", v2Env(map[string]string{"VERIFY_SENDER_ID": "07700900123"}), []string{"VERIFY_SENDER_ID", "without + or 00"}},
+		{"a numeric sender of one digit", v2Env(map[string]string{"VERIFY_SENDER_ID": "7"}), []string{"VERIFY_SENDER_ID", "2 to 15 digits"}},
+		{"a numeric sender of 16 digits", v2Env(map[string]string{"VERIFY_SENDER_ID": "4477009001234567"}), []string{"VERIFY_SENDER_ID", "2 to 15 digits"}},
 		{"a channel timeout of 0", v2Env(map[string]string{"VERIFY_CHANNEL_TIMEOUT": "0"}), []string{"VERIFY_CHANNEL_TIMEOUT is 0"}},
 		{"a code length of 0 on v2", v2Env(map[string]string{"VERIFY_CODE_LENGTH": "0"}), []string{"VERIFY_CODE_LENGTH is 0"}},
 	}
