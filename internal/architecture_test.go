@@ -43,6 +43,7 @@ var mayImport = map[string][]string{
 	"internal/verify/sandbox":             {"internal/phone", "internal/verify"},
 	"internal/verify/testnumbers":         {"internal/phone", "internal/state", "internal/verify"},
 	"internal/vonage":                     {"internal/config", "internal/verify", "internal/vonage/transport", "internal/vonage/verifyv1", "internal/vonage/verifyv2"},
+	"internal/vonage/conformance":         nil, // its test builds the clients from config and vonage; the package is the spec
 	"internal/vonage/transport":           {"internal/verify"},
 	"internal/vonage/verifyv1":            {"internal/verify", "internal/vonage/transport"},
 	"internal/vonage/verifyv1/v1test":     {"internal/vonage/vonagetest"},
@@ -53,10 +54,11 @@ var mayImport = map[string][]string{
 }
 
 // onlyIn keeps a library to the room that owns it: HTTP routing and the contract's validation belong
-// to the server (and the code generated for it), phone numbers to phone, Redis to redisstore.
+// to the server (and the code generated for it), and validation against Vonage's specifications to
+// vonage/conformance; phone numbers to phone, Redis to redisstore.
 var onlyIn = map[string][]string{
 	"github.com/labstack/echo/v4":         {"api", "internal/server"},
-	"github.com/getkin/kin-openapi":       {"api", "internal/server"},
+	"github.com/getkin/kin-openapi":       {"api", "internal/server", "internal/vonage/conformance"},
 	"github.com/nyaruka/phonenumbers":     {"internal/phone"},
 	"github.com/redis/go-redis/v9":        {"internal/state/redisstore"},
 	"github.com/caarlos0/env/v11":         {"internal/config"},
