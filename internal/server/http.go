@@ -96,17 +96,18 @@ func New(d Deps) (http.Handler, error) {
 		middleware.SecureWithConfig(middleware.SecureConfig{ContentTypeNosniff: "nosniff", XFrameOptions: "DENY"}),
 		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
 		onlyAPI(noStore),
-		onlyAPI(withOrigin),
 		onlyAPI(s.limitClients),
 		onlyAPI(s.legacyBodies),
 		onlyAPI(validator),
 	)
 
-	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
-	docs.register(e)
 	if s.silent != nil {
+		// Only the sandbox's check_url is a path on this server, to be made absolute.
+		e.Use(onlyAPI(withOrigin))
 		getOrHead(e, SilentAuthPath+":request_id", s.silentAuth)
 	}
+	api.RegisterHandlers(e, api.NewStrictHandler(s, nil))
+	docs.register(e)
 	health{s: s, checks: d.Ready, was: &atomic.Pointer[string]{}}.register(e)
 	return e, nil
 }
