@@ -9,7 +9,7 @@ SPECTRAL_CLI := @stoplight/spectral-cli@6.16.3
 GO_PACKAGES := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench fraud-sim check-generate \
+.PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench loadtest fraud-sim check-generate \
 	image check-container check-deploy clean
 
 all: build
@@ -44,6 +44,11 @@ e2e:
 ## bench: speed and memory of the hot paths
 bench:
 	go test -run='^$$' -bench=. -benchmem $(GO_PACKAGES)
+
+## loadtest: verify-proxy under load beside a bare reverse proxy (the floor), same fake upstream, same
+## load; prints throughput, latency, CPU per call, peak memory and the ratios (about 1 minute)
+loadtest:
+	go run ./internal/loadtest
 
 ## fraud-sim: the fraud guard on simulated days of real users and SMS pumping, with the thresholds of
 ## this environment (FRAUD_*, RATE_LIMIT_*); prints pumping paid for and real users refused, with and

@@ -25,6 +25,8 @@ var mayImport = map[string][]string{
 	"internal/clocktest":                  nil,
 	"internal/config":                     {"internal/guard", "internal/logging", "internal/phone", "internal/state", "internal/vonage/transport", "internal/vonage/verifyv2"},
 	"internal/fraudsim":                   {"internal/config", "internal/guard", "internal/phone", "internal/state", "internal/state/memstore", "internal/verify"},
+	"internal/loadtest":                   nil, // it drives the built binary over HTTP; its test reads numbers with phone
+	"internal/loadtest/floor":             nil,
 	"internal/guard":                      {"internal/phone", "internal/state", "internal/verify"},
 	"internal/logging":                    nil,
 	"internal/logtest":                    {"internal/logging"},
@@ -62,6 +64,7 @@ var onlyIn = map[string][]string{
 	"github.com/nyaruka/phonenumbers":     {"internal/phone"},
 	"github.com/redis/go-redis/v9":        {"internal/state/redisstore"},
 	"github.com/caarlos0/env/v11":         {"internal/config"},
+	"github.com/tsenart/vegeta/v12":       {"internal/loadtest"},
 	"github.com/prometheus/client_golang": {"internal/metrics"},
 	"github.com/go-jose/go-jose/v4":       {"internal/token"},
 }
