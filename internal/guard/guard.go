@@ -241,14 +241,16 @@ func (h *Hold) Release(ctx context.Context) {
 }
 
 // Unaccepted reports whether err means the backend never accepted the call, so that it cost
-// nothing and must not use up a budget: it could not be reached, failed, timed out or throttled us.
+// nothing and must not use up a budget: it could not be reached, failed, timed out or throttled us,
+// or refused the input before any call (a Verify v1 code longer than v1's codes).
 func Unaccepted(err error) bool {
 	ve, ok := verify.AsError(err)
 	if !ok {
 		return false
 	}
 	switch ve.Kind {
-	case verify.KindUpstreamUnavailable, verify.KindUpstreamTimeout, verify.KindUpstreamError, verify.KindThrottled:
+	case verify.KindUpstreamUnavailable, verify.KindUpstreamTimeout, verify.KindUpstreamError, verify.KindThrottled,
+		verify.KindInvalidRequest:
 		return true
 	}
 	return false

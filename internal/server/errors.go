@@ -46,6 +46,13 @@ func (s *Server) refuseBy(code, rule, text string) *apiError {
 
 func (e *apiError) Error() string { return e.body.Error + ": " + e.body.ErrorText }
 
+// withStatus is e answered with another HTTP status, for a route outside the contract whose
+// convention differs (a URL that leads nowhere is a 404).
+func (e *apiError) withStatus(status int) *apiError {
+	e.status = status
+	return e
+}
+
 func (e *apiError) write(w http.ResponseWriter) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

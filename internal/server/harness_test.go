@@ -87,7 +87,7 @@ func newHarness(t *testing.T, opts options) *harness {
 		provider = opts.provider(logger)
 	case opts.sandbox && opts.silent:
 		p := sandbox.New(sandbox.Options{PinExpiry: codeLifetime, V2: true, CheckPath: server.SilentAuthPath,
-			RedirectURL: opts.silentRedirect}, logger)
+			RedirectURL: opts.silentRedirect, SilentFor: time.Minute}, logger)
 		provider, silent = p, p
 	case opts.sandbox:
 		provider = sandbox.New(sandbox.Options{PinExpiry: codeLifetime}, logger)

@@ -104,7 +104,7 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK,
-		CheckUrl: checkURL(ctx, started.CheckURL)}, true
+		CheckUrl: s.checkURL(ctx, started.RequestID, started.CheckURL)}, true
 }
 
 // withholdRunning takes the running verification's request_id out of a concurrent_verification

@@ -21,11 +21,16 @@ const maxCheckURLLen = 2048
 type originKey struct{}
 
 // withOrigin remembers the scheme and host the app called, so that a check_url on this server (the
-// sandbox's) is one the app can open: it reached the server there already.
+// sandbox's) is one the app can open: it reached the server there already. The scheme is the
+// connection's own; X-Forwarded-Proto is anyone's to send.
 func withOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		origin := c.Scheme() + "://" + req.Host
+		scheme := "http"
+		if req.TLS != nil {
+			scheme = "https"
+		}
+		origin := scheme + "://" + req.Host
 		c.SetRequest(req.WithContext(context.WithValue(req.Context(), originKey{}, origin)))
 		return next(c)
 	}
@@ -33,8 +38,8 @@ func withOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 
 // checkURL is the check_url to give the app, or nil: a path on this server becomes an absolute URL
 // at the origin the app called; anything that is not an absolute http(s) URL within the contract's
-// length is left out, since an app could not open it.
-func checkURL(ctx context.Context, raw string) *string {
+// length is left out, since an app could not open it (the verification goes on by its fallback).
+func (s *Server) checkURL(ctx context.Context, requestID, raw string) *string {
 	if raw == "" {
 		return nil
 	}
@@ -44,6 +49,8 @@ func checkURL(ctx context.Context, raw string) *string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(raw) > maxCheckURLLen {
+		s.logger.WarnContext(ctx, "the check_url is not an http(s) URL of at most 2048 characters; it is not passed on",
+			"request_id", requestID, "length", len(raw))
 		return nil
 	}
 	return &raw
@@ -54,11 +61,16 @@ func checkURL(ctx context.Context, raw string) *string {
 func (s *Server) silentAuth(c echo.Context) error {
 	ctx := c.Request().Context()
 	c.Response().Header().Set("Cache-Control", "no-store")
-	done, err := s.silent.CompleteSilentAuth(ctx, c.Param("request_id"))
+	id := c.Param("request_id")
+	if !verify.ValidRequestID(id) {
+		// Nothing the sandbox issued, and nothing to log: the path is anyone's to write.
+		return errorFor(string(verify.KindNotFound), "").withStatus(http.StatusNotFound)
+	}
+	done, err := s.silent.CompleteSilentAuth(ctx, id)
 	if err != nil {
 		ae := s.fromError(ctx, "silent_auth", err)
 		if ve, ok := verify.AsError(err); ok && ve.Kind == verify.KindNotFound {
-			ae.status = http.StatusNotFound // a URL that leads nowhere, as Vonage's check_url answers
+			ae = ae.withStatus(http.StatusNotFound) // a URL that leads nowhere, as Vonage's check_url answers
 		}
 		return ae
 	}

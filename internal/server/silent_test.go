@@ -7,10 +7,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/server"
+	"github.com/verify-proxy/verify-proxy/internal/state"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
 
 // openCheckURL does what the phone does with a check_url: a GET, redirects not followed, so that a
@@ -96,6 +100,7 @@ func TestCheckURLIsAtTheAddressTheAppCalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-Proto", "https") // anyone's to send: the connection is plain http
 	req.Host = "verify.example.test:8443"
 	r := h.do(req)
 	if want := "http://verify.example.test:8443" + server.SilentAuthPath + r.str("request_id"); r.str("check_url") != want {
@@ -118,6 +123,9 @@ func TestSandboxCheckURLForWhatIsNotALiveVerification(t *testing.T) {
 		if strings.Contains(string(r.raw), "script") {
 			t.Errorf("%.40s: the answer repeats what was sent: %s", id, r.raw)
 		}
+	}
+	if h.logs.Holds("script") || h.logs.Holds(strings.Repeat("a", 500)) {
+		t.Error("an id that is not a request_id reached the log")
 	}
 }
 
@@ -192,6 +200,18 @@ func TestV1CodesLongerThanSixAreRefusedWithoutVonage(t *testing.T) {
 	if ok := h.postJSON("/check", checkBody(id, h.fake.CodeFor(id))); ok.status != http.StatusOK {
 		t.Errorf("right code afterwards: %d %s", ok.status, ok.raw)
 	}
+
+	// Refused before Vonage, they cost no attempt: the per-request_id limit is still whole.
+	limited := newHarness(t, options{limits: guard.Limits{Check: state.Limit{Count: 2, Window: time.Minute}}})
+	id = limited.postJSON("/request", `{"number":"14155550100"}`).str("request_id")
+	for range 5 {
+		if r := limited.postJSON("/check", checkBody(id, "1234567")); r.status != http.StatusBadRequest {
+			t.Fatalf("a long code under the per-request_id limit: %d %s, want 400 every time", r.status, r.raw)
+		}
+	}
+	if ok := limited.postJSON("/check", checkBody(id, limited.fake.CodeFor(id))); ok.status != http.StatusOK {
+		t.Fatalf("the right code after five refused ones: %d %s", ok.status, ok.raw)
+	}
 }
 
 func TestVonageCheckURLReachesTheAppAndItsCodeVerifies(t *testing.T) {
@@ -240,5 +260,22 @@ func TestAFailedSilentStepLeavesTheAppTheSMSCode(t *testing.T) {
 	id := r.str("request_id")
 	if ok := h.postJSON("/check", checkBody(id, fake.CodeFor(id))); ok.status != http.StatusOK {
 		t.Fatalf("check with the SMS code: %d %s", ok.status, ok.raw)
+	}
+}
+
+func TestACheckURLTooLongForTheContractIsLeftOut(t *testing.T) {
+	t.Parallel()
+	h, fake := newV2Harness(t, func(o *verifyv2.Options) {
+		o.Workflow = []verifyv2.Channel{{Name: verifyv2.ChannelSilentAuth}, {Name: verifyv2.ChannelSMS}}
+	})
+	long := "https://api.nexmo.com/v2/verify/" + strings.Repeat("a", 2048)
+	body, _ := json.Marshal(map[string]string{"request_id": v2RequestID, "check_url": long})
+	fake.Script(v2test.RouteStart, http.StatusAccepted, "application/json", string(body))
+	r := h.postJSON("/request", `{"number":"14155550100"}`)
+	if _, has := r.body["check_url"]; r.status != http.StatusOK || r.str("request_id") != v2RequestID || has {
+		t.Fatalf("request: %d %s, want the request without its check_url", r.status, r.raw)
+	}
+	if msg, _ := h.logs.Find(map[string]string{"request_id": v2RequestID, "level": "WARN"}, "msg"); !strings.Contains(msg, "check_url") {
+		t.Errorf("no warning about the check_url left out (got %q)", msg)
 	}
 }
