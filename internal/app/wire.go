@@ -156,7 +156,7 @@ func newProvider(cfg config.Config, logger *slog.Logger) (verify.Provider, verif
 			V2:         cfg.Verify.API == config.APIv2,
 		}
 		if opts.V2 && cfg.VonageV2.SilentAuth() {
-			opts.CheckPath, opts.RedirectURL = server.SilentAuthPath, cfg.VonageV2.SilentAuthRedirectURL
+			opts.CheckPath, opts.RedirectURL, opts.SilentFor = server.SilentAuthPath, cfg.VonageV2.SilentAuthRedirectURL, config.SilentAuthStep
 			logger.Info("sandbox silent authentication: each start answers a check_url on this server that yields its code",
 				"path", server.SilentAuthPath+"{request_id}")
 		}

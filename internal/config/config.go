@@ -7,6 +7,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +133,10 @@ func nameVariables(err error, vars []Variable) error {
 		if key, ok := byField[pe.Name]; ok {
 			name = key
 		}
+		if ne, ok := errors.AsType[*strconv.NumError](pe.Err); ok && ne.Func == "ParseBool" {
+			problems = append(problems, fmt.Errorf("%s must be true or false, got %q", name, ne.Num))
+			continue
+		}
 		problems = append(problems, fmt.Errorf("%s: %w", name, pe.Err))
 	}
 	return errors.Join(problems...)
@@ -181,7 +187,24 @@ func (c Config) Warnings() []string {
 		w = append(w, "VERIFY_WORKFLOW=silent_auth has no fallback: users whose network or connection cannot do "+
 			"silent authentication (Wi-Fi, an unsupported carrier) cannot verify at all; add one, e.g. silent_auth,sms")
 	}
+	if c.Verify.Backend == BackendVonage && plainHTTPRemote(c.Vonage.BaseURL) {
+		w = append(w, "VONAGE_BASE_URL is plain http to a host that is not this machine: the API secret and the "+
+			"codes travel unencrypted; use https")
+	}
 	return w
+}
+
+// plainHTTPRemote reports whether base is an http:// URL whose host is not a loopback address.
+func plainHTTPRemote(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return !ip.IsLoopback()
+	}
+	return host != "localhost"
 }
 
 // problems collects the refusals of one validate.

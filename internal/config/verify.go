@@ -42,6 +42,7 @@ func (v *Verify) normalise() {
 	v.API = strings.ToLower(strings.TrimSpace(v.API))
 	v.DefaultCountry = strings.ToUpper(strings.TrimSpace(v.DefaultCountry))
 	v.Locale = strings.ToLower(strings.TrimSpace(v.Locale))
+	v.SenderID = strings.TrimSpace(v.SenderID) // spaces inside stay: v1 allows them; around, they are a typing slip
 }
 
 func (v Verify) validate() []error {

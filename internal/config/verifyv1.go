@@ -68,7 +68,7 @@ func (v VonageV1) validate(verify Verify) []error {
 	// Verify v1's sender_id is at most 11 characters (spec 1.1.7 and 1.2.x), numbers included; a
 	// longer one fails every start, so it is refused here.
 	if verify.SenderID != "" && !alphanumericSender.MatchString(verify.SenderID) {
-		bad.add("VERIFY_SENDER_ID must be 1 to 11 letters, digits or spaces with VONAGE_VERIFY_API=v1 "+
+		bad.add("VERIFY_SENDER_ID must be 1 to 11 ASCII letters, digits or spaces with VONAGE_VERIFY_API=v1 "+
 			"(v2 also takes a number of up to 15 digits), got %q", verify.SenderID)
 	}
 	return bad

@@ -123,7 +123,9 @@ func (v VonageV2) validateWorkflow(senderID string) []error {
 	}
 	for i, ch := range v.Workflow {
 		switch {
-		case ch == verifyv2.ChannelSilentAuth && i > 0:
+		case ch != "" && slices.Index(v.Workflow, ch) < i:
+			bad.add("VERIFY_WORKFLOW names %s twice; each channel is tried once", ch)
+		case ch == verifyv2.ChannelSilentAuth && i > 0 && v.Workflow[0] != "":
 			bad.add("VERIFY_WORKFLOW: silent_auth must be the first channel (Vonage's rule), e.g. silent_auth,sms")
 		case ch == verifyv2.ChannelSilentAuth || ch == verifyv2.ChannelSMS || ch == verifyv2.ChannelVoice || ch == verifyv2.ChannelWhatsApp:
 		case refusedChannels[ch] != "":
@@ -187,10 +189,22 @@ func (v VonageV2) validateSilentAuth() []error {
 		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must not have a #fragment: Vonage appends the request_id and code as one")
 	case len(raw) > maxRedirectURLLen:
 		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be at most %d characters, got %d", maxRedirectURLLen, len(raw))
-	case strings.ContainsAny(raw, " \t\n\"<>\\^`{|}"):
-		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be a URL without spaces or unescaped special characters, got %q", raw)
+	case strings.ContainsAny(raw, " \t\n\"<>\\^`{|}") || !ascii(raw):
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL must be a URL without spaces or unescaped special characters "+
+			"(a non-ASCII host in its xn-- form, other characters %%-escaped), got %q", raw)
+	case !validPort(u.Port()):
+		bad.add("VERIFY_SILENT_AUTH_REDIRECT_URL has port %s, which is not a port (1 to 65535)", u.Port())
 	}
 	return bad
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // validateV2Credentials checks that exactly one way to authenticate is complete: HTTP Basic with the

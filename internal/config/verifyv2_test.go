@@ -206,6 +206,15 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 		{"an unknown channel", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,pigeon"}), []string{`unknown channel "pigeon"`}},
 		{"email needs an address, not a phone number", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,email"}), []string{"VERIFY_WORKFLOW", "email address"}},
 		{"silent_auth second", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,silent_auth"}), []string{"VERIFY_WORKFLOW", "silent_auth must be the first"}},
+		{"silent_auth twice", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,silent_auth"}), []string{"VERIFY_WORKFLOW names silent_auth twice"}},
+		{"sms twice", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice,SMS"}), []string{"VERIFY_WORKFLOW names sms twice"}},
+		{"fraud_check yes", v2Env(map[string]string{"VERIFY_FRAUD_CHECK": "yes"}), []string{`VERIFY_FRAUD_CHECK must be true or false, got "yes"`}},
+		{"a redirect URL with a non-ASCII host", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://bücher.example/done"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL", "xn--"}},
+		{"a redirect URL with a non-ASCII path", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/päth"}),
+			[]string{"VERIFY_SILENT_AUTH_REDIRECT_URL", "%-escaped"}},
+		{"a redirect URL with port 99999", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms", "VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com:99999/done"}),
+			[]string{"port 99999"}},
 		{"silent_auth last of three", v2Env(map[string]string{"VERIFY_WORKFLOW": "sms,voice,silent_auth"}), []string{"silent_auth must be the first"}},
 		{"silent_auth on v1", vonageEnv(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), []string{"VERIFY_WORKFLOW applies only to VONAGE_VERIFY_API=v2"}},
 		{"a redirect URL on v1", vonageEnv(map[string]string{"VERIFY_SILENT_AUTH_REDIRECT_URL": "https://app.example.com/done"}),
@@ -252,6 +261,56 @@ func TestLoadRefusesBadV2Configuration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assertRefused(t, tt.env, tt.want) })
+	}
+}
+
+// TestStartUpWarnings: what a valid configuration does that an operator may not expect is said at
+// start-up, and only then.
+func TestStartUpWarnings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // "" for no warning
+	}{
+		{"a workflow with a fallback", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth,sms"}), ""},
+		{"silent_auth alone", v2Env(map[string]string{"VERIFY_WORKFLOW": "silent_auth"}), "no fallback"},
+		{"plain http to another host", vonageEnv(map[string]string{"VONAGE_BASE_URL": "http://api.example.com"}), "unencrypted"},
+		{"plain http to this machine", vonageEnv(map[string]string{"VONAGE_BASE_URL": "http://127.0.0.1:8099"}), ""},
+		{"plain http to localhost", vonageEnv(map[string]string{"VONAGE_BASE_URL": "http://localhost:8099"}), ""},
+		{"plain http to ::1", vonageEnv(map[string]string{"VONAGE_BASE_URL": "http://[::1]:8099"}), ""},
+		{"https", vonageEnv(map[string]string{"VONAGE_BASE_URL": "https://api-eu.vonage.com"}), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Load(envOf(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := strings.Join(cfg.Warnings(), "\n")
+			if (tt.want == "") != (w == "") || !strings.Contains(w, tt.want) {
+				t.Errorf("warnings %q, want one saying %q", w, tt.want)
+			}
+		})
+	}
+}
+
+func TestWorkflowMistakesAreNamedOnce(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(envOf(v2Env(map[string]string{"VERIFY_WORKFLOW": ",silent_auth,sms"})))
+	if err == nil || !strings.Contains(err.Error(), `unknown channel ""`) || strings.Contains(err.Error(), "must be the first") {
+		t.Errorf("error %v, want the empty item named and nothing about silent_auth's place", err)
+	}
+}
+
+func TestSenderIDIsTrimmed(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{" ACME ": "ACME", "   ": "", "Acme Co": "Acme Co"} {
+		cfg, err := config.Load(envOf(vonageEnv(map[string]string{"VERIFY_SENDER_ID": raw})))
+		if err != nil || cfg.Verify.SenderID != want {
+			t.Errorf("VERIFY_SENDER_ID=%q: %q, %v; want %q", raw, cfg.Verify.SenderID, err, want)
+		}
 	}
 }
 

@@ -25,8 +25,11 @@ const (
 	vonageDefaultPinExpiry      = 300 * time.Second // v1 pin_expiry
 	vonageDefaultNextEventWait  = 300 * time.Second // v1 next_event_wait
 	vonageDefaultChannelTimeout = 180 * time.Second // v2 channel_timeout
-	silentAuthTimeout           = 60 * time.Second  // v2's silent_auth step, fixed by Vonage
 )
+
+// SilentAuthStep is how long Verify v2's silent_auth step lasts before the next channel is tried:
+// Vonage fixes it, whatever channel_timeout says.
+const SilentAuthStep = 60 * time.Second
 
 // CodeLifetime is how long a code can be checked, as Vonage keeps it: VERIFY_PIN_EXPIRY on v1
 // (Vonage's 300 s when unset); on v2, until every channel of the workflow has had its channel
@@ -40,7 +43,7 @@ func (c Config) CodeLifetime() time.Duration {
 		steps := max(len(c.VonageV2.Workflow), 1)
 		if c.VonageV2.SilentAuth() {
 			// Vonage fixes silent authentication's step at 60 s, whatever channel_timeout says.
-			return silentAuthTimeout + timeout*time.Duration(steps-1)
+			return SilentAuthStep + timeout*time.Duration(steps-1)
 		}
 		return timeout * time.Duration(steps)
 	}

@@ -63,6 +63,9 @@ type Options struct {
 	CheckPath string
 	// RedirectURL is where a completed check_url sends the phone (VERIFY_SILENT_AUTH_REDIRECT_URL).
 	RedirectURL string
+	// SilentFor, with CheckPath, is how long the check_url works before the workflow would move on
+	// to its next channel (Vonage's fixed 60 s); the code still checks for the rest of PinExpiry.
+	SilentFor time.Duration
 }
 
 // Validate reports the first option out of range, so that configuration can refuse it at start-up.
@@ -73,8 +76,8 @@ func (o Options) Validate() error {
 	if o.PinExpiry <= 0 {
 		return fmt.Errorf("sandbox pin expiry %s is not positive", o.PinExpiry)
 	}
-	if o.CheckPath != "" && (!o.V2 || !strings.HasPrefix(o.CheckPath, "/")) {
-		return fmt.Errorf("sandbox check path %q needs V2 and must be a path", o.CheckPath)
+	if o.CheckPath != "" && (!o.V2 || !strings.HasPrefix(o.CheckPath, "/") || o.SilentFor <= 0) {
+		return fmt.Errorf("sandbox check path %q needs V2 and a positive SilentFor, and must be a path", o.CheckPath)
 	}
 	return nil
 }
@@ -88,6 +91,7 @@ type Provider struct {
 	v2          bool
 	checkPath   string
 	redirectURL string
+	silentFor   time.Duration
 	logger      *slog.Logger
 	maxRequests int
 
@@ -116,6 +120,7 @@ func New(opts Options, logger *slog.Logger) *Provider {
 		v2:          opts.V2,
 		checkPath:   opts.CheckPath,
 		redirectURL: opts.RedirectURL,
+		silentFor:   opts.SilentFor,
 		logger:      logger,
 		maxRequests: defaultMaxRequests,
 		byID:        make(map[string]*request),
@@ -181,6 +186,9 @@ func (p *Provider) CompleteSilentAuth(ctx context.Context, requestID string) (ve
 		return verify.SilentAuth{}, notFound(requestID)
 	case !p.live(r, now):
 		return verify.SilentAuth{}, verify.Errorf(verify.KindExpired, verify.StatusTooManyAttempts, requestID, "The verification request has expired")
+	case !now.Before(r.created.Add(p.silentFor)):
+		return verify.SilentAuth{}, verify.Errorf(verify.KindRejected, "", requestID,
+			"The silent authentication step is over; the code comes by the next channel")
 	}
 	return verify.SilentAuth{RequestID: r.id, Code: r.code, RedirectURL: p.redirectURL}, nil
 }

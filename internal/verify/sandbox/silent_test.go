@@ -12,7 +12,7 @@ func TestSilentAuthAsVerifyV2(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const redirect = "https://app.example.com/verified"
-	h := newHarness(t, Options{V2: true, PinExpiry: time.Minute, CheckPath: "/sandbox/silent-auth/", RedirectURL: redirect})
+	h := newHarness(t, Options{V2: true, PinExpiry: 2 * time.Minute, CheckPath: "/sandbox/silent-auth/", RedirectURL: redirect, SilentFor: time.Minute})
 
 	started, err := h.p.Start(ctx, testNumber)
 	if err != nil || started.CheckURL != "/sandbox/silent-auth/"+started.RequestID {
@@ -29,8 +29,16 @@ func TestSilentAuthAsVerifyV2(t *testing.T) {
 	_, err = h.p.CompleteSilentAuth(ctx, started.RequestID)
 	wantError(t, err, verify.KindNotFound, verify.StatusNotFound, started.RequestID)
 
-	expiring := h.start(t, testNumber)
+	// After the silent step (Vonage's 60 s) the check_url no longer works, but the code does.
+	moved := h.start(t, testNumber)
 	h.clock.Advance(61 * time.Second)
+	_, err = h.p.CompleteSilentAuth(ctx, moved)
+	wantError(t, err, verify.KindRejected, "", moved)
+	if _, err := h.p.Check(ctx, moved, h.codeFor(t, moved)); err != nil {
+		t.Fatalf("the code after the silent step: %v", err)
+	}
+	expiring := h.start(t, testNumber)
+	h.clock.Advance(121 * time.Second)
 	_, err = h.p.CompleteSilentAuth(ctx, expiring)
 	wantError(t, err, verify.KindExpired, verify.StatusTooManyAttempts, expiring)
 }
@@ -45,9 +53,13 @@ func TestNoSilentAuthWithoutACheckPath(t *testing.T) {
 	_, err = h.p.CompleteSilentAuth(context.Background(), started.RequestID)
 	wantError(t, err, verify.KindNotFound, verify.StatusNotFound, started.RequestID)
 
-	for _, opts := range []Options{{CheckPath: "/x/", PinExpiry: time.Minute}, {V2: true, CheckPath: "x/", PinExpiry: time.Minute}} {
+	for _, opts := range []Options{
+		{CheckPath: "/x/", PinExpiry: time.Minute, SilentFor: time.Minute},
+		{V2: true, CheckPath: "x/", PinExpiry: time.Minute, SilentFor: time.Minute},
+		{V2: true, CheckPath: "/x/", PinExpiry: time.Minute},
+	} {
 		if opts.Validate() == nil {
-			t.Errorf("Validate(%+v) = nil, want a check path only with V2, and only a path", opts)
+			t.Errorf("Validate(%+v) = nil, want a check path only with V2 and SilentFor, and only a path", opts)
 		}
 	}
 }

@@ -144,8 +144,9 @@ func (c *Client) String() string { return "verifyv2.Client(" + c.caller.BaseURL(
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
 	started, err := c.startWith(ctx, number, c.start.Workflow)
 	if silentUnavailable(err) && len(c.start.Workflow) > 1 && c.start.Workflow[0].Channel == ChannelSilentAuth {
+		ve, _ := verify.AsError(err)
 		c.logger.InfoContext(ctx, "silent authentication is not possible for this number's network; starting with the next channel",
-			"number", phone.Mask(number), "channel", c.start.Workflow[1].Channel)
+			"number", phone.Mask(number), "channel", c.start.Workflow[1].Channel, "detail", ve.Detail)
 		return c.startWith(ctx, number, c.start.Workflow[1:])
 	}
 	return started, err
@@ -167,8 +168,8 @@ func (c *Client) startWith(ctx context.Context, number string, workflow []workfl
 		return verify.Started{}, err
 	}
 	var started struct {
-		RequestID string `json:"request_id"`
-		CheckURL  string `json:"check_url"`
+		RequestID string          `json:"request_id"`
+		CheckURL  json.RawMessage `json:"check_url"` // read apart: a bad one must not lose the request_id
 	}
 	if err := json.Unmarshal(resp.Body, &started); err != nil || !verify.ValidRequestID(started.RequestID) {
 		return verify.Started{}, &verify.Error{
@@ -177,15 +178,19 @@ func (c *Client) startWith(ctx context.Context, number string, workflow []workfl
 			Err:    err,
 		}
 	}
-	if started.CheckURL != "" && !webURL(started.CheckURL) {
-		// The verification runs, and the fallback channel will reach the user; only the silent step
-		// is lost, and an app must never be handed a URL it cannot open.
-		c.logger.WarnContext(ctx, "vonage v2 start answered a check_url that is not an http(s) URL; it is not passed on",
-			"request_id", started.RequestID)
-		started.CheckURL = ""
+	var checkURL string
+	if len(started.CheckURL) > 0 && string(started.CheckURL) != "null" {
+		if err := json.Unmarshal(started.CheckURL, &checkURL); err != nil || !webURL(checkURL) {
+			// The verification runs, and the fallback channel will reach the user; only the silent
+			// step is lost, and an app must never be handed a URL it cannot open.
+			c.logger.WarnContext(ctx, "vonage v2 start answered a check_url that is not an http(s) URL; it is not passed on",
+				"request_id", started.RequestID)
+			checkURL = ""
+		}
 	}
-	return verify.Started{RequestID: started.RequestID, CheckURL: started.CheckURL}, nil
+	return verify.Started{RequestID: started.RequestID, CheckURL: checkURL}, nil
 }
+
 
 // silentUnavailable reports whether a start failed on silent authentication's precondition (HTTP
 // 412): the number's network does not support it.
@@ -212,16 +217,26 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 		}
 		return verify.Checked{}, err
 	}
-	// The answer is {"request_id", "status": "completed"}; only its being a JSON object matters, and
-	// older v2 specifications define no body at all, so an empty one is a success too.
+	// The answer is {"request_id", "status": "completed"}; older v2 specifications define no body at
+	// all, so an empty one is a success too. A status other than completed is not: no number is
+	// called verified on an answer that says otherwise.
 	if len(bytes.TrimSpace(resp.Body)) == 0 {
 		return verify.Checked{RequestID: requestID}, nil
 	}
-	if err := json.Unmarshal(resp.Body, &struct{}{}); err != nil {
+	var answer struct {
+		Status *string `json:"status"`
+	}
+	if err := json.Unmarshal(resp.Body, &answer); err != nil {
 		return verify.Checked{}, &verify.Error{
 			Kind:   verify.KindUpstreamUnavailable,
 			Detail: fmt.Sprintf("vonage v2 check answered HTTP %d with a body that is not JSON", resp.StatusCode),
 			Err:    err,
+		}
+	}
+	if answer.Status != nil && *answer.Status != "completed" {
+		return verify.Checked{}, &verify.Error{
+			Kind:   verify.KindUpstreamUnavailable,
+			Detail: fmt.Sprintf("vonage v2 check answered HTTP %d with status %q, not completed", resp.StatusCode, *answer.Status),
 		}
 	}
 	// v2 has no event id or prices in this answer; the contract marks them optional.

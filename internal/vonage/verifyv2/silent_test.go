@@ -2,6 +2,7 @@ package verifyv2_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -169,11 +170,12 @@ func TestFraudCheckOffIsSentAsFalse(t *testing.T) {
 
 func TestCheckURLThatIsNotAWebURLIsNotPassedOn(t *testing.T) {
 	t.Parallel()
-	for _, checkURL := range []string{"javascript:alert(1)", "/v2/verify/x/silent-auth/redirect", "ftp://api.nexmo.com/x", "https://user:pw@api.nexmo.com/x", "https://"} {
-		t.Run(checkURL, func(t *testing.T) {
+	for _, checkURL := range []any{"javascript:alert(1)", "/v2/verify/x/silent-auth/redirect", "ftp://api.nexmo.com/x",
+		"https://user:pw@api.nexmo.com/x", "https://", 123, map[string]string{"href": "https://api.nexmo.com/x"}} {
+		t.Run(fmt.Sprint(checkURL), func(t *testing.T) {
 			t.Parallel()
 			fake := newFake(t)
-			body, _ := json.Marshal(map[string]string{"request_id": someID, "check_url": checkURL})
+			body, _ := json.Marshal(map[string]any{"request_id": someID, "check_url": checkURL})
 			fake.Script(v2test.RouteStart, http.StatusAccepted, "application/json", string(body))
 			started := mustStart(t, newClient(t, fake, silentThenSMS("")))
 			if started.RequestID != someID || started.CheckURL != "" {
@@ -194,6 +196,7 @@ func TestACheckAnsweredWithoutABodyIsASuccess(t *testing.T) {
 		{"200 with only whitespace", " \n", http.StatusOK, ""},
 		{"204 no content", "", http.StatusNoContent, ""},
 		{"200 with the documented body", `{"request_id":"` + someID + `","status":"completed"}`, http.StatusOK, ""},
+		{"200 that says the verification failed", `{"request_id":"` + someID + `","status":"failed"}`, http.StatusOK, verify.KindUpstreamUnavailable},
 		{"200 with a body that is not JSON", "<html>ok</html>", http.StatusOK, verify.KindUpstreamUnavailable},
 	}
 	for _, tt := range tests {
