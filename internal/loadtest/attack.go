@@ -11,6 +11,7 @@ import (
 
 // scenario is one call under load, as an app makes it.
 type scenario struct {
+	slug       string // its name on the command line: check or request
 	name       string
 	path       string
 	wantStatus int           // what verify-proxy answers every call with; anything else is an error
@@ -24,7 +25,7 @@ func scenarios() []scenario {
 	usNumber := usNumbers()
 	return []scenario{
 		{
-			name: "/check (wrong code)", path: "/check", wantStatus: http.StatusBadRequest,
+			slug: "check", name: "/check (wrong code)", path: "/check", wantStatus: http.StatusBadRequest,
 			body: func() []byte {
 				// A pool of request_ids, so that the per-request_id limit and hold do their work
 				// without two callers ever waiting on one id.
@@ -32,7 +33,7 @@ func scenarios() []scenario {
 			},
 		},
 		{
-			name: "/request (valid number)", path: "/request", wantStatus: http.StatusOK,
+			slug: "request", name: "/request (valid number)", path: "/request", wantStatus: http.StatusOK,
 			body: func() []byte { return fmt.Appendf(nil, `{"number":"%s"}`, usNumber(starts.Add(1))) },
 		},
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -37,6 +38,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	round := fs.Duration("round", 5*time.Second, "how long each round drives its target")
 	connections := fs.Int("connections", 64, "concurrent connections (and callers)")
 	keep := fs.Bool("keep", false, "keep the work directory (binaries and the servers' logs)")
+	binary := fs.String("server", "", "measure this verify-proxy binary instead of building one (another version, a profiling build)")
+	only := fs.String("scenario", "", "run only this scenario: check or request (default: both)")
+	var extra envFlag
+	fs.Var(&extra, "env", "KEY=VALUE added to verify-proxy's environment, e.g. -env REDIS_URL=redis://127.0.0.1:6379 (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -54,8 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	b := bench{work: work, load: load{connections: *connections, round: *round}, rounds: *rounds, progress: stderr}
+	b := bench{work: work, load: load{connections: *connections, round: *round}, rounds: *rounds, progress: stderr,
+		server: *binary, extraEnv: extra, only: *only}
 	results, err := b.runAll(ctx)
+	if err == nil && len(results) == 0 {
+		err = fmt.Errorf("no scenario is called %q; use check or request", *only)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "loadtest:", err)
 		return 1
@@ -70,8 +79,23 @@ type bench struct {
 	load     load
 	rounds   int
 	progress io.Writer
-	server   string // the binaries, once built
-	floor    string
+	server   string   // the binaries, once built (server: or as given)
+	floor    string   //
+	extraEnv []string // added to verify-proxy's environment
+	only     string   // a scenario's slug, or "" for all
+}
+
+// envFlag collects -env KEY=VALUE flags.
+type envFlag []string
+
+func (e *envFlag) String() string { return strings.Join(*e, " ") }
+
+func (e *envFlag) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 // result is one scenario's figures, for verify-proxy and for the floor.
@@ -81,16 +105,22 @@ type result struct {
 }
 
 func (b *bench) runAll(ctx context.Context) ([]result, error) {
-	b.server, b.floor = filepath.Join(b.work, "verify-proxy"), filepath.Join(b.work, "floor")
-	fmt.Fprintln(b.progress, "loadtest: building verify-proxy and the floor")
-	if err := build(ctx, b.server, "."); err != nil {
-		return nil, err
+	b.floor = filepath.Join(b.work, "floor")
+	if b.server == "" {
+		b.server = filepath.Join(b.work, "verify-proxy")
+		fmt.Fprintln(b.progress, "loadtest: building verify-proxy")
+		if err := build(ctx, b.server, "."); err != nil {
+			return nil, err
+		}
 	}
 	if err := build(ctx, b.floor, "./internal/loadtest/floor"); err != nil {
 		return nil, err
 	}
 	var results []result
 	for _, sc := range scenarios() {
+		if b.only != "" && b.only != sc.slug {
+			continue
+		}
 		r, err := b.runScenario(ctx, sc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sc.name, err)
@@ -113,13 +143,13 @@ func (b *bench) runScenario(ctx context.Context, sc scenario) (result, error) {
 	}
 	defer floorUp.close()
 
-	slug := map[string]string{"/check": "check", "/request": "request"}[sc.path]
+	slug := sc.slug
 	adminPort, err := freePort()
 	if err != nil {
 		return result{}, err
 	}
 	server, err := startProcess(ctx, "verify-proxy", b.server, filepath.Join(b.work, slug+"-server.log"), "/healthz",
-		serverEnv(serverUp.url(), adminPort))
+		append(serverEnv(serverUp.url(), adminPort), b.extraEnv...))
 	if err != nil {
 		return result{}, err
 	}
