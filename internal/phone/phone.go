@@ -76,8 +76,8 @@ func (p *Parser) Parse(raw string) (Number, error) {
 
 	// Only ASCII digits reach phonenumbers, so its leniencies (letters as on a keypad, "ext.",
 	// a second '+', full-width digits) never apply.
-	if n, ok := parseValid("+"+digits, phonenumbers.UNKNOWN_REGION); ok {
-		return toNumber(n)
+	if n, t, ok := parseValid("+"+digits, phonenumbers.UNKNOWN_REGION); ok {
+		return toNumber(n, t)
 	}
 	switch {
 	case international:
@@ -85,8 +85,8 @@ func (p *Parser) Parse(raw string) (Number, error) {
 	case p.region == "":
 		return Number{}, fmt.Errorf("%w: not a valid international number and no default region", ErrInvalid)
 	}
-	if n, ok := parseValid(digits, p.region); ok {
-		return toNumber(n)
+	if n, t, ok := parseValid(digits, p.region); ok {
+		return toNumber(n, t)
 	}
 	return Number{}, fmt.Errorf("%w: neither a valid international number nor a valid %s number", ErrInvalid, p.region)
 }
@@ -156,15 +156,20 @@ func e164Digits(n *phonenumbers.PhoneNumber) string {
 	return strings.TrimPrefix(phonenumbers.Format(n, phonenumbers.E164), "+")
 }
 
-func parseValid(s, region string) (*phonenumbers.PhoneNumber, bool) {
+// parseValid parses s and tells its type. A number is valid exactly when its type is known:
+// phonenumbers' IsValidNumber is that same test (the region's metadata, then the type's patterns),
+// and asking for validity, region and type apart ran the pattern matching, which allocates on every
+// pattern, five times a number instead of three (a sixth of a start's CPU under load).
+func parseValid(s, region string) (*phonenumbers.PhoneNumber, phonenumbers.PhoneNumberType, bool) {
 	n, err := phonenumbers.Parse(s, region)
-	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return nil, false
+	if err != nil {
+		return nil, phonenumbers.UNKNOWN, false
 	}
-	return n, true
+	t := phonenumbers.GetNumberType(n)
+	return n, t, t != phonenumbers.UNKNOWN
 }
 
-func toNumber(n *phonenumbers.PhoneNumber) (Number, error) {
+func toNumber(n *phonenumbers.PhoneNumber, t phonenumbers.PhoneNumberType) (Number, error) {
 	e164 := e164Digits(n)
 	if len(e164) > maxE164Digits {
 		return Number{}, fmt.Errorf("%w: longer than e.164 allows", ErrInvalid)
@@ -177,7 +182,7 @@ func toNumber(n *phonenumbers.PhoneNumber) (Number, error) {
 		E164:        e164,
 		Region:      region,
 		CountryCode: int(n.GetCountryCode()),
-		Type:        typeOf(phonenumbers.GetNumberType(n)),
+		Type:        typeOf(t),
 	}, nil
 }
 
