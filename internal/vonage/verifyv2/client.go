@@ -191,7 +191,6 @@ func (c *Client) startWith(ctx context.Context, number string, workflow []workfl
 	return verify.Started{RequestID: started.RequestID, CheckURL: checkURL}, nil
 }
 
-
 // silentUnavailable reports whether a start failed on silent authentication's precondition (HTTP
 // 412): the number's network does not support it.
 func silentUnavailable(err error) bool { return errors.Is(err, errSilentUnavailable) }
