@@ -1,6 +1,7 @@
 package app
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,7 +42,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.logger.Info("verify-proxy listening", "addr", a.listener.Addr().String(), "backend", a.cfg.Verify.Backend,
 		"verify_api", a.cfg.Verify.API, "version", a.version, "docs", localURL(a.cfg)+"/docs")
 	served := make(chan error, 1)
-	go func() { served <- a.api.Serve(a.listener) }()
+	conns := limitConns(a.listener, a.cfg.HTTP.MaxConnections)
+	a.api.ConnState = conns.track
+	go func() { served <- a.api.Serve(conns) }()
 	adminServed := a.admin.serve()
 
 	select {
@@ -156,4 +160,111 @@ func localURL(cfg config.Config) string {
 		host = cfg.HTTP.ListenHost
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.HTTP.Port))
+}
+
+// connLimit holds the API's open connections to MAX_CONNECTIONS, whatever the clients do: each
+// costs a goroutine and the server's buffers (about 20 KB), so 15,000 idle keep-alive connections
+// once held over 300 MB for the whole IdleTimeout. A connection that arrives when all are open
+// closes the one quiet longest (idle between requests, or not yet sent one), so that a new client is
+// answered at once while idle ones hold the slots; when none is quiet, Accept waits until one is, or
+// closes, and new clients wait in the kernel's queue meanwhile. It wraps the listener (Accept) and
+// is the server's ConnState hook (what each connection is doing).
+type connLimit struct {
+	net.Listener
+	max int
+
+	mu      sync.Mutex
+	conns   map[net.Conn]*list.Element // every open connection; its element in quiet, or nil while active
+	quiet   *list.List                 // the quiet connections, quiet longest first
+	peak    int                        // the most connections open at once (tests read it)
+	changed chan struct{}              // told when a connection goes quiet or closes
+	done    chan struct{}              // closed by Close
+	once    sync.Once
+	onWait  func() // tests learn here that Accept waits for room
+}
+
+func limitConns(ln net.Listener, most int) *connLimit {
+	return &connLimit{Listener: ln, max: most, conns: map[net.Conn]*list.Element{}, quiet: list.New(),
+		changed: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Accept accepts a connection, then makes room for it: it closes the connection quiet longest when
+// all are open, or waits until one is quiet or closes.
+func (l *connLimit) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		l.mu.Lock()
+		if len(l.conns) < l.max {
+			l.conns[c] = l.quiet.PushBack(c) // quiet until its first request arrives
+			l.peak = max(l.peak, len(l.conns))
+			l.mu.Unlock()
+			return c, nil
+		}
+		oldest := l.quiet.Front()
+		if oldest != nil {
+			idle := l.quiet.Remove(oldest).(net.Conn)
+			delete(l.conns, idle)
+			l.mu.Unlock()
+			// Its goroutine sees the close and ends; a client that was about to reuse it retries on a
+			// new connection, as it would after IdleTimeout.
+			_ = idle.Close()
+			continue
+		}
+		l.mu.Unlock()
+		if l.onWait != nil {
+			l.onWait()
+		}
+		select {
+		case <-l.changed:
+		case <-l.done:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// track is the server's ConnState hook: it follows each connection between active and quiet, and
+// forgets it when it closes.
+func (l *connLimit) track(c net.Conn, state http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, open := l.conns[c]
+	if !open {
+		return // closed here to make room, or never counted
+	}
+	if e != nil {
+		l.quiet.Remove(e)
+		l.conns[c] = nil
+	}
+	switch state {
+	case http.StateNew:
+		l.conns[c] = l.quiet.PushBack(c)
+		return
+	case http.StateActive:
+		return
+	case http.StateIdle:
+		l.conns[c] = l.quiet.PushBack(c)
+	case http.StateClosed, http.StateHijacked:
+		delete(l.conns, c)
+	}
+	select {
+	case l.changed <- struct{}{}:
+	default: // Accept has been told already
+	}
+}
+
+// Close stops Accept, including one waiting for room.
+func (l *connLimit) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// open answers how many connections are open, and the most that ever were at once.
+func (l *connLimit) open() (now, peak int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns), l.peak
 }

@@ -179,7 +179,7 @@ func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error)
 	cfg, logger := a.cfg, a.logger
 	if cfg.Redis.URL == "" {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in memory; set REDIS_URL when running several replicas")
-		return memstore.New(nil), nil, nil
+		return memstore.New(nil, memstore.MaxKeys(cfg.Memory.MaxKeys)), nil, nil
 	}
 	redisstore.LogLibraryTo(logger)
 	store, err := redisstore.New(cfg.Redis.URL, redisstore.Options{})
@@ -203,7 +203,7 @@ func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error)
 	} else {
 		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.Redis.FailOpen)
 	}
-	return store, memstore.New(nil), nil
+	return store, memstore.New(nil, memstore.MaxKeys(cfg.Memory.MaxKeys)), nil
 }
 
 // newTokens loads the key that signs verification tokens, and the retired ones still published.

@@ -28,6 +28,7 @@ type Config struct {
 	VonageV2   VonageV2   // Verify v2's own settings
 	Protection Protection // rate limits, destinations and idempotency
 	Redis      Redis      // the state replicas share
+	Memory     Memory     // the state this process keeps itself, and its ceiling
 	Token      Token      // the signed proof of a verified number
 	Fraud      Fraud      // the fraud guard, which learns from conversion
 	Admin      Admin      // the metrics listener
@@ -168,6 +169,7 @@ func (c Config) Validate() error {
 		c.VonageV2.validate(c.Verify, c.Vonage),
 		c.Protection.validate(),
 		c.Redis.validate(),
+		c.Memory.validate(),
 		c.Token.validate(),
 		c.Fraud.validate(),
 		c.Admin.validate(),

@@ -15,6 +15,9 @@ type HTTP struct {
 	// TrustedProxies are the peers whose ClientIPHeader names the client.
 	TrustedProxies Prefixes `env:"TRUSTED_PROXIES"`
 	ClientIPHeader string   `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For" refuse:"empty"`
+	// MaxConnections bounds the connections the API holds open; past it, the idle keep-alive ones
+	// are closed first, so that a new client is still answered.
+	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"4096" refuse:"empty"`
 }
 
 // The headers CLIENT_IP_HEADER may name, as they are written.
@@ -38,6 +41,9 @@ func (h HTTP) validate() []error {
 	}
 	if h.Port < 1 || h.Port > 65535 {
 		bad.add("PORT must be between 1 and 65535, got %d", h.Port)
+	}
+	if h.MaxConnections < 1 {
+		bad.add("MAX_CONNECTIONS must be at least 1, got %d", h.MaxConnections)
 	}
 	// One header, the one the proxies set: a proxy that sets X-Real-IP passes on whatever
 	// X-Forwarded-For the client wrote, and one that appends to X-Forwarded-For passes on the

@@ -304,7 +304,10 @@ func (g *Guard) Verified(ctx context.Context, v state.Verification) {
 		g.noteFraud(ctx, v, state.FraudVerified)
 		g.fraud.Observer.FraudVerified(v.Country)
 	}
-	if err := g.store.RememberVerification(ctx, trustKey(v.Number), state.Verification{}, g.fraud.TrustVerifiedFor); err != nil && ctx.Err() == nil {
+	// Evictable: a trusted number only eases its user's way, and a month of them must not hold a
+	// store bounded in size full for good; losing one errs towards judging the number as any other.
+	trust := state.Verification{Evictable: true}
+	if err := g.store.RememberVerification(ctx, trustKey(v.Number), trust, g.fraud.TrustVerifiedFor); err != nil && ctx.Err() == nil {
 		g.failure(ctx, err, StoreFailureLetThrough)
 	}
 }

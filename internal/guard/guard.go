@@ -154,7 +154,10 @@ func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error 
 	if g.limits.IP.Off() {
 		return nil
 	}
-	_, err := g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)), Limit: g.limits.IP}})
+	// Evictable: a client's window guards no spend (the per-number, per-prefix, per-country and
+	// global windows do), so a store bounded in size may drop it under a flood of addresses.
+	_, err := g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)),
+		Limit: g.limits.IP, Evictable: true}})
 	return err
 }
 
@@ -168,7 +171,10 @@ func (g *Guard) AllowCheck(ctx context.Context, requestID string) (*Hold, error)
 	if g.limits.Check.Off() {
 		return &Hold{}, nil
 	}
-	t, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID), Limit: g.limits.Check}})
+	// Evictable, as a client's: a request_id's window guards no spend, and the wrong codes per
+	// number (never dropped early) still bound a brute force of its codes.
+	t, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID),
+		Limit: g.limits.Check, Evictable: true}})
 	return &Hold{g: g, taken: t}, err
 }
 
@@ -274,7 +280,13 @@ func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) (tak
 		}
 		limiter = g.fallback
 		if d, err = g.fallback.Take(ctx, rules); err != nil {
-			return taken{}, nil // memory does not fail; if it did, the call goes on as before it
+			// Memory fails only when full of what it may not drop: a start is then refused, since
+			// nothing would count it; any other call goes on.
+			if op == verify.OpStart && errors.Is(err, state.ErrFull) {
+				g.failure(ctx, err, StoreFailureRefused)
+				return taken{}, unavailable(err)
+			}
+			return taken{}, nil
 		}
 	} else {
 		g.outage.ok(ctx)
@@ -302,8 +314,10 @@ func (g *Guard) storeFailed(ctx context.Context, op verify.Op, err error, counte
 		// wrong with the store, and the answer nobody reads is the server's 499.
 		return ctx.Err()
 	}
-	// Only a start spends money, so only a start fails closed.
-	if op == verify.OpStart && !g.failOpen {
+	// Only a start spends money, so only a start fails closed. A store in memory that is full fails
+	// closed whatever REDIS_FAIL_OPEN says: it is full of what guards spend, and nothing else would
+	// count this start.
+	if op == verify.OpStart && (!g.failOpen || errors.Is(err, state.ErrFull)) {
 		g.failure(ctx, err, StoreFailureRefused)
 		return unavailable(err)
 	}

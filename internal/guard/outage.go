@@ -2,10 +2,13 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 // recoveryQuiet is how long a failing store must go without a failure before it counts as back.
@@ -40,6 +43,11 @@ func (o *outage) failed(ctx context.Context, err error) {
 	}
 	o.down.Store(true)
 	o.since = o.lastFailure
+	if errors.Is(err, state.ErrFull) {
+		o.logger.ErrorContext(ctx, "in-memory state full of what guards spend (MEMORY_STORE_MAX_KEYS): "+
+			"POST /request is refused with 503 until some of it expires; /check and /cancel go on", "err", err)
+		return
+	}
 	effect := "POST /request is refused with 503 until it answers (fail closed); /check and /cancel go on"
 	if o.failOpen {
 		effect = "requests go on without idempotency until it answers (REDIS_FAIL_OPEN=true)"

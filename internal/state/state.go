@@ -9,6 +9,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -41,6 +42,11 @@ type Rule struct {
 	Label string // the same for metrics: "ip", "number", "check", "country", "global"
 	Key   string // the counter, e.g. "ip:203.0.113.7"
 	Limit Limit
+	// Evictable says the window guards no spend (a client IP's calls, a request_id's checks): a
+	// store bounded in size (memstore) may drop it before its calls leave it, to make room. A
+	// window that guards spend (per number, prefix, country, global) is never dropped early; that
+	// is the zero value, so a rule that does not say is kept.
+	Evictable bool
 }
 
 // Decision is the outcome of Take.
@@ -119,11 +125,21 @@ type Verification struct {
 	Test    bool   `json:"t,omitempty"` // a test number, answered by the proxy itself
 	Country string `json:"r,omitempty"` // the number's region, or "+" and its country code
 	Started int64  `json:"s,omitempty"` // when it started, in Unix milliseconds
+	// Evictable says the record only eases a user's way (a trusted number's mark), so a store
+	// bounded in size (memstore) may drop it before its ttl to make room. It is not stored: Recall
+	// answers it false.
+	Evictable bool `json:"-"`
 }
 
 // ErrUnavailable is wrapped by every error a store returns when it cannot be reached or answered
 // nonsense. The guard decides what that means for the call (fail closed or open).
 var ErrUnavailable = errors.New("shared state unavailable")
+
+// ErrFull is wrapped by the error of a store bounded in size (memstore) asked to keep one key more
+// when every key it holds may not be dropped before it expires. It wraps ErrUnavailable, so that it
+// is handled as a store that does not answer, except that a start is refused even when failing
+// open: nothing else would count its limits.
+var ErrFull = fmt.Errorf("%w: the store is full", ErrUnavailable)
 
 // Fraud keeps what the fraud guard learns, per key (a number prefix or a country): starts and their
 // outcomes counted in minute buckets by the minute each start was made, when the key last converted,

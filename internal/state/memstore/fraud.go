@@ -8,46 +8,69 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
-// maxFraudKeys bounds what the fraud guard's counts may hold in memory, whatever the traffic: a flood
-// of starts to unique prefixes would otherwise grow it for a whole window. Past it, the keys written
-// longest ago are dropped; their counts start again from nothing, which errs towards letting a start
-// through, never towards blocking one.
-const maxFraudKeys = 100_000
-
 type fraudKey struct {
-	buckets     map[int64]*state.FraudBucket
-	expires     time.Time
+	entry
+	buckets     []state.FraudBucket // one per minute, in the order they were first written
+	expires     int64               // Unix nanoseconds, as every expiry here
 	converted   time.Time
-	convExpires time.Time
-	written     time.Time
+	convExpires int64
 }
+
+// bucket answers the bucket of minute, nil when there is none.
+func (fk *fraudKey) bucket(minute int64) *state.FraudBucket {
+	for i := range fk.buckets {
+		if fk.buckets[i].Minute == minute {
+			return &fk.buckets[i]
+		}
+	}
+	return nil
+}
+
+func (fk *fraudKey) cost() int { return 1 + len(fk.buckets)/bucketsPerKey }
 
 type strikes struct {
+	entry
 	n       int
-	expires time.Time
+	expires int64
 }
 
-// NoteFraud implements state.Fraud.
+// NoteFraud implements state.Fraud. The counts are the fraud guard's evidence: they are never dropped
+// before they expire (class keep), and a note that finds no room fails with state.ErrFull.
 func (s *Store) NoteFraud(_ context.Context, keys []string, n state.FraudNote) error {
-	now := s.now()
+	now := s.now().UnixNano()
 	minute := n.StartedAt.Unix() / 60
-	oldest := now.Add(-n.Retain).Unix() / 60
+	oldest := time.Unix(0, now).Add(-n.Retain).Unix() / 60
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
+	need := 0
+	for _, k := range keys {
+		fk := s.fraud[k]
+		switch {
+		case fk == nil:
+			need++
+		case minute >= oldest && fk.bucket(minute) == nil && (len(fk.buckets)+1)/bucketsPerKey > len(fk.buckets)/bucketsPerKey:
+			need++
+		}
+	}
+	if err := s.room(now, need, need, false); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		fk := s.fraud[k]
 		if fk == nil {
-			s.makeRoomForFraud()
-			fk = &fraudKey{buckets: map[int64]*state.FraudBucket{}}
+			fk = &fraudKey{}
 			s.fraud[k] = fk
+			s.hold(&fk.entry, k, kindFraud, keep, 1, now+int64(n.Retain))
 		}
-		fk.written = now
+		// A slice, not a map: a key holds an hour of minutes at most, and a map of them cost twice
+		// the memory (BenchmarkBytesPerKey).
+		fk.buckets = slices.DeleteFunc(fk.buckets, func(b state.FraudBucket) bool { return b.Minute < oldest })
 		if minute >= oldest {
-			b := fk.buckets[minute]
+			b := fk.bucket(minute)
 			if b == nil {
-				b = &state.FraudBucket{Minute: minute}
-				fk.buckets[minute] = b
+				fk.buckets = append(fk.buckets, state.FraudBucket{Minute: minute})
+				b = &fk.buckets[len(fk.buckets)-1]
 			}
 			switch n.Kind {
 			case state.FraudStarted:
@@ -58,93 +81,84 @@ func (s *Store) NoteFraud(_ context.Context, keys []string, n state.FraudNote) e
 				b.Unverified++
 			}
 		}
-		for m := range fk.buckets {
-			if m < oldest {
-				delete(fk.buckets, m)
-			}
-		}
-		fk.expires = later(fk.expires, now.Add(n.Retain))
+		s.recost(&fk.entry, fk.cost())
+		fk.expires = max(fk.expires, now+int64(n.Retain))
 		if n.Kind == state.FraudVerified {
-			fk.converted, fk.convExpires = n.At, now.Add(n.RetainConverted)
-			fk.expires = later(fk.expires, fk.convExpires)
+			fk.converted, fk.convExpires = n.At, now+int64(n.RetainConverted)
+			fk.expires = max(fk.expires, fk.convExpires)
 		}
 	}
 	return nil
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// makeRoomForFraud drops the keys written longest ago once the counts hold maxFraudKeys. It runs
-// under s.mu.
-func (s *Store) makeRoomForFraud() {
-	if len(s.fraud) < maxFraudKeys {
-		return
-	}
-	type aged struct {
-		key     string
-		written time.Time
-	}
-	all := make([]aged, 0, len(s.fraud))
-	for k, fk := range s.fraud {
-		all = append(all, aged{k, fk.written})
-	}
-	slices.SortFunc(all, func(a, b aged) int { return a.written.Compare(b.written) })
-	for _, a := range all[:len(all)/10] { // a tenth at once, so that a flood sorts rarely
-		delete(s.fraud, a.key)
-	}
-}
-
 // ReadFraud implements state.Fraud.
 func (s *Store) ReadFraud(_ context.Context, keys []string) ([]state.FraudRecord, error) {
-	now := s.now()
+	at := s.now()
+	now := at.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]state.FraudRecord, len(keys))
 	for i, k := range keys {
-		if fk := s.fraud[k]; fk != nil && now.Before(fk.expires) {
-			for _, b := range fk.buckets {
-				out[i].Buckets = append(out[i].Buckets, *b)
-			}
-			if now.Before(fk.convExpires) {
+		if fk := s.fraud[k]; fk != nil && now < fk.expires {
+			out[i].Buckets = slices.Clone(fk.buckets)
+			if now < fk.convExpires {
 				out[i].LastConverted = fk.converted
 			}
 		}
-		if b, ok := s.blocks[k]; ok && now.Before(b.Until) {
+		if b, ok := s.blocks[k]; ok && at.Before(b.Until) {
 			out[i].Block = &b
 		}
-		if st := s.strikes[k]; st != nil && now.Before(st.expires) {
+		if st := s.strikes[k]; st != nil && now < st.expires {
 			out[i].Repeats = st.n
 		}
 	}
 	return out, nil
 }
 
-// Block implements state.Fraud.
+// Block implements state.Fraud. A block and its repeats are the fraud guard's decisions: never
+// dropped early (class keep; blocks are ended by EndBlocks).
 func (s *Store) Block(_ context.Context, b state.Block, base, limit, memory time.Duration) (state.Block, bool, error) {
-	now := s.now()
+	at := s.now()
+	now := at.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.blocks[b.Key]; ok && now.Before(old.Until) {
+	old, blocked := s.blocks[b.Key]
+	if blocked && at.Before(old.Until) {
 		return old, false, nil
 	}
 	st := s.strikes[b.Key]
-	if st == nil || !now.Before(st.expires) {
+	need := 0
+	if !blocked {
+		need++
+	}
+	if st == nil {
+		need++
+	}
+	if err := s.room(now, need, need, false); err != nil {
+		return state.Block{}, false, err
+	}
+	switch {
+	case st == nil:
 		st = &strikes{}
 		s.strikes[b.Key] = st
+		s.hold(&st.entry, b.Key, kindStrikes, keep, 1, now+int64(memory))
+	case now >= st.expires:
+		st.n = 0
 	}
 	st.n++
-	st.expires = now.Add(memory)
+	st.expires = now + int64(memory)
+	s.expireAt(&st.entry, st.expires)
 	if fk := s.fraud[b.Key]; fk != nil {
-		clear(fk.buckets)
+		fk.buckets = nil
+		s.recost(&fk.entry, fk.cost())
 	}
 	b.Repeat = st.n
 	b.Until = b.Since.Add(blockFor(base, limit, st.n))
 	s.blocks[b.Key] = b
+	if !blocked {
+		s.used++
+		s.kept++
+	}
 	return b, true, nil
 }
 
@@ -173,10 +187,15 @@ func (s *Store) Lift(_ context.Context, key string) (state.Block, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.blocks[key]
-	delete(s.blocks, key)
-	delete(s.strikes, key)
+	if ok {
+		s.endBlock(key)
+	}
+	if st := s.strikes[key]; st != nil {
+		s.forget(&st.entry)
+	}
 	if fk := s.fraud[key]; fk != nil {
-		clear(fk.buckets)
+		fk.buckets = nil
+		s.recost(&fk.entry, fk.cost())
 	}
 	return b, ok, nil
 }
@@ -189,8 +208,15 @@ func (s *Store) EndBlocks(_ context.Context, now time.Time) ([]state.Block, erro
 	for k, b := range s.blocks {
 		if !now.Before(b.Until) {
 			ended = append(ended, b)
-			delete(s.blocks, k)
+			s.endBlock(k)
 		}
 	}
 	return ended, nil
+}
+
+// endBlock forgets the block of key, which s.blocks holds.
+func (s *Store) endBlock(key string) {
+	delete(s.blocks, key)
+	s.used--
+	s.kept--
 }

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -10,26 +11,35 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
-// TestFraudCountsStayBoundedUnderAFloodOfPrefixes: starts to ever new prefixes within one window
-// cannot grow the counts past maxFraudKeys, and the newest keys are the ones kept.
-func TestFraudCountsStayBoundedUnderAFloodOfPrefixes(t *testing.T) {
+// TestFraudCountsAreKeptUnderAFloodOfPrefixes: starts to ever new prefixes cannot grow the counts
+// past the ceiling, and the counts are evidence: the earliest are kept, and a note that finds no
+// room fails rather than drop one.
+func TestFraudCountsAreKeptUnderAFloodOfPrefixes(t *testing.T) {
 	t.Parallel()
 	clock := clocktest.New()
-	s := New(clock.Now)
+	const most = 1000
+	s := New(clock.Now, MaxKeys(most))
 	ctx := context.Background()
-	for i := range maxFraudKeys + maxFraudKeys/2 {
+	refused := 0
+	for i := range 2 * most {
 		clock.Advance(time.Millisecond)
 		err := s.NoteFraud(ctx, []string{"prefix:" + strconv.Itoa(i)}, state.FraudNote{Kind: state.FraudStarted,
 			StartedAt: clock.Now(), At: clock.Now(), Retain: time.Hour})
-		if err != nil {
+		switch {
+		case errors.Is(err, state.ErrFull):
+			refused++
+		case err != nil:
 			t.Fatal(err)
 		}
+		if keys := s.Stats().Keys; keys > most {
+			t.Fatalf("%d keys held, more than %d", keys, most)
+		}
 	}
-	if n := len(s.fraud); n > maxFraudKeys {
-		t.Fatalf("%d keys held, more than %d", n, maxFraudKeys)
+	if refused != most {
+		t.Fatalf("%d notes refused, want %d", refused, most)
 	}
-	last := "prefix:" + strconv.Itoa(maxFraudKeys+maxFraudKeys/2-1)
-	if recs, _ := s.ReadFraud(ctx, []string{last, "prefix:0"}); len(recs[0].Buckets) != 1 || len(recs[1].Buckets) != 0 {
-		t.Fatalf("the newest key must be kept and the oldest dropped: %+v", recs)
+	last := "prefix:" + strconv.Itoa(2*most-1)
+	if recs, _ := s.ReadFraud(ctx, []string{"prefix:0", last}); len(recs[0].Buckets) != 1 || len(recs[1].Buckets) != 0 {
+		t.Fatalf("the first counts must be kept and the note that found no room not: %+v", recs)
 	}
 }

@@ -16,6 +16,14 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(_ *testing.T, now func() time.Time) state.Store { return memstore.New(now) })
 }
 
+// TestConformanceUnderACeiling: a store with a ceiling behaves as any other while it has room.
+func TestConformanceUnderACeiling(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(_ *testing.T, now func() time.Time) state.Store {
+		return memstore.New(now, memstore.MaxKeys(10_000))
+	})
+}
+
 func TestRecordsAndSessionsExpire(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("fraud counts", func(t *testing.T) { testFraudCounts(t, newStore) })
 	t.Run("fraud blocks", func(t *testing.T) { testFraudBlocks(t, newStore) })
 	t.Run("fraud blocks under concurrency", func(t *testing.T) { testFraudBlockConcurrency(t, newStore) })
+	t.Run("what may be dropped early counts as the rest", func(t *testing.T) { testEvictable(t, newStore) })
 }
 
 func rule(key string, count int, window time.Duration) state.Rule {
@@ -527,6 +528,26 @@ func testFraudBlockConcurrency(t *testing.T, newStore NewStore) {
 	b, created2, err := store.Block(ctx, state.Block{Key: "c", Since: clock.Now()}, time.Hour, 24*time.Hour, 24*time.Hour)
 	if err != nil || created2 || b.Repeat != 1 {
 		t.Fatalf("the running block counts one repeat: %+v %v %v", b, created2, err)
+	}
+}
+
+// testEvictable: Rule.Evictable and Verification.Evictable only let a store bounded in size drop a
+// key early to make room; a store with room counts and remembers such keys as any other.
+func testEvictable(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	store := newStore(t, clocktest.New().Now)
+	client := state.Rule{Name: "per client IP", Key: "ip:e", Limit: state.Limit{Count: 2, Window: time.Minute}, Evictable: true}
+	for i, want := range []bool{true, true, false} {
+		d, err := store.Take(ctx, []state.Rule{client, rule("global:e", 10, time.Minute)})
+		if err != nil || d.Allowed != want {
+			t.Fatalf("call %d under an evictable limit of 2: %+v %v", i+1, d, err)
+		}
+	}
+	if err := store.RememberVerification(ctx, "trusted:e", state.Verification{Number: "1", Evictable: true}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := store.RecallVerification(ctx, "trusted:e"); err != nil || !found || v.Number != "1" || v.Evictable {
+		t.Fatalf("an evictable verification: %+v %v %v, want it recalled without the hint", v, found, err)
 	}
 }
 
