@@ -349,12 +349,12 @@ func TestGeneratedClientDrivesTheProgram(t *testing.T) {
 	}
 }
 
-// TestReadinessFollowsRedis: with REDIS_URL set, /readyz answers 503 naming redis while Redis is
-// down (so an orchestrator routes elsewhere) and 200 again once it is back; /healthz stays 200. Not
-// parallel: it sets REDIS_URL.
+// TestReadinessFollowsRedis: with READY_REQUIRES_REDIS=true (the behaviour before it existed),
+// /readyz answers 503 naming redis while Redis is down (so an orchestrator routes elsewhere) and 200
+// again once it is back; /healthz stays 200. Not parallel: it sets REDIS_URL.
 func TestReadinessFollowsRedis(t *testing.T) {
 	redis := redistest.Start(t)
-	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL()})
+	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL(), "READY_REQUIRES_REDIS": "true"})
 	if status, body, err := fresh(base, "/readyz"); err != nil || status != 200 {
 		t.Fatalf("/readyz with Redis up: %d %s %v", status, body, err)
 	}

@@ -138,8 +138,12 @@ func (a *App) readiness(store state.Store) []server.Check {
 			return nil
 		}},
 	}
+	// Redis is one dependency every replica shares: unless READY_REQUIRES_REDIS, its outage shows
+	// in the body, the log and the metrics, but does not take every replica out of rotation at
+	// once (/check and /cancel work without it; the guard decides about /request).
 	if pinger, ok := store.(interface{ Ping(context.Context) error }); ok {
-		checks = append(checks, server.Check{Name: "redis", Run: pinger.Ping})
+		checks = append(checks, server.Check{Name: "redis", Run: pinger.Ping, Store: true,
+			Advisory: !a.cfg.Redis.ReadyRequiresRedis})
 	}
 	return checks
 }
@@ -182,7 +186,9 @@ func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error)
 		return memstore.New(nil, memstore.MaxKeys(cfg.Memory.MaxKeys)), nil, nil
 	}
 	redisstore.LogLibraryTo(logger)
-	store, err := redisstore.New(cfg.Redis.URL, redisstore.Options{})
+	store, err := redisstore.New(cfg.Redis.URL, redisstore.Options{
+		Mode: redisstore.Mode(cfg.Redis.Topology), SentinelMaster: cfg.Redis.SentinelMaster,
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -193,15 +199,21 @@ func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error)
 	})
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	// A replica starts even while Redis restarts: the guard refuses starts until it answers.
+	// A replica starts even while Redis restarts: the guard refuses starts until it answers. A
+	// rediss:// URL to a Redis without TLS is a mistake, not an outage, and would only ever time out.
 	if err := store.Ping(pingCtx); err != nil {
+		if addr, found := store.NotTLS(ctx); found {
+			return nil, nil, fmt.Errorf("REDIS_URL is rediss:// (TLS) but %s does not speak TLS: use redis://, or turn TLS on in Redis", addr)
+		}
 		effect := "POST /request is refused until it does"
 		if cfg.Redis.FailOpen {
 			effect = "requests go on without idempotency, their limits counted in this replica's memory, until it does (REDIS_FAIL_OPEN=true)"
 		}
-		logger.Warn("redis does not answer yet; "+effect, "err", err, "fail_open", cfg.Redis.FailOpen)
+		logger.Warn("redis does not answer yet; "+effect, "err", err, "mode", cfg.Redis.Topology,
+			"fail_open", cfg.Redis.FailOpen, "ready_requires_redis", cfg.Redis.ReadyRequiresRedis)
 	} else {
-		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "fail_open", cfg.Redis.FailOpen)
+		logger.Info("rate limits, idempotency keys and test sessions are kept in redis", "mode", cfg.Redis.Topology,
+			"fail_open", cfg.Redis.FailOpen, "ready_requires_redis", cfg.Redis.ReadyRequiresRedis)
 	}
 	return store, memstore.New(nil, memstore.MaxKeys(cfg.Memory.MaxKeys)), nil
 }

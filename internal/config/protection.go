@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -67,34 +66,6 @@ func (p Protection) validate() []error {
 	return bad
 }
 
-// Redis is the state replicas share; without it each replica counts alone.
-type Redis struct {
-	URL string `env:"REDIS_URL" refuse:"empty"`
-	// FailOpen lets starts go on without idempotency while Redis is unreachable (their limits are then
-	// counted in each replica's memory).
-	FailOpen bool `env:"REDIS_FAIL_OPEN" refuse:"empty"`
-}
-
-func (r *Redis) normalise() { r.URL = strings.TrimSpace(r.URL) }
-
-func (r Redis) validate() []error {
-	var bad problems
-	if r.URL == "" {
-		return bad
-	}
-	// The URL may hold a password: never repeat it.
-	u, err := url.Parse(r.URL)
-	switch {
-	case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
-		bad.add("REDIS_URL must be redis://host:port/db or rediss://host:port/db")
-	case !validPort(u.Port()):
-		bad.add("REDIS_URL: the port must be between 1 and 65535")
-	case !validRedisDB(u.Path):
-		bad.add("REDIS_URL: the database after the host must be a number, such as /0")
-	}
-	return bad
-}
-
 // validPort accepts an absent port (the scheme's default) or 1 to 65535.
 func validPort(port string) bool {
 	if port == "" {
@@ -102,14 +73,4 @@ func validPort(port string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 1 && n <= 65535
-}
-
-// validRedisDB accepts no database (0) or a database number, as the path of a redis:// URL.
-func validRedisDB(path string) bool {
-	db := strings.TrimPrefix(path, "/")
-	if db == "" {
-		return true
-	}
-	n, err := strconv.Atoi(db)
-	return err == nil && n >= 0
 }

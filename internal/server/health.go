@@ -24,15 +24,26 @@ const (
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Advisory checks are shown in the body and logged, but leave the server ready when they fail:
+	// for a dependency every replica shares, failing readiness would take every replica out of
+	// rotation at once, although much of the API works without it.
+	Advisory bool
+	// Store marks the check of the shared state: each probe it fails counts in
+	// verify_proxy_store_failures_total with the outcome "probe", so that an outage shows in the
+	// metrics even while no request needs the store.
+	Store bool
 }
+
+// StoreFailureProbe is the outcome a failed readiness check of the shared state is counted under.
+const StoreFailureProbe = "probe"
 
 // health answers the orchestrator's probes. Both routes sit outside request validation, and outside
 // everything else that applies only to the API's operations.
 type health struct {
 	s      *Server
 	checks []Check
-	// was is what the last probe found failing, "" when ready: a probe every few seconds during an
-	// outage logs when readiness changes, not every time it is asked.
+	// was is what the last probe found failing, "failing|advisory" by name: a probe every few
+	// seconds during an outage logs when readiness changes, not every time it is asked.
 	was *atomic.Pointer[string]
 }
 
@@ -51,32 +62,71 @@ func getOrHead(e *echo.Echo, path string, h echo.HandlerFunc) {
 	e.Match([]string{http.MethodGet, http.MethodHead}, path, h)
 }
 
-// ready answers 200 when every check passes, and 503 in the Error shape naming those that did not.
-// The configuration has been loaded by the time the server exists, so it needs no check of its own.
+// ready answers 200 when every check that is not advisory passes, and 503 in the Error shape naming
+// those that did not. The 200 body says how each check went ({"status":"ok","checks":{"redis":
+// "failing"}}), so that an advisory failure shows too; the 503 body stays in the Error shape, its
+// text naming the failing checks, advisory ones apart. The configuration has been loaded by the
+// time the server exists, so it needs no check of its own.
 func (h health) ready(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	var failing []string
+	var failing, advisory []string
 	var errs []any
+	checks := make(map[string]string, len(h.checks))
 	for _, check := range h.checks {
-		if err := check.Run(ctx); err != nil {
+		checks[check.Name] = "ok"
+		err := check.Run(ctx)
+		if err == nil {
+			continue
+		}
+		checks[check.Name] = "failing"
+		errs = append(errs, slog.String(check.Name, err.Error()))
+		if check.Store {
+			h.s.metrics.StoreFailed(StoreFailureProbe)
+		}
+		if check.Advisory {
+			advisory = append(advisory, check.Name)
+		} else {
 			failing = append(failing, check.Name)
-			errs = append(errs, slog.String(check.Name, err.Error()))
 		}
 	}
-	now := strings.Join(failing, ", ")
-	was := h.was.Swap(&now)
+	h.logChange(ctx, strings.Join(failing, ", "), strings.Join(advisory, ", "), errs)
+	if len(failing) > 0 {
+		text := "not ready: " + strings.Join(failing, ", ")
+		if len(advisory) > 0 {
+			text += " (also failing, not required: " + strings.Join(advisory, ", ") + ")"
+		}
+		return errorFor(codeNotReady, text)
+	}
+	body := map[string]any{"status": "ok"}
+	if len(checks) > 0 {
+		body["checks"] = checks
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// logChange logs what the probes find when it changes: one line when checks begin to fail, one
+// when they pass again, and nothing on the probes between.
+func (h health) logChange(ctx context.Context, failing, advisory string, errs []any) {
+	now := failing + "|" + advisory
+	wasState := h.was.Swap(&now)
+	was := ""
+	if wasState != nil {
+		was = *wasState
+	}
+	wasFailing, wasAdvisory, _ := strings.Cut(was, "|")
 	switch {
-	case was != nil && *was == now && now != "":
-		h.s.logger.DebugContext(ctx, "still not ready", "checks", now)
-	case now != "":
-		h.s.logger.WarnContext(ctx, "not ready", "checks", now, slog.Group("err", errs...))
-	case was != nil && *was != "":
-		h.s.logger.InfoContext(ctx, "ready again", "was_failing", *was)
+	case now == was && now != "|":
+		h.s.logger.DebugContext(ctx, "readiness checks still failing", "checks", failing, "advisory", advisory)
+	case failing != "":
+		h.s.logger.WarnContext(ctx, "not ready", "checks", failing, slog.Group("err", errs...))
+	case advisory != "":
+		h.s.logger.WarnContext(ctx, "ready, but a shared dependency is failing", "checks", advisory,
+			slog.Group("err", errs...))
+	case wasFailing != "":
+		h.s.logger.InfoContext(ctx, "ready again", "was_failing", wasFailing)
+	case wasAdvisory != "":
+		h.s.logger.InfoContext(ctx, "every readiness check passes again", "was_failing", wasAdvisory)
 	}
-	if now != "" {
-		return errorFor(codeNotReady, "not ready: "+now)
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/verify-proxy/verify-proxy/internal/metricstest"
 	"github.com/verify-proxy/verify-proxy/internal/server"
 )
 
@@ -116,4 +117,94 @@ func TestProbesSitOutsideValidation(t *testing.T) {
 			t.Errorf("%s: no X-Request-ID", path)
 		}
 	}
+}
+
+// TestReadinessOfASharedDependency: a check marked advisory (Redis, unless READY_REQUIRES_REDIS)
+// shows in the body, the log and the metrics, but leaves the server ready, so that an outage of the
+// Redis every replica shares does not take them all out of rotation at once. Marked required, it
+// fails readiness as before, the body staying in the Error shape.
+func TestReadinessOfASharedDependency(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	redis := func(advisory bool) server.Check {
+		return server.Check{Name: "redis", Advisory: advisory, Store: true, Run: func(context.Context) error {
+			if down.Load() {
+				return errors.New("dial tcp 10.1.2.3:6379: secret-host refused")
+			}
+			return nil
+		}}
+	}
+	stopping := false
+	shutdown := server.Check{Name: "shutdown", Run: func(context.Context) error {
+		if stopping {
+			return errors.New("shutting down")
+		}
+		return nil
+	}}
+
+	t.Run("advisory", func(t *testing.T) {
+		down.Store(false)
+		h := newHarness(t, options{sandbox: true, ready: []server.Check{shutdown, redis(true)}})
+		r := h.send(http.MethodGet, "/readyz", "", "")
+		if r.status != 200 || r.str("status") != "ok" || checksOf(r)["redis"] != "ok" || checksOf(r)["shutdown"] != "ok" {
+			t.Fatalf("with Redis up: %d %s", r.status, r.raw)
+		}
+		down.Store(true)
+		for range 3 {
+			r = h.send(http.MethodGet, "/readyz", "", "")
+			if r.status != 200 || r.str("status") != "ok" || checksOf(r)["redis"] != "failing" {
+				t.Fatalf("with Redis down: %d %s, want 200 naming redis failing", r.status, r.raw)
+			}
+		}
+		if strings.Contains(string(r.raw), "secret-host") {
+			t.Errorf("/readyz shows the check's error to the client: %s", r.raw)
+		}
+		if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_store_failures_total", "outcome", "probe"); got != 3 {
+			t.Errorf("store failures counted by the probes: %v, want 3", got)
+		}
+		down.Store(false)
+		if r := h.send(http.MethodGet, "/readyz", "", ""); r.status != 200 || checksOf(r)["redis"] != "ok" {
+			t.Fatalf("with Redis back: %d %s", r.status, r.raw)
+		}
+		logs := h.logs.String()
+		if n := strings.Count(logs, `"level":"WARN","msg":"ready, but a shared dependency is failing"`); n != 1 || !strings.Contains(logs, "secret-host refused") {
+			t.Errorf("%d warnings for one outage, want 1 with the error:\n%s", n, logs)
+		}
+		if n := strings.Count(logs, `"msg":"every readiness check passes again"`); n != 1 {
+			t.Errorf("%d lines saying the checks pass again, want 1:\n%s", n, logs)
+		}
+		if strings.Contains(logs, `"msg":"not ready"`) {
+			t.Errorf("an advisory failure was logged as not ready:\n%s", logs)
+		}
+	})
+	t.Run("required", func(t *testing.T) {
+		down.Store(true)
+		h := newHarness(t, options{sandbox: true, ready: []server.Check{shutdown, redis(false)}})
+		r := h.send(http.MethodGet, "/readyz", "", "")
+		if r.status != 503 || r.str("error") != "not_ready" || r.str("error_text") != "not ready: redis" {
+			t.Fatalf("a required Redis down: %d %s", r.status, r.raw)
+		}
+		if got := metricstest.Scrape(t, h.metrics+"/metrics").Sum("verify_proxy_store_failures_total", "outcome", "probe"); got != 1 {
+			t.Errorf("store failures counted by the probe: %v, want 1", got)
+		}
+	})
+	t.Run("advisory while shutting down", func(t *testing.T) {
+		down.Store(true)
+		stopping = true
+		h := newHarness(t, options{sandbox: true, ready: []server.Check{shutdown, redis(true)}})
+		r := h.send(http.MethodGet, "/readyz", "", "")
+		if r.status != 503 || r.str("error_text") != "not ready: shutdown (also failing, not required: redis)" {
+			t.Fatalf("shutting down with Redis down: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// checksOf reads the checks of a 200 /readyz body.
+func checksOf(r *response) map[string]string {
+	out := map[string]string{}
+	m, _ := r.body["checks"].(map[string]any)
+	for k, v := range m {
+		out[k], _ = v.(string)
+	}
+	return out
 }

@@ -15,34 +15,41 @@ import (
 )
 
 // The fraud guard's keys: one hash of minute buckets per key ("s:<minute>", "v:<minute>",
-// "u:<minute>" and "c", the last conversion in ms), one string per running block (expiring with it),
-// the repeats of each key's blocks, and an index of blocks (a hash of their JSON, and a sorted set
-// by their end) so that they can be listed and each end taken once.
+// "u:<minute>" and "c", the last conversion in ms), spread over a cluster by key; and, under the one
+// hash tag {fraud-blocks}, one string per running block (expiring with it), the repeats of each
+// key's blocks, and an index of blocks (a hash of their JSON, and a sorted set by their end) so that
+// they can be listed and each end taken once. A block, its repeats and the index change together in
+// one script, so they share a slot; they are few and written only when a block begins or ends.
+// Every start reads its keys' blocks from that slot, one GET each.
 func fraudStatsKey(k string) string   { return prefix + "fraud:stats:" + k }
-func fraudBlockKey(k string) string   { return prefix + "fraud:block:" + k }
-func fraudStrikesKey(k string) string { return prefix + "fraud:strikes:" + k }
+func fraudBlockKey(k string) string   { return blocksTag + "block:" + k }
+func fraudStrikesKey(k string) string { return blocksTag + "strikes:" + k }
 
 const (
-	fraudIndexKey = prefix + "fraud:blocks"      // hash: key -> block JSON
-	fraudEndsKey  = prefix + "fraud:blocks:ends" // sorted set: key by its end in ms
+	blocksTag     = prefix + "{fraud-blocks}:"
+	fraudIndexKey = blocksTag + "index" // hash: key -> block JSON
+	fraudEndsKey  = blocksTag + "ends"  // sorted set: key by its end in ms
+	// indexGrace is how long the index outlives the end of its last block, waiting for a replica
+	// to take the end: it expires on its own once no replica has run for that long.
+	indexGrace = 24 * time.Hour
 )
 
-// noteScript adds one to ARGV[1] (the field) of every KEY, marks it converted at ARGV[2] (ms; 0:
-// not) kept ARGV[4] ms, keeps the hash ARGV[3] ms, and drops buckets older than minute ARGV[5].
+// noteScript adds one to ARGV[1] (the field) of KEYS[1], marks it converted at ARGV[2] (ms; 0:
+// not) kept ARGV[4] ms, keeps the hash ARGV[3] ms, and drops buckets older than minute ARGV[5]
+// once there are more than ARGV[6] fields.
 var noteScript = redis.NewScript(`
-for _, key in ipairs(KEYS) do
-  if ARGV[1] ~= '' then redis.call('HINCRBY', key, ARGV[1], 1) end
-  local ttl = tonumber(ARGV[3])
-  if ARGV[2] ~= '0' then
-    redis.call('HSET', key, 'c', ARGV[2])
-    ttl = math.max(ttl, tonumber(ARGV[4]))
-  end
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
-  if redis.call('HLEN', key) > tonumber(ARGV[6]) then
-    for _, f in ipairs(redis.call('HKEYS', key)) do
-      local m = tonumber(string.sub(f, 3))
-      if m and m < tonumber(ARGV[5]) then redis.call('HDEL', key, f) end
-    end
+local key = KEYS[1]
+if ARGV[1] ~= '' then redis.call('HINCRBY', key, ARGV[1], 1) end
+local ttl = tonumber(ARGV[3])
+if ARGV[2] ~= '0' then
+  redis.call('HSET', key, 'c', ARGV[2])
+  ttl = math.max(ttl, tonumber(ARGV[4]))
+end
+if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+if redis.call('HLEN', key) > tonumber(ARGV[6]) then
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local m = tonumber(string.sub(f, 3))
+    if m and m < tonumber(ARGV[5]) then redis.call('HDEL', key, f) end
   end
 end
 return 0
@@ -70,8 +77,54 @@ func (s *Store) NoteFraud(ctx context.Context, keys []string, n state.FraudNote)
 	}
 	// Three fields a minute over the kept minutes, and the conversion: past that, old buckets go.
 	most := 3*int(n.Retain/time.Minute) + 4
-	return wrap(noteScript.Run(ctx, s.client, redisKeys, field, converted, n.Retain.Milliseconds(),
-		n.RetainConverted.Milliseconds(), oldest, most).Err())
+	return s.runEach(ctx, noteScript, redisKeys, field, converted, n.Retain.Milliseconds(),
+		n.RetainConverted.Milliseconds(), oldest, most)
+}
+
+// runEach runs script once for each of keys (its KEYS[1]) with the same args, in one pipeline: the
+// keys may live on different nodes of a cluster, and a script may touch one slot only. A node that
+// does not know the script yet is sent it whole, by the runs it refused alone.
+func (s *Store) runEach(ctx context.Context, script *redis.Script, keys []string, args ...any) error {
+	cmds := make([]*redis.Cmd, len(keys))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = script.EvalSha(ctx, p, []string{k}, args...)
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	var unknown []string
+	for i, c := range cmds {
+		switch {
+		case c.Err() == nil:
+		case redis.HasErrorPrefix(c.Err(), "NOSCRIPT"):
+			unknown = append(unknown, keys[i])
+		default:
+			return wrap(c.Err())
+		}
+	}
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range unknown {
+			script.Eval(ctx, p, []string{k}, args...)
+		}
+		return nil
+	})
+	return wrap(err)
+}
+
+// forgetScript drops the buckets of KEYS[1], keeping the last conversion ("c").
+var forgetScript = redis.NewScript(`
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if f ~= 'c' then redis.call('HDEL', KEYS[1], f) end
+end
+return 0
+`)
+
+// forgetEvidence drops key's buckets, which are the evidence of a block.
+func (s *Store) forgetEvidence(ctx context.Context, key string) error {
+	return wrap(forgetScript.Run(ctx, s.client, []string{fraudStatsKey(key)}).Err())
 }
 
 // ReadFraud implements state.Fraud: one round trip for every key's buckets and block.
@@ -151,9 +204,9 @@ func fraudRecord(h map[string]string) (state.FraudRecord, error) {
 }
 
 // blockScript starts a block (ARGV[1], its JSON without until and repeat) of KEYS[1] unless one is
-// running, and answers {1, the new block} or {0, the running one}. A new block clears the buckets
-// of KEYS[5], keeping the last conversion. The block lasts ARGV[2] ms
-// doubled per repeat within ARGV[4] ms, at most ARGV[3] ms, from its since (ARGV[5], ms).
+// running, and answers {1, the new block} or {0, the running one}. The block lasts ARGV[2] ms
+// doubled per repeat (KEYS[2]) within ARGV[4] ms, at most ARGV[3] ms, from its since (ARGV[5], ms).
+// It is listed in the index (KEYS[3], KEYS[4]) under ARGV[6], which is kept ARGV[7] ms past its end.
 var blockScript = redis.NewScript(`
 local running = redis.call('GET', KEYS[1])
 if running then return {0, running} end
@@ -170,12 +223,13 @@ local b = cjson.decode(ARGV[1])
 b['repeat'] = n
 b['until_ms'] = until_ms
 local out = cjson.encode(b)
-for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
-  if f ~= 'c' then redis.call('HDEL', KEYS[5], f) end
-end
 redis.call('SET', KEYS[1], out, 'PX', d)
 redis.call('HSET', KEYS[3], ARGV[6], out)
 redis.call('ZADD', KEYS[4], until_ms, ARGV[6])
+local keep = d + tonumber(ARGV[7])
+for _, k in ipairs({KEYS[3], KEYS[4]}) do
+  if redis.call('PTTL', k) < keep then redis.call('PEXPIRE', k, keep) end
+end
 return {1, out}
 `)
 
@@ -205,8 +259,9 @@ func (s *Store) Block(ctx context.Context, b state.Block, base, limit, memory ti
 		return state.Block{}, false, fmt.Errorf("encode fraud block: %w", err)
 	}
 	res, err := blockScript.Run(ctx, s.client,
-		[]string{fraudBlockKey(b.Key), fraudStrikesKey(b.Key), fraudIndexKey, fraudEndsKey, fraudStatsKey(b.Key)},
-		raw, base.Milliseconds(), limit.Milliseconds(), memory.Milliseconds(), b.Since.UnixMilli(), b.Key).Slice()
+		[]string{fraudBlockKey(b.Key), fraudStrikesKey(b.Key), fraudIndexKey, fraudEndsKey},
+		raw, base.Milliseconds(), limit.Milliseconds(), memory.Milliseconds(), b.Since.UnixMilli(), b.Key,
+		indexGrace.Milliseconds()).Slice()
 	if err != nil {
 		return state.Block{}, false, wrap(err)
 	}
@@ -218,6 +273,12 @@ func (s *Store) Block(ctx context.Context, b state.Block, base, limit, memory ti
 	got, err := decodeBlock(b.Key, text)
 	if err != nil {
 		return state.Block{}, false, wrap(err)
+	}
+	if created == 1 {
+		// The evidence lives on the key's own slot, so it is forgotten in a second step. If that
+		// fails the block stands all the same: evidence left behind can only make the key's next
+		// block come sooner, the safe side against pumping.
+		_ = s.forgetEvidence(ctx, b.Key)
 	}
 	return got, created == 1, nil
 }
@@ -239,23 +300,25 @@ func (s *Store) Blocks(ctx context.Context) ([]state.Block, error) {
 	return out, nil
 }
 
-// liftScript ends KEYS' block at once, forgets its repeats and its buckets (KEYS[5], keeping the
-// last conversion), and answers its JSON, or false when there was none.
+// liftScript ends KEYS' block at once, forgets its repeats, and answers its JSON, or false when
+// there was none.
 var liftScript = redis.NewScript(`
 local b = redis.call('HGET', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-for _, f in ipairs(redis.call('HKEYS', KEYS[5])) do
-  if f ~= 'c' then redis.call('HDEL', KEYS[5], f) end
-end
 return b
 `)
 
-// Lift implements state.Fraud.
+// Lift implements state.Fraud. The evidence goes first, on the key's own slot: should the lift
+// then fail, the block still runs and the operator tries again, and the key was never judged again
+// on what caused it.
 func (s *Store) Lift(ctx context.Context, key string) (state.Block, bool, error) {
+	if err := s.forgetEvidence(ctx, key); err != nil {
+		return state.Block{}, false, err
+	}
 	raw, err := liftScript.Run(ctx, s.client,
-		[]string{fraudBlockKey(key), fraudStrikesKey(key), fraudIndexKey, fraudEndsKey, fraudStatsKey(key)}, key).Text()
+		[]string{fraudBlockKey(key), fraudStrikesKey(key), fraudIndexKey, fraudEndsKey}, key).Text()
 	if errors.Is(err, redis.Nil) {
 		return state.Block{}, false, nil
 	}
@@ -267,8 +330,8 @@ func (s *Store) Lift(ctx context.Context, key string) (state.Block, bool, error)
 }
 
 // endBlocksScript takes the blocks that ended by ARGV[1] (ms) out of the index (and their running
-// key, named by ARGV[2] and the key), answering key and JSON of each: only the call that takes one
-// answers it.
+// key, named by ARGV[2] and the key: under the same hash tag, so on the same slot), answering key
+// and JSON of each: only the call that takes one answers it.
 var endBlocksScript = redis.NewScript(`
 local out = {}
 for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do

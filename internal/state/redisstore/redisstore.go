@@ -1,10 +1,20 @@
 // Package redisstore owns the shared state in Redis, so that any number of replicas enforce one
 // budget: sliding-window counters (one sorted set per key), idempotency records, test-number
-// sessions and started verifications. Every operation is one Redis command or one Lua script, which Redis runs atomically,
-// never a read followed by a write from Go.
+// sessions, started verifications and the fraud guard's counts and blocks. Every operation is one
+// Redis command or one Lua script, which Redis runs atomically, never a read followed by a write
+// from Go. It runs on one Redis, on a Redis Cluster or behind Redis Sentinel (Mode), with the same
+// scripts.
+//
+// In a cluster a script may only touch keys of one hash slot, so every script here touches the keys
+// of one subject: one limit's window, one idempotency key, one session, one fraud key's counts. The
+// fraud guard's blocks are the one exception: a block, its repeats and the index that lists blocks
+// must change together, and share the hash tag {fraud-blocks} (one slot: they are few and rarely
+// written). A call decided under several limits (Take) is one script in one Redis; in a cluster it
+// is decided limit by limit, each limit's window on its own slot (see Take).
 //
 // Windows are counted on Redis's clock (TIME), so replicas with skewed clocks still share one
-// window; tests may inject a clock instead. Keys are prefixed "verify-proxy:" and expire on their own.
+// window; tests may inject a clock instead. Keys are prefixed "verify-proxy:" and every key this
+// package writes carries an expiry.
 package redisstore
 
 import (
@@ -15,11 +25,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
-	"github.com/verify-proxy/verify-proxy/internal/state"
-
 	"github.com/redis/go-redis/v9"
+
+	"github.com/verify-proxy/verify-proxy/internal/state"
 )
 
 const prefix = "verify-proxy:"
@@ -31,8 +42,26 @@ const (
 	ioTimeout   = 500 * time.Millisecond
 )
 
+// Mode is how the Redis behind the URL is deployed.
+type Mode string
+
+// The modes of New.
+const (
+	// ModeSingle is one Redis (redis://, rediss:// or unix://); the zero Mode is ModeSingle.
+	ModeSingle Mode = "single"
+	// ModeCluster is a Redis Cluster: the URL names seed nodes, redis://host1:7000?addr=host2:7001.
+	ModeCluster Mode = "cluster"
+	// ModeSentinel is a master found through Redis Sentinel: the URL names the sentinels in the
+	// same form, and Options.SentinelMaster the master.
+	ModeSentinel Mode = "sentinel"
+)
+
 // Options configure a Store.
 type Options struct {
+	// Mode is how Redis is deployed; empty means ModeSingle.
+	Mode Mode
+	// SentinelMaster is the name the sentinels know the master by (ModeSentinel only).
+	SentinelMaster string
 	// Now, when set, replaces Redis's clock for the windows (tests only: it makes windows
 	// deterministic). Expiry of keys always follows Redis's clock.
 	Now func() time.Time
@@ -40,40 +69,111 @@ type Options struct {
 
 // Store is a state.Store in Redis. It is safe for concurrent use.
 type Store struct {
-	client *redis.Client
-	now    func() time.Time
+	client  redis.UniversalClient
+	cluster bool     // keys of one call may live on different nodes
+	tls     bool     // the URL asked for TLS
+	addrs   []string // the addresses the URL names, for NotTLS
+	now     func() time.Time
 }
 
 var _ state.Store = (*Store)(nil)
 
-// New connects to the Redis at url (redis://[:password@]host:port/db or rediss:// for TLS). It does
-// not wait for Redis: an unreachable Redis is reported by each call, so a replica can start while
-// Redis restarts. Errors never repeat url, which may hold a password.
-func New(url string, opts Options) (*Store, error) {
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, errors.New("not a redis:// or rediss:// URL")
+// New connects to the Redis that url names, deployed as opts.Mode says. It does not wait for Redis:
+// an unreachable Redis is reported by each call, so a replica can start while Redis restarts.
+// Errors never repeat url, which may hold a password.
+func New(rawURL string, opts Options) (*Store, error) {
+	s := &Store{now: opts.Now}
+	if u, err := url.Parse(rawURL); err == nil {
+		s.tls = u.Scheme == "rediss"
 	}
-	o.DialTimeout = dialTimeout
-	o.ReadTimeout = ioTimeout
-	o.WriteTimeout = ioTimeout
-	o.MaxRetries = 1
-	// go-redis dials up to 5 times, 100 ms apart, per attempt: half a second and more before a
-	// refused connection is reported. Redis is near; a dial that fails once will fail again.
-	o.DialerRetries = 1
-	o.DialerRetryTimeout = 10 * time.Millisecond
-	return &Store{client: redis.NewClient(o), now: opts.Now}, nil
+	switch opts.Mode {
+	case ModeSingle, "":
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, urlError(err, "a redis://, rediss:// or unix:// URL")
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
+		o.MaxRetries = 1
+		// go-redis dials up to 5 times, 100 ms apart, per attempt: half a second and more before a
+		// refused connection is reported. Redis is near; a dial that fails once will fail again.
+		o.DialerRetries, o.DialerRetryTimeout = 1, 10*time.Millisecond
+		if o.Network == "tcp" {
+			s.addrs = []string{o.Addr}
+		}
+		s.client = redis.NewClient(o)
+	case ModeCluster:
+		o, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, urlError(err, "a redis:// or rediss:// URL of the seed nodes")
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
+		o.MaxRetries = 1
+		o.DialerRetries, o.DialerRetryTimeout = 1, 10*time.Millisecond
+		s.addrs, s.cluster = o.Addrs, true
+		s.client = redis.NewClusterClient(o)
+	case ModeSentinel:
+		if opts.SentinelMaster == "" {
+			return nil, errors.New("sentinel mode needs the name of the master")
+		}
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, urlError(err, "a redis:// or rediss:// URL of the sentinels")
+		}
+		o.MasterName = opts.SentinelMaster
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
+		o.MaxRetries = 1
+		o.DialerRetries, o.DialerRetryTimeout = 1, 10*time.Millisecond
+		s.addrs = o.SentinelAddrs
+		s.client = redis.NewFailoverClient(o)
+	default:
+		return nil, fmt.Errorf("unknown mode %q: single, cluster or sentinel", opts.Mode)
+	}
+	return s, nil
+}
+
+// urlError is go-redis's complaint about a URL, unless it would repeat the URL (url.Parse's
+// errors do): then only what was expected.
+func urlError(err error, want string) error {
+	if _, ok := errors.AsType[*url.Error](err); ok {
+		return errors.New("not " + want)
+	}
+	return fmt.Errorf("not %s: %w", want, err)
 }
 
 // Ping reports whether Redis takes a write, as every limit and idempotency key needs: a replica
 // that became read-only after a failover, a Redis out of memory or with writes paused answers
-// PING but refuses every /request.
+// PING but refuses every /request. In a cluster every master must take one.
 func (s *Store) Ping(ctx context.Context) error {
-	return wrap(s.client.Set(ctx, prefix+"ready", "1", 10*time.Second).Err())
+	if !s.cluster {
+		return wrap(s.client.Set(ctx, prefix+"ready", "1", 10*time.Second).Err())
+	}
+	slots, err := s.client.ClusterSlots(ctx).Result()
+	if err != nil {
+		return wrap(err)
+	}
+	if len(slots) == 0 {
+		return wrap(errors.New("the cluster serves no slots"))
+	}
+	pinged := map[string]bool{}
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range slots {
+			if len(r.Nodes) == 0 || pinged[r.Nodes[0].Addr] {
+				continue
+			}
+			pinged[r.Nodes[0].Addr] = true
+			p.Set(ctx, prefix+"ready:{"+tagOfSlot(r.Start)+"}", "1", 10*time.Second)
+		}
+		return nil
+	})
+	return wrap(err)
 }
 
 // Close closes the connections.
 func (s *Store) Close() error { return s.client.Close() }
+
+// expiry is ttl as SET takes it: go-redis sends a SET of 0 without any expiry, and every key here
+// must expire; a ttl of 0 or less keeps the value a millisecond, as good as not at all.
+func expiry(ttl time.Duration) time.Duration { return max(ttl, time.Millisecond) }
 
 // wrap marks every failure of Redis as state.ErrUnavailable for the guard to decide on.
 func wrap(err error) error {
@@ -88,8 +188,9 @@ func wrap(err error) error {
 // this call; then, per rule, its count and window in ms. It checks every rule before recording in
 // any, so a call refused by one limit costs nothing under the others. It answers {0, 0} when
 // admitted, else {the 1-based index of the full rule, ms until it has room}. go-redis resends a
-// call whose answer was slow; a resent call that finds its member was admitted by its first run,
-// and must not count itself against the limit a second time.
+// call whose answer was slow or lost, as when a master dies after running it and the replica
+// promoted in its place already has its write: a resent call that finds its member was admitted by
+// its first run must not count itself a second time.
 var takeScript = redis.NewScript(`
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0, 0} end
 local now = tonumber(ARGV[1])
@@ -114,7 +215,14 @@ end
 return {0, 0}
 `)
 
-// Take implements state.Limiter.
+func limitKey(k string) string { return prefix + "rl:" + k }
+
+// Take implements state.Limiter. On one Redis (single or sentinel) every rule is decided in one
+// script, all or none. In a cluster each rule's window lives on its own slot, so the rules are
+// decided one after the other, in their order: the first that refuses names the full rule, and the
+// call is taken back from the rules that had admitted it. No rule ever admits more than its count;
+// for the moment between a rule admitting a call and giving it back, another call may find that
+// rule one fuller than it will be, and be refused where the single-Redis script would not.
 func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, error) {
 	if len(rules) == 0 {
 		return state.Decision{Allowed: true}, nil
@@ -127,11 +235,34 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 	if s.now != nil {
 		now = s.now().UnixMilli()
 	}
+	if !s.cluster {
+		return s.take(ctx, rules, now, member)
+	}
+	for i := range rules {
+		d, err := s.take(ctx, rules[i:i+1], now, member)
+		if err == nil && d.Allowed {
+			continue
+		}
+		// Refused here, or unknown: the rules before it give the call back.
+		if undo := s.Refund(ctx, rules[:i], member); err == nil && undo != nil {
+			err = undo
+		}
+		if err != nil {
+			return state.Decision{}, err
+		}
+		d.Rule = i
+		return d, nil
+	}
+	return state.Decision{Allowed: true, Token: member}, nil
+}
+
+// take runs takeScript over rules, whose keys share a slot (or a Redis).
+func (s *Store) take(ctx context.Context, rules []state.Rule, now int64, member string) (state.Decision, error) {
 	keys := make([]string, len(rules))
 	args := make([]any, 0, 2+2*len(rules))
 	args = append(args, now, member)
 	for i, r := range rules {
-		keys[i] = prefix + "rl:" + r.Key
+		keys[i] = limitKey(r.Key)
 		args = append(args, r.Limit.Count, r.Limit.Window.Milliseconds())
 	}
 	res, err := takeScript.Run(ctx, s.client, keys, args...).Int64Slice()
@@ -154,7 +285,7 @@ func (s *Store) Refund(ctx context.Context, rules []state.Rule, token string) er
 	}
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rules {
-			p.ZRem(ctx, prefix+"rl:"+r.Key, token)
+			p.ZRem(ctx, limitKey(r.Key), token)
 		}
 		return nil
 	})
@@ -215,7 +346,7 @@ func (s *Store) Complete(ctx context.Context, key string, rec state.Record, ttl 
 	if err != nil {
 		return fmt.Errorf("encode idempotency record: %w", err)
 	}
-	return wrap(s.client.Set(ctx, prefix+key, b, ttl).Err())
+	return wrap(s.client.Set(ctx, prefix+key, b, expiry(ttl)).Err())
 }
 
 // Release implements state.Idempotency.
@@ -308,7 +439,7 @@ func (s *Store) RememberVerification(ctx context.Context, id string, v state.Ver
 	if err != nil {
 		return fmt.Errorf("encode verification: %w", err)
 	}
-	return wrap(s.client.Set(ctx, verificationKey(id), b, ttl).Err())
+	return wrap(s.client.Set(ctx, verificationKey(id), b, expiry(ttl)).Err())
 }
 
 // RecallVerification implements state.Verifications.

@@ -18,11 +18,14 @@ import (
 )
 
 // TestConformance holds the Redis store to the in-memory store's behaviour. Each test gets its own
-// redis-server; windows follow the test's clock so the tables need no sleeping.
+// redis-server; windows follow the test's clock so the tables need no sleeping. Every key a test
+// leaves behind must carry an expiry.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, now func() time.Time) state.Store {
-		return newStore(t, redistest.Start(t), redisstore.Options{Now: now})
+		srv := redistest.Start(t)
+		everyKeyExpires(t, srv.Addr())
+		return newStore(t, srv, redisstore.Options{Now: now})
 	})
 }
 

@@ -110,3 +110,43 @@ func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
 		}
 	})
 }
+
+// TestATakeResentToTheNewMasterCountsOnce: a Take whose answer was lost when the master died is
+// resent (by go-redis, with the same member) to the replica the sentinels promote. The write had
+// reached the replica, so the resent call finds itself there and is not counted a second time.
+func TestATakeResentToTheNewMasterCountsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := redistest.StartSentinel(t)
+	s, err := New(g.URL(), Options{Mode: ModeSentinel, SentinelMaster: redistest.MasterName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	keys := []string{limitKey("number:resent")}
+	take := func(member string) ([]int64, error) {
+		return takeScript.Run(ctx, s.client, keys, 0, member, 2, time.Hour.Milliseconds()).Int64Slice()
+	}
+	if res, err := take("call-1"); err != nil || res[0] != 0 {
+		t.Fatalf("the call before the failover: %v %v", res, err)
+	}
+	g.Synced()
+	g.WaitForFailover(g.KillMaster())
+	var res []int64
+	deadline := time.Now().Add(10 * time.Second)
+	for res, err = take("call-1"); err != nil; res, err = take("call-1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the resent call did not reach the new master: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res[0] != 0 {
+		t.Fatalf("the resent call: %v, want admitted", res)
+	}
+	if res, err := take("call-2"); err != nil || res[0] != 0 {
+		t.Fatalf("a second call under a limit of 2: %v %v; the resend was counted twice", res, err)
+	}
+	if res, err := take("call-3"); err != nil || res[0] != 1 {
+		t.Fatalf("a third call under a limit of 2: %v %v, want refused", res, err)
+	}
+}
