@@ -73,7 +73,8 @@ func New(version string) *Metrics {
 		storeFailures: f.counterVec("store_failures_total",
 			"Calls to the shared state (Redis) that failed, by what was done about them: refused (a "+
 				"start, failing closed), memory (let through, its limits counted in this replica's memory) "+
-				"or let_through (let through uncounted, such as an idempotency record that was not kept).",
+				"or let_through (let through uncounted, such as an idempotency record that was not kept); "+
+				"probe: a readiness probe of Redis that failed.",
 			"outcome"),
 	}
 	m.fraudStarts = f.counterVec("fraud_starts_total",
