@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -112,33 +111,9 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 // number started on one is checked on the other. Not parallel: it sets REDIS_URL.
 func TestTwoInstancesShareOneRedis(t *testing.T) {
 	redis := redistest.Start(t)
-	env := func() map[string]string {
+	twoReplicasShareOneBudget(t, func() map[string]string {
 		return map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": redis.URL(), "TEST_NUMBERS": "15555550100:123456"}
-	}
-	a, _, _, outA := start(t, env())
-	b, _, _, _ := start(t, env())
-	for i, base := range []string{a, b, a} {
-		if status, body := postJSON(t, base, "/request", `{"number":"14155550100"}`); status == http.StatusTooManyRequests {
-			t.Fatalf("start %d limited: %s", i+1, body)
-		}
-	}
-	if status, body := postJSON(t, b, "/request", `{"number":"14155550100"}`); status != http.StatusTooManyRequests || !strings.Contains(body, "rate_limited") {
-		t.Fatalf("4th start on the other instance: %d %s", status, body)
-	}
-
-	_, body := postJSON(t, a, "/request", `{"number":"+1 555 555 0100"}`)
-	var started struct {
-		RequestID string `json:"request_id"`
-	}
-	if err := json.Unmarshal([]byte(body), &started); err != nil || !strings.HasPrefix(started.RequestID, "test") {
-		t.Fatalf("test number start: %s", body)
-	}
-	if status, body := postJSON(t, b, "/check", checkBody(t, started.RequestID, "123456")); status != http.StatusOK {
-		t.Fatalf("test number check on the other instance: %d %s", status, body)
-	}
-	if !strings.Contains(outA.String(), "kept in redis") {
-		t.Errorf("start-up log should say where the state is:\n%s", outA)
-	}
+	})
 }
 
 // TestShutdownDelayKeepsServingWhileNotReady walks the whole sequence: on SIGTERM /readyz turns 503
