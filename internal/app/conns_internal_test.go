@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,25 +13,43 @@ import (
 	"time"
 )
 
-// serveLimited serves handler on a loopback listener limited to most connections.
-func serveLimited(t *testing.T, most int, handler http.Handler, onWait func()) (*connLimit, string) {
+// limited is a server on a loopback listener whose connections a connLimit holds.
+type limited struct {
+	*connLimit
+	addr  string
+	idled chan string // the client's address of each connection connLimit has seen go idle
+}
+
+// serveLimited serves handler on a loopback listener limited to most connections, mostIdle of them
+// idle.
+func serveLimited(t *testing.T, most, mostIdle int, handler http.Handler, onWait func()) *limited {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := limitConns(ln, most)
-	conns.onWait = onWait
-	srv := &http.Server{Handler: handler, ConnState: conns.track, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(conns) }()
+	l := &limited{connLimit: limitConns(ln, most, mostIdle), addr: ln.Addr().String(), idled: make(chan string, 1024)}
+	l.onWait = onWait
+	track := func(c net.Conn, state http.ConnState) {
+		l.track(c, state)
+		if state == http.StateIdle {
+			select {
+			case l.idled <- c.RemoteAddr().String():
+			default: // nobody waits for so many
+			}
+		}
+	}
+	srv := &http.Server{Handler: handler, ConnState: track, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return conns, ln.Addr().String()
+	return l
 }
 
-// idleConn opens a connection, has one request answered on it and leaves it open, idle.
-func idleConn(t *testing.T, addr string) net.Conn {
+// idleConn opens a connection, has one request answered on it and leaves it open, idle: it returns
+// once connLimit knows, which is a moment after the answer arrives.
+func (l *limited) idleConn(t *testing.T) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := net.Dial("tcp", l.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +57,21 @@ func idleConn(t *testing.T, addr string) net.Conn {
 	if status, err := ask(c); err != nil || status != http.StatusOK {
 		t.Fatalf("a request on a new connection: %d %v", status, err)
 	}
+	for addr := range l.idled {
+		if addr == c.LocalAddr().String() {
+			break
+		}
+	}
 	return c
 }
 
 // ask sends one keep-alive request on c and reads its answer, within a generous deadline.
-func ask(c net.Conn) (int, error) {
+func ask(c net.Conn) (int, error) { return askFor(c, "/") }
+
+// askFor is ask for path.
+func askFor(c net.Conn, path string) (int, error) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
 		return 0, err
 	}
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -64,15 +91,15 @@ var ok = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = 
 func TestIdleConnectionsMakeRoomForNewClients(t *testing.T) {
 	t.Parallel()
 	const most = 50
-	conns, addr := serveLimited(t, most, ok, func() { t.Error("Accept waited while idle connections held the slots") })
+	srv := serveLimited(t, most, most, ok, func() { t.Error("Accept waited while idle connections held the slots") })
 	idle := make([]net.Conn, most)
 	for i := range idle {
-		idle[i] = idleConn(t, addr)
+		idle[i] = srv.idleConn(t)
 	}
 	for range 3 * most {
-		idleConn(t, addr) // answered, and left open too
+		srv.idleConn(t) // answered, and left open too
 	}
-	if now, peak := conns.open(); now > most || peak > most {
+	if now, peak := srv.open(); now > most || peak > most {
 		t.Fatalf("%d connections open, %d at most, past the limit of %d", now, peak, most)
 	}
 	// The first ones were idle longest: all closed. The last ones opened are open.
@@ -99,7 +126,7 @@ func TestANewClientWaitsForABusyConnection(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	waiting := make(chan struct{}, 1)
-	conns, addr := serveLimited(t, most, slow, func() {
+	srv := serveLimited(t, most, most, slow, func() {
 		select {
 		case waiting <- struct{}{}:
 		default:
@@ -110,7 +137,7 @@ func TestANewClientWaitsForABusyConnection(t *testing.T) {
 	busy := make(chan error, most)
 	for range most {
 		go func() {
-			res, err := client.Get("http://" + addr + "/slow")
+			res, err := client.Get("http://" + srv.addr + "/slow")
 			if err == nil {
 				res.Body.Close()
 			}
@@ -120,7 +147,7 @@ func TestANewClientWaitsForABusyConnection(t *testing.T) {
 	arrived.Wait()
 	answered := make(chan error, 1)
 	go func() {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", srv.addr)
 		if err != nil {
 			answered <- err
 			return
@@ -142,7 +169,7 @@ func TestANewClientWaitsForABusyConnection(t *testing.T) {
 	if err := <-answered; err != nil {
 		t.Fatalf("the waiting client: %v", err)
 	}
-	if _, peak := conns.open(); peak > most {
+	if _, peak := srv.open(); peak > most {
 		t.Fatalf("%d connections open at once, past the limit of %d", peak, most)
 	}
 }
@@ -154,7 +181,7 @@ func TestClosingStopsAWaitingAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := limitConns(ln, 1)
+	conns := limitConns(ln, 1, 1)
 	first, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -182,5 +209,105 @@ func TestClosingStopsAWaitingAccept(t *testing.T) {
 	_ = conns.Close()
 	if err := <-accepted; err == nil {
 		t.Fatal("Accept handed out a connection past the limit after Close")
+	}
+}
+
+// closedByServer waits, within a generous deadline, for the server to close c, which it does just
+// after another connection goes idle; it fails when c is still open then, or the server sent
+// something instead.
+func closedByServer(c net.Conn) error {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	var timeout net.Error
+	switch {
+	case n > 0:
+		return errors.New("the server sent something")
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return errors.New("still open")
+	}
+	return nil // EOF, or a reset
+}
+
+// TestIdleConnectionsPastTheIdleLimitAreClosedOldestFirst: with slots to spare, no more than
+// MAX_IDLE_CONNECTIONS are kept idle; those idle longest are closed, the newest kept and reusable.
+func TestIdleConnectionsPastTheIdleLimitAreClosedOldestFirst(t *testing.T) {
+	t.Parallel()
+	const most, mostIdle = 50, 10
+	srv := serveLimited(t, most, mostIdle, ok, func() { t.Error("Accept waited with slots to spare") })
+	conns := make([]net.Conn, 3*mostIdle)
+	for i := range conns {
+		conns[i] = srv.idleConn(t)
+	}
+	kept := len(conns) - mostIdle
+	for i, c := range conns[:kept] {
+		if err := closedByServer(c); err != nil {
+			t.Fatalf("connection %d, among the idle longest, was kept: %v", i, err)
+		}
+	}
+	for i, c := range conns[kept:] {
+		if status, err := ask(c); err != nil || status != http.StatusOK {
+			t.Fatalf("connection %d, among the %d idle last, was not kept: %d %v", kept+i, mostIdle, status, err)
+		}
+	}
+	if now, peak := srv.open(); now > mostIdle || peak > most {
+		t.Fatalf("%d connections open, %d at most, past the limits of %d idle and %d in all", now, peak, mostIdle, most)
+	}
+}
+
+// TestANewClientIsServedWhileBusyAndIdleConnectionsFillTheLimit: with every slot held, some busy with
+// a request and the others idle, a new client is answered at once; the connection idle longest makes
+// room for it, and the busy ones finish.
+func TestANewClientIsServedWhileBusyAndIdleConnectionsFillTheLimit(t *testing.T) {
+	t.Parallel()
+	const most, mostIdle, busy = 10, 3, 7
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	arrived.Add(busy)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived.Done()
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	srv := serveLimited(t, most, mostIdle, slow, func() { t.Error("Accept waited while idle connections held slots") })
+	idle := make([]net.Conn, mostIdle)
+	for i := range idle {
+		idle[i] = srv.idleConn(t)
+	}
+	answered := make(chan error, busy)
+	for range busy {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		go func() {
+			status, err := askFor(c, "/slow")
+			if err == nil && status != http.StatusOK {
+				err = fmt.Errorf("status %d", status)
+			}
+			answered <- err
+		}()
+	}
+	arrived.Wait() // every slot held: mostIdle idle, busy busy
+
+	srv.idleConn(t) // the new client, answered and left idle
+	if err := closedByServer(idle[0]); err != nil {
+		t.Fatalf("the connection idle longest did not make room: %v", err)
+	}
+	for i, c := range idle[1:] {
+		if status, err := ask(c); err != nil || status != http.StatusOK {
+			t.Fatalf("idle connection %d was closed though one made room: %d %v", i+1, status, err)
+		}
+	}
+	close(release)
+	for range busy {
+		if err := <-answered; err != nil {
+			t.Errorf("a busy request: %v", err)
+		}
+	}
+	if _, peak := srv.open(); peak > most {
+		t.Fatalf("%d connections open at once, past the limit of %d", peak, most)
 	}
 }

@@ -42,7 +42,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.logger.Info("verify-proxy listening", "addr", a.listener.Addr().String(), "backend", a.cfg.Verify.Backend,
 		"verify_api", a.cfg.Verify.API, "version", a.version, "docs", localURL(a.cfg)+"/docs")
 	served := make(chan error, 1)
-	conns := limitConns(a.listener, a.cfg.HTTP.MaxConnections)
+	conns := limitConns(a.listener, a.cfg.HTTP.MaxConnections, a.cfg.HTTP.MaxIdleConnections)
 	a.api.ConnState = conns.track
 	go func() { served <- a.api.Serve(conns) }()
 	adminServed := a.admin.serve()
@@ -162,30 +162,52 @@ func localURL(cfg config.Config) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.HTTP.Port))
 }
 
-// connLimit holds the API's open connections to MAX_CONNECTIONS, whatever the clients do: each
-// costs a goroutine and the server's buffers (about 20 KB), so 15,000 idle keep-alive connections
-// once held over 300 MB for the whole IdleTimeout. A connection that arrives when all are open
-// closes the one quiet longest (idle between requests, or not yet sent one), so that a new client is
-// answered at once while idle ones hold the slots; when none is quiet, Accept waits until one is, or
-// closes, and new clients wait in the kernel's queue meanwhile. It wraps the listener (Accept) and
-// is the server's ConnState hook (what each connection is doing).
+// connLimit holds the API's open connections to MAX_CONNECTIONS, and those idle between requests
+// to MAX_IDLE_CONNECTIONS, whatever the clients do. Each held connection costs a goroutine, whose
+// stack grew while it served its request and shrinks only at the garbage collections that follow,
+// and net/http's 8 KB of buffers, and the collector lets the heap grow to twice what is held: about
+// 40 KB of resident memory per idle connection when thousands of clients arrive at once. Without
+// these bounds 15,000 idle keep-alive connections held over 300 MB for the whole IdleTimeout; at
+// 4096 idle, 200 MB; at 1024, under 100 MB.
+//
+// A connection that goes idle when MAX_IDLE_CONNECTIONS already are closes the one idle longest: the
+// one its client is least likely to reuse (Go's pool, like most, hands out the connection used
+// last), and a client that does reuse it retries on a new one, as after IdleTimeout. A connection
+// that arrives when all are open closes the one quiet longest (idle between requests, or not yet sent
+// one), so that a new client is answered at once while others hold the slots; when none is quiet,
+// Accept waits until one is, or closes, and new clients wait in the kernel's queue meanwhile. It wraps
+// the listener (Accept) and is the server's ConnState hook (what each connection is doing).
+//
+// Idle longest means whose last request began first: net/http reports a connection idle a moment
+// after its answer is written, and that moment can come after another connection's whole request
+// when goroutines wait for a CPU, but a request always begins before its answer is read.
 type connLimit struct {
 	net.Listener
-	max int
+	max, maxIdle int
 
 	mu      sync.Mutex
-	conns   map[net.Conn]*list.Element // every open connection; its element in quiet, or nil while active
-	quiet   *list.List                 // the quiet connections, quiet longest first
-	peak    int                        // the most connections open at once (tests read it)
-	changed chan struct{}              // told when a connection goes quiet or closes
-	done    chan struct{}              // closed by Close
+	conns   map[net.Conn]*tracked // every open connection
+	fresh   *list.List            // accepted and not yet sent a request: *tracked, oldest first
+	idle    *list.List            // idle between requests: *tracked, idle longest first
+	ticks   uint64                // counts accepts and requests, to order connections by their last
+	peak    int                   // the most connections open at once (tests read it)
+	changed chan struct{}         // told when a connection goes quiet or closes
+	done    chan struct{}         // closed by Close
 	once    sync.Once
 	onWait  func() // tests learn here that Accept waits for room
 }
 
-func limitConns(ln net.Listener, most int) *connLimit {
-	return &connLimit{Listener: ln, max: most, conns: map[net.Conn]*list.Element{}, quiet: list.New(),
-		changed: make(chan struct{}, 1), done: make(chan struct{})}
+// tracked is an open connection.
+type tracked struct {
+	conn  net.Conn
+	since uint64        // connLimit.ticks at its accept or at the start of its last request
+	place *list.Element // its element in fresh or idle, or nil while active
+	in    *list.List    // fresh or idle, while place is set
+}
+
+func limitConns(ln net.Listener, most, mostIdle int) *connLimit {
+	return &connLimit{Listener: ln, max: most, maxIdle: min(mostIdle, most), conns: map[net.Conn]*tracked{},
+		fresh: list.New(), idle: list.New(), changed: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Accept accepts a connection, then makes room for it: it closes the connection quiet longest when
@@ -198,19 +220,24 @@ func (l *connLimit) Accept() (net.Conn, error) {
 	for {
 		l.mu.Lock()
 		if len(l.conns) < l.max {
-			l.conns[c] = l.quiet.PushBack(c) // quiet until its first request arrives
+			l.ticks++
+			t := &tracked{conn: c, since: l.ticks}
+			l.conns[c] = t
+			l.settle(t, l.fresh) // until its first request arrives
 			l.peak = max(l.peak, len(l.conns))
 			l.mu.Unlock()
 			return c, nil
 		}
-		oldest := l.quiet.Front()
+		oldest := l.fresh.Front()
+		if e := l.idle.Front(); e != nil && (oldest == nil || e.Value.(*tracked).since < oldest.Value.(*tracked).since) {
+			oldest = e
+		}
 		if oldest != nil {
-			idle := l.quiet.Remove(oldest).(net.Conn)
-			delete(l.conns, idle)
+			quiet := l.forget(oldest.Value.(*tracked))
 			l.mu.Unlock()
 			// Its goroutine sees the close and ends; a client that was about to reuse it retries on a
 			// new connection, as it would after IdleTimeout.
-			_ = idle.Close()
+			_ = quiet.Close()
 			continue
 		}
 		l.mu.Unlock()
@@ -226,29 +253,66 @@ func (l *connLimit) Accept() (net.Conn, error) {
 	}
 }
 
+// settle puts t in the list in, behind those quiet since before it; l.mu is held. It is nearly
+// always the last: only a connection reported idle late goes further forward.
+func (l *connLimit) settle(t *tracked, in *list.List) {
+	t.in = in
+	for e := in.Back(); e != nil; e = e.Prev() {
+		if e.Value.(*tracked).since < t.since {
+			t.place = in.InsertAfter(t, e)
+			return
+		}
+	}
+	t.place = in.PushFront(t)
+}
+
+// unsettle takes t out of its list, if it is in one; l.mu is held.
+func (t *tracked) unsettle() {
+	if t.place != nil {
+		t.in.Remove(t.place)
+		t.place, t.in = nil, nil
+	}
+}
+
+// forget takes t off the books, to be closed; l.mu is held.
+func (l *connLimit) forget(t *tracked) net.Conn {
+	t.unsettle()
+	delete(l.conns, t.conn)
+	return t.conn
+}
+
 // track is the server's ConnState hook: it follows each connection between active and quiet, and
-// forgets it when it closes.
+// forgets it when it closes. A connection going idle past MAX_IDLE_CONNECTIONS closes the one idle
+// longest; this one's answer has been written by then, so its client is not kept waiting.
 func (l *connLimit) track(c net.Conn, state http.ConnState) {
+	var surplus net.Conn
+	defer func() {
+		if surplus != nil {
+			_ = surplus.Close()
+		}
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, open := l.conns[c]
+	t, open := l.conns[c]
 	if !open {
 		return // closed here to make room, or never counted
 	}
-	if e != nil {
-		l.quiet.Remove(e)
-		l.conns[c] = nil
-	}
 	switch state {
 	case http.StateNew:
-		l.conns[c] = l.quiet.PushBack(c)
-		return
+		return // in fresh since Accept
 	case http.StateActive:
+		t.unsettle()
+		l.ticks++
+		t.since = l.ticks
 		return
 	case http.StateIdle:
-		l.conns[c] = l.quiet.PushBack(c)
+		t.unsettle()
+		l.settle(t, l.idle)
+		if l.idle.Len() > l.maxIdle {
+			surplus = l.forget(l.idle.Front().Value.(*tracked))
+		}
 	case http.StateClosed, http.StateHijacked:
-		delete(l.conns, c)
+		l.forget(t)
 	}
 	select {
 	case l.changed <- struct{}{}:

@@ -18,6 +18,10 @@ type HTTP struct {
 	// MaxConnections bounds the connections the API holds open; past it, the idle keep-alive ones
 	// are closed first, so that a new client is still answered.
 	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"4096" refuse:"empty"`
+	// MaxIdleConnections bounds those of them idle between requests, which is most of what many
+	// clients at once cost in memory; past it, the one idle longest is closed. Above MaxConnections
+	// it changes nothing.
+	MaxIdleConnections int `env:"MAX_IDLE_CONNECTIONS" envDefault:"1024" refuse:"empty"`
 }
 
 // The headers CLIENT_IP_HEADER may name, as they are written.
@@ -44,6 +48,9 @@ func (h HTTP) validate() []error {
 	}
 	if h.MaxConnections < 1 {
 		bad.add("MAX_CONNECTIONS must be at least 1, got %d", h.MaxConnections)
+	}
+	if h.MaxIdleConnections < 1 {
+		bad.add("MAX_IDLE_CONNECTIONS must be at least 1, got %d", h.MaxIdleConnections)
 	}
 	// One header, the one the proxies set: a proxy that sets X-Real-IP passes on whatever
 	// X-Forwarded-For the client wrote, and one that appends to X-Forwarded-For passes on the

@@ -15,12 +15,16 @@ func TestCeilingsOnMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Memory.MaxKeys != 150_000 || cfg.HTTP.MaxConnections != 4096 {
-		t.Fatalf("defaults: MEMORY_STORE_MAX_KEYS %d, MAX_CONNECTIONS %d", cfg.Memory.MaxKeys, cfg.HTTP.MaxConnections)
+	if cfg.Memory.MaxKeys != 150_000 || cfg.HTTP.MaxConnections != 4096 || cfg.HTTP.MaxIdleConnections != 1024 {
+		t.Fatalf("defaults: MEMORY_STORE_MAX_KEYS %d, MAX_CONNECTIONS %d, MAX_IDLE_CONNECTIONS %d",
+			cfg.Memory.MaxKeys, cfg.HTTP.MaxConnections, cfg.HTTP.MaxIdleConnections)
 	}
-	cfg, err = config.Load(envOf(map[string]string{"VERIFY_BACKEND": "sandbox", "MEMORY_STORE_MAX_KEYS": "500000", "MAX_CONNECTIONS": "50"}))
-	if err != nil || cfg.Memory.MaxKeys != 500_000 || cfg.HTTP.MaxConnections != 50 {
-		t.Fatalf("set: %+v %+v %v", cfg.Memory, cfg.HTTP.MaxConnections, err)
+	// MAX_IDLE_CONNECTIONS above MAX_CONNECTIONS is no mistake: it changes nothing, so that lowering
+	// MAX_CONNECTIONS alone keeps working.
+	cfg, err = config.Load(envOf(map[string]string{"VERIFY_BACKEND": "sandbox", "MEMORY_STORE_MAX_KEYS": "500000",
+		"MAX_CONNECTIONS": "50", "MAX_IDLE_CONNECTIONS": "100"}))
+	if err != nil || cfg.Memory.MaxKeys != 500_000 || cfg.HTTP.MaxConnections != 50 || cfg.HTTP.MaxIdleConnections != 100 {
+		t.Fatalf("set: %+v %+v %v", cfg.Memory, cfg.HTTP, err)
 	}
 	for _, tt := range []struct{ name, value, want string }{
 		{"MEMORY_STORE_MAX_KEYS", "", "MEMORY_STORE_MAX_KEYS is set but empty"},
@@ -31,6 +35,10 @@ func TestCeilingsOnMemory(t *testing.T) {
 		{"MAX_CONNECTIONS", "0", "MAX_CONNECTIONS must be at least 1, got 0"},
 		{"MAX_CONNECTIONS", "-5", "MAX_CONNECTIONS must be at least 1, got -5"},
 		{"MAX_CONNECTIONS", "many", "MAX_CONNECTIONS"},
+		{"MAX_IDLE_CONNECTIONS", "", "MAX_IDLE_CONNECTIONS is set but empty"},
+		{"MAX_IDLE_CONNECTIONS", "0", "MAX_IDLE_CONNECTIONS must be at least 1, got 0"},
+		{"MAX_IDLE_CONNECTIONS", "-1", "MAX_IDLE_CONNECTIONS must be at least 1, got -1"},
+		{"MAX_IDLE_CONNECTIONS", "some", "MAX_IDLE_CONNECTIONS"},
 	} {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Parallel()
@@ -44,7 +52,8 @@ func TestCeilingsOnMemory(t *testing.T) {
 	for _, v := range config.Variables() {
 		listed[v.Name] = v.Section + " " + v.Default
 	}
-	if listed["MEMORY_STORE_MAX_KEYS"] != "Memory 150000" || listed["MAX_CONNECTIONS"] != "HTTP 4096" {
-		t.Errorf("Variables lists %q and %q", listed["MEMORY_STORE_MAX_KEYS"], listed["MAX_CONNECTIONS"])
+	if listed["MEMORY_STORE_MAX_KEYS"] != "Memory 150000" || listed["MAX_CONNECTIONS"] != "HTTP 4096" ||
+		listed["MAX_IDLE_CONNECTIONS"] != "HTTP 1024" {
+		t.Errorf("Variables lists %q, %q and %q", listed["MEMORY_STORE_MAX_KEYS"], listed["MAX_CONNECTIONS"], listed["MAX_IDLE_CONNECTIONS"])
 	}
 }

@@ -7,12 +7,18 @@
 // per second, and verify-proxy's ratio to the floor. Absolute figures depend on the machine; the
 // ratios are what to compare between runs.
 //
+// -scenario idle, run only when asked, measures what idle keep-alive connections cost instead:
+// 15,000 clients, 200 at a time, each make one wrong-code /check and keep their connection open,
+// while a new client makes the same call every 100 ms; it prints verify-proxy's peak and final RSS,
+// its runtime's stack and heap, how many connections it kept, and how long the new clients waited.
+//
 // verify-proxy runs as in production: Verify v1, every limit on (far above the load), the fraud
 // guard enforcing (with a conversion floor of 0, so it never pauses the load), metrics, and the
 // access log at info to a file.
 //
 //	make loadtest                                  # 3 rounds of 5 s per target and scenario
 //	go run ./internal/loadtest -rounds 5 -round 10s
+//	go run ./internal/loadtest -scenario idle -idle 15000 -hold 5s
 package main
 
 import (
@@ -39,7 +45,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	connections := fs.Int("connections", 64, "concurrent connections (and callers)")
 	keep := fs.Bool("keep", false, "keep the work directory (binaries and the servers' logs)")
 	binary := fs.String("server", "", "measure this verify-proxy binary instead of building one (another version, a profiling build)")
-	only := fs.String("scenario", "", "run only this scenario: check or request (default: both)")
+	only := fs.String("scenario", "", "run only this scenario: check or request (default: both), or idle (only when asked)")
+	idle := idleLoad{dialers: 200, probe: 100 * time.Millisecond}
+	fs.IntVar(&idle.conns, "idle", 15_000, "-scenario idle: keep-alive connections opened, each idle after one call")
+	fs.IntVar(&idle.dialers, "idle-dialers", idle.dialers, "-scenario idle: connections opened at a time")
+	fs.DurationVar(&idle.hold, "hold", 5*time.Second, "-scenario idle: how long they are held once all are open")
 	var extra envFlag
 	fs.Var(&extra, "env", "KEY=VALUE added to verify-proxy's environment, e.g. -env REDIS_URL=redis://127.0.0.1:6379 (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	b := bench{work: work, load: load{connections: *connections, round: *round}, rounds: *rounds, progress: stderr,
 		server: *binary, extraEnv: extra, only: *only}
+	if *only == "idle" {
+		return b.idle(ctx, idle, stdout, stderr)
+	}
 	results, err := b.runAll(ctx)
 	if err == nil && len(results) == 0 {
 		err = fmt.Errorf("no scenario is called %q; use check or request", *only)
@@ -70,6 +83,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printTable(stdout, results, b.load, b.rounds)
+	return 0
+}
+
+// idle runs the idle scenario (idle.go) and prints its figures.
+func (b *bench) idle(ctx context.Context, l idleLoad, stdout, stderr io.Writer) int {
+	if l.conns < 1 || l.dialers < 1 || l.hold < time.Second {
+		fmt.Fprintln(stderr, "loadtest: -idle and -idle-dialers must be at least 1, -hold at least 1s")
+		return 2
+	}
+	if err := b.buildServer(ctx); err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 1
+	}
+	f, err := b.runIdle(ctx, l)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadtest: idle:", err)
+		return 1
+	}
+	printIdle(stdout, f, l)
 	return 0
 }
 
@@ -106,12 +138,8 @@ type result struct {
 
 func (b *bench) runAll(ctx context.Context) ([]result, error) {
 	b.floor = filepath.Join(b.work, "floor")
-	if b.server == "" {
-		b.server = filepath.Join(b.work, "verify-proxy")
-		fmt.Fprintln(b.progress, "loadtest: building verify-proxy")
-		if err := build(ctx, b.server, "."); err != nil {
-			return nil, err
-		}
+	if err := b.buildServer(ctx); err != nil {
+		return nil, err
 	}
 	if err := build(ctx, b.floor, "./internal/loadtest/floor"); err != nil {
 		return nil, err
@@ -128,6 +156,16 @@ func (b *bench) runAll(ctx context.Context) ([]result, error) {
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// buildServer builds verify-proxy, unless -server named a binary.
+func (b *bench) buildServer(ctx context.Context) error {
+	if b.server != "" {
+		return nil
+	}
+	b.server = filepath.Join(b.work, "verify-proxy")
+	fmt.Fprintln(b.progress, "loadtest: building verify-proxy")
+	return build(ctx, b.server, ".")
 }
 
 // runScenario starts a fresh pair of targets for sc, warms both up, and alternates measured rounds.
