@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -36,13 +35,15 @@ type Options struct {
 
 // Client is a verify.Provider backed by the Vonage Verify API v1. It is safe for concurrent use.
 type Client struct {
-	caller     *transport.Caller
-	apiKey     string
-	apiSecret  string
-	startForm  url.Values // brand and the optional parameters, fixed for the client's life
-	startURL   string
-	checkURL   string
-	controlURL string
+	caller *transport.Caller
+	// The forms, encoded once but for what each call adds, in url.Values.Encode's order (by key):
+	// credentials is api_key and api_secret, first in every form; startBefore and startAfter are
+	// what comes before and after number in a start's (brand and the optional parameters, fixed for
+	// the client's life). Encoding a url.Values per call sorted and escaped them every time.
+	credentials, startBefore, startAfter string
+	startURL                             string
+	checkURL                             string
+	controlURL                           string
 }
 
 var _ verify.Provider = (*Client)(nil)
@@ -64,14 +65,31 @@ func New(opts Options, httpClient *http.Client, logger *slog.Logger) (*Client, e
 		return nil, err
 	}
 	base := caller.BaseURL()
+	credentials := url.Values{"api_key": {opts.APIKey}, "api_secret": {opts.APISecret}}.Encode()
+	before, after := url.Values{}, url.Values{}
+	for k, v := range startForm(opts) {
+		if k < "number" {
+			before[k] = v
+		} else {
+			after[k] = v
+		}
+	}
+	startBefore := credentials
+	if len(before) > 0 {
+		startBefore += "&" + before.Encode()
+	}
+	startAfter := ""
+	if len(after) > 0 {
+		startAfter = "&" + after.Encode()
+	}
 	return &Client{
-		caller:     caller,
-		apiKey:     opts.APIKey,
-		apiSecret:  opts.APISecret,
-		startForm:  startForm(opts),
-		startURL:   base + "/verify/json",
-		checkURL:   base + "/verify/check/json",
-		controlURL: base + "/verify/control/json",
+		caller:      caller,
+		credentials: credentials,
+		startBefore: startBefore,
+		startAfter:  startAfter,
+		startURL:    base + "/verify/json",
+		checkURL:    base + "/verify/check/json",
+		controlURL:  base + "/verify/control/json",
 	}, nil
 }
 
@@ -101,9 +119,7 @@ func (c *Client) String() string { return "verifyv1.Client(" + c.caller.BaseURL(
 
 // Start asks Vonage to send a code to number (E.164 digits without '+', passed on as given).
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
-	form := c.credentials()
-	maps.Copy(form, c.startForm) // shares the value slices, which url.Values.Set never mutates
-	form.Set("number", number)
+	form := c.startBefore + "&number=" + url.QueryEscape(number) + c.startAfter
 	res, err := c.post(ctx, endpoint{verify.OpStart, c.startURL}, form)
 	if err != nil {
 		return verify.Started{}, err
@@ -129,9 +145,7 @@ func (c *Client) Check(ctx context.Context, requestID, code string) (verify.Chec
 	if err := checkable(requestID, code); err != nil {
 		return verify.Checked{}, err
 	}
-	form := c.credentials()
-	form.Set("request_id", requestID)
-	form.Set("code", code)
+	form := c.credentials + "&code=" + url.QueryEscape(code) + "&request_id=" + url.QueryEscape(requestID)
 	res, err := c.post(ctx, endpoint{verify.OpCheck, c.checkURL}, form)
 	if err != nil {
 		return verify.Checked{}, err
@@ -172,15 +186,7 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	if len(requestID) > maxRequestIDLen || !verify.ValidRequestID(requestID) {
 		return notIssued()
 	}
-	form := c.credentials()
-	form.Set("request_id", requestID)
-	form.Set("cmd", "cancel")
+	form := c.credentials + "&cmd=cancel&request_id=" + url.QueryEscape(requestID)
 	_, err := c.post(ctx, endpoint{verify.OpCancel, c.controlURL}, form)
 	return err
-}
-
-// credentials starts every form: Verify v1 authenticates with body parameters, and a body is the
-// one place they stay out of URLs and therefore out of access logs.
-func (c *Client) credentials() url.Values {
-	return url.Values{"api_key": {c.apiKey}, "api_secret": {c.apiSecret}}
 }
