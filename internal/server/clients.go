@@ -69,15 +69,18 @@ func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.guard.AllowClient(c.Request().Context(), op, ip); err != nil {
 			return s.fromError(c.Request().Context(), logName(op), err)
 		}
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), clientIPKey{}, ip)))
+		// In the request's notes, not a context of its own: that would copy the request once more.
+		if n, ok := c.Request().Context().Value(notesKey{}).(*notes); ok {
+			n.clientIP = ip
+		}
 		return next(c)
 	}
 }
 
-type clientIPKey struct{}
-
 // clientIPOf is the client address limitClients found for the request of ctx ("" outside one).
 func clientIPOf(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey{}).(string)
-	return ip
+	if n, ok := ctx.Value(notesKey{}).(*notes); ok {
+		return n.clientIP
+	}
+	return ""
 }

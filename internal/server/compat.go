@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 )
 
@@ -39,7 +41,7 @@ func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.refuse(codeUnsupportedMediaType,
 				"request bodies must not be compressed; send the JSON without Content-Encoding")
 		}
-		body, err := io.ReadAll(req.Body)
+		body, err := readBody(req.Body, req.ContentLength)
 		if err != nil {
 			if _, tooLarge := errors.AsType[*echo.HTTPError](err); tooLarge {
 				return err // the body limit's 413
@@ -54,46 +56,100 @@ func (s *Server) legacyBodies(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// Some HTTP stacks on Windows prefix a byte-order mark; it is not part of the JSON.
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+		blank := len(bytes.TrimSpace(body)) == 0
 		// The validator decodes only the first JSON value; anything after it would slip through.
-		if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+		if !blank && !json.Valid(body) {
 			return s.refuse(codeInvalidRequest, "request body is not valid JSON")
 		}
-		if rewritten, ok := upgradeLegacyBody(c.Path(), body); ok {
-			body = rewritten
-			req.Header.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+		value, decoded := decodeBody(body, blank, req.Header)
+		if fields, ok := value.(map[string]any); ok && upgradeLegacyBody(c.Path(), fields) {
+			rewritten, err := json.Marshal(fields)
+			if err != nil { // nothing decoded fails to encode; if it did, the validator reads the bytes
+				decoded = false
+			} else {
+				body = rewritten
+				req.Header.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+			}
 		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.ContentLength = int64(len(body))
+		if decoded {
+			req.Body = &decodedBody{Reader: bytes.NewReader(body), value: value}
+		} else {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		return next(c)
 	}
 }
 
 func isJSON(contentType string) bool {
+	if contentType == echo.MIMEApplicationJSON {
+		return true // what apps send; ParseMediaType would make a map of its parameters
+	}
 	mediaType, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mediaType == echo.MIMEApplicationJSON
 }
 
-// upgradeLegacyBody returns the body in the contract's shape and true when it changed anything.
-// A body that is not a JSON object is left to the validator to refuse.
-func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+// readBody reads a body of the size its Content-Length declares (-1: unknown) into a buffer of that
+// size: io.ReadAll starts at 512 bytes, and a body here is a few dozen.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > MaxBodyBytes {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // +1: the read that meets the end needs room to be made
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return b, err
+		case len(b) == cap(b): // more than declared: read the rest as any body
+			rest, err := io.ReadAll(r)
+			return append(b, rest...), err
+		}
+	}
+}
+
+// decodedBody is a body read and decoded once, here, with the validator's own JSON decoder; the
+// validator validates its value instead of reading and decoding the bytes again (decoding a body
+// twice was a tenth of what a call allocated). It is not a validated value: only the validator
+// makes one of it.
+type decodedBody struct {
+	*bytes.Reader
+	value any
+}
+
+func (*decodedBody) Close() error { return nil }
+
+// decodeBody decodes a body of valid JSON as the validator does (openapi3filter.JSONBodyDecoder:
+// numbers kept as their literals). decoded is false for a blank body, or one that decoder refuses
+// (a duplicate member, when built with encoding/json/v2): the validator then reads the bytes and
+// says why itself.
+func decodeBody(body []byte, blank bool, header http.Header) (value any, decoded bool) {
+	if blank {
 		return nil, false
 	}
-	changed := false
+	value, err := openapi3filter.JSONBodyDecoder(bytes.NewReader(body), header, nil, nil)
+	return value, err == nil
+}
+
+// upgradeLegacyBody puts the members of a body that is a JSON object, as decodeBody decoded them,
+// into the contract's shape, and reports whether it changed anything.
+func upgradeLegacyBody(path string, fields map[string]any) (changed bool) {
 	quote := func(key string) {
-		if raw, ok := fields[key]; ok && isDigits(raw) {
-			fields[key] = json.RawMessage(strconv.Quote(string(raw)))
+		if n, ok := fields[key].(json.Number); ok && isDigits([]byte(n)) {
+			fields[key] = string(n)
 			changed = true
 		}
 	}
 	rewrite := func(key string, f func(string) string) {
-		var text string
-		if json.Unmarshal(fields[key], &text) != nil {
+		text, ok := fields[key].(string)
+		if !ok {
 			return
 		}
 		if plain := f(text); plain != text {
-			fields[key], _ = json.Marshal(plain)
+			fields[key] = plain
 			changed = true
 		}
 	}
@@ -105,7 +161,7 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 	case "/check":
 		_, hasCode := fields["code"]
 		legacyID, hasLegacyID := fields["requestId"]
-		if !hasCode && hasLegacyID && fields["request_id"] != nil {
+		if _, hasID := fields["request_id"]; !hasCode && hasLegacyID && hasID {
 			fields["code"], fields["request_id"] = fields["request_id"], legacyID
 			delete(fields, "requestId")
 			changed = true
@@ -124,19 +180,12 @@ func upgradeLegacyBody(path string, body []byte) ([]byte, bool) {
 		// An id is copied, not typed: only what a copy drags along around it goes.
 		rewrite("request_id", trimBlank)
 	}
-	if !changed {
-		return nil, false
-	}
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return nil, false
-	}
-	return out, true
+	return changed
 }
 
 // isDigits reports whether raw is a JSON number literal made only of digits: a phone number or a
 // code. Negative, fractional or exponent literals are not, and are left for the validator to refuse.
-func isDigits(raw json.RawMessage) bool {
+func isDigits(raw []byte) bool {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return false

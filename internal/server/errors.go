@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"regexp"
@@ -128,11 +129,14 @@ func (s *Server) fromError(ctx context.Context, op string, err error) *apiError 
 	}
 
 	// Detail is upstream context for support (Verify v2's problem instance, for one); never for the app.
-	attrs := []any{"op", op, "error", code, "status", ve.Status, "request_id", ve.RequestID, "detail", ve.Detail}
+	// Attrs, not key-value pairs: each pair's value would be boxed in an interface (a wrong code
+	// logs this line on every call).
+	attrs := []slog.Attr{slog.String("op", op), slog.String("error", code), slog.String("status", ve.Status),
+		slog.String("request_id", ve.RequestID), slog.String("detail", ve.Detail)}
 	if ve.Network != "" {
-		attrs = append(attrs, "network", ve.Network) // what the operator asks Vonage to unblock
+		attrs = append(attrs, slog.String("network", ve.Network)) // what the operator asks Vonage to unblock
 	}
-	s.logger.InfoContext(ctx, "verification refused", attrs...)
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "verification refused", attrs...)
 	ae := errorFor(code, ve.Text)
 	if validStatus(ve.Status) {
 		ae.body.Status = &ve.Status
@@ -164,7 +168,8 @@ func (s *Server) fromGuardError(ctx context.Context, op string, ge *guard.Error)
 		return errorFor(codeInternalError, "")
 	}
 	if ge.Kind != guard.KindUnavailable {
-		s.logger.InfoContext(ctx, "refused by the guard", "op", op, "error", string(ge.Kind), "reason", ge.Text)
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "refused by the guard",
+			slog.String("op", op), slog.String("error", string(ge.Kind)), slog.String("reason", ge.Text))
 	}
 	ae := s.refuseBy(string(ge.Kind), ge.Rule, ge.Text)
 	ae.retryAfter = ge.RetryAfter

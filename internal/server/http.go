@@ -84,7 +84,6 @@ func New(d Deps) (http.Handler, error) {
 	e.IPExtractor = clientIP(d.TrustedProxies, d.ClientIPHeader)
 
 	e.Use(
-		requestID,
 		s.observe,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisablePrintStack: true,

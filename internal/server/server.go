@@ -89,7 +89,7 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 		return s.fromError(ctx, logName(verify.OpStart), err), false
 	}
 	number := num.E164
-	noteNumber(ctx, number)
+	masked := noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
 	if err == nil && !verify.ValidRequestID(started.RequestID) {
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
@@ -102,7 +102,8 @@ func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp 
 	}
 	s.guard.Started(ctx, started.RequestID, num, isTest, clientIPOf(ctx))
 	noteVerifyStatus(ctx, verify.StatusOK)
-	s.logger.InfoContext(ctx, "verification started", "request_id", started.RequestID, "number", phone.Mask(number))
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "verification started",
+		slog.String("request_id", started.RequestID), slog.String("number", masked))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK,
 		CheckUrl: s.checkURL(ctx, started.RequestID, started.CheckURL)}, true
 }
