@@ -48,6 +48,11 @@ func TestRateLimits(t *testing.T) {
 			{path: "/request", body: `{"number":"nope"}`, from: "203.0.113.7"},
 			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.7", limited: "per client IP"},
 		}},
+		{"per client IP refuses an invalid request over it as any other", guard.Limits{IP: limit(1, time.Minute)}, []call{
+			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.7"},
+			{path: "/check", body: `{"request_id": 7}`, from: "203.0.113.7", limited: "per client IP"},
+			{path: "/request", body: `{"number":"nope"}`, from: "203.0.113.8"},
+		}},
 		{"per number counts the normalised number from any IP", guard.Limits{Number: limit(2, 10*time.Minute)}, []call{
 			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.1"},
 			{path: "/request", body: requestBody("+1 (415) 555-0100"), from: "203.0.113.2"},

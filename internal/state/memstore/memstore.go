@@ -180,3 +180,8 @@ func (s *Store) drop(w *window, now int64, span time.Duration) {
 	w.calls = w.calls[cut:]
 	s.recost(&w.entry, w.cost())
 }
+
+// Batch implements state.Batcher: in memory there is no round trip to save.
+func (s *Store) Batch(ctx context.Context, calls ...state.Call) error {
+	return state.BatchEach(ctx, s, calls...)
+}

@@ -178,3 +178,28 @@ func TestPingNeedsAWritableRedis(t *testing.T) {
 		t.Fatalf("writable again: %v", err)
 	}
 }
+
+// TestBatchAfterRedisForgotItsScripts: a Redis that restarted or failed over knows none of the
+// scripts; a batch then sends the ones it refused whole, and each call counts once.
+func TestBatchAfterRedisForgotItsScripts(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	r := state.Rule{Name: "n", Key: "n", Limit: state.Limit{Count: 2, Window: time.Hour}}
+	for i := range 3 {
+		if err := admin.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		take := &state.TakeCall{Rules: []state.Rule{r}}
+		remember := &state.RememberCall{ID: "v", Verification: state.Verification{Number: "14155550100"}, TTL: time.Hour}
+		if err := s.Batch(ctx, take, remember); err != nil {
+			t.Fatalf("batch %d: %v", i+1, err)
+		}
+		if take.Decision.Allowed != (i < 2) {
+			t.Fatalf("take %d of a limit of 2: %+v", i+1, take.Decision)
+		}
+	}
+}
