@@ -89,6 +89,9 @@ func isNilCall(c state.Call) bool {
 type settleLater struct {
 	calls []state.Call
 	holds []*Hold // given back in memory: taken from the fallback while the store failed
+	// kept says a record in calls is kept in memory when the store fails (rememberedOrNot), for
+	// the metrics' outcome of the failure.
+	kept bool
 }
 
 func (s *settleLater) add(c ...state.Call) { s.calls = append(s.calls, c...) }
@@ -128,7 +131,11 @@ func (g *Guard) send(ctx context.Context, s *settleLater) {
 		return
 	}
 	if err := g.store.Batch(ctx, s.calls...); err != nil {
-		g.failure(ctx, err, StoreFailureLetThrough)
+		outcome := StoreFailureLetThrough
+		if s.kept {
+			outcome = g.fallbackOutcome()
+		}
+		g.failure(ctx, err, outcome)
 		return
 	}
 	g.outage.ok(ctx)

@@ -52,6 +52,7 @@ func (g *Guard) started(later *settleLater, requestID string, num phone.Number, 
 	}
 	remember := &state.RememberCall{ID: verificationID(requestID), Verification: v, TTL: g.verificationTTL}
 	later.add(remember)
+	later.kept = true
 	return remember
 }
 
