@@ -13,11 +13,13 @@ import (
 // A number verified here recently is spared the fraud guard and the per-prefix limit. Test numbers
 // never come here: they are not sent anywhere, so nothing needs guarding but the per-IP limit.
 //
-// Whether the number is trusted, and whether its prefix is on probation, is known only from what
-// the store answers; so that one round trip does it all, the admission reads them in the same
-// batch as it takes the limits, each limit that depends on them in a take of its own, and gives
-// back in the settling batch what turned out not to apply. Meanwhile another start may find such a
-// limit one fuller than it will be: never more than its count is admitted.
+// Its reads and its takes go in one batch, each limit in a take of its own, made in order and not
+// at all once one before it refused (state.Batcher): a start refused by one limit spends at most
+// the limits before it, given back at once. The per-prefix take is exempt for a trusted number in
+// the store itself. Whether the fraud guard puts the prefix on probation is known only from what
+// the batch reads; so the probation is taken last, beside the others, and given back with the
+// start's settling when it turns out not to apply. It is one start a day per prefix, and it does
+// not apply to another start of the same prefix either, so nobody is refused for it meanwhile.
 type admission struct {
 	g     *Guard
 	num   phone.Number
@@ -41,7 +43,9 @@ func (g *Guard) prepareAdmission(num phone.Number) *admission {
 		a.number = &state.TakeCall{Rules: []state.Rule{{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number}}}
 	}
 	if !g.limits.Prefix.Off() {
-		a.prefix = &state.TakeCall{Rules: []state.Rule{{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(PrefixOf(num.E164)), Limit: g.limits.Prefix}}}
+		// A number verified here recently is not counted: its trust mark exempts it.
+		a.prefix = &state.TakeCall{Rules: []state.Rule{{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(PrefixOf(num.E164)), Limit: g.limits.Prefix}},
+			Unless: trustKey(num.E164)}
 	}
 	var rest []state.Rule
 	if !g.limits.Country.Off() {
@@ -112,7 +116,7 @@ func (a *admission) decide(ctx context.Context, later *settleLater) (*Hold, erro
 		return a.decideWithout(ctx, err, later)
 	}
 	g.outage.ok(ctx)
-	trusted := a.trust != nil && a.trust.Found
+	trusted := (a.trust != nil && a.trust.Found) || (a.prefix != nil && a.prefix.Known)
 	probation := false
 	if a.fraud != nil && !trusted {
 		var err error
@@ -125,8 +129,8 @@ func (a *admission) decide(ctx context.Context, later *settleLater) (*Hold, erro
 	hold := &Hold{g: g}
 	var refusal error
 	for _, tc := range a.takes() {
-		if tc == nil {
-			continue
+		if tc == nil || tc.Skipped || tc.Known {
+			continue // nothing taken: a take before it refused, or the number is exempt
 		}
 		if !applies[tc] || refusal != nil {
 			later.giveBack(tc)

@@ -63,9 +63,7 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 	}
 	if ip != nil {
 		if _, err := g.decided(ctx, c.op, ip); err != nil {
-			if reserve != nil && reserve.Err == nil && reserve.Reserved {
-				st.storeKey = reserve.Key
-			}
+			// What came after it was skipped: a client over its limit spends nothing of others'.
 			return abandon(err)
 		}
 	}
@@ -76,6 +74,8 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 				return abandon(refusal)
 			}
 			// Failing open: no idempotency without the store.
+		case reserve.Skipped:
+			// Only a refused per-IP take skips it, and that returned above.
 		case !reserve.Reserved:
 			rec := reserve.Record
 			switch {

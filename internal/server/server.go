@@ -38,6 +38,10 @@ func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerific
 	if req.Params.IdempotencyKey != nil {
 		var ok bool
 		if key, ok = idempotencyKey(*req.Params.IdempotencyKey); !ok {
+			// Refused before the guard: its per-IP limit first, so a client over it is told so.
+			if err := s.callOf(ctx, verify.OpStart).Finish(ctx); err != nil {
+				return s.fromError(ctx, logName(verify.OpStart), err), nil
+			}
 			return s.refuse(codeInvalidRequest, "Idempotency-Key header: the key between the quotes is empty"), nil
 		}
 		// An app that sends a key has said it will retry. If it hangs up, the start runs on to its

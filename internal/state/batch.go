@@ -7,9 +7,14 @@ import (
 
 // Batcher sends several calls to a store together: one Redis answers them in one round trip,
 // which is what lets an API call make at most two (one before Vonage, one after) whatever limits
-// are on. The calls of a batch are independent of each other, except that a RecallCall may take a
-// rule its record names; each call's answer and error are set in it when Batch returns, which is
-// the first error of any call. A call that failed did nothing, as if it had been made alone.
+// are on. Each call's answer and error are set in it when Batch returns, which is the first error
+// of any call. A call that failed did nothing, as if it had been made alone.
+//
+// The calls that spend (TakeCall, ReserveCall, and a RecallCall's Take) are made in the batch's
+// order, and once one of them is refused (a full rule, a key already reserved), those after it are
+// not made: they are Skipped; once one fails, they fail with it. So a call refused by its client's limit spends nothing
+// of anyone else's, and a start spends its number's budget only once its key is its own. The other
+// calls are independent of everything in the batch.
 type Batcher interface {
 	Batch(ctx context.Context, calls ...Call) error
 }
@@ -20,8 +25,13 @@ type Call interface{ batched() }
 
 // TakeCall is Limiter.Take.
 type TakeCall struct {
-	Rules    []Rule
+	Rules []Rule
+	// Unless, when set, names a remembered verification (RememberVerification's id) that exempts
+	// the call: when it is remembered, nothing is taken and Known is set.
+	Unless   string
 	Decision Decision
+	Known    bool // Unless is remembered: nothing was taken
+	Skipped  bool // a spending call before it in the batch was refused: nothing was taken
 	Err      error
 }
 
@@ -38,6 +48,7 @@ type ReserveCall struct {
 	Lease            time.Duration
 	Record           Record // when not Reserved: the key's record
 	Reserved         bool
+	Skipped          bool // a spending call before it in the batch was refused: nothing was reserved
 	Err              error
 }
 
@@ -72,7 +83,7 @@ type RecallCall struct {
 	Take         *Rule // its Key is replaced by the record's Window
 	Verification Verification
 	Found        bool
-	Taken        bool     // Take was made: Decision is its answer, under Verification.Window
+	Taken        bool     // Take was made (not skipped): Decision is its answer, under Verification.Window
 	Decision     Decision // Take's
 	Err          error
 }
@@ -114,18 +125,47 @@ func (*EndBlocksCall) batched() {}
 // Cluster, where each key may live on another node).
 func BatchEach(ctx context.Context, store Store, calls ...Call) error {
 	var first error
+	// A spending call was refused (stopped) or failed (failed): the spending calls after it are
+	// skipped, or fail with it.
+	stopped := false
+	var failed error
+	spends := func(skipped *bool, err *error) bool {
+		switch {
+		case failed != nil:
+			*err = failed
+		case stopped:
+			*skipped = true
+		default:
+			return true
+		}
+		return false
+	}
 	for _, c := range calls {
 		var err error
 		switch c := c.(type) {
 		case *TakeCall:
+			if !spends(&c.Skipped, &c.Err) {
+				err = c.Err
+				break
+			}
+			if c.Unless != "" {
+				if _, c.Known, c.Err = store.RecallVerification(ctx, c.Unless); c.Err != nil || c.Known {
+					failed, err = c.Err, c.Err
+					break
+				}
+			}
 			c.Decision, c.Err = store.Take(ctx, c.Rules)
-			err = c.Err
+			failed, stopped, err = c.Err, c.Err == nil && !c.Decision.Allowed, c.Err
 		case *RefundCall:
 			c.Err = store.Refund(ctx, c.Rules, c.Token)
 			err = c.Err
 		case *ReserveCall:
+			if !spends(&c.Skipped, &c.Err) {
+				err = c.Err
+				break
+			}
 			c.Record, c.Reserved, c.Err = store.Reserve(ctx, c.Key, c.Fingerprint, c.Lease)
-			err = c.Err
+			failed, stopped, err = c.Err, c.Err == nil && !c.Reserved, c.Err
 		case *CompleteCall:
 			c.Err = store.Complete(ctx, c.Key, c.Record, c.TTL)
 			err = c.Err
@@ -137,16 +177,21 @@ func BatchEach(ctx context.Context, store Store, calls ...Call) error {
 			err = c.Err
 		case *RecallCall:
 			c.Verification, c.Found, c.Err = store.RecallVerification(ctx, c.ID)
-			if c.Err == nil && c.Found && c.Take != nil && c.Verification.Window != "" {
-				r := *c.Take
-				r.Key = c.Verification.Window
-				// A take that fails leaves Taken false: the caller takes the rule on its own,
-				// and decides what the failure means; the record was read all the same.
-				if d, err := store.Take(ctx, []Rule{r}); err == nil {
-					c.Taken, c.Decision = true, d
-				}
-			}
 			err = c.Err
+			if c.Err != nil || !c.Found || c.Take == nil || c.Verification.Window == "" || stopped || failed != nil {
+				break
+			}
+			r := *c.Take
+			r.Key = c.Verification.Window
+			// A take that fails leaves Taken false: the caller takes the rule on its own, and
+			// decides what the failure means; the record was read all the same.
+			d, takeErr := store.Take(ctx, []Rule{r})
+			if takeErr != nil {
+				failed = takeErr
+				break
+			}
+			c.Taken, c.Decision = true, d
+			stopped = !d.Allowed
 		case *ReadFraudCall:
 			c.Records, c.Err = store.ReadFraud(ctx, c.Keys)
 			err = c.Err

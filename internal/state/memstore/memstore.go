@@ -159,6 +159,11 @@ func (s *Store) Refund(_ context.Context, rules []state.Rule, token string) erro
 	for _, r := range rules {
 		if w := s.windows[r.Key]; w != nil {
 			w.calls = slices.DeleteFunc(w.calls, func(c call) bool { return c.id == id })
+			if len(w.calls) == 0 {
+				// An empty window is no window: kept, it would hold a key for its whole span.
+				s.forget(&w.entry)
+				continue
+			}
 			s.recost(&w.entry, w.cost())
 		}
 	}

@@ -2,10 +2,9 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,21 +21,43 @@ func (s *Store) Batch(ctx context.Context, calls ...state.Call) error {
 		return state.BatchEach(ctx, s, calls...)
 	}
 	steps := make([]*step, 0, len(calls))
+	gate := &gate{now: s.nowMS()}
 	for _, c := range calls {
+		if gate.add(c) {
+			continue
+		}
 		st, err := s.step(c)
 		if err != nil {
 			st = failedStep(c, err)
 		}
 		steps = append(steps, st)
 	}
+	if len(gate.calls) > 0 {
+		st, err := gate.step()
+		if err != nil {
+			st = failedStep(nil, err)
+			for _, c := range gate.calls {
+				setErr(c, err)
+			}
+		}
+		steps = append(steps, st)
+	}
 	pending := steps
 	for _, eval := range []bool{false, true} {
-		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range pending {
 				pending[i].queue(ctx, p, eval)
 			}
 			return nil
 		})
+		if err != nil && !isReply(err) {
+			// The connection failed: go-redis leaves some commands without an error of their own,
+			// and none of them is known to have run.
+			for _, st := range pending {
+				st.failed = err
+			}
+			break
+		}
 		var again []*step
 		for _, st := range pending {
 			if !eval && st.script != nil && redis.HasErrorPrefix(st.script.Err(), "NOSCRIPT") {
@@ -50,11 +71,24 @@ func (s *Store) Batch(ctx context.Context, calls ...state.Call) error {
 	}
 	var first error
 	for _, st := range steps {
-		if err := st.finish(); err != nil && first == nil {
+		err := wrap(st.failed)
+		if err == nil {
+			err = st.finish()
+		} else {
+			st.fail(err)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
+}
+
+// isReply says whether err is an error Redis answered (to one command; the others ran), rather
+// than a failure to reach it.
+func isReply(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // step is one call of a batch in the pipeline: queue adds its commands (scripts sent whole when
@@ -64,6 +98,8 @@ type step struct {
 	queue  func(ctx context.Context, p redis.Pipeliner, eval bool)
 	finish func() error
 	script *redis.Cmd
+	failed error           // the pipeline failed before its commands were answered
+	fail   func(err error) // sets err as the answer of the step's calls
 }
 
 // run queues script by hash, or whole when eval.
@@ -76,27 +112,8 @@ func run(ctx context.Context, p redis.Pipeliner, script *redis.Script, eval bool
 
 // step turns a call into its commands.
 func (s *Store) step(c state.Call) (*step, error) {
-	st := &step{}
+	st := &step{fail: func(err error) { setErr(c, err) }}
 	switch c := c.(type) {
-	case *state.TakeCall:
-		if len(c.Rules) == 0 {
-			c.Decision = state.Decision{Allowed: true}
-			st.queue = func(context.Context, redis.Pipeliner, bool) {}
-			st.finish = func() error { return nil }
-			return st, nil
-		}
-		member, err := uniqueMember()
-		if err != nil {
-			return st, err
-		}
-		keys, args := takeArgs(c.Rules, s.nowMS(), member)
-		st.queue = func(ctx context.Context, p redis.Pipeliner, eval bool) {
-			st.script = run(ctx, p, takeScript, eval, keys, args...)
-		}
-		st.finish = func() error {
-			c.Decision, c.Err = decodeTake(st.script, member)
-			return c.Err
-		}
 	case *state.RefundCall:
 		var cmds []*redis.IntCmd
 		st.queue = func(ctx context.Context, p redis.Pipeliner, _ bool) {
@@ -109,19 +126,6 @@ func (s *Store) step(c state.Call) (*step, error) {
 		}
 		st.finish = func() error {
 			c.Err = firstErr(cmds...)
-			return c.Err
-		}
-	case *state.ReserveCall:
-		fresh := state.Record{Fingerprint: c.Fingerprint, Owner: rand.Text()}
-		b, err := json.Marshal(fresh)
-		if err != nil {
-			return st, fmt.Errorf("encode idempotency record: %w", err)
-		}
-		st.queue = func(ctx context.Context, p redis.Pipeliner, eval bool) {
-			st.script = run(ctx, p, reserveScript, eval, []string{prefix + c.Key}, b, c.Lease.Milliseconds())
-		}
-		st.finish = func() error {
-			c.Record, c.Reserved, c.Err = decodeReserve(st.script, fresh.Owner)
 			return c.Err
 		}
 	case *state.CompleteCall:
@@ -142,8 +146,13 @@ func (s *Store) step(c state.Call) (*step, error) {
 		st.setting(func(ctx context.Context, p redis.Pipeliner) redis.Cmder {
 			return p.Set(ctx, verificationKey(c.ID), b, expiry(c.TTL))
 		}, &c.Err)
-	case *state.RecallCall:
-		s.recallStep(st, c)
+	case *state.RecallCall: // one that takes nothing: the gate has the others
+		var cmd *redis.StringCmd
+		st.queue = func(ctx context.Context, p redis.Pipeliner, _ bool) { cmd = p.Get(ctx, verificationKey(c.ID)) }
+		st.finish = func() error {
+			c.Verification, c.Found, c.Err = decodeVerification(cmd.Bytes())
+			return c.Err
+		}
 	case *state.ReadFraudCall:
 		var reads fraudReads
 		st.queue = func(ctx context.Context, p redis.Pipeliner, _ bool) { reads = queueReadFraud(ctx, p, c.Keys) }
@@ -185,33 +194,37 @@ func (s *Store) step(c state.Call) (*step, error) {
 
 // failedStep is a call that could not be put in the pipeline: it fails with err, sending nothing.
 func failedStep(c state.Call, err error) *step {
-	var into *error
+	if c != nil {
+		setErr(c, err)
+	}
+	return &step{queue: func(context.Context, redis.Pipeliner, bool) {}, finish: func() error { return err },
+		fail: func(error) {}}
+}
+
+// setErr sets err as c's answer.
+func setErr(c state.Call, err error) {
 	switch c := c.(type) {
 	case *state.TakeCall:
-		into = &c.Err
+		c.Err = err
 	case *state.RefundCall:
-		into = &c.Err
+		c.Err = err
 	case *state.ReserveCall:
-		into = &c.Err
+		c.Err = err
 	case *state.CompleteCall:
-		into = &c.Err
+		c.Err = err
 	case *state.ReleaseCall:
-		into = &c.Err
+		c.Err = err
 	case *state.RememberCall:
-		into = &c.Err
+		c.Err = err
 	case *state.RecallCall:
-		into = &c.Err
+		c.Err = err
 	case *state.ReadFraudCall:
-		into = &c.Err
+		c.Err = err
 	case *state.NoteFraudCall:
-		into = &c.Err
+		c.Err = err
 	case *state.EndBlocksCall:
-		into = &c.Err
-	default:
-		into = new(error)
+		c.Err = err
 	}
-	*into = err
-	return &step{queue: func(context.Context, redis.Pipeliner, bool) {}, finish: func() error { return err }}
 }
 
 // setting is a step of one command whose only answer is its error.
@@ -224,81 +237,12 @@ func (st *step) setting(queue func(context.Context, redis.Pipeliner) redis.Cmder
 	}
 }
 
-// recallTakeScript answers the verification record KEYS[1], or nothing when there is none. When
-// ARGV[1] (a key prefix) is set and the record names a window ("w"), it then takes one call under
-// ARGV[1] .. that window, as takeScript would with count ARGV[2], window ARGV[3] ms, now ARGV[4]
-// and member ARGV[5], and answers {record, 0, 0} when admitted, else {record, 1, ms until room};
-// {record} when it took nothing. The window's key is known only once the record is read, so it
-// is not among KEYS: this script runs on one Redis only, never a cluster.
-var recallTakeScript = redis.NewScript(windowLua + `
-local v = redis.call('GET', KEYS[1])
-if not v then return {} end
-if ARGV[1] == '' then return {v} end
-local ok, rec = pcall(cjson.decode, v)
-if not ok or type(rec) ~= 'table' or type(rec['w']) ~= 'string' or rec['w'] == '' then return {v} end
-local key = ARGV[1] .. rec['w']
-if redis.call('ZSCORE', key, ARGV[5]) then return {v, 0, 0} end
-local window = tonumber(ARGV[3])
-local now = clock(tonumber(ARGV[4]))
-local wait = full(key, tonumber(ARGV[2]), window, now)
-if wait then return {v, 1, wait} end
-redis.call('ZADD', key, now, ARGV[5])
-redis.call('PEXPIRE', key, window)
-return {v, 0, 0}
-`)
-
-func (s *Store) recallStep(st *step, c *state.RecallCall) {
-	args := []any{"", 0, 0, 0, ""}
-	var member string
-	if c.Take != nil {
-		var err error
-		if member, err = uniqueMember(); err != nil {
-			c.Take = nil // no member, no take: the caller takes the rule itself
-		} else {
-			args = []any{limitKey(""), c.Take.Limit.Count, c.Take.Limit.Window.Milliseconds(), s.nowMS(), member}
-		}
-	}
-	st.queue = func(ctx context.Context, p redis.Pipeliner, eval bool) {
-		st.script = run(ctx, p, recallTakeScript, eval, []string{verificationKey(c.ID)}, args...)
-	}
-	st.finish = func() error {
-		c.Err = decodeRecallTake(st.script, member, c)
-		return c.Err
-	}
-}
-
 // firstErr is the first failure of cmds, wrapped.
 func firstErr[C redis.Cmder](cmds ...C) error {
 	for _, c := range cmds {
 		if err := c.Err(); err != nil {
 			return wrap(err)
 		}
-	}
-	return nil
-}
-
-// decodeRecallTake reads recallTakeScript's answer into c.
-func decodeRecallTake(cmd *redis.Cmd, member string, c *state.RecallCall) error {
-	res, err := cmd.Slice()
-	if err != nil {
-		return wrap(err)
-	}
-	if len(res) == 0 {
-		return nil
-	}
-	raw, ok := res[0].(string)
-	if !ok || (len(res) != 1 && len(res) != 3) {
-		return wrap(fmt.Errorf("recall script answered %v", res))
-	}
-	if c.Verification, c.Found, err = decodeVerification([]byte(raw), nil); err != nil || len(res) == 1 {
-		return err
-	}
-	refused, _ := res[1].(int64)
-	wait, _ := res[2].(int64)
-	c.Taken = true
-	c.Decision = state.Decision{Allowed: true, Token: member}
-	if refused != 0 {
-		c.Decision = state.Decision{RetryAfter: time.Duration(wait) * time.Millisecond}
 	}
 	return nil
 }

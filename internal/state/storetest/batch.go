@@ -36,9 +36,7 @@ func testBatch(t *testing.T, newStore NewStore) {
 	}
 
 	take := &state.TakeCall{Rules: []state.Rule{rule("a", 1, time.Hour), rule("b", 5, time.Hour)}}
-	refused := &state.TakeCall{Rules: []state.Rule{rule("a2", 1, time.Hour), full}}
 	reserve := &state.ReserveCall{Key: "fresh", Fingerprint: "f1", Lease: time.Minute}
-	reserved := &state.ReserveCall{Key: "taken", Fingerprint: "f2", Lease: time.Minute}
 	recall := &state.RecallCall{ID: "v1", Take: &wrong}
 	recallOld := &state.RecallCall{ID: "old", Take: &wrong}
 	recallNone := &state.RecallCall{ID: "none", Take: &wrong}
@@ -47,17 +45,14 @@ func testBatch(t *testing.T, newStore NewStore) {
 	note := &state.NoteFraudCall{Keys: []string{"country:US"}, Note: state.FraudNote{Kind: state.FraudStarted, StartedAt: start,
 		At: start, Retain: time.Hour, RetainConverted: time.Hour}}
 	end := &state.EndBlocksCall{Now: start}
-	if err := store.Batch(ctx, take, refused, reserve, reserved, recall, recallOld, recallNone, remember, read, note, end); err != nil {
+	if err := store.Batch(ctx, take, reserve, recall, recallOld, recallNone, remember, read, note, end); err != nil {
 		t.Fatalf("batch: %v", err)
 	}
-	if !take.Decision.Allowed || take.Decision.Token == "" {
-		t.Errorf("take: %+v", take.Decision)
+	if !take.Decision.Allowed || take.Decision.Token == "" || take.Skipped || take.Known {
+		t.Errorf("take: %+v", take)
 	}
-	if refused.Decision.Allowed || refused.Decision.Rule != 1 || refused.Decision.RetryAfter != time.Hour {
-		t.Errorf("a take over a full rule: %+v", refused.Decision)
-	}
-	if !reserve.Reserved || reserved.Reserved || reserved.Record.Fingerprint != "f0" {
-		t.Errorf("reserve: %+v; of a key in use: %+v", reserve, reserved)
+	if !reserve.Reserved || reserve.Skipped {
+		t.Errorf("reserve: %+v", reserve)
 	}
 	if !recall.Found || recall.Verification.Number != "14155550100" || !recall.Taken || !recall.Decision.Allowed {
 		t.Errorf("recall with its window: %+v", recall)
@@ -72,12 +67,57 @@ func testBatch(t *testing.T, newStore NewStore) {
 		t.Errorf("end blocks: %+v", end)
 	}
 
+	// Once a spending call is refused, those after it spend nothing; the others are made.
+	refused := &state.TakeCall{Rules: []state.Rule{rule("a2", 1, time.Hour), full}}
+	after := &state.TakeCall{Rules: []state.Rule{rule("after", 1, time.Hour)}}
+	reserveAfter := &state.ReserveCall{Key: "after", Fingerprint: "f3", Lease: time.Minute}
+	recallAfter := &state.RecallCall{ID: "v1", Take: &wrong}
+	rememberAfter := &state.RememberCall{ID: "v3", Verification: state.Verification{Number: "447700900124"}, TTL: time.Hour}
+	if err := store.Batch(ctx, refused, after, reserveAfter, recallAfter, rememberAfter); err != nil {
+		t.Fatalf("batch: %v", err)
+	}
+	if refused.Decision.Allowed || refused.Decision.Rule != 1 || refused.Decision.RetryAfter != time.Hour || refused.Skipped {
+		t.Errorf("a take over a full rule: %+v", refused)
+	}
+	if !after.Skipped || after.Decision.Allowed || !reserveAfter.Skipped || reserveAfter.Reserved {
+		t.Errorf("spending calls after a refusal: %+v %+v", after, reserveAfter)
+	}
+	if !recallAfter.Found || recallAfter.Taken {
+		t.Errorf("a recall after a refusal reads, and takes nothing: %+v", recallAfter)
+	}
+	if _, found, _ := store.RecallVerification(ctx, "v3"); !found {
+		t.Error("a record after a refusal was not kept")
+	}
+	taken := &state.ReserveCall{Key: "taken", Fingerprint: "f2", Lease: time.Minute}
+	afterTaken := &state.TakeCall{Rules: []state.Rule{rule("after", 1, time.Hour)}}
+	if err := store.Batch(ctx, taken, afterTaken); err != nil {
+		t.Fatal(err)
+	}
+	if taken.Reserved || taken.Skipped || taken.Record.Fingerprint != "f0" || !afterTaken.Skipped {
+		t.Errorf("a key already reserved stops the takes after it: %+v %+v", taken, afterTaken)
+	}
+	for _, r := range []state.Rule{rule("a2", 1, time.Hour), rule("after", 1, time.Hour)} {
+		if d, _ := store.Take(ctx, []state.Rule{r}); !d.Allowed {
+			t.Errorf("%s counted a call that was refused or skipped", r.Key)
+		}
+	}
+	if _, ok, _ := store.Reserve(ctx, "after", "f3", time.Minute); !ok {
+		t.Error("a skipped reservation was kept")
+	}
+
+	// A take exempted by a remembered verification takes nothing.
+	exempt := &state.TakeCall{Rules: []state.Rule{rule("exempt", 1, time.Hour)}, Unless: "v1"}
+	notExempt := &state.TakeCall{Rules: []state.Rule{rule("exempt", 1, time.Hour)}, Unless: "none"}
+	if err := store.Batch(ctx, exempt, notExempt); err != nil {
+		t.Fatal(err)
+	}
+	if !exempt.Known || exempt.Decision.Allowed || notExempt.Known || !notExempt.Decision.Allowed {
+		t.Errorf("exempt: %+v; not: %+v", exempt, notExempt)
+	}
+
 	// Each call did what it does alone.
 	if d, _ := store.Take(ctx, take.Rules[:1]); d.Allowed {
 		t.Error("the batch's take was not counted")
-	}
-	if d, _ := store.Take(ctx, refused.Rules[:1]); !d.Allowed {
-		t.Error("a refused take counted under its other rule")
 	}
 	if _, ok, _ := store.Reserve(ctx, "fresh", "f1", time.Minute); ok {
 		t.Error("the batch's reservation was not kept")
