@@ -49,8 +49,8 @@ func TestAClientThatLeftIsNotAStoreOutage(t *testing.T) {
 	if err := g.AllowClient(ctx, verify.OpStart, "203.0.113.7"); !errors.Is(err, context.Canceled) {
 		t.Errorf("AllowClient: %v, want context.Canceled", err)
 	}
-	if _, err := g.AllowCheck(ctx, "abcdef0123456789abcdef0123456789"); err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("AllowCheck: %v", err)
+	if _, err := g.BeginCheck(ctx, "abcdef0123456789abcdef0123456789"); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("BeginCheck: %v", err)
 	}
 	if len(failures) != 0 || strings.Contains(logs.String(), "shared state failing") {
 		t.Errorf("a client that left was taken for a store failure: %v\n%s", failures, logs)

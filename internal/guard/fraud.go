@@ -10,7 +10,6 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/state"
-	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // FraudMode says what the fraud guard does with its decisions.
@@ -137,60 +136,52 @@ func CountryOf(num phone.Number) string {
 	return "+" + strconv.Itoa(num.CountryCode)
 }
 
-// trusted reports whether num was verified here within TrustVerifiedFor: a returning user is never
-// refused by the fraud guard, whatever its destination is going through.
-func (g *Guard) trusted(ctx context.Context, e164 string) bool {
-	if !g.trusts() {
-		return false
-	}
-	_, found, err := g.store.RecallVerification(ctx, trustKey(e164))
-	return err == nil && found
+func trustKey(e164 string) string { return "trusted:" + hashed(e164) }
+
+// fraudKeys are the keys the fraud guard counts a start to num under: its prefix and its country.
+func fraudKeys(e164, country string) []string {
+	return []string{fraudKeyPrefix + PrefixOf(e164), fraudKeyCountry + country}
 }
 
-func trustKey(e164 string) string { return "trusted:" + hashed(e164) }
+// probationRule is the start a day a prefix of a country under suspicion is allowed (see judge).
+func probationRule(e164 string) state.Rule {
+	return state.Rule{Name: probationRuleName, Label: RuleFraudCountry, Key: "probation:" + PrefixOf(e164),
+		Limit: state.Limit{Count: 1, Window: probation}}
+}
 
 // trusts says whether verified numbers are remembered: for the fraud guard, or for the per-prefix
 // limit, which does not count them either.
 func (g *Guard) trusts() bool { return g.fraud.on() || !g.limits.Prefix.Off() }
 
-// judge decides a start to num by what the fraud guard has learnt: a blocked prefix is refused; a
-// prefix or country converting too little is blocked; in a country under suspicion (blocked, or
-// blocked within the last day) only prefixes that converted recently pass freely, and the others one
-// start a day: judge then answers that probation as a rule for Admit to take with the limits, so
-// that it is spent only by a start that happens.
-func (g *Guard) judge(ctx context.Context, num phone.Number) (*state.Rule, error) {
+// judge decides a start to num by what the fraud guard has learnt (recs: its prefix's and its
+// country's records): a blocked prefix is refused; a prefix or country converting too little is
+// blocked; in a country under suspicion (blocked, or blocked within the last day) only prefixes
+// that converted recently pass freely, and the others one start a day: judge then answers that the
+// probation rule applies, for the admission to take with the limits, so that it is spent only by
+// a start that happens. A country blocked by this very start puts the next ones on probation.
+func (g *Guard) judge(ctx context.Context, num phone.Number, recs []state.FraudRecord) (bool, error) {
 	f := g.fraud
-	prefix, country := PrefixOf(num.E164), CountryOf(num)
-	keys := []string{fraudKeyPrefix + prefix, fraudKeyCountry + country}
-	recs, err := g.store.ReadFraud(ctx, keys)
-	if err != nil {
-		return nil, g.storeFailed(ctx, verify.OpStart, err, false)
-	}
+	keys := fraudKeys(num.E164, CountryOf(num))
 	now := g.now()
-	g.sweepBlocks(ctx, now)
 	p, c := recs[0], recs[1]
 
 	if p.Block != nil {
-		return nil, g.fraudRefusal(ctx, RuleFraudPrefix)
+		return false, g.fraudRefusal(ctx, RuleFraudPrefix)
 	}
 	if settled, verified := f.conversion(p, now); f.tooLow(settled, verified, f.MinStartsPrefix, p.Repeats) {
-		g.block(ctx, state.Block{Key: keys[0], Scope: ScopePrefix, Value: "+" + prefix, Since: now,
+		g.block(ctx, state.Block{Key: keys[0], Scope: ScopePrefix, Value: "+" + PrefixOf(num.E164), Since: now,
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
-		return nil, g.fraudRefusal(ctx, RuleFraudPrefix)
+		return false, g.fraudRefusal(ctx, RuleFraudPrefix)
 	}
 	// A country stays under suspicion for a day after a block began: pumping resumes the moment a
 	// block ends, and measuring it again would pay for another hundred codes each time.
 	suspect := c.Block != nil || c.Repeats > 0
 	if settled, verified := f.conversion(c, now); c.Block == nil && f.tooLow(settled, verified, f.MinStartsCountry, c.Repeats) {
-		g.block(ctx, state.Block{Key: keys[1], Scope: ScopeCountry, Value: country, Since: now,
+		g.block(ctx, state.Block{Key: keys[1], Scope: ScopeCountry, Value: CountryOf(num), Since: now,
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
 		suspect = true
 	}
-	if !suspect || (!p.LastConverted.IsZero() && now.Sub(p.LastConverted) < recentConversion) {
-		return nil, nil
-	}
-	return &state.Rule{Name: probationRuleName, Label: RuleFraudCountry, Key: "probation:" + prefix,
-		Limit: state.Limit{Count: 1, Window: probation}}, nil
+	return suspect && (p.LastConverted.IsZero() || now.Sub(p.LastConverted) >= recentConversion), nil
 }
 
 // conversion counts rec's settled starts within the window, and how many of them were verified. A
@@ -257,14 +248,17 @@ func (g *Guard) fraudRefusal(ctx context.Context, rule string) error {
 	return &Error{Kind: KindVerificationBlocked, Rule: rule, Text: fraudRefusalText}
 }
 
-// sweepBlocks ends the blocks whose time is up, at most once a second per replica: starts call it,
-// and one look a second is enough to log an end on time.
-func (g *Guard) sweepBlocks(ctx context.Context, now time.Time) {
+// sweepCall is a look for blocks whose time is up, for a start's settling batch, at most once a
+// second per replica (nil otherwise): one look a second is enough to log an end on time.
+func (g *Guard) sweepCall(now time.Time) *state.EndBlocksCall {
+	if !g.fraud.on() {
+		return nil
+	}
 	last := g.fraud.lastSweep.Load()
 	if now.UnixNano()-last < int64(sweepBlocksEvery) || !g.fraud.lastSweep.CompareAndSwap(last, now.UnixNano()) {
-		return
+		return nil
 	}
-	g.endBlocks(ctx, now)
+	return &state.EndBlocksCall{Now: now}
 }
 
 // endBlocks ends the blocks whose time is up; the store answers each ended block to one replica
@@ -274,47 +268,53 @@ func (g *Guard) endBlocks(ctx context.Context, now time.Time) {
 	if err != nil {
 		return // the next sweep ends them
 	}
+	g.logEnded(ctx, ended)
+}
+
+func (g *Guard) logEnded(ctx context.Context, ended []state.Block) {
 	for _, b := range ended {
 		g.logger.InfoContext(ctx, "fraud guard: verifications resumed", "scope", b.Scope, "key", b.Value,
 			"since", b.Since, "until", b.Until)
 	}
 }
 
-// noteFraud records one event of a start to v's destination. It is best effort: a lost event only
-// makes the guard learn a little less.
-func (g *Guard) noteFraud(ctx context.Context, v state.Verification, kind state.FraudKind) {
+// noteCall records one event of a start to v's destination, for a settling batch; nil when there
+// is nothing to record. It is best effort: a lost event only makes the guard learn a little less.
+func (g *Guard) noteCall(v state.Verification, kind state.FraudKind) *state.NoteFraudCall {
 	if !g.fraud.on() || v.Test || v.Started == 0 || v.Number == "" {
-		return
+		return nil
 	}
-	now := g.now()
-	keys := []string{fraudKeyPrefix + PrefixOf(v.Number), fraudKeyCountry + v.Country}
-	err := g.store.NoteFraud(ctx, keys, state.FraudNote{Kind: kind, StartedAt: time.UnixMilli(v.Started), At: now,
-		Retain: g.fraud.Window + 2*time.Minute, RetainConverted: recentConversion})
-	if err != nil && ctx.Err() == nil {
-		g.failure(ctx, err, StoreFailureLetThrough)
-	}
+	return &state.NoteFraudCall{Keys: fraudKeys(v.Number, v.Country), Note: state.FraudNote{Kind: kind,
+		StartedAt: time.UnixMilli(v.Started), At: g.now(), Retain: g.fraud.Window + 2*time.Minute, RetainConverted: recentConversion}}
 }
 
 // Verified records that v's code was right: its destination converts, and its number is trusted.
 func (g *Guard) Verified(ctx context.Context, v state.Verification) {
+	var later settleLater
+	g.verified(&later, v)
+	g.send(ctx, &later)
+}
+
+func (g *Guard) verified(later *settleLater, v state.Verification) {
 	if !g.trusts() || v.Test || v.Number == "" {
 		return
 	}
 	if g.fraud.on() {
-		g.noteFraud(ctx, v, state.FraudVerified)
+		if n := g.noteCall(v, state.FraudVerified); n != nil {
+			later.add(n)
+		}
 		g.fraud.Observer.FraudVerified(v.Country)
 	}
 	// Evictable: a trusted number only eases its user's way, and a month of them must not hold a
 	// store bounded in size full for good; losing one errs towards judging the number as any other.
-	trust := state.Verification{Evictable: true}
-	if err := g.store.RememberVerification(ctx, trustKey(v.Number), trust, g.fraud.TrustVerifiedFor); err != nil && ctx.Err() == nil {
-		g.failure(ctx, err, StoreFailureLetThrough)
-	}
+	later.add(&state.RememberCall{ID: trustKey(v.Number), Verification: state.Verification{Evictable: true}, TTL: g.fraud.TrustVerifiedFor})
 }
 
 // Unverified records that v ended before its code was entered: too many wrong codes, or cancelled.
 func (g *Guard) Unverified(ctx context.Context, v state.Verification) {
-	g.noteFraud(ctx, v, state.FraudUnverified)
+	if n := g.noteCall(v, state.FraudUnverified); n != nil {
+		g.send(ctx, &settleLater{calls: []state.Call{n}})
+	}
 }
 
 // FraudBlocks lists the blocks in force, after ending those whose time is up.

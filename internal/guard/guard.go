@@ -149,100 +149,56 @@ func New(opts Options) (*Guard, error) {
 	return g, nil
 }
 
-// AllowClient applies the per-IP limit to any call from ip, the client address the server trusts.
+// AllowClient applies the per-IP limit to any call from ip, the client address the server trusts,
+// on its own: a call whose first batch carries it uses Begin instead.
 func (g *Guard) AllowClient(ctx context.Context, op verify.Op, ip string) error {
-	if g.limits.IP.Off() {
-		return nil
-	}
-	// Evictable: a client's window guards no spend (the per-number, per-prefix, per-country and
-	// global windows do), so a store bounded in size may drop it under a flood of addresses.
-	_, err := g.take(ctx, op, []state.Rule{{Name: "per client IP", Label: "ip", Key: "ip:" + hashed(ClientKey(ip)),
-		Limit: g.limits.IP, Evictable: true}})
-	return err
+	return g.Begin(op, ip).Finish(ctx)
 }
 
-// AllowCheck applies the per-request_id limit on code checks, so that guesses spread over many
-// addresses still add up, and over the letter cases of one id too (ids are hex or UUIDs, which
-// a backend may match without regard to case).
-//
-// The Hold it answers is released when the backend never accepted the check, so that an outage
-// of Vonage does not use up the user's checks.
-func (g *Guard) AllowCheck(ctx context.Context, requestID string) (*Hold, error) {
-	if g.limits.Check.Off() {
-		return &Hold{}, nil
-	}
-	// Evictable, as a client's: a request_id's window guards no spend, and the wrong codes per
-	// number (never dropped early) still bound a brute force of its codes.
-	t, err := g.take(ctx, verify.OpCheck, []state.Rule{{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID),
-		Limit: g.limits.Check, Evictable: true}})
-	return &Hold{g: g, taken: t}, err
+// checkRule is the per-request_id limit on code checks, so that guesses spread over many addresses
+// still add up, and over the letter cases of one id too (ids are hex or UUIDs, which a backend may
+// match without regard to case). Evictable, as a client's: a request_id's window guards no spend,
+// and the wrong codes per number (never dropped early) still bound a brute force of its codes.
+func (g *Guard) checkRule(requestID string) state.Rule {
+	return state.Rule{Name: "per request_id", Label: "check", Key: "check:" + strings.ToLower(requestID),
+		Limit: g.limits.Check, Evictable: true}
 }
 
-// Admit decides whether a verification of num may start: it refuses a destination the policy
-// refuses, a destination the fraud guard has paused, and a start over the per-number, per-prefix,
-// per-country or global limit. A number verified here recently is spared the fraud guard and the
-// per-prefix limit. Test numbers never come here: they are not sent anywhere, so nothing needs
-// guarding but the per-IP limit.
-//
-// The Hold it answers is released when the backend never accepted the start, so that an outage of
-// Vonage does not use up the user's budgets.
+// Admit decides whether a verification of num may start, on its own (Call.Start decides it with
+// the call's other business): see admission.
 func (g *Guard) Admit(ctx context.Context, num phone.Number) (*Hold, error) {
 	if err := g.destinations.allow(num); err != nil {
 		return nil, err
 	}
-	trusted := g.trusted(ctx, num.E164)
-	var probation *state.Rule
-	if g.fraud.on() && !trusted {
-		var err error
-		if probation, err = g.judge(ctx, num); err != nil {
-			return nil, err
-		}
-	}
-	var rules []state.Rule
-	if !g.limits.Number.Off() {
-		rules = append(rules, state.Rule{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number})
-	}
-	if !g.limits.Prefix.Off() && !trusted {
-		rules = append(rules, state.Rule{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(PrefixOf(num.E164)), Limit: g.limits.Prefix})
-	}
-	if !g.limits.Country.Off() {
-		rules = append(rules, state.Rule{Name: "per country", Label: "country", Key: "country:" + CountryOf(num), Limit: g.limits.Country})
-	}
-	if !g.limits.Global.Off() {
-		rules = append(rules, state.Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
-	}
-	if probation != nil {
-		rules = append(rules, *probation)
-	}
-	if len(rules) == 0 {
-		return &Hold{}, nil
-	}
-	t, err := g.take(ctx, verify.OpStart, rules)
-	if ge, ok := AsError(err); ok && probation != nil && ge.Rule == probation.Label {
-		// The prefix spent its probation: a fraud refusal, not a rate limit to retry.
-		if err = g.fraudRefusal(ctx, RuleFraudCountry); err == nil { // shadow: the start goes on
-			t, err = g.take(ctx, verify.OpStart, rules[:len(rules)-1])
-		}
-	}
-	return &Hold{g: g, taken: t}, err
+	a := g.prepareAdmission(num)
+	g.batch(ctx, a.calls()...)
+	var later settleLater
+	hold, err := a.decide(ctx, &later)
+	g.sendStart(ctx, &later)
+	return hold, err
 }
 
 // Hold is a call counted against limits before the backend answered it.
 type Hold struct {
-	g     *Guard
-	taken taken
+	g      *Guard
+	takens []taken
 }
 
 // Release gives the call back to every limit that counted it: the backend never accepted it.
 func (h *Hold) Release(ctx context.Context) {
-	if h == nil || h.g == nil || h.taken.limiter == nil {
+	if h == nil || h.g == nil {
 		return
 	}
 	// The client may have hung up; the hold must still be given back.
 	ctx = context.WithoutCancel(ctx)
-	if err := h.taken.limiter.Refund(ctx, h.taken.rules, h.taken.token); err != nil {
-		// The call stays counted until its window passes.
-		h.g.failure(ctx, fmt.Errorf("give back a held call: %w", err), StoreFailureLetThrough)
+	for _, t := range h.takens {
+		if t.limiter == nil {
+			continue
+		}
+		if err := t.limiter.Refund(ctx, t.rules, t.token); err != nil {
+			// The call stays counted until its window passes.
+			h.g.failure(ctx, fmt.Errorf("give back a held call: %w", err), StoreFailureLetThrough)
+		}
 	}
 }
 
@@ -269,28 +225,47 @@ type taken struct {
 	token   string
 }
 
-// take spends one call under rules, all or none. While the store fails, a call that is let through
-// is counted in the fallback instead.
+// take spends one call under rules, all or none, on its own. While the store fails, a call that
+// is let through is counted in the fallback instead.
 func (g *Guard) take(ctx context.Context, op verify.Op, rules []state.Rule) (taken, error) {
-	var limiter state.Limiter = g.store
-	d, err := g.store.Take(ctx, rules)
-	if err != nil {
-		if refusal := g.storeFailed(ctx, op, err, true); refusal != nil || g.fallback == nil {
+	tc := &state.TakeCall{Rules: rules}
+	tc.Decision, tc.Err = g.store.Take(ctx, tc.Rules)
+	return g.decided(ctx, op, tc)
+}
+
+// decided reads the store's answer to tc: the call taken, or the refusal of the rule that is full.
+// While the store fails, a call that is let through is counted in the fallback instead.
+func (g *Guard) decided(ctx context.Context, op verify.Op, tc *state.TakeCall) (taken, error) {
+	if tc.Err != nil {
+		if refusal := g.storeFailed(ctx, op, tc.Err, true); refusal != nil {
 			return taken{}, refusal
 		}
-		limiter = g.fallback
-		if d, err = g.fallback.Take(ctx, rules); err != nil {
-			// Memory fails only when full of what it may not drop: a start is then refused, since
-			// nothing would count it; any other call goes on.
-			if op == verify.OpStart && errors.Is(err, state.ErrFull) {
-				g.failure(ctx, err, StoreFailureRefused)
-				return taken{}, unavailable(err)
-			}
-			return taken{}, nil
-		}
-	} else {
-		g.outage.ok(ctx)
+		return g.takeFallback(ctx, op, tc.Rules)
 	}
+	g.outage.ok(ctx)
+	return g.admitted(g.store, tc.Rules, tc.Decision)
+}
+
+// takeFallback counts a call the failing store could not, in the fallback when there is one.
+func (g *Guard) takeFallback(ctx context.Context, op verify.Op, rules []state.Rule) (taken, error) {
+	if g.fallback == nil {
+		return taken{}, nil
+	}
+	d, err := g.fallback.Take(ctx, rules)
+	if err != nil {
+		// Memory fails only when full of what it may not drop: a start is then refused, since
+		// nothing would count it; any other call goes on.
+		if op == verify.OpStart && errors.Is(err, state.ErrFull) {
+			g.failure(ctx, err, StoreFailureRefused)
+			return taken{}, unavailable(err)
+		}
+		return taken{}, nil
+	}
+	return g.admitted(g.fallback, rules, d)
+}
+
+// admitted is the call limiter decided on: taken, or refused by its full rule.
+func (g *Guard) admitted(limiter state.Limiter, rules []state.Rule, d state.Decision) (taken, error) {
 	if d.Allowed {
 		return taken{limiter: limiter, rules: rules, token: d.Token}, nil
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
@@ -60,27 +61,40 @@ var opByRoute = func() map[string]verify.Op {
 // "cancel").
 func logName(op verify.Op) string { return strings.TrimPrefix(op.Route(), "/") }
 
-// limitClients applies the per-IP limit to every call, before its body is even read, and tells the
-// handlers who the client is.
+// limitClients applies the per-IP limit to every call and tells the handlers who the client is.
+// The limit rides in the first batch the handler sends to the store (guard.Call), so that a call
+// makes one round trip before Vonage; a call refused before its handler (an invalid body) has it
+// applied here afterwards, and a client over its limit is answered 429 all the same.
 func (s *Server) limitClients(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		op := opByRoute[c.Path()]
-		ip := c.RealIP()
-		if err := s.guard.AllowClient(c.Request().Context(), op, ip); err != nil {
-			return s.fromError(c.Request().Context(), logName(op), err)
-		}
+		call := s.guard.Begin(op, c.RealIP())
+		ctx := c.Request().Context()
 		// In the request's notes, not a context of its own: that would copy the request once more.
-		if n, ok := c.Request().Context().Value(notesKey{}).(*notes); ok {
-			n.clientIP = ip
+		if n, ok := ctx.Value(notesKey{}).(*notes); ok {
+			n.call = call
 		}
-		return next(c)
+		err := next(c)
+		if refusal := call.Finish(ctx); refusal != nil {
+			return s.fromError(ctx, logName(op), refusal)
+		}
+		return err
 	}
+}
+
+// callOf is the guard's business with the request of ctx, which limitClients began; outside one
+// (a handler called alone), a call of op with no client to limit.
+func (s *Server) callOf(ctx context.Context, op verify.Op) *guard.Call {
+	if n, ok := ctx.Value(notesKey{}).(*notes); ok && n.call != nil {
+		return n.call
+	}
+	return s.guard.BeginLimited(op, "")
 }
 
 // clientIPOf is the client address limitClients found for the request of ctx ("" outside one).
 func clientIPOf(ctx context.Context) string {
-	if n, ok := ctx.Value(notesKey{}).(*notes); ok {
-		return n.clientIP
+	if n, ok := ctx.Value(notesKey{}).(*notes); ok && n.call != nil {
+		return n.call.IP()
 	}
 	return ""
 }

@@ -58,7 +58,8 @@ type options struct {
 	defaultCountry string
 	timeout        time.Duration
 	provider       func(logger *slog.Logger) verify.Provider
-	fake           *v1test.Server // share one fake Verify API between servers
+	wrapProvider   func(verify.Provider) verify.Provider // sees every call to the backend
+	fake           *v1test.Server                        // share one fake Verify API between servers
 
 	// The guard. The zero limits are all off, so that tests not about limits can send as they like.
 	limits         guard.Limits
@@ -107,6 +108,9 @@ func newHarness(t *testing.T, opts options) *harness {
 			t.Fatal(err)
 		}
 		provider = client
+	}
+	if opts.wrapProvider != nil {
+		provider = opts.wrapProvider(provider)
 	}
 	phones, err := phone.NewParser(opts.defaultCountry)
 	if err != nil {

@@ -22,10 +22,11 @@ var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.M
 // call is one request in a limits scenario: what is sent, and what must come back.
 type call struct {
 	path, body string
-	from       string        // X-Forwarded-For (honoured: the harness trusts loopback in these tests)
-	after      time.Duration // the clock moves this much before the call
-	limited    string        // "" = must get through; else the limit error_text must name
-	retryAfter string        // Retry-After when limited; "" = not checked
+	from       string            // X-Forwarded-For (honoured: the harness trusts loopback in these tests)
+	after      time.Duration     // the clock moves this much before the call
+	limited    string            // "" = must get through; else the limit error_text must name
+	retryAfter string            // Retry-After when limited; "" = not checked
+	header     map[string]string // more headers
 }
 
 func TestRateLimits(t *testing.T) {
@@ -47,6 +48,13 @@ func TestRateLimits(t *testing.T) {
 		{"per client IP counts invalid requests too", guard.Limits{IP: limit(1, time.Minute)}, []call{
 			{path: "/request", body: `{"number":"nope"}`, from: "203.0.113.7"},
 			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.7", limited: "per client IP"},
+		}},
+		{"per client IP refuses an invalid request over it as any other", guard.Limits{IP: limit(1, time.Minute)}, []call{
+			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.7"},
+			{path: "/check", body: `{"request_id": 7}`, from: "203.0.113.7", limited: "per client IP"},
+			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.7", header: map[string]string{"Idempotency-Key": `""`},
+				limited: "per client IP"},
+			{path: "/request", body: `{"number":"nope"}`, from: "203.0.113.8"},
 		}},
 		{"per number counts the normalised number from any IP", guard.Limits{Number: limit(2, 10*time.Minute)}, []call{
 			{path: "/request", body: requestBody("14155550100"), from: "203.0.113.1"},
@@ -106,6 +114,9 @@ func (c call) play(t *testing.T, h *harness, n int) {
 	h.clock.Advance(c.after)
 	before := len(h.fake.Requests())
 	header := map[string]string{}
+	for k, v := range c.header {
+		header[k] = v
+	}
 	if c.from != "" {
 		header["X-Forwarded-For"] = c.from
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/verify-proxy/verify-proxy/internal/guard"
 	"github.com/verify-proxy/verify-proxy/internal/logging"
 	"github.com/verify-proxy/verify-proxy/internal/metrics"
 	"github.com/verify-proxy/verify-proxy/internal/phone"
@@ -36,7 +37,7 @@ func requestID(req *http.Request) string {
 type notes struct {
 	number       string // masked
 	verifyStatus string
-	clientIP     string // set by limitClients once the per-IP limit let the call through
+	call         *guard.Call // the call's business with the guard, begun by limitClients
 }
 
 type notesKey struct{}

@@ -34,35 +34,42 @@ var _ api.StrictServerInterface = (*Server)(nil)
 
 // RequestVerification starts a verification, once per Idempotency-Key when the app sends one.
 func (s *Server) RequestVerification(ctx context.Context, req api.RequestVerificationRequestObject) (api.RequestVerificationResponseObject, error) {
-	if req.Params.IdempotencyKey == nil {
-		resp, _ := s.startVerification(ctx, req.Body.Number)
-		return resp, nil
+	var key string
+	if req.Params.IdempotencyKey != nil {
+		var ok bool
+		if key, ok = idempotencyKey(*req.Params.IdempotencyKey); !ok {
+			// Refused before the guard: its per-IP limit first, so a client over it is told so.
+			if err := s.callOf(ctx, verify.OpStart).Finish(ctx); err != nil {
+				return s.fromError(ctx, logName(verify.OpStart), err), nil
+			}
+			return s.refuse(codeInvalidRequest, "Idempotency-Key header: the key between the quotes is empty"), nil
+		}
+		// An app that sends a key has said it will retry. If it hangs up, the start runs on to its
+		// end (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer:
+		// cancelling would leave an SMS on its way and nothing to replay, and the retry would pay
+		// for a second.
+		ctx = context.WithoutCancel(ctx)
 	}
-	key, ok := idempotencyKey(*req.Params.IdempotencyKey)
-	if !ok {
-		return s.refuse(codeInvalidRequest, "Idempotency-Key header: the key between the quotes is empty"), nil
+	resp, outcome, again := s.startVerification(ctx, key, req.Body.Number)
+	if again != nil {
+		return replay(*again), nil
 	}
-	// An app that sends a key has said it will retry. If it hangs up, the start runs on to its end
-	// (UPSTREAM_TIMEOUT still bounds it), so that the retry is given this answer: cancelling would
-	// leave an SMS on its way and nothing to replay, and the retry would pay for a second.
-	ctx = context.WithoutCancel(ctx)
-	var first api.RequestVerificationResponseObject
-	resp, err := s.guard.Idempotent(ctx, key, req.Body.Number, func() (state.Response, bool) {
-		var started bool
-		first, started = s.startVerification(ctx, req.Body.Number)
-		answer, final := record(first)
-		// Only an answer that started something is kept for the key's lifetime. A refusal before
+	if key != "" {
+		answer, final := record(resp)
+		// Only an answer from the backend is kept for the key's lifetime. A refusal before
 		// the backend (an invalid number, a refused country) is the same on every retry anyway,
 		// and keeping it would let anyone with many keys fill the store at no cost.
-		return answer, final && started
-	})
-	switch {
-	case err != nil:
-		return s.fromError(ctx, logName(verify.OpStart), err), nil
-	case first != nil: // this call ran the start: answer as it did, with every header
-		return first, nil
+		outcome.Response, outcome.Keep = answer, final && outcome.asked
 	}
-	return replay(resp), nil
+	outcome.start.Finish(ctx, outcome.StartOutcome)
+	return resp, nil
+}
+
+// startOutcome is what startVerification did, for the guard to settle.
+type startOutcome struct {
+	guard.StartOutcome
+	start *guard.Start
+	asked bool // the backend was asked, whatever it answered
 }
 
 // idempotencyKey reads the Idempotency-Key header. The draft writes the key as a structured-field
@@ -76,36 +83,40 @@ func idempotencyKey(header string) (key string, ok bool) {
 }
 
 // startVerification reads the number once, and starts a verification once the guard admits it,
-// because every upstream call costs money. asked says whether the backend was asked, whatever it
-// answered.
-func (s *Server) startVerification(ctx context.Context, rawNumber string) (resp api.RequestVerificationResponseObject, asked bool) {
+// because every upstream call costs money. It answers the response, what the guard is to settle,
+// and the answer to replay instead when the Idempotency-Key key already has one.
+func (s *Server) startVerification(ctx context.Context, key, rawNumber string) (api.RequestVerificationResponseObject, startOutcome, *state.Response) {
 	noteNumber(ctx, rawNumber)
-	num, isTest, err := s.tests.Read(s.phones, rawNumber)
-	var hold *guard.Hold
-	if err == nil && !isTest { // a test number is sent nowhere: the per-IP limit is all it needs
-		hold, err = s.guard.Admit(ctx, num)
+	num, isTest, readErr := s.tests.Read(s.phones, rawNumber)
+	start, err := s.callOf(ctx, verify.OpStart).Start(ctx, guard.StartRequest{Key: key, Request: rawNumber,
+		Number: num, Read: readErr == nil, Test: isTest})
+	if err == nil && start.Replay != nil {
+		return nil, startOutcome{}, start.Replay
 	}
+	if err == nil {
+		err = readErr
+	}
+	out := startOutcome{start: start}
 	if err != nil {
-		return s.fromError(ctx, logName(verify.OpStart), err), false
+		return s.fromError(ctx, logName(verify.OpStart), err), out, nil
 	}
 	number := num.E164
 	masked := noteNumber(ctx, number)
 	started, err := s.provider.Start(ctx, number)
+	out.asked = true
 	if err == nil && !verify.ValidRequestID(started.RequestID) {
 		err = &verify.Error{Kind: verify.KindUpstreamUnavailable, Detail: "the verification service answered a request_id this API cannot pass on"}
 	}
-	if guard.Unaccepted(err) {
-		hold.Release(ctx) // Vonage did nothing: the user's budgets are as they were
-	}
+	out.Err = err
 	if err != nil {
-		return s.fromError(ctx, logName(verify.OpStart), s.withholdRunning(ctx, err)), true
+		return s.fromError(ctx, logName(verify.OpStart), s.withholdRunning(ctx, err)), out, nil
 	}
-	s.guard.Started(ctx, started.RequestID, num, isTest, clientIPOf(ctx))
+	out.RequestID = started.RequestID
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "verification started",
 		slog.String("request_id", started.RequestID), slog.String("number", masked))
 	return api.RequestVerification200JSONResponse{RequestId: started.RequestID, Status: verify.StatusOK,
-		CheckUrl: s.checkURL(ctx, started.RequestID, started.CheckURL)}, true
+		CheckUrl: s.checkURL(ctx, started.RequestID, started.CheckURL)}, out, nil
 }
 
 // withholdRunning takes the running verification's request_id out of a concurrent_verification
@@ -129,7 +140,7 @@ func (s *Server) withholdRunning(ctx context.Context, err error) error {
 func (s *Server) CheckVerification(ctx context.Context, req api.CheckVerificationRequestObject) (api.CheckVerificationResponseObject, error) {
 	// The id the app sent is the one it knows; an upstream that echoes another adds nothing.
 	requestID := req.Body.RequestId
-	check, err := s.guard.BeginCheck(ctx, requestID)
+	check, err := s.callOf(ctx, verify.OpCheck).BeginCheck(ctx, requestID)
 	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCheck), err), nil
 	}
@@ -180,11 +191,14 @@ func (s *Server) GetJSONWebKeySet(context.Context, api.GetJSONWebKeySetRequestOb
 
 // CancelVerification stops a verification.
 func (s *Server) CancelVerification(ctx context.Context, req api.CancelVerificationRequestObject) (api.CancelVerificationResponseObject, error) {
-	if err := s.provider.Cancel(ctx, req.Body.RequestId); err != nil {
+	cancel, err := s.callOf(ctx, verify.OpCancel).BeginCancel(ctx, req.Body.RequestId)
+	if err != nil {
 		return s.fromError(ctx, logName(verify.OpCancel), err), nil
 	}
-	if started, known := s.guard.Recall(ctx, req.Body.RequestId); known {
-		s.guard.Unverified(ctx, started) // nobody will enter its code
+	err = s.provider.Cancel(ctx, req.Body.RequestId)
+	cancel.End(ctx, err)
+	if err != nil {
+		return s.fromError(ctx, logName(verify.OpCancel), err), nil
 	}
 	noteVerifyStatus(ctx, verify.StatusOK)
 	s.logger.InfoContext(ctx, "verification cancelled", "request_id", req.Body.RequestId)

@@ -18,6 +18,7 @@ import (
 // replicas sharing one store enforce one budget. memstore keeps it in one process; redisstore in
 // Redis. Both pass the same conformance tests (state/storetest).
 type Store interface {
+	Batcher
 	Limiter
 	Idempotency
 	Sessions
@@ -125,6 +126,9 @@ type Verification struct {
 	Test    bool   `json:"t,omitempty"` // a test number, answered by the proxy itself
 	Country string `json:"r,omitempty"` // the number's region, or "+" and its country code
 	Started int64  `json:"s,omitempty"` // when it started, in Unix milliseconds
+	// Window is the key of the limit a wrong code of this verification counts against (its
+	// number's wrong codes), so that a check can take it in the call that recalls the record.
+	Window string `json:"w,omitempty"`
 	// Evictable says the record only eases a user's way (a trusted number's mark), so a store
 	// bounded in size (memstore) may drop it before its ttl to make room. It is not stored: Recall
 	// answers it false.

@@ -234,3 +234,25 @@ func TestEveryKindIsCounted(t *testing.T) {
 		t.Fatalf("after everything expired: %+v, want the one new window", st)
 	}
 }
+
+// TestARefundedWindowHoldsNoKey: a window whose only call was given back is forgotten, so that
+// calls taken and given back (a start Vonage never accepted, a limit that turned out not to apply)
+// do not fill the store.
+func TestARefundedWindowHoldsNoKey(t *testing.T) {
+	s := New(nil, MaxKeys(100))
+	ctx := context.Background()
+	rules := []state.Rule{{Name: "n", Key: "n", Limit: state.Limit{Count: 1, Window: time.Hour}}}
+	for i := range 500 {
+		rules[0].Key = fmt.Sprint("probation:", i)
+		d, err := s.Take(ctx, rules)
+		if err != nil || !d.Allowed {
+			t.Fatalf("take %d: %+v %v", i, d, err)
+		}
+		if err := s.Refund(ctx, rules, d.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Keys != 0 {
+		t.Fatalf("%d keys held after every call was given back", st.Keys)
+	}
+}

@@ -159,6 +159,11 @@ func (s *Store) Refund(_ context.Context, rules []state.Rule, token string) erro
 	for _, r := range rules {
 		if w := s.windows[r.Key]; w != nil {
 			w.calls = slices.DeleteFunc(w.calls, func(c call) bool { return c.id == id })
+			if len(w.calls) == 0 {
+				// An empty window is no window: kept, it would hold a key for its whole span.
+				s.forget(&w.entry)
+				continue
+			}
 			s.recost(&w.entry, w.cost())
 		}
 	}
@@ -179,4 +184,9 @@ func (s *Store) drop(w *window, now int64, span time.Duration) {
 	// freed front is reclaimed when append next outgrows the array and copies only the live calls.
 	w.calls = w.calls[cut:]
 	s.recost(&w.entry, w.cost())
+}
+
+// Batch implements state.Batcher: in memory there is no round trip to save.
+func (s *Store) Batch(ctx context.Context, calls ...state.Call) error {
+	return state.BatchEach(ctx, s, calls...)
 }

@@ -60,6 +60,12 @@ func (s *Store) NoteFraud(ctx context.Context, keys []string, n state.FraudNote)
 	if len(keys) == 0 {
 		return nil
 	}
+	redisKeys, args := noteArgs(keys, n)
+	return s.runEach(ctx, noteScript, redisKeys, args...)
+}
+
+// noteArgs are the keys noteScript runs on, one at a time, and its arguments.
+func noteArgs(keys []string, n state.FraudNote) ([]string, []any) {
 	minute := n.StartedAt.Unix() / 60
 	oldest := n.At.Add(-n.Retain).Unix() / 60
 	field := ""
@@ -77,8 +83,7 @@ func (s *Store) NoteFraud(ctx context.Context, keys []string, n state.FraudNote)
 	}
 	// Three fields a minute over the kept minutes, and the conversion: past that, old buckets go.
 	most := 3*int(n.Retain/time.Minute) + 4
-	return s.runEach(ctx, noteScript, redisKeys, field, converted, n.Retain.Milliseconds(),
-		n.RetainConverted.Milliseconds(), oldest, most)
+	return redisKeys, []any{field, converted, n.Retain.Milliseconds(), n.RetainConverted.Milliseconds(), oldest, most}
 }
 
 // runEach runs script once for each of keys (its KEYS[1]) with the same args, in one pipeline: the
@@ -129,27 +134,47 @@ func (s *Store) forgetEvidence(ctx context.Context, key string) error {
 
 // ReadFraud implements state.Fraud: one round trip for every key's buckets and block.
 func (s *Store) ReadFraud(ctx context.Context, keys []string) ([]state.FraudRecord, error) {
-	stats := make([]*redis.MapStringStringCmd, len(keys))
-	blocks := make([]*redis.StringCmd, len(keys))
-	repeats := make([]*redis.StringCmd, len(keys))
+	var read fraudReads
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			stats[i] = p.HGetAll(ctx, fraudStatsKey(k))
-			blocks[i] = p.Get(ctx, fraudBlockKey(k))
-			repeats[i] = p.Get(ctx, fraudStrikesKey(k))
-		}
+		read = queueReadFraud(ctx, p, keys)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap(err)
 	}
+	return read.decode(keys)
+}
+
+// fraudReads are the commands that read keys' fraud records, in a pipeline.
+type fraudReads struct {
+	stats           []*redis.MapStringStringCmd
+	blocks, repeats []*redis.StringCmd
+}
+
+func queueReadFraud(ctx context.Context, p redis.Pipeliner, keys []string) fraudReads {
+	r := fraudReads{make([]*redis.MapStringStringCmd, len(keys)), make([]*redis.StringCmd, len(keys)), make([]*redis.StringCmd, len(keys))}
+	for i, k := range keys {
+		r.stats[i] = p.HGetAll(ctx, fraudStatsKey(k))
+		r.blocks[i] = p.Get(ctx, fraudBlockKey(k))
+		r.repeats[i] = p.Get(ctx, fraudStrikesKey(k))
+	}
+	return r
+}
+
+// decode reads the answers, once the pipeline ran.
+func (r fraudReads) decode(keys []string) ([]state.FraudRecord, error) {
 	out := make([]state.FraudRecord, len(keys))
 	for i := range keys {
-		rec, err := fraudRecord(stats[i].Val())
+		for _, c := range []redis.Cmder{r.stats[i], r.blocks[i], r.repeats[i]} {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, wrap(err)
+			}
+		}
+		rec, err := fraudRecord(r.stats[i].Val())
 		if err != nil {
 			return nil, wrap(err)
 		}
-		if raw, err := blocks[i].Bytes(); err == nil {
+		if raw, err := r.blocks[i].Bytes(); err == nil {
 			var b state.Block
 			if err := json.Unmarshal(raw, &b); err != nil {
 				return nil, wrap(fmt.Errorf("fraud block is not ours: %w", err))
@@ -157,7 +182,7 @@ func (s *Store) ReadFraud(ctx context.Context, keys []string) ([]state.FraudReco
 			b.Key = keys[i]
 			rec.Block = &b
 		}
-		if n, err := repeats[i].Int(); err == nil {
+		if n, err := r.repeats[i].Int(); err == nil {
 			rec.Repeats = n
 		}
 		out[i] = rec
@@ -350,7 +375,17 @@ return out
 
 // EndBlocks implements state.Fraud.
 func (s *Store) EndBlocks(ctx context.Context, now time.Time) ([]state.Block, error) {
-	res, err := endBlocksScript.Run(ctx, s.client, []string{fraudIndexKey, fraudEndsKey}, now.UnixMilli(), fraudBlockKey("")).StringSlice()
+	keys, args := endBlocksArgs(now)
+	return decodeEnded(endBlocksScript.Run(ctx, s.client, keys, args...))
+}
+
+func endBlocksArgs(now time.Time) ([]string, []any) {
+	return []string{fraudIndexKey, fraudEndsKey}, []any{now.UnixMilli(), fraudBlockKey("")}
+}
+
+// decodeEnded reads endBlocksScript's answer.
+func decodeEnded(cmd *redis.Cmd) ([]state.Block, error) {
+	res, err := cmd.StringSlice()
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -65,6 +65,8 @@ type Options struct {
 	// Now, when set, replaces Redis's clock for the windows (tests only: it makes windows
 	// deterministic). Expiry of keys always follows Redis's clock.
 	Now func() time.Time
+	// Hook, when set, sees every command and pipeline sent (tests count round trips with it).
+	Hook redis.Hook
 }
 
 // Store is a state.Store in Redis. It is safe for concurrent use.
@@ -127,6 +129,9 @@ func New(rawURL string, opts Options) (*Store, error) {
 		s.client = redis.NewFailoverClient(o)
 	default:
 		return nil, fmt.Errorf("unknown mode %q: single, cluster or sentinel", opts.Mode)
+	}
+	if opts.Hook != nil {
+		s.client.AddHook(opts.Hook)
 	}
 	return s, nil
 }
@@ -191,22 +196,12 @@ func wrap(err error) error {
 // call whose answer was slow or lost, as when a master dies after running it and the replica
 // promoted in its place already has its write: a resent call that finds its member was admitted by
 // its first run must not count itself a second time.
-var takeScript = redis.NewScript(`
+var takeScript = redis.NewScript(windowLua + `
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0, 0} end
-local now = tonumber(ARGV[1])
-if now == 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = clock(tonumber(ARGV[1]))
 for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[1 + 2 * i])
-  local window = tonumber(ARGV[2 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local used = redis.call('ZCARD', key)
-  if used >= count then
-    local oldest = redis.call('ZRANGE', key, used - count, used - count, 'WITHSCORES')
-    return {i, tonumber(oldest[2]) + window - now}
-  end
+  local wait = full(key, tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i]), now)
+  if wait then return {i, wait} end
 end
 for i, key in ipairs(KEYS) do
   redis.call('ZADD', key, now, ARGV[2])
@@ -214,6 +209,24 @@ for i, key in ipairs(KEYS) do
 end
 return {0, 0}
 `)
+
+// windowLua is the sliding window both takeScript and recallTakeScript count with: clock(ms) is
+// that time, or Redis's when 0; full(key, count, window, now) answers the ms until the window has
+// room, or nil when it has.
+const windowLua = `
+local function clock(now)
+  if now ~= 0 then return now end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function full(key, count, window, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local used = redis.call('ZCARD', key)
+  if used < count then return nil end
+  local oldest = redis.call('ZRANGE', key, used - count, used - count, 'WITHSCORES')
+  return tonumber(oldest[2]) + window - now
+end
+`
 
 func limitKey(k string) string { return prefix + "rl:" + k }
 
@@ -231,10 +244,7 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 	if err != nil {
 		return state.Decision{}, err
 	}
-	var now int64
-	if s.now != nil {
-		now = s.now().UnixMilli()
-	}
+	now := s.nowMS()
 	if !s.cluster {
 		return s.take(ctx, rules, now, member)
 	}
@@ -258,6 +268,12 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 
 // take runs takeScript over rules, whose keys share a slot (or a Redis).
 func (s *Store) take(ctx context.Context, rules []state.Rule, now int64, member string) (state.Decision, error) {
+	keys, args := takeArgs(rules, now, member)
+	return decodeTake(takeScript.Run(ctx, s.client, keys, args...), member)
+}
+
+// takeArgs are takeScript's keys and arguments.
+func takeArgs(rules []state.Rule, now int64, member string) ([]string, []any) {
 	keys := make([]string, len(rules))
 	args := make([]any, 0, 2+2*len(rules))
 	args = append(args, now, member)
@@ -265,7 +281,12 @@ func (s *Store) take(ctx context.Context, rules []state.Rule, now int64, member 
 		keys[i] = limitKey(r.Key)
 		args = append(args, r.Limit.Count, r.Limit.Window.Milliseconds())
 	}
-	res, err := takeScript.Run(ctx, s.client, keys, args...).Int64Slice()
+	return keys, args
+}
+
+// decodeTake reads takeScript's answer.
+func decodeTake(cmd *redis.Cmd, member string) (state.Decision, error) {
+	res, err := cmd.Int64Slice()
 	if err != nil {
 		return state.Decision{}, wrap(err)
 	}
@@ -290,6 +311,14 @@ func (s *Store) Refund(ctx context.Context, rules []state.Rule, token string) er
 		return nil
 	})
 	return wrap(err)
+}
+
+// nowMS is the time windows follow, in ms: 0 for Redis's own clock.
+func (s *Store) nowMS() int64 {
+	if s.now == nil {
+		return 0
+	}
+	return s.now().UnixMilli()
 }
 
 // uniqueMember names one admitted call: two calls in the same millisecond must both count.
@@ -323,7 +352,12 @@ func (s *Store) reserve(ctx context.Context, key string, fresh state.Record, lea
 	if err != nil {
 		return state.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
 	}
-	old, err := reserveScript.Run(ctx, s.client, []string{prefix + key}, b, lease.Milliseconds()).Text()
+	return decodeReserve(reserveScript.Run(ctx, s.client, []string{prefix + key}, b, lease.Milliseconds()), fresh.Owner)
+}
+
+// decodeReserve reads reserveScript's answer to a call by owner.
+func decodeReserve(cmd *redis.Cmd, owner string) (state.Record, bool, error) {
+	old, err := cmd.Text()
 	if errors.Is(err, redis.Nil) {
 		return state.Record{}, true, nil
 	}
@@ -334,7 +368,7 @@ func (s *Store) reserve(ctx context.Context, key string, fresh state.Record, lea
 	if err := json.Unmarshal([]byte(old), &rec); err != nil {
 		return state.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
 	}
-	if !rec.Done && rec.Owner == fresh.Owner {
+	if !rec.Done && rec.Owner == owner {
 		return state.Record{}, true, nil // our own lease, written by the first try of this call
 	}
 	return rec, false, nil
@@ -444,7 +478,11 @@ func (s *Store) RememberVerification(ctx context.Context, id string, v state.Ver
 
 // RecallVerification implements state.Verifications.
 func (s *Store) RecallVerification(ctx context.Context, id string) (state.Verification, bool, error) {
-	b, err := s.client.Get(ctx, verificationKey(id)).Bytes()
+	return decodeVerification(s.client.Get(ctx, verificationKey(id)).Bytes())
+}
+
+// decodeVerification reads a verification record as GET answered it.
+func decodeVerification(b []byte, err error) (state.Verification, bool, error) {
 	if errors.Is(err, redis.Nil) {
 		return state.Verification{}, false, nil
 	}

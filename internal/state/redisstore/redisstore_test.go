@@ -178,3 +178,55 @@ func TestPingNeedsAWritableRedis(t *testing.T) {
 		t.Fatalf("writable again: %v", err)
 	}
 }
+
+// TestBatchAfterRedisForgotItsScripts: a Redis that restarted or failed over knows none of the
+// scripts; a batch then sends the ones it refused whole, and each call counts once.
+func TestBatchAfterRedisForgotItsScripts(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	r := state.Rule{Name: "n", Key: "n", Limit: state.Limit{Count: 2, Window: time.Hour}}
+	for i := range 3 {
+		if err := admin.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		take := &state.TakeCall{Rules: []state.Rule{r}}
+		remember := &state.RememberCall{ID: "v", Verification: state.Verification{Number: "14155550100"}, TTL: time.Hour}
+		if err := s.Batch(ctx, take, remember); err != nil {
+			t.Fatalf("batch %d: %v", i+1, err)
+		}
+		if take.Decision.Allowed != (i < 2) {
+			t.Fatalf("take %d of a limit of 2: %+v", i+1, take.Decision)
+		}
+	}
+}
+
+// TestBatchToAnUnreachableRedisFailsEveryCall: go-redis leaves commands of a pipeline that could
+// not be sent without an error of their own; a batch must not read them as done, or a record it
+// failed to keep would not be kept in memory instead.
+func TestBatchToAnUnreachableRedisFailsEveryCall(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, redisstore.Options{})
+	srv.Stop()
+	r := state.Rule{Name: "n", Key: "n", Limit: state.Limit{Count: 2, Window: time.Hour}}
+	take := &state.TakeCall{Rules: []state.Rule{r}}
+	reserve := &state.ReserveCall{Key: "k", Fingerprint: "f", Lease: time.Minute}
+	remember := &state.RememberCall{ID: "v", Verification: state.Verification{Number: "14155550100"}, TTL: time.Hour}
+	refund := &state.RefundCall{Rules: []state.Rule{r}, Token: "t"}
+	release := &state.ReleaseCall{Key: "k"}
+	recall := &state.RecallCall{ID: "v"}
+	read := &state.ReadFraudCall{Keys: []string{"country:US"}}
+	err := s.Batch(context.Background(), take, reserve, remember, refund, release, recall, read)
+	if !errors.Is(err, state.ErrUnavailable) {
+		t.Fatalf("batch: %v, want unavailable", err)
+	}
+	for i, err := range []error{take.Err, reserve.Err, remember.Err, refund.Err, release.Err, recall.Err, read.Err} {
+		if !errors.Is(err, state.ErrUnavailable) {
+			t.Errorf("call %d: %v, want unavailable", i+1, err)
+		}
+	}
+}

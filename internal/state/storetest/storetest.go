@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("fraud blocks", func(t *testing.T) { testFraudBlocks(t, newStore) })
 	t.Run("fraud blocks under concurrency", func(t *testing.T) { testFraudBlockConcurrency(t, newStore) })
 	t.Run("what may be dropped early counts as the rest", func(t *testing.T) { testEvictable(t, newStore) })
+	t.Run("a batch does what its calls do alone", func(t *testing.T) { testBatch(t, newStore) })
 }
 
 func rule(key string, count int, window time.Duration) state.Rule {

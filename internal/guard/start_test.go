@@ -1,0 +1,108 @@
+package guard_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/guard"
+	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/phone"
+	"github.com/verify-proxy/verify-proxy/internal/state"
+	"github.com/verify-proxy/verify-proxy/internal/state/memstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore"
+	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
+	"github.com/verify-proxy/verify-proxy/internal/verify"
+)
+
+// stores are the stores a guard runs on: memory, and one real Redis.
+func stores(t *testing.T) map[string]func(t *testing.T) state.Store {
+	return map[string]func(t *testing.T) state.Store{
+		"memory": func(*testing.T) state.Store { return memstore.New(nil) },
+		"redis": func(t *testing.T) state.Store {
+			s, err := redisstore.New(redistest.Start(t).URL(), redisstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		},
+	}
+}
+
+func newGuard(t *testing.T, store state.Store, limits guard.Limits) *guard.Guard {
+	t.Helper()
+	logger, _ := logtest.New()
+	g, err := guard.New(guard.Options{Store: store, Logger: logger, IdempotencyTTL: time.Hour, VerificationTTL: time.Minute,
+		Limits: limits, Fraud: guard.FraudOptions{TrustVerifiedFor: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// isRule says whether err is a rate limit of the rule labelled label.
+func isRule(err error, label string) bool {
+	ge, ok := guard.AsError(err)
+	return ok && ge.Kind == guard.KindRateLimited && ge.Rule == label
+}
+
+func number(t *testing.T, e164 string) phone.Number {
+	t.Helper()
+	n, err := (&phone.Parser{}).Parse(e164)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAStartSpendsNothingOfOthersUntilItsOwnLimitsPass: a client over its per-IP limit, and a start
+// whose Idempotency-Key is another request's, spend nothing of the number's or anyone's limits,
+// even for the moment before they are refused; and a number verified here is not counted by its
+// prefix while its own start is in flight.
+func TestAStartSpendsNothingOfOthersUntilItsOwnLimitsPass(t *testing.T) {
+	t.Parallel()
+	for name, newStore := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			hour := state.Limit{Count: 1, Window: time.Hour}
+			g := newGuard(t, newStore(t), guard.Limits{IP: hour, Number: hour, Prefix: hour})
+			ctx := context.Background()
+			start := func(ip string, r guard.StartRequest) (*guard.Start, error) {
+				r.Read = true
+				return g.Begin(verify.OpStart, ip).Start(ctx, r)
+			}
+			victim, other := number(t, "14155550100"), number(t, "442071838750")
+			trusted, neighbour := number(t, "4915112345601"), number(t, "4915112345602")
+
+			if err := g.AllowClient(ctx, verify.OpStart, "203.0.113.9"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := start("203.0.113.9", guard.StartRequest{Number: victim}); !isRule(err, "ip") {
+				t.Fatalf("a client over its limit: %v", err)
+			}
+			first, err := start("203.0.113.1", guard.StartRequest{Key: "k", Request: "a", Number: other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first.Finish(ctx, guard.StartOutcome{RequestID: "r1", Response: state.Response{Status: 200, Body: []byte("{}")}, Keep: true})
+			if _, err := start("203.0.113.2", guard.StartRequest{Key: "k", Request: "b", Number: victim}); err == nil {
+				t.Fatal("a key used for another request was let start")
+			}
+			if _, err := start("203.0.113.5", guard.StartRequest{Number: victim}); err != nil {
+				t.Fatalf("the victim, after a client over its limit and a reused key asked for its number: %v", err)
+			}
+
+			// A number verified here is not counted by its prefix, not even while its start is in flight.
+			g.Verified(ctx, state.Verification{Number: trusted.E164, Country: "DE"})
+			again, err := start("203.0.113.3", guard.StartRequest{Number: trusted})
+			if err != nil {
+				t.Fatalf("a trusted number: %v", err)
+			}
+			if _, err := start("203.0.113.4", guard.StartRequest{Number: neighbour}); err != nil {
+				t.Fatalf("its neighbour, while the trusted start is in flight: %v", err)
+			}
+			again.Finish(ctx, guard.StartOutcome{RequestID: "r2"})
+		})
+	}
+}
