@@ -14,48 +14,65 @@ import (
 // never come here: they are not sent anywhere, so nothing needs guarding but the per-IP limit.
 //
 // Its reads and its takes go in one batch, each limit in a take of its own, made in order and not
-// at all once one before it refused (state.Batcher): a start refused by one limit spends at most
-// the limits before it, given back at once. The per-prefix take is exempt for a trusted number in
-// the store itself. Whether the fraud guard puts the prefix on probation is known only from what
-// the batch reads; so the probation is taken last, beside the others, and given back with the
-// start's settling when it turns out not to apply. It is one start a day per prefix, and it does
-// not apply to another start of the same prefix either, so nobody is refused for it meanwhile.
+// at all once one before it refused (state.Batcher). The store itself exempts a trusted number
+// from the per-prefix limit and the fraud guard, stops a start to a paused prefix before any take,
+// and takes the probation only from a start the fraud guard holds on probation. So a flood of starts
+// the fraud guard refuses spends nothing, and one refused by a limit spends at most the limits
+// before it, given back at once; what the fraud guard decides from the counts it read (a prefix or
+// a country to pause) is decided once the batch has answered.
 type admission struct {
 	g     *Guard
 	num   phone.Number
 	trust *state.RecallCall    // nil when verified numbers are not remembered
 	fraud *state.ReadFraudCall // nil when the fraud guard is off
-	// The takes, in the order a refusal names them: per number, per prefix (not for a trusted
-	// number), per country and global, the probation (only when judge says it applies).
+	// paused stops the takes of a start to a paused prefix (enforcing only: in shadow mode it
+	// would stop them for a refusal that is not made).
+	paused *state.PausedCall
+	// The takes, in their order: when enforcing, the probation first, so that a start it refuses
+	// spends nothing; then per number, per prefix, per country and global; in shadow mode the
+	// probation last, since its refusal is not one and must not stop the limits.
+	takes                           []*state.TakeCall
 	number, prefix, rest, probation *state.TakeCall
 }
 
 func (g *Guard) prepareAdmission(num phone.Number) *admission {
 	a := &admission{g: g, num: num}
+	trust := ""
 	if g.trusts() {
-		a.trust = &state.RecallCall{ID: trustKey(num.E164)}
+		trust = trustKey(num.E164)
+		a.trust = &state.RecallCall{ID: trust}
 	}
+	prefix, country := PrefixOf(num.E164), CountryOf(num)
 	if g.fraud.on() {
-		a.fraud = &state.ReadFraudCall{Keys: fraudKeys(num.E164, CountryOf(num))}
-		a.probation = &state.TakeCall{Rules: []state.Rule{probationRule(num.E164)}}
+		a.fraud = &state.ReadFraudCall{Keys: fraudKeys(num.E164, country)}
+		a.probation = &state.TakeCall{Rules: []state.Rule{probationRule(num.E164)}, Unless: trust,
+			Probation: &state.Probation{Country: fraudKeyCountry + country, Prefix: fraudKeyPrefix + prefix,
+				ConvertedSince: g.now().Add(-recentConversion)}}
+		if g.fraud.Mode == FraudEnforce {
+			a.paused = &state.PausedCall{Key: fraudKeyPrefix + prefix, Unless: trust}
+		}
 	}
 	if !g.limits.Number.Off() {
 		a.number = &state.TakeCall{Rules: []state.Rule{{Name: "per phone number", Label: "number", Key: "number:" + hashed(num.E164), Limit: g.limits.Number}}}
 	}
 	if !g.limits.Prefix.Off() {
-		// A number verified here recently is not counted: its trust mark exempts it.
-		a.prefix = &state.TakeCall{Rules: []state.Rule{{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(PrefixOf(num.E164)), Limit: g.limits.Prefix}},
-			Unless: trustKey(num.E164)}
+		a.prefix = &state.TakeCall{Rules: []state.Rule{{Name: "per number prefix", Label: "prefix", Key: "prefix:" + hashed(prefix), Limit: g.limits.Prefix}},
+			Unless: trust}
 	}
 	var rest []state.Rule
 	if !g.limits.Country.Off() {
-		rest = append(rest, state.Rule{Name: "per country", Label: "country", Key: "country:" + CountryOf(num), Limit: g.limits.Country})
+		rest = append(rest, state.Rule{Name: "per country", Label: "country", Key: "country:" + country, Limit: g.limits.Country})
 	}
 	if !g.limits.Global.Off() {
 		rest = append(rest, state.Rule{Name: "global", Label: "global", Key: "global", Limit: g.limits.Global})
 	}
 	if len(rest) > 0 {
 		a.rest = &state.TakeCall{Rules: rest}
+	}
+	if g.fraud.Mode == FraudEnforce {
+		a.takes = []*state.TakeCall{a.probation, a.number, a.prefix, a.rest}
+	} else {
+		a.takes = []*state.TakeCall{a.number, a.prefix, a.rest, a.probation}
 	}
 	return a
 }
@@ -65,12 +82,11 @@ func (a *admission) calls() []state.Call {
 	if a == nil {
 		return nil
 	}
-	return []state.Call{a.trust, a.fraud, a.number, a.prefix, a.rest, a.probation}
-}
-
-// takes are the admission's takes in the order a refusal names them.
-func (a *admission) takes() []*state.TakeCall {
-	return []*state.TakeCall{a.number, a.prefix, a.rest, a.probation}
+	calls := []state.Call{a.trust, a.fraud, a.paused}
+	for _, tc := range a.takes {
+		calls = append(calls, tc)
+	}
+	return calls
 }
 
 // failed is the first failure of the store among the admission's calls.
@@ -79,6 +95,10 @@ func (a *admission) failed() error {
 		var err error
 		switch c := c.(type) {
 		case *state.TakeCall:
+			if c != nil {
+				err = c.Err
+			}
+		case *state.PausedCall:
 			if c != nil {
 				err = c.Err
 			}
@@ -103,7 +123,7 @@ func (a *admission) undo(later *settleLater) {
 	if a == nil {
 		return
 	}
-	for _, tc := range a.takes() {
+	for _, tc := range a.takes {
 		later.giveBack(tc)
 	}
 }
@@ -116,23 +136,36 @@ func (a *admission) decide(ctx context.Context, later *settleLater) (*Hold, erro
 		return a.decideWithout(ctx, err, later)
 	}
 	g.outage.ok(ctx)
-	trusted := (a.trust != nil && a.trust.Found) || (a.prefix != nil && a.prefix.Known)
-	probation := false
+	trusted := (a.trust != nil && a.trust.Found) || (a.prefix != nil && a.prefix.Exempt)
 	if a.fraud != nil && !trusted {
-		var err error
-		if probation, err = g.judge(ctx, a.num, a.fraud.Records); err != nil {
+		onProbation, err := g.judge(ctx, a.num, a.fraud.Records)
+		if err != nil {
 			a.undo(later)
 			return nil, err
 		}
+		if onProbation && a.probation.Exempt {
+			// This start blocked the country: it is the first on probation, which the batch,
+			// made before, could not know. One more round trip, once per block.
+			a.probation.Exempt = false
+			a.probation.Decision, a.probation.Err = g.store.Take(ctx, a.probation.Rules)
+			if a.probation.Err != nil {
+				a.undo(later)
+				return a.decideWithout(ctx, a.probation.Err, later)
+			}
+		}
 	}
-	applies := map[*state.TakeCall]bool{a.number: true, a.prefix: !trusted, a.rest: true, a.probation: probation}
+	if a.paused != nil && a.paused.Paused {
+		// The pause the batch found has ended since it read the counts: refused all the same, as
+		// its takes were not made.
+		return nil, g.fraudRefusal(ctx, RuleFraudPrefix)
+	}
 	hold := &Hold{g: g}
 	var refusal error
-	for _, tc := range a.takes() {
-		if tc == nil || tc.Skipped || tc.Known {
-			continue // nothing taken: a take before it refused, or the number is exempt
+	for _, tc := range a.takes {
+		if tc == nil || tc.Skipped || tc.Exempt {
+			continue // nothing taken: a take before it refused, or the start is exempt
 		}
-		if !applies[tc] || refusal != nil {
+		if refusal != nil {
 			later.giveBack(tc)
 			continue
 		}

@@ -39,7 +39,7 @@ func (c *Call) Finish(ctx context.Context) error {
 		return nil
 	}
 	ip := c.ipCall()
-	ip.Decision, ip.Err = c.g.store.Take(ctx, ip.Rules)
+	c.g.batch(ctx, ip) // the script every first batch runs, which Redis knows already
 	_, err := c.g.decided(ctx, c.op, ip)
 	return err
 }
@@ -74,6 +74,8 @@ func (g *Guard) batch(ctx context.Context, calls ...state.Call) {
 func isNilCall(c state.Call) bool {
 	switch c := c.(type) {
 	case *state.TakeCall:
+		return c == nil
+	case *state.PausedCall:
 		return c == nil
 	case *state.ReserveCall:
 		return c == nil

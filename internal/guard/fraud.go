@@ -155,11 +155,12 @@ func (g *Guard) trusts() bool { return g.fraud.on() || !g.limits.Prefix.Off() }
 
 // judge decides a start to num by what the fraud guard has learnt (recs: its prefix's and its
 // country's records): a blocked prefix is refused; a prefix or country converting too little is
-// blocked; in a country under suspicion (blocked, or blocked within the last day) only prefixes
-// that converted recently pass freely, and the others one start a day: judge then answers that the
-// probation rule applies, for the admission to take with the limits, so that it is spent only by
-// a start that happens. A country blocked by this very start puts the next ones on probation.
-func (g *Guard) judge(ctx context.Context, num phone.Number, recs []state.FraudRecord) (bool, error) {
+// blocked. In a country under suspicion (blocked, or blocked within the last day) only prefixes that
+// converted recently pass freely, and the others one start a day: that probation is a limit the
+// store applies with the others (state.Probation), so that it is spent only by a start that
+// happens. judge answers whether this very start blocked the country, which the store could not
+// know: its probation is then taken on its own.
+func (g *Guard) judge(ctx context.Context, num phone.Number, recs []state.FraudRecord) (onProbation bool, err error) {
 	f := g.fraud
 	keys := fraudKeys(num.E164, CountryOf(num))
 	now := g.now()
@@ -175,13 +176,14 @@ func (g *Guard) judge(ctx context.Context, num phone.Number, recs []state.FraudR
 	}
 	// A country stays under suspicion for a day after a block began: pumping resumes the moment a
 	// block ends, and measuring it again would pay for another hundred codes each time.
-	suspect := c.Block != nil || c.Repeats > 0
 	if settled, verified := f.conversion(c, now); c.Block == nil && f.tooLow(settled, verified, f.MinStartsCountry, c.Repeats) {
 		g.block(ctx, state.Block{Key: keys[1], Scope: ScopeCountry, Value: CountryOf(num), Since: now,
 			Settled: settled, Verified: verified, Conversion: ratio(verified, settled)})
-		suspect = true
+		// Blocked within the day already, the country was under suspicion when the batch asked.
+		firstSuspicion := c.Repeats == 0
+		return firstSuspicion && (p.LastConverted.IsZero() || now.Sub(p.LastConverted) >= recentConversion), nil
 	}
-	return suspect && (p.LastConverted.IsZero() || now.Sub(p.LastConverted) >= recentConversion), nil
+	return false, nil
 }
 
 // conversion counts rec's settled starts within the window, and how many of them were verified. A

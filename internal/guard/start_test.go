@@ -106,3 +106,70 @@ func TestAStartSpendsNothingOfOthersUntilItsOwnLimitsPass(t *testing.T) {
 		})
 	}
 }
+
+// takes is a store that counts the calls taken under each rule's label.
+type takes struct {
+	state.Store
+	labels map[string]int
+}
+
+func (s *takes) Take(ctx context.Context, rules []state.Rule) (state.Decision, error) {
+	d, err := s.Store.Take(ctx, rules)
+	if err == nil && d.Allowed {
+		for _, r := range rules {
+			s.labels[r.Label]++
+		}
+	}
+	return d, err
+}
+
+func (s *takes) Batch(ctx context.Context, calls ...state.Call) error {
+	return state.BatchEach(ctx, s, calls...)
+}
+
+// TestAStartTheFraudGuardRefusesSpendsNothing: a flood of starts to a paused prefix, or to a prefix
+// whose probation is spent, is refused before any limit counts it, so it cannot use up the
+// country's or the global budget of real users; and a number verified here is not put on probation.
+func TestAStartTheFraudGuardRefusesSpendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &takes{Store: memstore.New(nil), labels: map[string]int{}}
+	logger, _ := logtest.New()
+	hour := state.Limit{Count: 1000, Window: time.Hour}
+	g, err := guard.New(guard.Options{Store: store, Logger: logger, IdempotencyTTL: time.Hour, VerificationTTL: time.Minute,
+		Limits: guard.Limits{Number: hour, Country: hour, Global: hour, Prefix: hour},
+		Fraud: guard.FraudOptions{Mode: guard.FraudEnforce, Window: time.Hour, SettleAfter: 5 * time.Minute, MinStartsPrefix: 1000,
+			MinStartsCountry: 1000, MinConversion: 0.2, BlockFor: time.Hour, TrustVerifiedFor: 720 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, key := range []string{"prefix:3361234", "country:FR"} {
+		if _, _, err := store.Block(ctx, state.Block{Key: key, Since: now}, time.Hour, 24*time.Hour, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trusted := number(t, "33655555501")
+	g.Verified(ctx, state.Verification{Number: trusted.E164, Country: "FR"})
+	if _, err := g.Admit(ctx, number(t, "33644444401")); err != nil { // the prefix's probation start
+		t.Fatal(err)
+	}
+	clear(store.labels)
+
+	for _, n := range []string{"33612345601", "33612345602", "33644444402", "33644444403"} {
+		if _, err := g.Admit(ctx, number(t, n)); err == nil {
+			t.Fatalf("%s: let start", n)
+		}
+	}
+	if len(store.labels) != 0 {
+		t.Fatalf("refused starts counted under %v", store.labels)
+	}
+	for range 2 {
+		if _, err := g.Admit(ctx, trusted); err != nil {
+			t.Fatalf("a number verified here, in a country under suspicion: %v", err)
+		}
+	}
+	if store.labels[guard.RuleFraudCountry] != 0 {
+		t.Fatalf("a trusted number spent its prefix's probation: %v", store.labels)
+	}
+}

@@ -10,8 +10,8 @@ import (
 // are on. Each call's answer and error are set in it when Batch returns, which is the first error
 // of any call. A call that failed did nothing, as if it had been made alone.
 //
-// The calls that spend (TakeCall, ReserveCall, and a RecallCall's Take) are made in the batch's
-// order, and once one of them is refused (a full rule, a key already reserved), those after it are
+// The calls that spend (TakeCall, ReserveCall, PausedCall, and a RecallCall's Take) are made in the
+// batch's order, and once one of them is refused (a full rule, a key already reserved), those after it are
 // not made: they are Skipped; once one fails, they fail with it. So a call refused by its client's limit spends nothing
 // of anyone else's, and a start spends its number's budget only once its key is its own. The other
 // calls are independent of everything in the batch.
@@ -27,12 +27,33 @@ type Call interface{ batched() }
 type TakeCall struct {
 	Rules []Rule
 	// Unless, when set, names a remembered verification (RememberVerification's id) that exempts
-	// the call: when it is remembered, nothing is taken and Known is set.
-	Unless   string
-	Decision Decision
-	Known    bool // Unless is remembered: nothing was taken
-	Skipped  bool // a spending call before it in the batch was refused: nothing was taken
-	Err      error
+	// the call: when it is remembered, nothing is taken.
+	Unless string
+	// Probation, when set, makes the take apply only to a start the fraud guard holds on
+	// probation; any other is exempt.
+	Probation *Probation
+	Decision  Decision
+	Exempt    bool // Unless or Probation exempted it: nothing was taken
+	Skipped   bool // a spending call before it in the batch was refused: nothing was taken
+	Err       error
+}
+
+// Probation is a start to a destination under suspicion: its Country (a fraud key) has a running
+// block, or had one within the memory of its repeats, and its Prefix (a fraud key) has not converted
+// since ConvertedSince.
+type Probation struct {
+	Country, Prefix string
+	ConvertedSince  time.Time
+}
+
+// PausedCall stops the spending calls after it when the fraud key Key has a running block, unless
+// a remembered verification (Unless, RememberVerification's id) exempts the call: a start to a
+// paused destination spends nothing.
+type PausedCall struct {
+	Key, Unless string
+	Paused      bool // the block runs, and nothing exempted the call: the calls after it were skipped
+	Skipped     bool // a spending call before it was refused
+	Err         error
 }
 
 // RefundCall is Limiter.Refund.
@@ -110,6 +131,7 @@ type EndBlocksCall struct {
 }
 
 func (*TakeCall) batched()      {}
+func (*PausedCall) batched()    {}
 func (*RefundCall) batched()    {}
 func (*ReserveCall) batched()   {}
 func (*CompleteCall) batched()  {}
@@ -148,14 +170,19 @@ func BatchEach(ctx context.Context, store Store, calls ...Call) error {
 				err = c.Err
 				break
 			}
-			if c.Unless != "" {
-				if _, c.Known, c.Err = store.RecallVerification(ctx, c.Unless); c.Err != nil || c.Known {
-					failed, err = c.Err, c.Err
-					break
-				}
+			if c.Exempt, c.Err = exempt(ctx, store, c); c.Err != nil || c.Exempt {
+				failed, err = c.Err, c.Err
+				break
 			}
 			c.Decision, c.Err = store.Take(ctx, c.Rules)
 			failed, stopped, err = c.Err, c.Err == nil && !c.Decision.Allowed, c.Err
+		case *PausedCall:
+			if !spends(&c.Skipped, &c.Err) {
+				err = c.Err
+				break
+			}
+			c.Paused, c.Err = paused(ctx, store, c)
+			failed, stopped, err = c.Err, c.Paused, c.Err
 		case *RefundCall:
 			c.Err = store.Refund(ctx, c.Rules, c.Token)
 			err = c.Err
@@ -207,4 +234,38 @@ func BatchEach(ctx context.Context, store Store, calls ...Call) error {
 		}
 	}
 	return first
+}
+
+// exempt says whether c's Unless or Probation exempts it, asking store.
+func exempt(ctx context.Context, store Store, c *TakeCall) (bool, error) {
+	if c.Unless != "" {
+		if _, found, err := store.RecallVerification(ctx, c.Unless); err != nil || found {
+			return found, err
+		}
+	}
+	if c.Probation == nil {
+		return false, nil
+	}
+	recs, err := store.ReadFraud(ctx, []string{c.Probation.Country, c.Probation.Prefix})
+	if err != nil {
+		return false, err
+	}
+	country, prefix := recs[0], recs[1]
+	suspect := country.Block != nil || country.Repeats > 0
+	converted := !prefix.LastConverted.IsZero() && !prefix.LastConverted.Before(c.Probation.ConvertedSince)
+	return !suspect || converted, nil
+}
+
+// paused says whether c's key has a running block that does not exempt it, asking store.
+func paused(ctx context.Context, store Store, c *PausedCall) (bool, error) {
+	if c.Unless != "" {
+		if _, found, err := store.RecallVerification(ctx, c.Unless); err != nil || found {
+			return false, err
+		}
+	}
+	recs, err := store.ReadFraud(ctx, []string{c.Key})
+	if err != nil {
+		return false, err
+	}
+	return recs[0].Block != nil, nil
 }

@@ -206,6 +206,8 @@ func setErr(c state.Call, err error) {
 	switch c := c.(type) {
 	case *state.TakeCall:
 		c.Err = err
+	case *state.PausedCall:
+		c.Err = err
 	case *state.RefundCall:
 		c.Err = err
 	case *state.ReserveCall:

@@ -16,12 +16,16 @@ import (
 // refused those after it are not made (state.Batcher). ARGV[1] is now in ms, or 0 for Redis's
 // clock; ARGV[2] the calls, JSON, each naming its keys by their index in KEYS:
 //
-//	{"t":"take","k":[keys],"c":[counts],"w":[windows in ms],"m":member,"u":unless key or 0}
+//	{"t":"take","k":[keys],"c":[counts],"w":[windows in ms],"m":member,"u":unless key or 0,
+//	 "pb":0 or, for a probation, the country's block key,"ps":its strikes key,"pc":the prefix's
+//	 stats key,"pt":converted since, in ms}
+//	{"t":"paused","k":block key,"u":unless key or 0}
 //	{"t":"reserve","k":key,"v":record,"l":lease in ms}
 //	{"t":"recall","k":record key,"p":limit key prefix or "","c":count,"w":window in ms,"m":member}
 //
 // It answers one entry per call. A take: {0 admitted | 1 refused | 2 skipped | 3 exempt (its
-// unless key exists), the 1-based index of the full rule, ms until it has room}. A reserve: {0
+// unless key exists, or its probation does not hold), the 1-based index of the full rule, ms until
+// it has room}. A paused: {0 not paused | 1 paused | 2 skipped | 3 exempt}. A reserve: {0
 // reserved | 1 the key has a record | 2 skipped, that record}. A recall: {0 taken | 1 refused | 2
 // nothing taken, the record or "", ms until room}: it reads the record whatever happened before,
 // and takes one call under the window the record names ("w") only if nothing was refused before.
@@ -47,11 +51,19 @@ local function take(keys, counts, windows, member)
   end
   return 0, 0, 0
 end
+local function exempt(c)
+  if c.u > 0 and redis.call('EXISTS', KEYS[c.u]) == 1 then return true end
+  if c.pb == 0 then return false end
+  local strikes = tonumber(redis.call('GET', KEYS[c.ps]) or '0') or 0
+  if redis.call('EXISTS', KEYS[c.pb]) == 0 and strikes <= 0 then return true end
+  local converted = tonumber(redis.call('HGET', KEYS[c.pc], 'c') or '0') or 0
+  return converted > 0 and converted >= c.pt
+end
 for n, c in ipairs(calls) do
   if c.t == 'take' then
     if stopped then
       out[n] = {2, 0, 0}
-    elseif c.u > 0 and redis.call('EXISTS', KEYS[c.u]) == 1 then
+    elseif exempt(c) then
       out[n] = {3, 0, 0}
     else
       local keys = {}
@@ -59,6 +71,17 @@ for n, c in ipairs(calls) do
       local s, r, w = take(keys, c.c, c.w, c.m)
       out[n] = {s, r, w}
       stopped = s ~= 0
+    end
+  elseif c.t == 'paused' then
+    if stopped then
+      out[n] = {2, 0}
+    elseif c.u > 0 and redis.call('EXISTS', KEYS[c.u]) == 1 then
+      out[n] = {3, 0}
+    elseif redis.call('EXISTS', KEYS[c.k]) == 1 then
+      out[n] = {1, 0}
+      stopped = true
+    else
+      out[n] = {0, 0}
     end
   elseif c.t == 'reserve' then
     if stopped then
@@ -116,6 +139,11 @@ type gateCall struct {
 	V string  `json:"v,omitempty"`
 	L int64   `json:"l,omitempty"`
 	P *string `json:"p,omitempty"`
+	// A probation's keys (take), 0 for none, and since when a conversion exempts it.
+	PB int   `json:"pb"`
+	PS int   `json:"ps"`
+	PC int   `json:"pc"`
+	PT int64 `json:"pt"`
 }
 
 // add takes c into the gate when it is a spending call, and says so.
@@ -138,7 +166,17 @@ func (g *gate) add(c state.Call) bool {
 		if c.Unless != "" {
 			w.U = g.key(verificationKey(c.Unless))
 		}
+		if p := c.Probation; p != nil {
+			w.PB, w.PS, w.PC = g.key(fraudBlockKey(p.Country)), g.key(fraudStrikesKey(p.Country)), g.key(fraudStatsKey(p.Prefix))
+			w.PT = p.ConvertedSince.UnixMilli()
+		}
 		g.push(c, w, w.M)
+	case *state.PausedCall:
+		w := gateCall{T: "paused", K: g.key(fraudBlockKey(c.Key))}
+		if c.Unless != "" {
+			w.U = g.key(verificationKey(c.Unless))
+		}
+		g.push(c, w, "")
 	case *state.ReserveCall:
 		owner := rand.Text()
 		b, err := json.Marshal(state.Record{Fingerprint: c.Fingerprint, Owner: owner})
@@ -223,7 +261,14 @@ func (g *gate) decode(cmd *redis.Cmd) error {
 			case 2:
 				c.Skipped = true
 			case 3:
-				c.Known = true
+				c.Exempt = true
+			}
+		case *state.PausedCall:
+			switch status {
+			case 1:
+				c.Paused = true
+			case 2:
+				c.Skipped = true
 			}
 		case *state.ReserveCall:
 			old, _ := a[1].(string)

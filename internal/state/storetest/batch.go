@@ -48,7 +48,7 @@ func testBatch(t *testing.T, newStore NewStore) {
 	if err := store.Batch(ctx, take, reserve, recall, recallOld, recallNone, remember, read, note, end); err != nil {
 		t.Fatalf("batch: %v", err)
 	}
-	if !take.Decision.Allowed || take.Decision.Token == "" || take.Skipped || take.Known {
+	if !take.Decision.Allowed || take.Decision.Token == "" || take.Skipped || take.Exempt {
 		t.Errorf("take: %+v", take)
 	}
 	if !reserve.Reserved || reserve.Skipped {
@@ -111,8 +111,51 @@ func testBatch(t *testing.T, newStore NewStore) {
 	if err := store.Batch(ctx, exempt, notExempt); err != nil {
 		t.Fatal(err)
 	}
-	if !exempt.Known || exempt.Decision.Allowed || notExempt.Known || !notExempt.Decision.Allowed {
+	if !exempt.Exempt || exempt.Decision.Allowed || notExempt.Exempt || !notExempt.Decision.Allowed {
 		t.Errorf("exempt: %+v; not: %+v", exempt, notExempt)
+	}
+
+	// A start to a paused destination spends nothing after the pause; a remembered verification
+	// exempts it.
+	if _, _, err := store.Block(ctx, state.Block{Key: "prefix:3361234", Scope: "prefix", Value: "+3361234", Since: start},
+		time.Hour, 24*time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	pausedCall := &state.PausedCall{Key: "prefix:3361234", Unless: "none"}
+	afterPause := &state.TakeCall{Rules: []state.Rule{rule("after pause", 1, time.Hour)}}
+	openCall := &state.PausedCall{Key: "prefix:3369999"}
+	trustedCall := &state.PausedCall{Key: "prefix:3361234", Unless: "v1"}
+	if err := store.Batch(ctx, openCall, trustedCall, pausedCall, afterPause); err != nil {
+		t.Fatal(err)
+	}
+	if openCall.Paused || trustedCall.Paused || !pausedCall.Paused || !afterPause.Skipped {
+		t.Errorf("paused: open %+v, trusted %+v, paused %+v, after it %+v", openCall, trustedCall, pausedCall, afterPause)
+	}
+
+	// A probation holds while the country is under suspicion and the prefix has not converted.
+	if _, _, err := store.Block(ctx, state.Block{Key: "country:FR", Scope: "country", Value: "FR", Since: start},
+		time.Hour, 24*time.Hour, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.NoteFraud(ctx, []string{"prefix:3365555"}, state.FraudNote{Kind: state.FraudVerified, StartedAt: start,
+		At: start, Retain: time.Hour, RetainConverted: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	probation := func(country, prefix string) *state.TakeCall {
+		return &state.TakeCall{Rules: []state.Rule{rule("probation:"+prefix, 1, 24*time.Hour)},
+			Probation: &state.Probation{Country: country, Prefix: prefix, ConvertedSince: start.Add(-time.Hour)}}
+	}
+	suspect, converted, calm := probation("country:FR", "prefix:3364444"), probation("country:FR", "prefix:3365555"),
+		probation("country:DE", "prefix:4915111")
+	if err := store.Batch(ctx, suspect, converted, calm); err != nil {
+		t.Fatal(err)
+	}
+	if suspect.Exempt || !suspect.Decision.Allowed || !converted.Exempt || !calm.Exempt {
+		t.Errorf("probation: suspect %+v, converted %+v, calm %+v", suspect, converted, calm)
+	}
+	secondStart := probation("country:FR", "prefix:3364444")
+	if err := store.Batch(ctx, secondStart); err != nil || secondStart.Exempt || secondStart.Decision.Allowed {
+		t.Errorf("a second start on probation the same day: %+v %v", secondStart, err)
 	}
 
 	// Each call did what it does alone.
