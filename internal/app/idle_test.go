@@ -1,28 +1,14 @@
 package app_test
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"testing"
 	"time"
-)
 
-// serverClosed waits, within a generous deadline, for the server to close c; it fails when c is
-// still open then, or the server sent something instead.
-func serverClosed(c net.Conn) error {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, err := c.Read(make([]byte, 1))
-	var timeout net.Error
-	switch {
-	case n > 0:
-		return errors.New("the server sent something")
-	case errors.As(err, &timeout) && timeout.Timeout():
-		return errors.New("still open")
-	}
-	return nil // EOF, or a reset
-}
+	"github.com/verify-proxy/verify-proxy/internal/app"
+)
 
 // TestIdleConnectionsPastMaxIdleConnectionsAreClosed: with slots to spare under MAX_CONNECTIONS,
 // no more than MAX_IDLE_CONNECTIONS keep-alive connections are kept idle; those idle longest are
@@ -37,7 +23,7 @@ func TestIdleConnectionsPastMaxIdleConnectionsAreClosed(t *testing.T) {
 	}
 	kept := clients - mostIdle
 	for i, c := range conns[:kept] {
-		if err := serverClosed(c); err != nil {
+		if err := app.ClosedByServer(c); err != nil {
 			t.Fatalf("connection %d, among the idle longest, was kept: %v", i, err)
 		}
 	}
