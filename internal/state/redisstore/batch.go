@@ -33,15 +33,14 @@ func (s *Store) Batch(ctx context.Context, calls ...state.Call) error {
 		steps = append(steps, st)
 	}
 	if len(gate.calls) > 0 {
-		st, err := gate.step()
-		if err != nil {
-			st = failedStep(nil, err)
-			for _, c := range gate.calls {
-				setErr(c, err)
-			}
-		}
-		steps = append(steps, st)
+		steps = append(steps, gate.step())
 	}
+	return s.send(ctx, steps)
+}
+
+// send runs steps in one pipeline, and again whole those whose script Redis did not know, then
+// reads their answers; it answers the first failure.
+func (s *Store) send(ctx context.Context, steps []*step) error {
 	pending := steps
 	for _, eval := range []bool{false, true} {
 		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {

@@ -150,27 +150,7 @@ type gateCall struct {
 func (g *gate) add(c state.Call) bool {
 	switch c := c.(type) {
 	case *state.TakeCall:
-		if len(c.Rules) == 0 {
-			c.Decision = state.Decision{Allowed: true}
-			return true
-		}
-		w := gateCall{T: "take", M: rand.Text()}
-		keys := make([]int, len(c.Rules))
-		counts := make([]int, len(c.Rules))
-		windows := make([]int64, len(c.Rules))
-		for i, r := range c.Rules {
-			keys[i] = g.key(limitKey(r.Key))
-			counts[i], windows[i] = r.Limit.Count, r.Limit.Window.Milliseconds()
-		}
-		w.K, w.C, w.W = keys, counts, windows
-		if c.Unless != "" {
-			w.U = g.key(verificationKey(c.Unless))
-		}
-		if p := c.Probation; p != nil {
-			w.PB, w.PS, w.PC = g.key(fraudBlockKey(p.Country)), g.key(fraudStrikesKey(p.Country)), g.key(fraudStatsKey(p.Prefix))
-			w.PT = p.ConvertedSince.UnixMilli()
-		}
-		g.push(c, w, w.M)
+		g.take(c, rand.Text())
 	case *state.PausedCall:
 		w := gateCall{T: "paused", K: g.key(fraudBlockKey(c.Key))}
 		if c.Unless != "" {
@@ -178,13 +158,7 @@ func (g *gate) add(c state.Call) bool {
 		}
 		g.push(c, w, "")
 	case *state.ReserveCall:
-		owner := rand.Text()
-		b, err := json.Marshal(state.Record{Fingerprint: c.Fingerprint, Owner: owner})
-		if err != nil {
-			c.Err = fmt.Errorf("encode idempotency record: %w", err)
-			return true
-		}
-		g.push(c, gateCall{T: "reserve", K: g.key(prefix + c.Key), V: string(b), L: c.Lease.Milliseconds()}, owner)
+		g.reserve(c, rand.Text())
 	case *state.RecallCall:
 		if c.Take == nil {
 			return false
@@ -199,6 +173,41 @@ func (g *gate) add(c state.Call) bool {
 	return true
 }
 
+// take adds a take whose admitted call is member: a call's own name, which a resent run finds.
+func (g *gate) take(c *state.TakeCall, member string) {
+	if len(c.Rules) == 0 {
+		c.Decision = state.Decision{Allowed: true}
+		return
+	}
+	w := gateCall{T: "take", M: member}
+	keys := make([]int, len(c.Rules))
+	counts := make([]int, len(c.Rules))
+	windows := make([]int64, len(c.Rules))
+	for i, r := range c.Rules {
+		keys[i] = g.key(limitKey(r.Key))
+		counts[i], windows[i] = r.Limit.Count, r.Limit.Window.Milliseconds()
+	}
+	w.K, w.C, w.W = keys, counts, windows
+	if c.Unless != "" {
+		w.U = g.key(verificationKey(c.Unless))
+	}
+	if p := c.Probation; p != nil {
+		w.PB, w.PS, w.PC = g.key(fraudBlockKey(p.Country)), g.key(fraudStrikesKey(p.Country)), g.key(fraudStatsKey(p.Prefix))
+		w.PT = p.ConvertedSince.UnixMilli()
+	}
+	g.push(c, w, w.M)
+}
+
+// reserve adds a reservation by owner: a call's own name, which a resent run finds.
+func (g *gate) reserve(c *state.ReserveCall, owner string) {
+	b, err := json.Marshal(state.Record{Fingerprint: c.Fingerprint, Owner: owner})
+	if err != nil {
+		c.Err = fmt.Errorf("encode idempotency record: %w", err)
+		return
+	}
+	g.push(c, gateCall{T: "reserve", K: g.key(prefix + c.Key), V: string(b), L: c.Lease.Milliseconds()}, owner)
+}
+
 func (g *gate) key(k string) int {
 	g.keys = append(g.keys, k)
 	return len(g.keys)
@@ -211,16 +220,20 @@ func (g *gate) push(c state.Call, w gateCall, member string) {
 }
 
 // step is the gate as one step of the batch's pipeline.
-func (g *gate) step() (*step, error) {
-	calls, err := json.Marshal(g.wire)
-	if err != nil {
-		return nil, fmt.Errorf("encode a batch: %w", err)
-	}
+func (g *gate) step() *step {
 	st := &step{fail: func(err error) {
 		for _, c := range g.calls {
 			setErr(c, err)
 		}
 	}}
+	calls, err := json.Marshal(g.wire)
+	if err != nil {
+		err = fmt.Errorf("encode a batch: %w", err)
+		st.fail(err)
+		st.queue = func(context.Context, redis.Pipeliner, bool) {}
+		st.finish = func() error { return err }
+		return st
+	}
 	st.queue = func(ctx context.Context, p redis.Pipeliner, eval bool) {
 		st.script = run(ctx, p, gateScript, eval, g.keys, g.now, calls)
 	}
@@ -231,7 +244,15 @@ func (g *gate) step() (*step, error) {
 		}
 		return err
 	}
-	return st, nil
+	return st
+}
+
+// run sends the gate alone: a Take or Reserve made on its own.
+func (g *gate) run(ctx context.Context, s *Store) error {
+	if len(g.calls) == 0 {
+		return nil
+	}
+	return s.send(ctx, []*step{g.step()})
 }
 
 // decode reads gateScript's answer into the calls.

@@ -20,7 +20,6 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,29 +187,7 @@ func wrap(err error) error {
 	return fmt.Errorf("%w: redis: %w", state.ErrUnavailable, err)
 }
 
-// takeScript is the sliding-window limiter. KEYS are the rules' sorted sets of admitted calls
-// (scored by time in ms). ARGV[1] is now in ms, or 0 for Redis's clock; ARGV[2] a member unique to
-// this call; then, per rule, its count and window in ms. It checks every rule before recording in
-// any, so a call refused by one limit costs nothing under the others. It answers {0, 0} when
-// admitted, else {the 1-based index of the full rule, ms until it has room}. go-redis resends a
-// call whose answer was slow or lost, as when a master dies after running it and the replica
-// promoted in its place already has its write: a resent call that finds its member was admitted by
-// its first run must not count itself a second time.
-var takeScript = redis.NewScript(windowLua + `
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then return {0, 0} end
-local now = clock(tonumber(ARGV[1]))
-for i, key in ipairs(KEYS) do
-  local wait = full(key, tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i]), now)
-  if wait then return {i, wait} end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, tonumber(ARGV[2 + 2 * i]))
-end
-return {0, 0}
-`)
-
-// windowLua is the sliding window both takeScript and recallTakeScript count with: clock(ms) is
+// windowLua is the sliding window gateScript counts with: clock(ms) is
 // that time, or Redis's when 0; full(key, count, window, now) answers the ms until the window has
 // room, or nil when it has.
 const windowLua = `
@@ -240,10 +217,7 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 	if len(rules) == 0 {
 		return state.Decision{Allowed: true}, nil
 	}
-	member, err := uniqueMember()
-	if err != nil {
-		return state.Decision{}, err
-	}
+	member := rand.Text() // names this call in every rule's window: two calls in one millisecond both count
 	now := s.nowMS()
 	if !s.cluster {
 		return s.take(ctx, rules, now, member)
@@ -266,37 +240,15 @@ func (s *Store) Take(ctx context.Context, rules []state.Rule) (state.Decision, e
 	return state.Decision{Allowed: true, Token: member}, nil
 }
 
-// take runs takeScript over rules, whose keys share a slot (or a Redis).
+// take runs rules, whose keys share a slot (or a Redis), in gateScript, as the call member. It
+// checks every rule before recording in any, so a call refused by one limit costs nothing under
+// the others.
 func (s *Store) take(ctx context.Context, rules []state.Rule, now int64, member string) (state.Decision, error) {
-	keys, args := takeArgs(rules, now, member)
-	return decodeTake(takeScript.Run(ctx, s.client, keys, args...), member)
-}
-
-// takeArgs are takeScript's keys and arguments.
-func takeArgs(rules []state.Rule, now int64, member string) ([]string, []any) {
-	keys := make([]string, len(rules))
-	args := make([]any, 0, 2+2*len(rules))
-	args = append(args, now, member)
-	for i, r := range rules {
-		keys[i] = limitKey(r.Key)
-		args = append(args, r.Limit.Count, r.Limit.Window.Milliseconds())
-	}
-	return keys, args
-}
-
-// decodeTake reads takeScript's answer.
-func decodeTake(cmd *redis.Cmd, member string) (state.Decision, error) {
-	res, err := cmd.Int64Slice()
-	if err != nil {
-		return state.Decision{}, wrap(err)
-	}
-	if len(res) != 2 {
-		return state.Decision{}, wrap(fmt.Errorf("limiter script answered %v", res))
-	}
-	if res[0] == 0 {
-		return state.Decision{Allowed: true, Token: member}, nil
-	}
-	return state.Decision{Rule: int(res[0]) - 1, RetryAfter: time.Duration(res[1]) * time.Millisecond}, nil
+	tc := &state.TakeCall{Rules: rules}
+	g := &gate{now: now}
+	g.take(tc, member)
+	_ = g.run(ctx, s)
+	return tc.Decision, tc.Err
 }
 
 // Refund implements state.Limiter: the admitted call is its member in every rule's sorted set.
@@ -321,24 +273,6 @@ func (s *Store) nowMS() int64 {
 	return s.now().UnixMilli()
 }
 
-// uniqueMember names one admitted call: two calls in the same millisecond must both count.
-func uniqueMember() (string, error) {
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("draw limiter member: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// reserveScript sets KEYS[1] to ARGV[1] for ARGV[2] ms unless it exists; then it answers the
-// existing value instead (what SET NX GET does on Redis 7, kept to a script for Redis 6).
-var reserveScript = redis.NewScript(`
-local old = redis.call('GET', KEYS[1])
-if old then return old end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
-`)
-
 // Reserve implements state.Idempotency.
 func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time.Duration) (state.Record, bool, error) {
 	// go-redis resends a call that timed out (MaxRetries): when Redis was only slow, it runs both,
@@ -348,30 +282,11 @@ func (s *Store) Reserve(ctx context.Context, key, fingerprint string, lease time
 }
 
 func (s *Store) reserve(ctx context.Context, key string, fresh state.Record, lease time.Duration) (state.Record, bool, error) {
-	b, err := json.Marshal(fresh)
-	if err != nil {
-		return state.Record{}, false, fmt.Errorf("encode idempotency record: %w", err)
-	}
-	return decodeReserve(reserveScript.Run(ctx, s.client, []string{prefix + key}, b, lease.Milliseconds()), fresh.Owner)
-}
-
-// decodeReserve reads reserveScript's answer to a call by owner.
-func decodeReserve(cmd *redis.Cmd, owner string) (state.Record, bool, error) {
-	old, err := cmd.Text()
-	if errors.Is(err, redis.Nil) {
-		return state.Record{}, true, nil
-	}
-	if err != nil {
-		return state.Record{}, false, wrap(err)
-	}
-	var rec state.Record
-	if err := json.Unmarshal([]byte(old), &rec); err != nil {
-		return state.Record{}, false, wrap(fmt.Errorf("idempotency record is not ours: %w", err))
-	}
-	if !rec.Done && rec.Owner == owner {
-		return state.Record{}, true, nil // our own lease, written by the first try of this call
-	}
-	return rec, false, nil
+	rc := &state.ReserveCall{Key: key, Fingerprint: fresh.Fingerprint, Lease: lease}
+	g := &gate{now: s.nowMS()}
+	g.reserve(rc, fresh.Owner)
+	_ = g.run(ctx, s)
+	return rc.Record, rc.Reserved, rc.Err
 }
 
 // Complete implements state.Idempotency.

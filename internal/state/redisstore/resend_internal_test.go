@@ -46,19 +46,19 @@ func TestResentScriptsAnswerAsTheFirstRun(t *testing.T) {
 
 	t.Run("a limit of one admits the call, resent or not, and no other", func(t *testing.T) {
 		t.Parallel()
-		keys := []string{prefix + "rl:resend"}
-		take := func(member string) []int64 {
-			res, err := takeScript.Run(ctx, s.client, keys, 0, member, 1, time.Minute.Milliseconds()).Int64Slice()
+		rules := []state.Rule{{Name: "resend", Key: "resend", Limit: state.Limit{Count: 1, Window: time.Minute}}}
+		take := func(member string) state.Decision {
+			d, err := s.take(ctx, rules, 0, member)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return res
+			return d
 		}
-		if first, again := take("call-1"), take("call-1"); first[0] != 0 || again[0] != 0 {
-			t.Fatalf("the call and its resend: %v, %v; want both admitted", first, again)
+		if first, again := take("call-1"), take("call-1"); !first.Allowed || !again.Allowed {
+			t.Fatalf("the call and its resend: %+v, %+v; want both admitted", first, again)
 		}
-		if other := take("call-2"); other[0] != 1 {
-			t.Fatalf("another call: %v; want refused by the first rule", other)
+		if other := take("call-2"); other.Allowed || other.Rule != 0 {
+			t.Fatalf("another call: %+v; want refused by the first rule", other)
 		}
 	})
 	t.Run("a right test code, resent, is still right; then the session is over", func(t *testing.T) {
@@ -123,30 +123,28 @@ func TestATakeResentToTheNewMasterCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	keys := []string{limitKey("number:resent")}
-	take := func(member string) ([]int64, error) {
-		return takeScript.Run(ctx, s.client, keys, 0, member, 2, time.Hour.Milliseconds()).Int64Slice()
-	}
-	if res, err := take("call-1"); err != nil || res[0] != 0 {
-		t.Fatalf("the call before the failover: %v %v", res, err)
+	rules := []state.Rule{{Name: "resent", Key: "number:resent", Limit: state.Limit{Count: 2, Window: time.Hour}}}
+	take := func(member string) (state.Decision, error) { return s.take(ctx, rules, 0, member) }
+	if d, err := take("call-1"); err != nil || !d.Allowed {
+		t.Fatalf("the call before the failover: %+v %v", d, err)
 	}
 	g.Synced()
 	g.WaitForFailover(g.KillMaster())
-	var res []int64
+	var d state.Decision
 	deadline := time.Now().Add(10 * time.Second)
-	for res, err = take("call-1"); err != nil; res, err = take("call-1") {
+	for d, err = take("call-1"); err != nil; d, err = take("call-1") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the resent call did not reach the new master: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if res[0] != 0 {
-		t.Fatalf("the resent call: %v, want admitted", res)
+	if !d.Allowed {
+		t.Fatalf("the resent call: %+v, want admitted", d)
 	}
-	if res, err := take("call-2"); err != nil || res[0] != 0 {
-		t.Fatalf("a second call under a limit of 2: %v %v; the resend was counted twice", res, err)
+	if d, err := take("call-2"); err != nil || !d.Allowed {
+		t.Fatalf("a second call under a limit of 2: %+v %v; the resend was counted twice", d, err)
 	}
-	if res, err := take("call-3"); err != nil || res[0] != 1 {
-		t.Fatalf("a third call under a limit of 2: %v %v, want refused", res, err)
+	if d, err := take("call-3"); err != nil || d.Allowed {
+		t.Fatalf("a third call under a limit of 2: %+v %v, want refused", d, err)
 	}
 }
