@@ -11,11 +11,22 @@ import (
 // StartRequest is a start as the guard sees it.
 type StartRequest struct {
 	// Key is the Idempotency-Key as the app meant it (the HTTP layer has read any quotes off), or
-	// "" for none; Request is what identifies the request under it (the number as sent).
+	// "" for none; Request is the number as sent. Under a key, a valid number is identified by its
+	// E.164 form, so the same number typed another way is the same request (see fingerprint).
 	Key, Request string
 	Number       phone.Number
 	Read         bool // Number was read: the number is valid
 	Test         bool // a test number: sent nowhere, so guarded by the per-IP limit only
+}
+
+// fingerprint identifies the request under its Idempotency-Key: the number in E.164 when it was
+// read, so that "+1 415 555 0100" and "14155550100" with one key are one request and the second is
+// a replay, not a reuse of the key; the number as sent otherwise.
+func (r StartRequest) fingerprint() string {
+	if r.Read {
+		return hashed(r.Number.E164)
+	}
+	return hashed(r.Request)
 }
 
 // Start is a start the guard let go ahead, or one whose Idempotency-Key already has its answer.
@@ -42,7 +53,7 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 	ip := c.ipCall()
 	var reserve *state.ReserveCall
 	if r.Key != "" {
-		reserve = &state.ReserveCall{Key: "idem:" + hashed(r.Key), Fingerprint: hashed(r.Request), Lease: g.idemLease}
+		reserve = &state.ReserveCall{Key: "idem:" + hashed(r.Key), Fingerprint: r.fingerprint(), Lease: g.idemLease}
 	}
 	var adm *admission
 	var refused error
@@ -79,7 +90,9 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 		case !reserve.Reserved:
 			rec := reserve.Record
 			switch {
-			case rec.Fingerprint != reserve.Fingerprint:
+			case rec.Fingerprint != reserve.Fingerprint && rec.Fingerprint != hashed(r.Request):
+				// The number as sent is what versions before this one recorded, so
+				// a retry across an upgrade is still a replay.
 				return abandon(&Error{Kind: KindIdempotencyKeyReused,
 					Text: "this Idempotency-Key was used with a different request; send a new key for a new request"})
 			case !rec.Done:
@@ -143,7 +156,7 @@ func (st *Start) Finish(ctx context.Context, o StartOutcome) {
 	if st.storeKey != "" {
 		if o.Keep {
 			st.later.add(&state.CompleteCall{Key: st.storeKey, TTL: g.idemTTL,
-				Record: state.Record{Fingerprint: hashed(st.req.Request), Done: true, Response: o.Response}})
+				Record: state.Record{Fingerprint: st.req.fingerprint(), Done: true, Response: o.Response}})
 		} else {
 			st.later.add(&state.ReleaseCall{Key: st.storeKey})
 		}

@@ -2,6 +2,8 @@ package guard_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -171,5 +173,30 @@ func TestAStartTheFraudGuardRefusesSpendsNothing(t *testing.T) {
 	}
 	if store.labels[guard.RuleFraudCountry] != 0 {
 		t.Fatalf("a trusted number spent its prefix's probation: %v", store.labels)
+	}
+}
+
+// TestAKeyRecordedByTheLastReleaseStillReplays: the last release identified a request under its
+// Idempotency-Key by the number as sent, not its E.164 form. A retry that reaches this version while
+// the record is alive (a rolling upgrade) must still be given the first answer, not 422.
+func TestAKeyRecordedByTheLastReleaseStillReplays(t *testing.T) {
+	t.Parallel()
+	hex16 := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:16]) }
+	for name, newStore := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store := newStore(t)
+			ctx := context.Background()
+			const sent = "+1 415 555 0100"
+			first := state.Response{Status: 200, Body: []byte(`{"request_id":"r1","status":"0"}`)}
+			if err := store.Complete(ctx, "idem:"+hex16("k"), state.Record{Fingerprint: hex16(sent), Done: true, Response: first}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			g := newGuard(t, store, guard.Limits{})
+			st, err := g.Begin(verify.OpStart, "203.0.113.1").Start(ctx, guard.StartRequest{Key: "k", Request: sent, Number: number(t, "14155550100"), Read: true})
+			if err != nil || st.Replay == nil || string(st.Replay.Body) != string(first.Body) {
+				t.Fatalf("retry of a start the last release recorded: %+v, %v", st, err)
+			}
+		})
 	}
 }

@@ -95,6 +95,27 @@ func TestIdempotencyKeyWithAnotherBodyIs422(t *testing.T) {
 	}
 }
 
+// TestSameNumberTypedAnotherWayUnderOneKeyIsAReplay: an app that reformats the number between its
+// first try and its retry (a pasted "+1 (415)…" cleaned up, a country code added) is still retrying,
+// so it is given the first answer, not 422 and not a second SMS.
+func TestSameNumberTypedAnotherWayUnderOneKeyIsAReplay(t *testing.T) {
+	t.Parallel()
+	for _, retry := range []string{"+14155550100", "+1 415 555 0100", "+1 (415) 555-0100", "1-415-555-0100"} {
+		t.Run(retry, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, options{})
+			first := h.postWith("/request", requestBody("14155550100"), withKey(idemKey))
+			again := h.postWith("/request", requestBody(retry), withKey(idemKey))
+			if first.status != http.StatusOK || again.status != http.StatusOK || !bytes.Equal(first.raw, again.raw) {
+				t.Fatalf("first %d %s, retry as %q: %d %s", first.status, first.raw, retry, again.status, again.raw)
+			}
+			if n := h.upstreamCalls(v1test.PathStart); n != 1 {
+				t.Fatalf("the Verify API got %d starts, want 1", n)
+			}
+		})
+	}
+}
+
 func TestDifferentIdempotencyKeysAreDifferentStarts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{})
