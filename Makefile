@@ -10,7 +10,7 @@ GO_PACKAGES := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench loadtest fraud-sim check-generate \
-	image check-container check-deploy clean
+	image check-container check-deploy clean docs check-docs
 
 all: build
 
@@ -83,6 +83,14 @@ check-deploy:
 ## check-generate: fail when api/ or internal/apiclient/ is not what openapi.yaml generates
 check-generate: generate
 	git diff --exit-code -- api/ internal/apiclient/ || { echo "api/ or internal/apiclient/ is stale: run make generate and commit"; exit 1; }
+
+## docs: regenerate docs/configuration.md and .env.example from internal/config (never edit them by hand)
+docs:
+	go run ./internal/config/configdocs
+
+## check-docs: fail when docs/configuration.md or .env.example is not what internal/config generates
+check-docs: docs
+	git diff --exit-code -- docs/configuration.md .env.example || { echo "docs/configuration.md or .env.example is stale: run make docs and commit"; exit 1; }
 
 clean:
 	rm -rf bin e2e/kotlin/target e2e/ts/generated e2e/ts/dist

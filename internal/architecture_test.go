@@ -24,6 +24,7 @@ var mayImport = map[string][]string{
 	"internal/app":                        {"*"},
 	"internal/clocktest":                  nil,
 	"internal/config":                     {"internal/guard", "internal/logging", "internal/phone", "internal/state", "internal/vonage/transport", "internal/vonage/verifyv2"},
+	"internal/config/configdocs":          {"internal/config"}, // make docs: the reference and .env.example from Config
 	"internal/fraudsim":                   {"internal/config", "internal/guard", "internal/phone", "internal/state", "internal/state/memstore", "internal/verify"},
 	"internal/loadtest":                   nil, // it drives the built binary over HTTP; its test reads numbers with phone
 	"internal/loadtest/floor":             nil,

@@ -14,12 +14,47 @@ import (
 // and a clear failure is better than a kill.
 const healthcheckTimeout = 3 * time.Second
 
-// command runs `verify-proxy NAME`: what an image without a shell or curl needs.
+// usage is what `verify-proxy help` prints: enough for someone who has only the binary to start it,
+// call it, and find the rest.
+const usage = `verify-proxy: lets mobile apps verify phone numbers with Vonage Verify without holding its API secret.
+
+Usage:
+  verify-proxy [command]
+
+Commands:
+  serve        serve the API (the default, when no command is given)
+  healthcheck  exit 0 when the server on this machine's PORT answers /healthz, 1 otherwise
+  version      print the build's version
+  help         print this help (also -h, --help)
+
+The API:
+  POST /request  start a verification: a code goes to the number; answers a request_id
+  POST /check    check the code the user typed, for that request_id
+  POST /cancel   cancel a verification that is still running
+
+Swagger UI: /docs on the running server (http://localhost:8080/docs with the default PORT).
+
+Configuration: environment variables, or a .env file in the working directory. Every variable,
+its default and allowed values: docs/configuration.md, and .env.example (copy it to .env).
+To try it without a Vonage account: VERIFY_BACKEND=sandbox verify-proxy
+`
+
+// command runs `verify-proxy NAME`: what an image without a shell or curl needs, and help.
 //
+//	serve        the server, as without a command
 //	healthcheck  exit 0 when the server on PORT answers 200 on /healthz, 1 otherwise
 //	version      print the build's version
+//	help         print usage (also -h and --help)
 func (p Program) command(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout io.Writer) error {
 	switch args[0] {
+	case "serve":
+		if len(args) > 1 {
+			return fmt.Errorf("serve takes no arguments, got %q; see verify-proxy help", args[1:])
+		}
+		return p.Run(ctx, nil, lookupEnv, stdout)
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
 	case "healthcheck":
 		if err := healthcheck(ctx, lookupEnv); err != nil {
 			return fmt.Errorf("healthcheck: %w", err)
@@ -30,7 +65,8 @@ func (p Program) command(ctx context.Context, args []string, lookupEnv config.Lo
 		_, err := fmt.Fprintln(stdout, p.Version)
 		return err
 	}
-	return fmt.Errorf("unknown command %q: the commands are healthcheck and version; without one, the server starts", args[0])
+	return fmt.Errorf("unknown command %q: the commands are serve (the default), healthcheck, version and help; "+
+		"run verify-proxy help", args[0])
 }
 
 // healthcheck asks the server on this machine's LISTEN_HOST and PORT, read as the server reads them,

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHealthcheckCommand: `verify-proxy healthcheck` is what the image's HEALTHCHECK runs, with the
@@ -52,7 +57,12 @@ func TestCommands(t *testing.T) {
 		wantErr string
 	}{
 		{"version prints the stamped version", []string{"version"}, nil, testVersion + "\n", ""},
-		{"an unknown command names the known ones", []string{"serve"}, nil, "", "healthcheck and version"},
+		{"an unknown command names the known ones and help", []string{"start"}, nil, "",
+			`unknown command "start": the commands are serve (the default), healthcheck, version and help; run verify-proxy help`},
+		{"a flag that is not help is an unknown command", []string{"--version"}, nil, "", "verify-proxy help"},
+		{"serve with an argument says serve takes none", []string{"serve", "now"}, nil, "", "serve takes no arguments"},
+		{"serve with a bad configuration names it, as without a command", []string{"serve"},
+			map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}, "", "PORT"},
 		{"healthcheck with a bad configuration names it", []string{"healthcheck"},
 			map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}, "", "PORT"},
 	}
@@ -71,5 +81,108 @@ func TestCommands(t *testing.T) {
 				t.Errorf("printed %q, want %q", out.String(), tt.wantOut)
 			}
 		})
+	}
+}
+
+// TestHelp: `verify-proxy help`, -h and --help print the same usage and succeed, with no
+// configuration at all: what the program is, its commands, the three calls, where the Swagger UI and
+// the configuration reference are.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var first string
+	for _, arg := range []string{"help", "-h", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := program(nil).Run(context.Background(), []string{arg}, lookupOf(nil), &out); err != nil {
+				t.Fatalf("exit with %v, want 0", err)
+			}
+			if first == "" {
+				first = out.String()
+			}
+			if out.String() != first {
+				t.Errorf("%s prints other text than help:\n%s", arg, out.String())
+			}
+			for _, want := range []string{
+				"verify-proxy: ", "Usage:\n  verify-proxy [command]",
+				"serve ", "(the default, when no command is given)", "healthcheck ", "version ", "help ",
+				"POST /request ", "POST /check ", "POST /cancel ",
+				"/docs on the running server", "docs/configuration.md", ".env.example",
+			} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("help does not say %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestHelpTellsTheTruth: each command help lists is one the program runs, each call it lists is a
+// POST in the contract, and the files it points at are in the repository.
+func TestHelpTellsTheTruth(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := program(nil).Run(context.Background(), []string{"help"}, lookupOf(nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	help := out.String()
+	commands, _, _ := strings.Cut(help[strings.Index(help, "Commands:"):], "\n\n")
+	names := regexp.MustCompile(`(?m)^  ([a-z]+) `).FindAllStringSubmatch(commands, -1)
+	if len(names) != 4 {
+		t.Fatalf("help lists %d commands, want serve, healthcheck, version and help:\n%s", len(names), commands)
+	}
+	for _, m := range names {
+		// A configuration it refuses keeps serve and healthcheck from doing anything.
+		bad := map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}
+		err := program(nil).Run(context.Background(), []string{m[1]}, lookupOf(bad), io.Discard)
+		if err != nil && strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("help lists %s, which the program does not know: %v", m[1], err)
+		}
+	}
+	spec, err := specYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^  POST (/[a-z]+) `).FindAllStringSubmatch(help, -1) {
+		if !strings.Contains(string(spec), "\n  "+m[1]+":\n    post:") {
+			t.Errorf("help lists POST %s, which openapi.yaml does not have", m[1])
+		}
+	}
+	for _, file := range []string{"docs/configuration.md", ".env.example"} {
+		if _, err := os.Stat(filepath.Join("..", "..", file)); err != nil {
+			t.Errorf("help points at %s: %v", file, err)
+		}
+	}
+}
+
+// TestServeCommandServes: `verify-proxy serve` is the server, as without a command. Not parallel: it
+// binds a port of freePort's without start's retries, so no parallel test's fake may be given it.
+func TestServeCommandServes(t *testing.T) {
+	env := map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": "off", "PORT": freePort(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- program(nil).Run(ctx, []string{"serve"}, lookupOf(env), io.Discard) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get("http://127.0.0.1:" + env["PORT"] + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped while starting: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("serve never answered /healthz")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve ended with %v", err)
 	}
 }

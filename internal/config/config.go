@@ -20,20 +20,23 @@ import (
 // (`env`), its default (`envDefault`, the one place defaults are written) and, where a set but
 // empty or zero value is a mistake rather than "use the default", `refuse:"empty"` or
 // `refuse:"zero"` (caarlos0/env reads set-but-empty as unset, which would hide the mistake).
+// They also carry what the configuration reference says of them, so that it cannot go stale: its
+// one-line meaning (`doc`), what it may be set to (`values`) and, for a value that must never be
+// shown, `secret:"true"`. Each section's `doc` below is that section's introduction.
 type Config struct {
-	HTTP       HTTP       // where the API listens and who its clients are
-	Verify     Verify     // what a verification is, whatever the backend
-	Vonage     Vonage     // the Vonage account and API, v1 or v2
-	VonageV1   VonageV1   // Verify v1's own settings
-	VonageV2   VonageV2   // Verify v2's own settings
-	Protection Protection // rate limits, destinations and idempotency
-	Redis      Redis      // the state replicas share
-	Memory     Memory     // the state this process keeps itself, and its ceiling
-	Token      Token      // the signed proof of a verified number
-	Fraud      Fraud      // the fraud guard, which learns from conversion
-	Admin      Admin      // the metrics listener
-	Log        Log        // the log's format and level
-	Shutdown   Shutdown   // the graceful shutdown
+	HTTP       HTTP       `doc:"Where the API listens, how many connections it holds, and whose word about the client's address it takes."`
+	Verify     Verify     `doc:"What a verification is, whatever the backend: the backend and Verify API version, the message, and how the numbers apps send are read."`
+	Vonage     Vonage     `doc:"The Vonage account and how to reach its API, for both Verify versions. Verify v2 may authenticate as a Vonage application (its id and private key) instead of with the API key and secret."`
+	VonageV1   VonageV1   `doc:"Verify v1's own settings, refused with VONAGE_VERIFY_API=v2. Each is sent to Vonage only when set, so that Vonage's defaults apply otherwise."`
+	VonageV2   VonageV2   `doc:"Verify v2's own settings, refused with VONAGE_VERIFY_API=v1: the workflow (the channels tried in turn) and what each channel needs."`
+	Protection Protection `doc:"What guards the paid API: rate limits, where codes may go, and how long an Idempotency-Key's answer is kept."`
+	Redis      Redis      `doc:"The state replicas share: rate limits, idempotency records, verifications. Without REDIS_URL each replica keeps its own, in memory."`
+	Memory     Memory     `doc:"The state this process keeps itself: all of it without REDIS_URL, and the limits counted meanwhile when Redis fails."`
+	Token      Token      `doc:"The signed proof of a verified number that a successful /check carries (verification_token), for your backend to verify with the keys at /.well-known/jwks.json."`
+	Fraud      Fraud      `doc:"The fraud guard: it pauses verifications to a number prefix or a country whose starts stop being verified, the mark of SMS pumping."`
+	Admin      Admin      `doc:"The metrics listener, apart from the API so that it is not public by accident."`
+	Log        Log        `doc:"The log: its format, and the lowest level written."`
+	Shutdown   Shutdown   `doc:"The graceful shutdown after SIGTERM or SIGINT: serve on while load balancers notice, then drain what is in flight."`
 }
 
 // LookupFunc reads one variable, telling unset apart from set-but-empty (os.LookupEnv's shape).
@@ -174,7 +177,7 @@ func (c Config) Validate() error {
 		c.Fraud.validate(),
 		c.Admin.validate(),
 		c.Log.validate(),
-		c.Shutdown.validate(),
+		c.Shutdown.validate(c.Verify, c.Vonage),
 	} {
 		problems = append(problems, p...)
 	}

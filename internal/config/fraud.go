@@ -10,17 +10,17 @@ import (
 // Fraud is the fraud guard: it pauses verifications to a number prefix or a country whose starts
 // stop being verified, the mark of SMS pumping.
 type Fraud struct {
-	Mode guard.FraudMode `env:"FRAUD_GUARD" envDefault:"enforce" refuse:"empty"`
+	Mode guard.FraudMode `env:"FRAUD_GUARD" envDefault:"enforce" refuse:"empty" values:"enforce, shadow, off" doc:"enforce refuses starts to paused destinations; shadow decides and records, but refuses nothing; off neither learns nor decides."`
 	// Window is how far back conversion is measured.
-	Window time.Duration `env:"FRAUD_WINDOW" envDefault:"1h" refuse:"empty"`
+	Window time.Duration `env:"FRAUD_WINDOW" envDefault:"1h" refuse:"empty" values:"a duration, 1m to 24h" doc:"How far back conversion is measured."`
 	// SettleAfter is how old an unverified start must be to count as a failure; 0 (unset) means
 	// the code's lifetime (CodeLifetime).
-	SettleAfter      time.Duration `env:"FRAUD_SETTLE_AFTER" refuse:"zero"`
-	MinStartsPrefix  int           `env:"FRAUD_MIN_STARTS_PREFIX" envDefault:"20" refuse:"empty"`
-	MinStartsCountry int           `env:"FRAUD_MIN_STARTS_COUNTRY" envDefault:"100" refuse:"empty"`
-	MinConversion    float64       `env:"FRAUD_MIN_CONVERSION" envDefault:"0.2" refuse:"empty"`
-	BlockFor         time.Duration `env:"FRAUD_BLOCK_FOR" envDefault:"1h" refuse:"empty"`
-	TrustVerifiedFor Days          `env:"FRAUD_TRUST_VERIFIED_FOR" envDefault:"30d" refuse:"empty"`
+	SettleAfter      time.Duration `env:"FRAUD_SETTLE_AFTER" refuse:"zero" values:"a duration, 1s to 24h" doc:"How old an unverified start must be to count as a failure; unset, the code's lifetime."`
+	MinStartsPrefix  int           `env:"FRAUD_MIN_STARTS_PREFIX" envDefault:"20" refuse:"empty" values:"1 to 100000" doc:"Settled starts a number prefix needs in the window before its conversion counts."`
+	MinStartsCountry int           `env:"FRAUD_MIN_STARTS_COUNTRY" envDefault:"100" refuse:"empty" values:"1 to 1000000" doc:"Settled starts a country needs in the window before its conversion counts."`
+	MinConversion    float64       `env:"FRAUD_MIN_CONVERSION" envDefault:"0.2" refuse:"empty" values:"0 to 1 (0.2 is 20%)" doc:"Below this share of verified starts, a prefix or a country is paused."`
+	BlockFor         time.Duration `env:"FRAUD_BLOCK_FOR" envDefault:"1h" refuse:"empty" values:"a duration, 1m to 24h" doc:"How long a first pause lasts; each repeat within a day doubles it, up to 24h."`
+	TrustVerifiedFor Days          `env:"FRAUD_TRUST_VERIFIED_FOR" envDefault:"30d" refuse:"empty" values:"days (30d) or a duration, 1h to 365d" doc:"How long a number verified here is never refused by the fraud guard."`
 }
 
 func (f *Fraud) normalise() {

@@ -9,19 +9,19 @@ import (
 
 // HTTP is where the API listens, and whose word about the client's address it takes.
 type HTTP struct {
-	Port int `env:"PORT" envDefault:"8080" refuse:"empty"`
+	Port int `env:"PORT" envDefault:"8080" refuse:"empty" values:"1 to 65535" doc:"The TCP port the API listens on."`
 	// ListenHost is an IP address, so that what is bound never depends on DNS; "": every interface.
-	ListenHost string `env:"LISTEN_HOST" refuse:"empty"`
+	ListenHost string `env:"LISTEN_HOST" refuse:"empty" values:"an IP address, e.g. 127.0.0.1 or ::1" doc:"Listen on this address only (e.g. 127.0.0.1 behind a proxy on the same host); unset, on every interface."`
 	// TrustedProxies are the peers whose ClientIPHeader names the client.
-	TrustedProxies Prefixes `env:"TRUSTED_PROXIES"`
-	ClientIPHeader string   `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For" refuse:"empty"`
+	TrustedProxies Prefixes `env:"TRUSTED_PROXIES" values:"CIDRs or IP addresses, comma-separated, e.g. 10.0.0.0/8,192.0.2.7" doc:"Your load balancers: only from these peers is CLIENT_IP_HEADER believed; unset, from none."`
+	ClientIPHeader string   `env:"CLIENT_IP_HEADER" envDefault:"X-Forwarded-For" refuse:"empty" values:"X-Forwarded-For, X-Real-IP" doc:"The one header your trusted proxies set to name the client."`
 	// MaxConnections bounds the connections the API holds open; past it, the idle keep-alive ones
 	// are closed first, so that a new client is still answered.
-	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"4096" refuse:"empty"`
+	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"4096" refuse:"empty" values:"1 or more" doc:"Connections the API holds open at once; past it, the keep-alive one idle longest is closed, so that a new client is still answered."`
 	// MaxIdleConnections bounds those of them idle between requests, which is most of what many
 	// clients at once cost in memory; past it, the one idle longest is closed. Above MaxConnections
 	// it changes nothing.
-	MaxIdleConnections int `env:"MAX_IDLE_CONNECTIONS" envDefault:"1024" refuse:"empty"`
+	MaxIdleConnections int `env:"MAX_IDLE_CONNECTIONS" envDefault:"1024" refuse:"empty" values:"1 or more" doc:"Of those, the keep-alive connections held idle between requests (most of what many clients cost in memory); past it, the one idle longest is closed."`
 }
 
 // The headers CLIENT_IP_HEADER may name, as they are written.

@@ -8,7 +8,7 @@ type Memory struct {
 	// (more for those that hold more, which count for several); the default keeps the store under
 	// about 64 MB. Past it, windows of client IPs and request_ids go first, and what guards spend is
 	// never dropped: starts are refused instead.
-	MaxKeys int `env:"MEMORY_STORE_MAX_KEYS" envDefault:"150000" refuse:"empty"`
+	MaxKeys int `env:"MEMORY_STORE_MAX_KEYS" envDefault:"150000" refuse:"empty" values:"1000 or more (keys, not bytes)" doc:"The most keys the in-memory state holds, about 350 bytes each at most (the default stays under about 64 MB); past it, starts are refused rather than a guard forgotten."`
 }
 
 // minMemoryKeys is the smallest ceiling that holds more than a handful of starts (each keeps a few

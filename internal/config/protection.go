@@ -13,21 +13,21 @@ import (
 // Protection guards the paid API: the rate limits, where codes may go, and how long an
 // Idempotency-Key's answer is kept.
 type Protection struct {
-	RateLimitIP        state.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m" refuse:"empty"`
-	RateLimitNumber    state.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m" refuse:"empty"`
-	RateLimitCheck     state.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m" refuse:"empty"`
-	RateLimitCountry   state.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off" refuse:"empty"`
-	RateLimitPrefix    state.Limit   `env:"RATE_LIMIT_PREFIX" envDefault:"30/1h" refuse:"empty"`
-	RateLimitGlobal    state.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off" refuse:"empty"`
-	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES"`
-	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES"`
-	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES"`
-	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" refuse:"empty"`
+	RateLimitIP        state.Limit   `env:"RATE_LIMIT_IP" envDefault:"30/1m" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"All three calls per client IP (IPv6: per /64)."`
+	RateLimitNumber    state.Limit   `env:"RATE_LIMIT_NUMBER" envDefault:"3/10m" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"/request per phone number."`
+	RateLimitCheck     state.Limit   `env:"RATE_LIMIT_CHECK" envDefault:"5/10m" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"/check per request_id, whatever the IP."`
+	RateLimitCountry   state.Limit   `env:"RATE_LIMIT_COUNTRY" envDefault:"off" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"/request per destination country."`
+	RateLimitPrefix    state.Limit   `env:"RATE_LIMIT_PREFIX" envDefault:"30/1h" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"/request per block of 10,000 numbers (the number without its last 4 digits); numbers verified here recently are not counted."`
+	RateLimitGlobal    state.Limit   `env:"RATE_LIMIT_GLOBAL" envDefault:"off" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"All /request calls together: a ceiling on spend."`
+	AllowedCountries   []string      `env:"ALLOWED_COUNTRIES" values:"ISO 3166 alpha-2 codes, comma-separated, e.g. US,GB,DE" doc:"Send codes only to these countries (set this or BLOCKED_COUNTRIES, not both); unset, to every country."`
+	BlockedCountries   []string      `env:"BLOCKED_COUNTRIES" values:"ISO 3166 alpha-2 codes, comma-separated" doc:"Never send codes to these countries."`
+	AllowedNumberTypes []phone.Type  `env:"ALLOWED_NUMBER_TYPES" values:"comma-separated, from mobile, fixed_line, fixed_line_or_mobile, voip, personal_number, toll_free, premium_rate, shared_cost, uan, voicemail, pager" doc:"The kinds of line codes may go to; unset, mobile, fixed_line, fixed_line_or_mobile, voip and personal_number."`
+	IdempotencyTTL     time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" refuse:"empty" values:"a duration, 1m to 168h" doc:"How long a /request answer is replayed for the same Idempotency-Key."`
 	// RateLimitWrongCodes counts wrong codes (Verify status 16 and 17) per number, over all its
 	// verifications.
-	RateLimitWrongCodes state.Limit `env:"RATE_LIMIT_WRONG_CODES" envDefault:"10/24h" refuse:"empty"`
+	RateLimitWrongCodes state.Limit `env:"RATE_LIMIT_WRONG_CODES" envDefault:"10/24h" refuse:"empty" values:"N/duration (at most N in any such window; N up to 100000, the window at least 1s), or off" doc:"Wrong codes per phone number, over all its verifications; past it, every /check for that number is refused."`
 	// ConcurrentRequestID says who may learn the request_id of a verification already running.
-	ConcurrentRequestID guard.Disclosure `env:"CONCURRENT_REQUEST_ID" envDefault:"withhold" refuse:"empty"`
+	ConcurrentRequestID guard.Disclosure `env:"CONCURRENT_REQUEST_ID" envDefault:"withhold" refuse:"empty" values:"withhold, same_address, expose" doc:"Who learns the running verification's request_id from a second /request for its number: nobody, the client address that started it, or anyone (as Vonage does)."`
 }
 
 func (p *Protection) normalise() {

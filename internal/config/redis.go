@@ -12,19 +12,19 @@ import (
 type Redis struct {
 	// URL names the Redis: one server (redis://, rediss:// or unix://), or, by Topology, a cluster's
 	// seed nodes or the sentinels, as redis://host1:port?addr=host2:port&addr=host3:port.
-	URL string `env:"REDIS_URL" refuse:"empty"`
+	URL string `env:"REDIS_URL" refuse:"empty" secret:"true" values:"redis://[:password@]host:port/db, rediss://... (TLS) or unix:///path/to/redis.sock; cluster and sentinel: ?addr=host:port for each further node" doc:"The Redis where replicas share their state (the URL may hold a password); unset, each process keeps its state in memory."`
 	// Topology is how that Redis is deployed: one of RedisModes. (Field names are unique across
 	// sections: Fraud has a Mode.)
-	Topology RedisMode `env:"REDIS_MODE" envDefault:"single" refuse:"empty"`
+	Topology RedisMode `env:"REDIS_MODE" envDefault:"single" refuse:"empty" values:"single, cluster, sentinel" doc:"How the Redis of REDIS_URL is deployed: one server, a Redis Cluster, or behind sentinels."`
 	// SentinelMaster is the name the sentinels know the master by (REDIS_MODE=sentinel only).
-	SentinelMaster string `env:"REDIS_SENTINEL_MASTER" refuse:"empty"`
+	SentinelMaster string `env:"REDIS_SENTINEL_MASTER" refuse:"empty" values:"a name" doc:"With REDIS_MODE=sentinel: the name the sentinels know the master by."`
 	// FailOpen lets starts go on without idempotency while Redis is unreachable (their limits are then
 	// counted in each replica's memory).
-	FailOpen bool `env:"REDIS_FAIL_OPEN" refuse:"empty"`
+	FailOpen bool `env:"REDIS_FAIL_OPEN" envDefault:"false" refuse:"empty" values:"true, false" doc:"true: while Redis is unreachable, /request goes on without idempotency (its limits counted in each replica's memory) instead of answering 503."`
 	// ReadyRequiresRedis fails readiness while Redis does not take a write. Off, Redis's health is
 	// shown by /readyz, logged and counted, but an outage of the one Redis every replica shares
 	// does not take every replica out of rotation at once.
-	ReadyRequiresRedis bool `env:"READY_REQUIRES_REDIS" refuse:"empty"`
+	ReadyRequiresRedis bool `env:"READY_REQUIRES_REDIS" envDefault:"false" refuse:"empty" values:"true, false" doc:"true: /readyz fails while Redis takes no write, which takes every replica out of rotation at once when the one Redis fails."`
 }
 
 // RedisMode is how the Redis of REDIS_URL is deployed.

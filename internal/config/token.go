@@ -9,14 +9,14 @@ import (
 // backend to verify with the keys at /.well-known/jwks.json.
 type Token struct {
 	// Key is the PEM private key that signs: ECDSA P-256, Ed25519 or RSA of 2048 bits or more.
-	Key     string `env:"VERIFICATION_TOKEN_KEY" refuse:"empty"`
-	KeyPath string `env:"VERIFICATION_TOKEN_KEY_PATH" refuse:"empty"`
+	Key     string `env:"VERIFICATION_TOKEN_KEY" refuse:"empty" secret:"true" values:"a PEM private key: ECDSA P-256, Ed25519, or RSA of 2048 bits or more; on one line, with \\n for each line break" doc:"The key that signs verification tokens; unset, the sandbox makes one for each run and the Vonage backend issues no token."`
+	KeyPath string `env:"VERIFICATION_TOKEN_KEY_PATH" refuse:"empty" values:"a file path" doc:"Or the path of that key's PEM file (set one of the two, not both)."`
 	// PreviousKeysPath is a PEM file of retired keys (public or private), still published so that
 	// tokens they signed verify until they expire.
-	PreviousKeysPath string        `env:"VERIFICATION_TOKEN_PREVIOUS_KEYS_PATH" refuse:"empty"`
-	Issuer           string        `env:"VERIFICATION_TOKEN_ISSUER" envDefault:"verify-proxy" refuse:"empty"`
-	Audience         []string      `env:"VERIFICATION_TOKEN_AUDIENCE"`
-	TTL              time.Duration `env:"VERIFICATION_TOKEN_TTL" envDefault:"10m" refuse:"empty"`
+	PreviousKeysPath string        `env:"VERIFICATION_TOKEN_PREVIOUS_KEYS_PATH" refuse:"empty" values:"a file path" doc:"A PEM file of retired keys (public or private), still published so that the tokens they signed verify until they expire."`
+	Issuer           string        `env:"VERIFICATION_TOKEN_ISSUER" envDefault:"verify-proxy" refuse:"empty" values:"any text that is not blank" doc:"The tokens' iss claim."`
+	Audience         []string      `env:"VERIFICATION_TOKEN_AUDIENCE" values:"comma-separated" doc:"The tokens' aud claim; unset, the tokens carry none."`
+	TTL              time.Duration `env:"VERIFICATION_TOKEN_TTL" envDefault:"10m" refuse:"empty" values:"a duration, 1s to 24h" doc:"How long a token is valid."`
 }
 
 // The longest a token may live: it proves a moment's possession of a phone, not a session.

@@ -24,15 +24,15 @@ const (
 // Verify is what a verification is, whatever the backend: which backend and API, the message, and
 // how the numbers apps send are read.
 type Verify struct {
-	Backend    string `env:"VERIFY_BACKEND" envDefault:"vonage" refuse:"empty"`
-	API        string `env:"VONAGE_VERIFY_API" envDefault:"v1" refuse:"empty"`
-	Brand      string `env:"VERIFY_BRAND" refuse:"empty"`
-	CodeLength int    `env:"VERIFY_CODE_LENGTH" refuse:"zero"`
-	Locale     string `env:"VERIFY_LOCALE"`
-	SenderID   string `env:"VERIFY_SENDER_ID"`
+	Backend    string `env:"VERIFY_BACKEND" envDefault:"vonage" refuse:"empty" values:"vonage, sandbox" doc:"Where verifications go: the Vonage Verify API, or the embedded in-memory sandbox, which needs no Vonage account and logs its codes."`
+	API        string `env:"VONAGE_VERIFY_API" envDefault:"v1" refuse:"empty" values:"v1, v2" doc:"Which Vonage Verify API is called (v1 is Verify Legacy, which Vonage is sunsetting); the sandbox stands in for the same one."`
+	Brand      string `env:"VERIFY_BRAND" refuse:"empty" values:"1 to 18 characters (v2: without / { } : $)" doc:"Your app's name in the message; required with VERIFY_BACKEND=vonage."`
+	CodeLength int    `env:"VERIFY_CODE_LENGTH" refuse:"zero" values:"4 or 6 on v1; 4 to 10 on v2" doc:"Digits in the code; unset, Vonage's default (4)."`
+	Locale     string `env:"VERIFY_LOCALE" values:"v1: a locale of Vonage's v1 list, e.g. en-us, en-gb, de-de; v2: language-region, e.g. en-gb, cmn-cn" doc:"The message's language; unset, Vonage's default (v1: en-us; v2: chosen from the number)."`
+	SenderID   string `env:"VERIFY_SENDER_ID" values:"v1: 1 to 11 letters, digits or spaces; v2: 3 to 11 letters or digits, or an international number of up to 15 digits without + or 00" doc:"Who the SMS says it is from; unset, Vonage's default (v1: VERIFY; v2: the brand)."`
 	// DefaultCountry reads numbers without a country code as national numbers of this country.
-	DefaultCountry string      `env:"DEFAULT_COUNTRY"`
-	TestNumbers    TestNumbers `env:"TEST_NUMBERS"`
+	DefaultCountry string      `env:"DEFAULT_COUNTRY" values:"an ISO 3166 alpha-2 code, e.g. US or GB" doc:"Read numbers that are not valid international numbers as national numbers of this country; unset, every number must be international."`
+	TestNumbers    TestNumbers `env:"TEST_NUMBERS" values:"number:code pairs, comma-separated, e.g. 15555550100:123456,447700900001:0000" doc:"Numbers that are sent nothing and take a fixed code instead, for app reviews and tests."`
 }
 
 var countryCode = regexp.MustCompile(`^[A-Z]{2}$`)

@@ -15,9 +15,9 @@ var v1Locales = strings.Fields(`ar-xa cs-cz cy-cy cy-gb da-dk de-de el-gr en-au 
 // VonageV1 are Verify v1's own settings; each is sent only when set, so that Vonage's defaults apply
 // otherwise.
 type VonageV1 struct {
-	WorkflowID    int     `env:"VERIFY_WORKFLOW_ID" refuse:"zero"`
-	PinExpiry     Seconds `env:"VERIFY_PIN_EXPIRY" refuse:"zero"`
-	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT" refuse:"zero"`
+	WorkflowID    int     `env:"VERIFY_WORKFLOW_ID" refuse:"zero" values:"1 to 7" doc:"v1 only: the sequence of SMS and voice calls (1: SMS, voice, voice; 6: SMS only; 7: voice only); unset, Vonage's default (1)."`
+	PinExpiry     Seconds `env:"VERIFY_PIN_EXPIRY" refuse:"zero" values:"60 to 3600 seconds (300 or 5m), a whole multiple of VERIFY_NEXT_EVENT_WAIT" doc:"v1 only: how long a code can be checked; unset, Vonage's default (300 seconds)."`
+	NextEventWait Seconds `env:"VERIFY_NEXT_EVENT_WAIT" refuse:"zero" values:"60 to 900 seconds (300 or 5m)" doc:"v1 only: how long Vonage waits before the workflow's next SMS or call; unset, Vonage's default (300 seconds)."`
 }
 
 var alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)

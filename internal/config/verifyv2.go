@@ -13,15 +13,15 @@ import (
 // VonageV2 are Verify v2's own settings: the workflow (the channels tried in turn) and what each
 // channel needs.
 type VonageV2 struct {
-	Workflow       []string `env:"VERIFY_WORKFLOW" refuse:"empty"` // default: sms alone
-	WhatsAppFrom   string   `env:"VERIFY_WHATSAPP_FROM" refuse:"empty"`
-	ChannelTimeout Seconds  `env:"VERIFY_CHANNEL_TIMEOUT" refuse:"zero"`
-	SMSAppHash     string   `env:"VERIFY_SMS_APP_HASH"`
+	Workflow       []string `env:"VERIFY_WORKFLOW" refuse:"empty" values:"1 to 3 of silent_auth (first only), sms, voice, whatsapp, comma-separated" doc:"v2 only: the channels tried in turn, e.g. sms,voice or silent_auth,sms; unset, sms alone."`
+	WhatsAppFrom   string   `env:"VERIFY_WHATSAPP_FROM" refuse:"empty" values:"an international number, e.g. 447700900000" doc:"v2, required with whatsapp in VERIFY_WORKFLOW: your WhatsApp Business number."`
+	ChannelTimeout Seconds  `env:"VERIFY_CHANNEL_TIMEOUT" refuse:"zero" values:"15 to 900 seconds (180 or 3m)" doc:"v2 only: how long each channel waits before the next is tried; unset, Vonage's default (180 seconds)."`
+	SMSAppHash     string   `env:"VERIFY_SMS_APP_HASH" values:"11 letters, digits, + or /" doc:"v2, with sms: your Android app's hash, so that the SMS Retriever API reads the code without the user typing it."`
 	// SilentAuthRedirectURL is where the check_url's redirects end (Vonage adds the request_id and
 	// code); unset, check_url ends in a JSON answer.
-	SilentAuthRedirectURL string `env:"VERIFY_SILENT_AUTH_REDIRECT_URL" refuse:"empty"`
+	SilentAuthRedirectURL string `env:"VERIFY_SILENT_AUTH_REDIRECT_URL" refuse:"empty" values:"an https URL without a #fragment, at most 2000 characters" doc:"v2, with silent_auth: where check_url's redirects end, with the request_id and code appended; unset, check_url ends in JSON."`
 	// FraudCheck false sends fraud_check: false; Vonage honours it only where it enabled that.
-	FraudCheck bool `env:"VERIFY_FRAUD_CHECK" envDefault:"true" refuse:"empty"`
+	FraudCheck bool `env:"VERIFY_FRAUD_CHECK" envDefault:"true" refuse:"empty" values:"true, false" doc:"v2 only: false asks Vonage to skip its own fraud check, which it honours only on accounts where it enabled that."`
 }
 
 // maxRedirectURLLen keeps VERIFY_SILENT_AUTH_REDIRECT_URL to what every browser and HTTP library

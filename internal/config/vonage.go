@@ -11,13 +11,13 @@ import (
 // authenticate as an application (an application id and its private key) instead of with the key
 // and secret.
 type Vonage struct {
-	APIKey          string        `env:"VONAGE_API_KEY" refuse:"empty"`
-	APISecret       string        `env:"VONAGE_API_SECRET" refuse:"empty"`
-	BaseURL         string        `env:"VONAGE_BASE_URL" envDefault:"https://api.nexmo.com" refuse:"empty"`
-	ApplicationID   string        `env:"VONAGE_APPLICATION_ID" refuse:"empty"`
-	PrivateKey      string        `env:"VONAGE_PRIVATE_KEY" refuse:"empty"`
-	PrivateKeyPath  string        `env:"VONAGE_PRIVATE_KEY_PATH" refuse:"empty"`
-	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" refuse:"empty"`
+	APIKey          string        `env:"VONAGE_API_KEY" refuse:"empty" values:"your Vonage account's API key" doc:"The API key; with VERIFY_BACKEND=vonage, required on v1, and on v2 unless an application authenticates."`
+	APISecret       string        `env:"VONAGE_API_SECRET" refuse:"empty" secret:"true" values:"your Vonage account's API secret" doc:"The API secret that goes with VONAGE_API_KEY; never logged."`
+	BaseURL         string        `env:"VONAGE_BASE_URL" envDefault:"https://api.nexmo.com" refuse:"empty" values:"an http(s) URL without credentials, query or fragment" doc:"The Vonage API's base URL; change it for a fake Vonage in tests."`
+	ApplicationID   string        `env:"VONAGE_APPLICATION_ID" refuse:"empty" values:"a Vonage application id" doc:"v2 only: authenticate as this Vonage application (a JWT signed with its private key) instead of with the API key and secret."`
+	PrivateKey      string        `env:"VONAGE_PRIVATE_KEY" refuse:"empty" secret:"true" values:"PEM text; on one line, with \\n for each line break" doc:"v2 only: the application's private key (or VONAGE_PRIVATE_KEY_PATH, not both)."`
+	PrivateKeyPath  string        `env:"VONAGE_PRIVATE_KEY_PATH" refuse:"empty" values:"a file path" doc:"v2 only: the path of the application's private key file (the private.key the Vonage dashboard downloads)."`
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s" refuse:"empty" values:"a duration, more than 0 and at most 2m; with VERIFY_BACKEND=vonage, shorter than SHUTDOWN_TIMEOUT" doc:"How long one call to Vonage may take before the app gets 504; keep it under your apps' own read timeout, so that they get the JSON 504."`
 }
 
 // Vonage's own defaults, for settings left unset: what it then does.
