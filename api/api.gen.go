@@ -202,7 +202,7 @@ type CheckResult struct {
 	VerificationToken *string `json:"verification_token,omitempty"`
 }
 
-// Error Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// ErrorBody Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
@@ -242,7 +242,7 @@ type CheckResult struct {
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type Error struct {
+type ErrorBody struct {
 	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
 	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
 	//
@@ -429,7 +429,7 @@ type IdempotencyKey = string
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type BadGateway = Error
+type BadGateway = ErrorBody
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -471,7 +471,7 @@ type BadGateway = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type BadRequest = Error
+type BadRequest = ErrorBody
 
 // DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -513,7 +513,7 @@ type BadRequest = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type DestinationNotAllowed = Error
+type DestinationNotAllowed = ErrorBody
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -555,7 +555,7 @@ type DestinationNotAllowed = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type GatewayTimeout = Error
+type GatewayTimeout = ErrorBody
 
 // IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -597,7 +597,7 @@ type GatewayTimeout = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type IdempotencyKeyReused = Error
+type IdempotencyKeyReused = ErrorBody
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -639,7 +639,7 @@ type IdempotencyKeyReused = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type InternalError = Error
+type InternalError = ErrorBody
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -681,7 +681,7 @@ type InternalError = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type MethodNotAllowed = Error
+type MethodNotAllowed = ErrorBody
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -723,7 +723,7 @@ type MethodNotAllowed = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type PayloadTooLarge = Error
+type PayloadTooLarge = ErrorBody
 
 // RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -765,7 +765,7 @@ type PayloadTooLarge = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type RequestInProgress = Error
+type RequestInProgress = ErrorBody
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -807,7 +807,7 @@ type RequestInProgress = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type TooManyRequests = Error
+type TooManyRequests = ErrorBody
 
 // Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -849,7 +849,7 @@ type TooManyRequests = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type Unavailable = Error
+type Unavailable = ErrorBody
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -891,7 +891,7 @@ type Unavailable = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type UnsupportedMediaType = Error
+type UnsupportedMediaType = ErrorBody
 
 // RequestVerificationParams defines parameters for RequestVerification.
 type RequestVerificationParams struct {
@@ -1046,43 +1046,43 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
-type BadGatewayJSONResponse Error
+type BadGatewayJSONResponse ErrorBody
 
-type BadRequestJSONResponse Error
+type BadRequestJSONResponse ErrorBody
 
-type DestinationNotAllowedJSONResponse Error
+type DestinationNotAllowedJSONResponse ErrorBody
 
-type GatewayTimeoutJSONResponse Error
+type GatewayTimeoutJSONResponse ErrorBody
 
-type IdempotencyKeyReusedJSONResponse Error
+type IdempotencyKeyReusedJSONResponse ErrorBody
 
-type InternalErrorJSONResponse Error
+type InternalErrorJSONResponse ErrorBody
 
 type MethodNotAllowedResponseHeaders struct {
 	Allow *string
 }
 type MethodNotAllowedJSONResponse struct {
-	Body Error
+	Body ErrorBody
 
 	Headers MethodNotAllowedResponseHeaders
 }
 
-type PayloadTooLargeJSONResponse Error
+type PayloadTooLargeJSONResponse ErrorBody
 
-type RequestInProgressJSONResponse Error
+type RequestInProgressJSONResponse ErrorBody
 
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter *int
 }
 type TooManyRequestsJSONResponse struct {
-	Body Error
+	Body ErrorBody
 
 	Headers TooManyRequestsResponseHeaders
 }
 
-type UnavailableJSONResponse Error
+type UnavailableJSONResponse ErrorBody
 
-type UnsupportedMediaTypeJSONResponse Error
+type UnsupportedMediaTypeJSONResponse ErrorBody
 
 type GetJSONWebKeySetRequestObject struct {
 }
@@ -1120,7 +1120,7 @@ type GetJSONWebKeySet405ResponseHeaders struct {
 }
 
 type GetJSONWebKeySet405JSONResponse struct {
-	Body    Error
+	Body    ErrorBody
 	Headers GetJSONWebKeySet405ResponseHeaders
 }
 
@@ -1850,129 +1850,129 @@ func (sh *strictHandler) RequestVerification(ctx echo.Context, params RequestVer
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx7c9u2tu9XweXZM5FaSpb8ii3PnjuO47TOy6nt1N2nzBUhEpJQkwALgJaVju9nv7MWwJdEOY6TnnNn",
-	"zu4fjSWReCys52+thb+8SKaZFEwY7Y3+8uaMxkzhnxfMqOXx1DAFn2KmI8Uzw6XwRt4li6SINTGSLCg3",
-	"ZMKmUjFi1JKLGaEzykXf8z12R9MsYd5oZ+B7OpqzlMJYKRc8zVNvNPQ9s8yYN/K4MGzGlHd/f+97GVU0",
-	"Zcat4yxmaSYNE9HyDVuur+WY3LAlMXNGaJaRlN4wTaZSESkY0YYqQzqUKCpimZKPH89edn1CNeECXzk7",
-	"vXpF5sZkNOOkNlPvDVsGIlZ0ao4INySlSzJhRDNhyIQqRqSCUSj5M5eGxUQbxcWsT665mbuhNVO3TD3T",
-	"hFfDkgUXsVwEorO9S+YyV5pMliRmU5onpksoUezPnGlDFtzM7Sg0ZbhBKuLqi4mMl4RrQoVeMMXi6vkp",
-	"V9oEQjGdSaGZPQufTJaGIVXgDx8HE5JoPEYSyZjBaLC7Prmqz4rjUhLz6ZQp3LyMl4Hgmig2zTWLSWd3",
-	"e7t7hEs3akkWc56waiXlhmB4w5OETBiwyJyKOGExaQw0OOz2A3GMe9LEzKkhmi5J4MHAuBGSUMNU4MGs",
-	"hz7Zu7vrEjgNIQ25YZnxiZbVUtZoaBRnOhCWP8krqYjjUBIesMHO4fMD1tsdxHu93R120JtEhzu9/YPD",
-	"Xbr3fHq4s70bHsFwCmkVs4RPmKKGJUsgZehGCgNxS5Oc+WTCIpprRi4XdDZjinw8Q7Iffzgj0/zzZ9ji",
-	"QuZJDGSP7W6BZWGdUhB2yxQseNkPhOd7HDjdCqfne4KmIDQr/Oo1ZIzevWViZubeaHtvzweZKz4PQcKM",
-	"YQrG/D+//6/e//304z+8UhQtK1tJLNgIBfEFjX+ihi0oCmEkhWHCwJ80yxIeUZDHrT80COVflej/5TGl",
-	"pPJGXp5poxhNx7mgt5QndJIwUBLw89iwO+ONPDiuW6b41I2HUsQjJHnttSOywhLefX3z/1Bs6o28/9iq",
-	"lNuW/VVvneJqcHdNPQJ8/ytMvbRnRHnCYp9EeEbAYBNGFKPRHL6VquRbM0fRccJOo0jmwvRhQS9ofGHZ",
-	"/2kEA7kcp1yn1ETzVUrBclFwMyVvecxiEkumcaH4PHI+u8tYBPoJedKDA8X1jHnsjTw6iWI2HQy3d3b3",
-	"9p8fHK5+BoYy1OTaG3nD/e9E4ppC4CAqPCad0P01dj+GPim/Enk6YSrsIs1N84yKI+AGdRsFvUe1FERO",
-	"8dFcM1W8xkWWGxRgQUK7rZDMZQJWrBrV/oCCGla0CmG1M37LRCAWqAFWFjKjtwykF4T13vdeMm24wPN9",
-	"L81xksgFi5/GA3E11FhIM6ZusBVusFRCs/bmA4mocAxrZYnFYGZKRuUR+y6HWfJ9xXqoy4At0TcAKtmV",
-	"PdME5UItSSd8xGIDUV9t2IVTvOEihpNNuGCkE2aKpTxPCehgUgz55Z2H3UB0wg1kdWw2p5pkFFmrroxw",
-	"T9xo8CZmDJZSTCsVfB+IYo/Ijc4WFnbAUgU9CGtFCsNlLSITBi15J6xPOZ4kMrqBhR0FsLM5PLqgzlZb",
-	"bnNK+YqnTObmG3WzcaM8Vi/H3CpH64mgW8XT/wr93D4x6t2mx3jB4CCfRpaa6za+YcuxsmOtEYfrVecR",
-	"Dwk5aM2FcnrlyAoLJYIt0OpbpoFP7onvRLRwZWkhro0mitF4uWGN4OZ9eYGW2sC4giZ2DU8jsxtibL9Y",
-	"IW/xa6Fs7EPfTptjgm63DQVKXYZ7esfMXMbfqrtTHOUhtW2fsHxsnziCAyEfzi+vvtPpZ9TMCbvj2mif",
-	"THJwMhN7lDAJRGm1mA+3ux5iwTh2qdqSCgc1EGo1wjwP111f9ppPee97H+gykTS+kvItVTP2NNpmdpCx",
-	"kXKc4DArpC38jCJUwofAFaCCDPd3DnYxFNLf2atpn4284S+Qr5w7eCY+KDlTTOunbb70TMQ4KwZa2f5a",
-	"KNmiosqYjAtSjHNUxnFMgF8FpnDKBddzFn8XmWuPcNd1VHvA+NDykMJXUr6jYukI/VT6UsPGCU+5WRdZ",
-	"dDfwN5IxRbI5BG3WDyCdna3hIO0WYULdCnJBdofbLuL+LlwnJUmpWBYE1UcWigHJDhG76SF4ExZz9skp",
-	"B8cD4uNqD+gpV44cxuO4ePCS6nQIj8iq/2FxhLAiT0ggMrUONb7W6rVzDd6dksYkMFp9+k7ofgCPx0a+",
-	"q4hUr4Sk2sjmnt6qgVdIu4+1kPNpDtLmmLXhFzXjVKL4bG6IkIu/xyOqKOccX/yEBC/krFxB6YiCB6vn",
-	"VCFsBZzQuWAx1127djx+WHs/EJeGKqPRUS1CLS0dMJMxEcPxaUOXmkxkLmLg+GjOohsbQEVURCzRZCaJ",
-	"FD5hdxHLLH8apk0gnPPsvNiPQudZJpVh8TsWc3qFluNpR1WONE5hqDFaoYfsQ5prDBrWZvh7rAOcVLg6",
-	"V9j37svpkN9PkIA1CGF95AbvGeloDkY5UzJjynCL3dTj/oc3Upiol54FgP7MuQIH6Pf6GJ9KtEhO/mAR",
-	"eqrFanWemDaU1i4tWYmp1pcayTSlIm7fr/uRRFQpCO5kDlooWQAPhnaGEF0SkaewZvsVrLdyUtx3a4BX",
-	"hXY8TCGryi7ts6tEckP45TZaSQVC8uC5IrJTQhgwQOw7//tL1IvZY4ZULGL8FmFX4JvhgCTMGBfLxnzG",
-	"je42fbvh9s6u59eBxeGggSvuNnHF495/0t7nQe+wFV30vzdL+nbrD5B7E2OWSIFVSH0SZopHLPRJGOVK",
-	"gUsSOkunDU8p6BV8YpwyremM6TFYwxD1ZEY1qEkpCEU7GIia5SuC/5R0YhbxFGIapIf2QfNaHdrFuVzC",
-	"gU6KQH/toN3SNhy2+xXsu9tO8zRPP160HcqDO2yfqnyFRFKbAnorXiwcBdLc8JHbGRBKy5QRmA7MSSpj",
-	"lqxEFYP+YGdnZzAYDFqXfMtEwUXrq+MxEwaOVxUru3x3CTwe0SSxpqzQJcYJycrkxwP8r0BF25aAtFqf",
-	"/xpGR/emoaaBTOsUWd3y0E47+G6i8zT15jfcm7GRN0ys7/SDkkhd3G/pDoOfWAiX1V4uS/dME7kQZEKj",
-	"GybiEaHk9fUV6cBiaGTI6+vLLtF8JsALxTjh9HJ7b98np/HLy2M4vAv7eTGXmpHwhseF50ltrsyQ8KfT",
-	"K7LVX7Ak6d0IuRBbfyxudN8aWnKGYF1CeapHJORag7DTPA5JByOLKn8H5jqSYspneZlnk4J1fRLqfOL0",
-	"AgYBBVIdiE6FlpVaBQKA0/5wf9e3Y4Q/hjBG/c1x8UpIOkblOAenCIaLyTT0AxGyuywknZSL3DBt/cgu",
-	"sFIu+J85I+Efhodr4PURoehxVVAsTbQMRAhfFqt2U9r0nzsY6xahR2cpwmeCmlwxv0kzqxvvstAvVFcg",
-	"rL9IqFuTC9U0Y6JPjq3or1IaHhASZwFNcMOWGD0UoV6BMQcCzpMs5jyaF8RdgyeB9YDhOtzYJDCLiyQ1",
-	"FSTPZorGzEUYldSx5ev55KeIn/PXrz5+Phu+52f6LDXZf56c7Z/x3fwtfBYXexF8vsl++/Xk9WGfLV9/",
-	"jq/P+Dk/U++ufrl7f/Vx+P7q+O7dy2M+/aUfbSdikr4axL+9Bp+j1UKOe59+DIL+F75oy9E9YA6dtLcZ",
-	"xBKqa0rxKeYcp5QnuWL9ZmDHdeFmZYrh8cFRK0ZjjHMmS5IxmSXla/YNoD38DGo1EEYSveAmAglyzkwi",
-	"I5pwsJjOYIwCEYgeWcsIgZKYcpZgyjjlWnMx8wuVvlASAsllhnl5maMVsiB9pyU85abbmMOJwAjHagT0",
-	"XDusfpKbwnGnxGatiph/MaeGOU2BCwkEsTLOzQiDLViYj39Fc6poBG6W/Zyg64RsDpyfVxxtEbvmOsu6",
-	"CLfUlkwYtZk+0nGJrB07gpBmPAX3wr3ZkJUyeYNzYi4DBTGRYsYUoZHht9WI+/DAcDB0A1vNVWQpRnX1",
-	"zzVx3+NhN+YsRntuh4mksB6LGdcfw1NfDXHQoFZTFDi2ygWqjWLk4aB7ZJMypD2VZ4HQFSUEliljihrg",
-	"ziSRC+AWGKITnpy/P/l4cXH6/mp8cfrLx9PLq/HZS1DimosIomrwoDXYJOQGm1rkxsU9a2THfddDVcHM",
-	"QqobR8Nagoq4XwoGLF+p9rpXkLGWMHYDFcUdVkbKN/btG0bKcUrFcgxqKc2Mrr8FStSJlpRETg0TR+vs",
-	"w8BprQZ2J8ruMtBKbfzmfiqLhuYFTIKTgjN2C4a/VwR0jQRdy3hVzq8KMcFClEs6tEtqODI2vQ8MJiSi",
-	"YihBNCFTJdNV6eqUCWPDkkRb2+MIWOJVo3Wci7TDXAWISaeGbQDrLHcUSTmrUTcKfWsFAoip3eQa9NQc",
-	"vAZXrU/RVv2AtU9F4ZGQQjOhWXNMl0VcH689a7cmCxVsA07GGtYPX+boBoixkrnBL9azLW76n6+uPoAI",
-	"l5UHRrNkWlPXPdJEOkePhEhbjQvyxhFYuHALXacQ5q5KyCp7ZRPChVtsNVr3sbyxKYE9aqz1a/LyVYYd",
-	"FmyT7GiRKNr8MtfeIkyV+l9Ll+Nq6srMFuM10udo/2ixkC5Mb0Np5O5aLt3/6mQ6BHtZnmZczLpHhMLQ",
-	"znSU/rm171YXOQ3rBMtyxnquxTLIN+UxrF1vzS47rn1q1tbJUlOm13FiLIxsnlaFFHfWIGKOdrSGDpeM",
-	"WmmUZhbXemwtCdbSIcGdhCOXkCzULnzLBdPAdHLCXCCHz34OSUfmRnMEsmxgZsCf6o5qJhzFDZafGwMU",
-	"jyHURB6KWQbGSkTLSjCsIrLWJuHggESJ1KzueAq057ACcHOpgAjWTWgNzO7hYRX7lno4kTMbDjGjeIT0",
-	"A7+jzjoYvtppyTwXM5JndatYrG0N+2Ht/vtx4W5rQW/YOKJOUEod41x70tGMETqRtxDwHTsAwnf0IEzk",
-	"qV8C/Xa/gZjkPDHEyJguHUPHzCmUeSGPNAZXADkCjA6zrztNbZeS8BvWjCw0XerVQGy18q0eNdHe50+/",
-	"u6jo0w+t0GId6G8FZRYYf4IW9ttimMZanlZot7Ym58StL+gc3VDEBFa8adJxlvN2SEp/2bcu669S0Bkr",
-	"AxrLj6mc8IQV/mIgOu9OTpAH370/6drjxLF1m55mJf551eoOR8AJ+sbNjNFcLnA4O7KbdfUot/f2Bjsr",
-	"RzjoHX76a8/fv//HfzO6tRI/1/jGMVFr+Pz68vz9NZu0VqOfC0ayfJLwCJGozsWrE/J8b/jcJ+6vA/vX",
-	"wWDneXdEwtOT0B1+pG7BjbmD/y3DIxKev/kQks5pvL23Nzzs4lOBqB47IpjpvTwuBhDwPQv75D0qLEoy",
-	"xW9BeWdUtULINJm1g6Y0mUnFzdxqZNiH5jOhcZ56dgVhOc/3EJfzfA9huRrJqjON1O1GoPqWWXAQadH5",
-	"0Nve27cY+CoFbthS16fHR3F6fKB14g3JEHZnGcPOfHGJTQTaJxOq2f5urjCFtjbYzSaU+YYtn2l7wvs7",
-	"B+T19Rti5nk6yRQXhnQufz7uIWBZDm+bEChBPPWZbmCY3LRPbpYbJ0eIoXEyJ57vnb/5gIdy3EoZsaHO",
-	"R8Z5kuuvI0yuN8PfdoEcPd0qV6f5rJGo03zWusq79lXekUhKFYNTyUjn9KRb1BnUZe/8zYful1a+gabL",
-	"2viWFKcnj6DEij6BI7NcY0nko8g9rFIuWWuSCh4g12xC3rAluWSm0ixd8KSrbev1nCB8C/9yw9IvKsia",
-	"crsvF0qVosv17cG4bbv5MJeCvUdr0k7eBshmpDVHS584FxKehFBcqpQaCD6mTNna2OHucG9vb28wHAxA",
-	"2/04JLvDPbK3t0fwq24/EJcZjZj2SUz1HP+VxtYjZBSc5DnTzJY0uJAJf+MzIRWLV41Xbbpm6nNn+4GW",
-	"iiD48X+DjSOdbj8Iep9+QIPX+KbV8FXm7BGprCYwhupEMZMrYUuew63Kgd3ZJnN2R4t8UwVCOpuyEqPf",
-	"Dn1CsVXKGpbb7VWyPKJxoE6r/YfaT0qIu7chT/xrbZsbc+ZYqbIKFhaBe53b1qVDlHz6kFjUWXpVDtwI",
-	"bZJQX/ylzUNsTkEXGCfW19iHWxL8cxbdjHOVtGXhmMuprgObRbyLDWeaJ4jg52YOLOXmtQ1bpc+57Qci",
-	"/PX04uzVv8bX5xdvXr09v/6nfXMMb/r9fj/sln1pJZ5QoJUOzUF7RiqhBy+a6UBwU+u+KBKG3MxlDudY",
-	"zwYM++Q8Y4KE5dbDIvSF4DAk8talgH74wXnAMTUUokPBItjaDz/Y4Oaa915x0pGCHItYSR77EJWRCXd7",
-	"KAIzIwklEUuSPKGKhO8dMouoDj+/9LFG1/rBz3QRwF2+fENsEwoh5cs9PIvw/fVJuZiwCwYFdI+FBWHa",
-	"mCsWGU06eWarMUCRbVuyJVRXeJkm4fZg4PaPNiH8K6h5zIE3IoHX7/cDzycBxlG1r+7RafRL3sClrnv6",
-	"mhmMUu2qyMeLt379MzZBONVBCAn/o5r+nzBNPhhs78PM8Cl0dRAwyjNNporOUlvRsNMnl2XnG0LXIQxd",
-	"oGYE6+dzmvTJmU0eAvc4mLoPfHE23cTIlCeadOxpwwH4Jcp7efbOtzFphaLb/L/q+pYkDVlMgVlJkXiA",
-	"0OrOgAIVgiV+yftlkU4VDLvgGcFslLnLd5eBKOoOuGjf6XGWucZHa5Cs/rJ5rxvGMgJ8aNkGoli6XNXM",
-	"c2MyPdraohnvC3aXyn4k063b7S1rYbei4XB7Z3+62xsMJtPe7uTgsHewO6G9g4PJ9l48PXy+M9zbslTt",
-	"AVW3ilP3fM+aY2/k5Yo3Nfz2YPfg/6tA7rGJ0MYgrUa3Xr1jQ3A4Xee9F12/YeANAs9ifXkUMb1awNIk",
-	"1+56NLypAZOLqSyqIGmEhs81f9oD7WVK3i1JSrkwlAumNLiaYBxKVphxM88nlg9q7zQ+eGtli2jveg2s",
-	"tJAuqQqggWaZ9kutrec8y7D/u0AngGpF77JmkWKm6LumWYYy3NjFVKoFVdYkaOB9xRjKS4lQuHFrh1LC",
-	"r5Fi6B/RRGMrMAotyLPVb1ZYZ7kbH9xKyrEb12rZQvXbrLZrnp7ImDtnEaaQwgn42jICgU6k0UQqPuPg",
-	"vL53kNEdgrW2MRmke6G4MUw4TA7dW3imLt1ImUYy3ul/XW03PLVZ9omMl6OnpeqxoKQ9V+9QP8R8ypS9",
-	"K/cuUmFbzbQqIvZuvsq+FOuPaMraUmu1rToTZ7UxeOwk/K3nFEPv7GVIbG33qDiKhsWuT0sxVT9EQ7p9",
-	"EAhX2Oi7skafhH2IHcYhAii90HdNTTAmWokF16xPfsmlwbQuDqsYWAvL3ZmSk4Slozp/OcC3iOCrFm5M",
-	"pNAJCAgurWidQsWd8IgJGzs7sX53drUmwTJjQstcRawv1WzLvaS34FmI0bhJVjWCh3Vb2srysD/oD+BJ",
-	"GIhm3Bt5O/1B36Fyc9R87aVS8MuMbSj8q8WcVTS6Fqh2HcxdB6M04kmWj9fLy8JAYHzjVOk0T0pT6ZLT",
-	"tlTA9qSB0+rbtl7FDCaWcUV2VhxQY+6tyMIEggsQyT45XoFfLIOVZ6gtimDW8Z0K2+n2yQtbLKWJnss8",
-	"iQMR0WjOnOttSIdqEp7AV70TKYySSegqC6zvPGUgXdy4BG0hOkuSMtaAz3GN/UCcpplZd+8tQCek23Gf",
-	"vJcG03U9l9W0DGd9PC7FWeyNvJ+YaQIPKx3/24PB15XgW6Thdwctlvggon8lXIcomrf/W3L7r5l4cTCd",
-	"vfzz7cG/1Mu7dz9nixezX/Lfbs+1Wvy0fXx7dbp7fT3zHPhlUS3EmhAvQnTImx7snL/eebl992r4YnZw",
-	"m08OzVs2nP387vOvz/fZwVWuD/MPP99e/Hr60UO8x7sbvzr9fJEfpjv7P799PzY52987fPs+++16PztZ",
-	"Xhp+868/3pxdn+3RgXf/6dEtAE1SbmgFQDCVmZW+uwZ/rEvbz3KB1TglU7lcMnJa3PQ1rFT6JKV3PTpj",
-	"/9xB6OLhjrzdwd5/dYfjT6d/f4PjT6ffu78RVv0wMWFPeZpStawO3Dkcty6wbtYzgbSC70dnIDme++IT",
-	"DLTlOhVGf3mZbEc9ZKZXUY8icSckmebKRj21kmcO2jBm1utZ96c6t8Ou00+uB79Kz+4MihIEV57gcqDK",
-	"kFwYnjj2xDtlXAB/RKqELUQseP2NtZtVSLs7GLgUhnNH2gp/SmCiquppU2m2C6UOu1S3XryQ8VdeXfJ1",
-	"12U8mp+bjT33zejFqJzdf6siLptoqm6X8iqPwdcvFFsnNsjfavtbWYSF/Zi7duVtk5Q73KpdlFJpo4df",
-	"WevQhheHO19+cbX7GN97xISt/Wnw8vbhl19e7Uq99729xxCm2VuPb20/ipzFRT34ys5jdle1N+I7u19+",
-	"Z+Xeiabqs5yzoptqeq7xtdN24OJtVnYntrPQbGxlAoeuqqwqQ6YW7dIokwzEqmbZ79oyRzPnKq4PiW7e",
-	"Wv1hp6WK0idVPSTGOG71cophxlrkVPfUSFlRjHtFdPEZFlcopnVVmTHLmdZMB0JnWJyCMCi2BLtHWVF6",
-	"ROOY5NmRjcMlTrhagobQbD0rg6PRJAkEeMLNeoHO7vbhSs2cI3G9Xu2oUX8KHgCeMIstRY4bVZ/usNrC",
-	"AWKk9Fu7BWi9WaBoIwHaBMLCzJu6Uaz1gwhX45lyU1ztUutL8V2PQYmcl6inKez6FxpN4FjnxTUARuXa",
-	"FJCvbYJZSNXqlyOzfC8bZjsCi/a9v8ui1Tsa/xaDVra7uda1L3SqNZvGqh6xtn4u177VbLp68k1ZA6+9",
-	"Z+rv7y752tN6yKoXYosyerRS1l+K0b8t/P9gC499YXS1tzFmD1t5VaVwNwQ1qJFbxi1A4IaZspkViG5u",
-	"JY8sXNwn9g7JGlpas7dYuZZRrRvZJqngb9dATq6fljz1G5ENTbR0ZqqeuiyKMe02jCQyY8IZ71r2Ems0",
-	"w5b8cWjN51VDItEBoIiaNmsoii6losrb1oPaxYY/hkRm9sHuUQM+xcvGVludyitI6xbYXV5aVG+7zMjq",
-	"/EV3qHvqa8o0itIMcizKGwPrG7c9EGVz39LeUQJbcK3TgXix9qNrS67tBk/LjqZJh9FoXiDS1Z0m7nZB",
-	"LhqAe3cUCNqocUdHosim1mrwsdRtsqyX3E+WzXvt2iruA9HZHexsrvnH61fr87vCYluT21YYb3eeUnWD",
-	"5f61Knm/cXednbe11h/mfKiUHj3PQGA/vO5a35M6tMD6lrUeCx/v0nGJ9LMP9qMd3f5dtgwMB/5gMCgv",
-	"D3EvVvSc2sYtOxGI+IyhC/Y4l9WKFqalqWgpwTcSLxjG0ndQB5pO2eiBC2fXL+2dMaOtA2nLLQpdYa/p",
-	"feBeXljYNR5KW0sc29wR59dqyR3aEoiNHXdrMMugiwn4kouxhh2FwTXc1V9/pgNR17WFC20vuk0Q0F6C",
-	"2lvMJQFvueGhu045jr1LeMEMSlIRVI0IFYEApx1VSSJtL08zmFJM56lT1O6GmvIAWls2ArF+zO6C4E57",
-	"IXRKlySaS5tesPQADjay2JxUxaFYjg6EC8gapT1rgWS/2xIKOIdiJRio35D9e7sVrx7ZWrlB+/7TN0QT",
-	"RbVUozTu0Y5nWy3X3xEtfIPz/qS9FKVdj4HI3PEfYceTFXBnMhZ0+XSP+hEuYPu1tN/kjw8e4RqvX3r3",
-	"3+fJP8K3br099N9hwKYwoK3y8oEIAN5FjWo117qsOHfMakr426VkYhnlWDlWpse3UJO5iVoLQn13eUV1",
-	"Gxmh1u9uq2zpVzerN1Z972+oum/mdTZls8lqMhvX9MB9KBYRcitx+aD7T/f/LwAA//8=",
+	"7Hx7c9u2tu9XweXZM5FaSpb8ii3PnjuO47TOw05tp+4+Za4IkZCEmgRYALSsdHw/+521AL4kynHddJ87",
+	"c07/aCyJxGNhPX9rLfzhRTLNpGDCaG/0hzdnNGYK/7xkRi2Pp4Yp+BQzHSmeGS6FN/KuWCRFrImRZEG5",
+	"IRM2lYoRo5ZczAidUS76nu+xe5pmCfNGOwPf09GcpRTGSrngaZ56o6HvmWXGvJHHhWEzpryHhwffy6ii",
+	"KTNuHWcxSzNpmIiW79hyfS3H5JYtiZkzQrOMpPSWaTKVikjBiDZUGdKhRFERy5R8+nT2uusTqgkX+MrZ",
+	"6fUbMjcmoxkntZl679gyELGiU3NEuCEpXZIJI5oJQyZUMSIVjELJ77k0LCbaKC5mfXLDzdwNrZm6Y+qF",
+	"Jrwaliy4iOUiEJ3tXTKXudJksiQxm9I8MV1CiWK/50wbsuBmbkehKcMNUhFXX0xkvCRcEyr0gikWV89P",
+	"udImEIrpTArN7Fn4ZLI0DKkCf/g4mJBE4zGSSMYMRoPd9cl1fVYcl5KYT6dM4eZlvAwE10Sxaa5ZTDq7",
+	"29vdI1y6UUuymPOEVSspNwTDG54kZMKAReZUxAmLSWOgwWG3H4hj3JMmZk4N0XRJAg8Gxo2QhBqmAg9m",
+	"PfTJ3v19l8BpCGnILcuMT7SslrJGQ6M404Gw/EneSEUch5LwgA12Dl8esN7uIN7r7e6wg94kOtzp7R8c",
+	"7tK9l9PDne3d8AiGU0irmCV8whQ1LFkCKUM3UhiIO5rkzCcTFtFcM3K1oLMZU+TTGZL9+OMZmeZfvsAW",
+	"FzJPYiB7bHcLLAvrlIKwO6Zgwct+IDzf48DpVjg93xM0BaFZ4VevIWP0/j0TMzP3Rtt7ez7IXPF5CBJm",
+	"DFMw5v/59X/1/u/n7//hlaJoWdlKYsFGKIivaPwDNWxBUQgjKQwTBv6kWZbwiII8bv2mQSj/qET/D48p",
+	"JZU38vJMG8VoOs4FvaM8oZOEgZKAn8eG3Rtv5MFx3THFp248lCIeIclrrx2RFZbwHuqb/4diU2/k/cdW",
+	"pdy27K966xSmeyXjpd1hU5cA7/8M0y/tOVGesNgnEZ4TMNmEEcVoNIdvpSp518xRfJzA0yiSuTB9WNQr",
+	"Gl9aEXge0UA2xynXKTXRfJVasFwU3kzJOx6zmMSSaVwoPo/cz+4zFoGOQr704FBxPWMeeyOPTqKYTQfD",
+	"7Z3dvf2XB4ern4GpDDW59kbecP8bkrmmGDiIDI9JJ3R/jd2PoU/Kr0SeTpgKu0h30zyn4hi4QR1HQf9R",
+	"LQWRU3w010wVr3GR5QYFWZDQbi0kc5mANatGtT+gwIYVvUJY7YzfMRGIBWqClYXM6B0DKQahffC910wb",
+	"LvCMz6U5ThK5YPHz+CCuhhoLacbUDbbCEZZKaN7efSQRFY5prUyxGMxNyaw8Yt/sQEv+r1gQ9RqwJ/oJ",
+	"QCm7uheaoHyoJemET1hwIOorDrtwkrdcxHC6CReMdMJMsZTnKQF9TIohv777sBuITriBtI7V5lSTjCJ7",
+	"1RUT7okbDZ7FjMFSimmlgu8DUewROdLZxcImWKqgN2EtSmHErHVkwqBV74T1KceTREa3sLCjAHY2h0cX",
+	"1Nlty3FOQV/zlMnc/EU9bdwoT9XRMbdK0nol6GLx9N+lq9snRx3c9CAvGRzm80hTc+XGt2w5VnasNQJx",
+	"vepM4kEhF625VE6/HFmBoUSwBXoBlnHgk3viGxIuXFleiOujiWI0Xm5YJ7h+X1+kpTgwsKDJqaXbs0jt",
+	"hhjbL1ZIXPxaKB370LehzzFBd9yGCKVew319YGYu47+qy1Mc5TE1bp+w/GyfOIJDIR8vrq6/IRdk1MwJ",
+	"u+faaJ9McnBAE3ukMBFEcLV4ELe8Hn7BOHa52pILBzUQhjVCQA/XXl/6mr/54Hsf6TKRNL6W8j1VM/Y8",
+	"+mZ2kLGRcpzgMCvkLXyPIozCh8A9oIIM93cOdjFM0n+Dt9M+I3nHXyF/OVfxTHxUcqaY1s8jQOmxiHFW",
+	"DLRCgrVQs0VllTEbF6QY56iM85gAfwvM45QLrucs/mby1x4Fr+us9qDysSUila+l/EDF0hH7uTSmho0T",
+	"nnKzLr7ohuBvJGOKZHMI7Kx/QDo7W8NB2i3CiLp15ILsDrddVP7NuE9KklKxLIiqjyxkA1IeIsbTQ5An",
+	"LObtk1MOTgnE0dU+0JOunDyM23ED4EHVaREekVXfxOINYUWikEAEax1ufK3Vq+caPD8ljUlgtPr0ndD9",
+	"AN6QjZBXkateCV21kc49vVUDuZB2n2qh6fOcp82xbcNnasazRPHZ3BAhF3+ft1RRzznG+AmJXshbuYrS",
+	"UQUPV8+pQogLuKFzyWKuu3b9yAKw/n4grgxVRqMjW4RjWjoQJ2MihiPUhi41mchcxMD50ZxFtzbIiqiI",
+	"WKLJTBIpfMLuI5ZZHjVMm0A459p5uZ+EzrNMKsPiDyzm9BotyfOOqxxpnMJQY7RKj9mLNNcYVKzN8PdZ",
+	"CzitcHW+sO89lFMi358gEWtww/rIDR400tEdDHWmZMaU4RbrqWMEj2+mMFmvPQsY/Z5zBY7Rr/UxPpfo",
+	"kpz8xiL0ZIvV6jwxbaiuXVqyEnetLzWSaUpF3L5f9yOJqFIQAMoctFGyAD4M7QwhuikiT2HN9itYb+W4",
+	"uO/WALIKGXmcQlalXdlnV4nkhvDLbbSSCgTl0XNFFKiEOmCA2He++deoF7OnDKlYxPgdwrTAN8MBSZgx",
+	"Lt6N+Ywb3W36e8PtnV3PrwORw0EDh9xt4pDHvf+kvS+D3mErGul/a5b07dYfIfcmxizRBKuU+iTMFI9Y",
+	"6JMwypUC9yR0Fk8bnlLQLfjEOGVa0xnTY7CKIerKjGpQlVIQivYwEDULWAAEKenELOIpxDtID+2D9rV6",
+	"tItzuQQFnRRgwNpBu6VtOGz3K9h5t53maZ5+umw7lEd32D5V+QqJpDYFRFe8WDgMpLnhI7czIJSWKSMw",
+	"HZiUVMYsWYk0Bv3Bzs7OYDAYtC75jomCi9ZXx2MmDByvKlZ29eEKeDyiSWLNWaFLjBOSlcmPB/hfgaC2",
+	"LQFptT7/DYyObk5DTQOZ1imyuuWhnXbwzUTneerNb7g5YyNvmVjf6Uclkbq439I1Bn+xEC6rvVxW74Um",
+	"ciHIhEa3TMQjQsnbm2vSgcXQyJC3N1ddovlMgDeKMcPp1fbevk9O49dXx3B4l/bzYi41I+EtjwsPlNrc",
+	"miHhD6fXZKu/YEnSuxVyIbZ+W9zqvjW05AwBvYTyVI9IyLUGYad5HJIORhlVvg/MdSTFlM/yMi8nBev6",
+	"JNT5xOkFDAgKRDsQnQpRK7UKBAOn/eH+rm/HCL8PYYz6m+PilZB0jMpxDk4RNBeTaegHImT3WUg6KRe5",
+	"Ydr6k11gpVzw33NGwt8MD9dA7iNC0euq4FqaaBmIEL4sVu2mtOlCdzDWNUKvzlKEzwQ1uWJ+k2ZWN95n",
+	"oV+orkBYn5FQtyYXtmnGRJ8cW9FfpTQ8ICTOAprgli0xiijCvgKHDgScJ1nMeTQviLsGYQLrAcN1uLFJ",
+	"YxYXSW0qSJ7NFI2ZizQqqWPLt/PJDxG/4G/ffPpyNjznZ/osNdl/npztn/Hd/D18Fpd7EXy+zX75+eTt",
+	"YZ8t336Jb874BT9TH65/uj+//jQ8vz6+//D6mE9/6kfbiZikbwbxL2/B52i1kOPe5++DoP+VL9pyeo+Y",
+	"QyftbQaxcljXJPkU85RTypNcsX4zyOO6cLUyxfAI4bgVozHGPJMlyZjMkvI1+wbQH34G1RoII4lecBOB",
+	"FDmHJpERTThYTWc0RoEIRI+sZY9AUUw5SzDNnHKtuZj5hVpfKAlB5TLDXL7M0RJZML/TEqpy023M4cRg",
+	"hGM1AnyuHaY/yU3hvFNiM1wFBrCYU8OctsCFBIJYOedmhEEXLMzHv6I5VTQCV8t+TtB9QlYH7s8rrrZI",
+	"XnOdZS2FW2pL1ozazCDpuKTXjh1BSDOegovh3mzIS5nkwTkx54HCmEgxY4rQyPC7asR9eGA4GLqBrfYq",
+	"shmjugngmrjv8bAbcxajvbTDRFJYr8WM64/hqa+GOWhUqykKnFvlAlVHMfJw0D2yyRvSnvazAOmKIgLr",
+	"lDFFDXBnksgFcAsM0QlPLs5PPl1enp5fjy9Pf/p0enU9PnsNilxzEUF0DV60BruE3GDTkNy42GeN7Ljv",
+	"esgqmFlIdetoWEtkEfdLwYDlK9Ve9woy1hLMbqCiIMTKSPnGvn3DSDlOqViOQTWlmdH1t0CROtGSksip",
+	"YeJonX0YOK7VwO5E2X0GmqmN39xPZaHRvIBMcFJwyO7A+PeKoK6RyGsZr8oNVmEmWIlySYd2SQ1nxpYD",
+	"AIMJiQgZShBNyFTJdFW6OmVy2bAk0db+OAKW2NVoHfMi7ZBXAWrSqWEbgDvLHUXyzmrUjULfWrEAYmo3",
+	"uQZDNQevQVfrU7RVS2C9VFGsJKTQTGjWHNNlG9fHa8/srclCBd+Ao7GWA4Avc3QFxFjJ3OAX65kYN/2P",
+	"19cfQYTLKgWjWTKtqeseaaKeoyfCpa3GBXnjCCxcuIXuUwhzV2Vnlb2yiePCNbYarftU3tiU6B411vpn",
+	"8vdVJh4WbJPxaJEo2vwyJ98iTJX6X0ur42rqyswW8DXS7Gj/aLGQLkxvw2nk7lrO3f/TSXcI+LI8zbiY",
+	"dY8IhaGd6Sh9dGvfrS5yGtYJluWM9fyLZZC/lNewdr01A+249rlZXSdLTZlex4uxmLJ5WhVi3FmDijna",
+	"0RpKXDJqpVGaWV7rsbUkX0uHBHcSjlyislC78C0XTAPTyQlzwRw++yUkHZkbzRHMssGZAX+qO6qZcBQ3",
+	"WH5uDFA8hnATeShmGRgrES0rwbCKyFqbhIMDEiVSs7rjKdCewwrAzaUColg3oTUwu4eHVfxb6uFEzmxI",
+	"xIziEdIP/I4662AIa6cl81zMSJ7VrWKxtjX8hxWp+FU4y7nbWtBbNo6oE5RSxzjXnnQ0Y4RO5B0EfccO",
+	"hPAdPQgTeeqXgL/dbyAmOU8MMTKmS8fQMXMKZV7II43BFUCOAKPD7OtOU9ulJPyWNSMLTZd6NRhbrZSr",
+	"R0609+Xzry4y+vxdK7xYB/xbgZkFxqCghf22GKaxlucV5q2tyTlx6wu6QDcUcYEVb5p0nOW8G5LSX/at",
+	"y/qzFHTGyoDG8mMqJzxhhb8YiM6HkxPkwQ/nJ117nDi2btPTrMRAr1vd4Qg4Qd+6mTGaywUOZ0d2s64e",
+	"5fbe3mBn5QgHvcPPf+z5+w//+C9GuFZi6BrfOCZqDaHfXl2c37BJawX7hWAkyycJjxCN6ly+OSEv94Yv",
+	"feL+OrB/HQx2XnZHJDw9Cd3hR+oO3Jh7+N8yPCLhxbuPIemcxtt7e8PDLj4ViOqxI4JZ36vjYgAB37Ow",
+	"T85RYVGSKX4HyjujqhVGpsmsHTilyUwqbuZWI8M+NJ8JjfPUMywIzXm+h9ic53sIzdVIVp1ppO42gtV3",
+	"zAKESIvOx9723r7FwVcpcMuWuj49PorT4wOtE29IiLB7yxh25ssrbDzQPplQzfZ3c4VptLXBbjchzbds",
+	"+ULbE97fOSBvb94RM8/TSaa4MKRz9eNxD0HLcnjbuEAJYqovdAPH5KZ9crPcODlCDI2TOfF87+LdRzyU",
+	"41bKiA31PzLOk1z/OcLkejMEbhfI0dOt8nWazxrJOs1nrau8b1/lPYmkVDE4lYx0Tk+6Rc1BXfYu3n3s",
+	"fm3lG2i6rI1vSXF68gRKrOgTODLLNZZEPorc4yrlirUmquABcsMm5B1bkitmKs3SBU+62rZezwvCt/Av",
+	"Nyz9qoKsKbeHcqFUKbpc3x6M27abj3Mp2Dlak3byNkA2I605WvrEuZDwJITiUqXUQPAxZcrW0A53h3t7",
+	"e3uD4WAA2u77Idkd7pG9vT2CX3X7gbjKaMS0T2Kq5/ivNLYuIaPgJM+ZZra0wYVM+BufCalYvGq8atM1",
+	"058724+0YQTB9/8bbBzpdPtB0Pv8HRq8xjethq8yZ09IZzWBMVQniplcCVsaHW5VDuzONpmze1rknCoQ",
+	"0tmUlRj9bugTiu1V1rDcba+S5QmNBnVa7T/WslLC3L0NueKfa9vcmDfHipVVsLAI3Ovcti4douTTx8Si",
+	"ztKrcuBGaJOE+uKvbC5icxq6wDixzsY+3JLkn7PodpyrpC0Tx1xedR3YLOJdbFLTPEEEPzdzYCk3r23y",
+	"Kn3ObT8Q4c+nl2dv/jW+ubh89+b9xc0/7ZtjeNPv9/tht+xlK/GEAq10aA7aM1IJPXjRTAeCm1qnRpE0",
+	"5GYuczjHejZg2CcXGRMkLLceFqEvBIchkXcuDfTdd84DjqmhEB0KFsHWvvvOBjc3vPeGk44U5FjESvLY",
+	"h6iMTLjbQxGYGUkoiViS5AlVJDx3yCyiOvziysf6XesHv9BFAHf1+h2xDSuElC/38CzC85uTcjFhFwwK",
+	"6B4LC8K0MVcsMpp08sxWZIAi27ZkS6iu8DJNwu3BwO0fbUL4R1DzmANvRAKv3+8Hnk8CjKNqXz2g0+iX",
+	"vIFLXff0NTMYpdpVkU+X7/36Z2yWcKqDEBL+RzX9P2GafDDY3oeZ4VPoaiFglBeaTBWdpbaqYadPrspu",
+	"OYSuQxi6QM0I1tjnNOmTM5tABO5xMHUf+OJsuomRKU806djThgPwS5T36uyDb2PSCkW3NQCq61uSNGQx",
+	"BWYlReIBQqt7AwpUCJb4Je+XhTpVMOyCZwSzUeauPlwFoqg94KJ9p8dZ5polrUGy+svmvW4ZywjwoWUb",
+	"iGLpclUzz43J9Ghri2a8L9h9KvuRTLfutreshd2KhsPtnf3pbm8wmEx7u5ODw97B7oT2Dg4m23vx9PDl",
+	"znBvy1K1B1TdKk7d8z1rjr2Rlyve1PDbg92D/68CuacmQxuDtBrdegWPDcHhdJ33XnQKh4E3CDyL9eVR",
+	"xPRqEUuTXLvr0fCmpk0uprKohqQRGj7XMGoPtJcpeb8kKeXCUC6Y0uBqgnEoWWHGzTyfWD6ovdP44K2V",
+	"LqK96zWw0kK6pCqABppl2i+1tp7zLMOe8QKdAKoV/c6aRYqZolebZhnKcGMXU6kWVFmToIH3FWMoLyVC",
+	"4catHUoJv0aKoX9EE43twyi0IM9Wv1lhneVufHArKccOXqtlC9Vvs9qu4XoiY+6cRZhCCifga8sIBDqR",
+	"RhOp+IyD83ruIKN7BGttMzNI90JxY5hwmBy6t/BMXbqRMo1kvNP/2tk9QcIyjR+Onpeox5KS9ky9w/wQ",
+	"8SkT9q7wu0iEbTWTqojXu/kq61KsPqIpa0us1TbqDJzVxRq3+EvPqYXe2euQ2CrvUXEQDXtdn5Zion6I",
+	"ZnT7IBCutNF3hY0+CfsQOYxDhE96oe9anmBMtBELrlmf/JRLg0ldHFYxsBWWtzMlJwlLR3XucnBvEb9X",
+	"Td+YRqETEA9cWtFYhWo74RETNnJ2Qv3h7HpNfmXGhJa5ilhfqtmWe0lvwbMQoXGTrOoDDyu3tJXkYX/Q",
+	"H8CTMBDNuDfydvqDvsPk5qj32oul4JcZ21D6V4s4q1h0LUztOpC7DkVpRJNskmO9wCwMBEY3TpFO86Q0",
+	"lC41bQsFbMcauKy+bQBWzGBaGVdkZ8UBNWbeihxMILgAgeyT4xXwxTJYeYbaYghmHd2pkJ1un7yy5VKa",
+	"6LnMkzgQEY3mzDnehnSoJuEJfNU7kcIomYSursB6zlMG0sWNS88WorMkKWMN8BzX2A/EaZqZdefewnNC",
+	"uh33ybk0mKzruZymZTjr4XEpzmJv5P3ATBN2WLkjYHsw+HOF+BZn+NUBiyU6iNhfCdYhhubt/5Lc/Wsm",
+	"Xh1MZ69/f3/wL/X6/sOP2eLV7Kf8l7sLrRY/bB/fXZ/u3tzMPAd9WUwLkSZEixAb8qYHOxdvd15v378Z",
+	"vpod3OWTQ/OeDWc/fvjy88t9dnCd68P84493lz+ffvIQ7fHux29Ov1zmh+nO/o/vz8cmZ/t7h+/Ps19u",
+	"9rOT5ZXht//67d3ZzdkeHXgPn5/cCNAk5YZmAIRSmVnpxmvwx7q0/SgXWItTMpXLJCOnxU1Pw0qlT1J6",
+	"36Mz9s8dBC4e79PbHez9u3sffzj997Q+/nD6rTsfYeWPExT2lacpVcvq0J3LcedC62ZFE0gseH90BtLj",
+	"uS8+w0Bbrl9h9IeXyXbcQ2Z6FfcoUndCkmmubNxTK3zmoBFjZv2edY+qczfsOh3luvWrBO3OoChCcAUK",
+	"LguqDMmF4YljUbyJxoXwR6RK2ULMgpfmWNtZBbW7g4FLYjiXpK30p4QmqrqeNrVme1HqwEt1T0ZR9/h0",
+	"Xv9zF2w8maeb7T0PzfjFqJw9/FVlXLbSVD0v5eUfgz+/UGyg2CB/q81wZRkWdmju2pW3TVLucKt2tUql",
+	"kR5/Za1/G14c7nz9xdW+ZHzvCRO2dqrBy9uHX395tU/1wff2nkKYZvc9vrX9JHIW1/vgKztP2V3V7Ijv",
+	"7H79nZUbKpqqz3LOim6q6bnG107bgZu3Wdmd2B5Ds7GhCZy6qraqDJpatEujUDIQq5plv2sLHc2cq7g+",
+	"JLp6axWInZY6Sp9UFZEY57jVyymGGmvRU91bI2VNMe4V8cUXWF6hmNZVbcYsZ1ozHQidYXkKAqHYIOwe",
+	"ZUXxEY1jkmdHNhKXOOFqERqCs/W8DI5GkyQQ4A03KwY6u9uHK1VzjsT1irWjRgUqeAF4wiy2FDlu1H26",
+	"w2oLCYiR0m/tGaD1loGimQRoEwgLNG/qSbHWD6JcjWfKTXEJTK07xXedBiV2XuKeprDrX2k3gWOdF5cD",
+	"GJVrU4C+thVmIVWrb47M8q1smO0LLJr4/i6LVu9r/FsMWtn05hrYvtKv1mwdqzrF2rq6XBNXs/Xq2Xdr",
+	"Dbz2zqm/v8fkz57WY1a9EFuU0aOVwv5SjP7Hwv83tvDYHUZXOxxj9riVV1USd0NQgxq5ZdwCBm6YKZtb",
+	"gejmTvLIAsZ9Ym+erODhur3F2rWMat3IN0kFf7s2cnLzvPSp34hsaKKlM1P15GVRjmm3YSSRGRPOeNfy",
+	"l1ilGbZkkENrPq8bEokOAEXktFlFUfQpFXXetiLULjb8PiQysw92jxoQKl5LttrsVF5cWrfA7srTon7b",
+	"5UZW5y96RN1Tf6ZQoyjOIMeivF+wvnHbBVG2+C3tjSWwBddAHYhXaz+65uTabvC07GiadBiN5gUqXd1w",
+	"4u4i5KIBundHgaCNKnd0JIp8aq0KH4vdJst60f1k2bwBr63mPhCd3cHO5qp/vLS1Pr8rLbZVuW2l8Xbn",
+	"KVW3WPBfq5P3G7fc2Xlbq/1hzseK6dHzDAR2xeuu9T2pQwusb1nrsvDxdh2XSj/7aD/a0e3fZdPAcOAP",
+	"BoPyGhH3YkXPqW3dshOBiM8YumBPc1mtaGFimoqWInwj8VpiLH4HdaDplI0euaZ2/arfGTPaOpC24KLQ",
+	"FfZy30du84WF3eChtDXFsc09cX6tmtyhLYHY2HO3BrMMupiCL7kYq9hRGFzLXf31FzoQdV1buND2etwE",
+	"Qe0lqL3FXBLwlhseuuuV49i9hFfNoCQVQdWIUBEIcNpRlSTSdvM0gynFdJ46Re3uqikPoLVpIxDrx+yu",
+	"Fe60l0KndEmiubQpBksP4GAji81JVRyK5ehAuICsUdyzFkj2uy2hgHMoVoKB+r3av7Zb8eqRrZV7tx8+",
+	"/4VooqiXahTHPdnxbKvm+juihb/gvD9rL0Vx11MgMnf8R9jzZAXcmYwFXT7fo36CC9h+ie1f8scHT3CN",
+	"16/C+6/z5J/gW7feMfo/YcCmMKCt9vKRCADeRY1qNde6rDh3zGpK+NulZGIZ5Vg7VqbIt1CTuYlaS0J9",
+	"d4VFdS8Zodbvbqtt6Vf3sTdW/eBvqLtv5nU2ZbTJakIb1/TIrSgWEXIrcfmgh88P/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

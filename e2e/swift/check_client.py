@@ -1,19 +1,24 @@
-"""Checks the Swift client that OpenAPI Generator makes from openapi.yaml, without a Swift toolchain.
+"""Checks a Swift client that OpenAPI Generator makes from openapi.yaml, without a Swift toolchain:
+the swift6 generator's (Sources/VerifyProxy/) or the swift5 generator's (VerifyProxy/Classes/OpenAPIs/).
 
 No Swift compiler runs on this machine, so this checks what can be checked from the source itself,
 read with tree-sitter's Swift grammar rather than with regular expressions:
 
 - every file the contract shapes (APIs/ and Models/) parses as Swift;
-- there is exactly one model per object schema, under the name the README promises (no InlineObject,
-  no RequestPost200Response), and one API class per tag (the tag `verification` gives VerificationAPI);
+- there is exactly one model per object schema, under the schema's own name (no ModelError, no
+  InlineObject, no RequestPost200Response), and one API class per tag (the tag `verification` gives
+  VerificationAPI);
+- no model or API class has the name of a type the generator's support files declare (ErrorResponse,
+  Response, ...): the package would not compile;
 - each model's CodingKeys carry exactly the schema's JSON property names, required properties are
   non-optional and optional ones optional, an enum in the schema is a Swift enum with its values, and
   a string's pattern and length limits survive as the model's StringRule for that property;
 - each operation is a function named by its operationId, taking the request schema's model and
   returning the 200 response's model.
 
-The generator's fixed support files (Infrastructure/) are not parsed: they do not depend on the
-contract, and the grammar misreads valid Swift in them (`() as! T`).
+The generator's fixed support files (every other .swift file) are not parsed: they do not depend on
+the contract, and the grammar misreads valid Swift in them (`() as! T`); only the names of the types
+they declare are read.
 
 Usage: python check_client.py OPENAPI_YAML SWIFT_CLIENT_DIR
 """
@@ -29,13 +34,12 @@ import tree_sitter_swift
 import yaml
 
 PACKAGE = "VerifyProxy"
+# Where each generator puts the sources of the package: swift6, then swift5.
+LAYOUTS = (pathlib.Path("Sources") / PACKAGE, pathlib.Path(PACKAGE) / "Classes" / "OpenAPIs")
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-# Swift.Error is the protocol every thrown error conforms to; see modelNameMappings in e2e/kotlin/pom.xml.
-MODEL_NAMES = {"Error": "ModelError"}
-
-
-def swift_name(schema: str) -> str:
-    return MODEL_NAMES.get(schema, schema)
+# A type a support file declares: `public class ErrorResponse`, `open class RequestBuilder<T>`, ...
+DECLARATION = re.compile(r"^\s*(?:(?:public|internal|open|fileprivate|private|final|indirect)\s+)*"
+                         r"(?:class|struct|enum|protocol|typealias|actor)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
 
 
 def api_class(op: dict) -> str:
@@ -70,23 +74,22 @@ class Checker:
     def check_models(self) -> int:
         schemas = self.spec["components"]["schemas"]
         objects = {name: s for name, s in schemas.items() if s.get("type") == "object"}
-        want = {swift_name(name) for name in objects}
+        want = set(objects)
         have = {p.stem for p in (self.sources / "Models").glob("*.swift")}
         for extra in sorted(have - want):
-            self.fail(f"Models/{extra}.swift is not a schema of openapi.yaml: an inline or unnamed type leaked")
+            self.fail(f"Models/{extra}.swift is not a schema of openapi.yaml: a schema renamed, or an inline type")
         for missing in sorted(want - have):
             self.fail(f"Models/{missing}.swift is missing")
         for name, schema in sorted(objects.items()):
-            path = self.sources / "Models" / f"{swift_name(name)}.swift"
+            path = self.sources / "Models" / f"{name}.swift"
             if path.exists():
                 self.check_model(name, schema, self.parse(path))
         return len(want)
 
     def check_model(self, name: str, schema: dict, root: tree_sitter.Node) -> None:
-        want = swift_name(name)
-        decl = find_type(root, want)
+        decl = find_type(root, name)
         if decl is None or kind(decl) != "struct" or "public" not in modifiers(decl):
-            self.fail(f"{want}: no `public struct {want}`")
+            self.fail(f"{name}: no `public struct {name}`")
             return
         body = decl.child_by_field_name("body")
         coding_keys = find_type(body, "CodingKeys")
@@ -95,7 +98,7 @@ class Checker:
             json_names[entry.raw or entry.case] = entry.case
         props = schema.get("properties", {})
         if set(json_names) != set(props):
-            self.fail(f"{want}: CodingKeys carry {sorted(json_names)}, the schema has {sorted(props)}")
+            self.fail(f"{name}: CodingKeys carry {sorted(json_names)}, the schema has {sorted(props)}")
             return
         required = set(schema.get("required", []))
         types = property_types(body)
@@ -103,18 +106,18 @@ class Checker:
             swift_prop = json_names[json_name]
             declared = types.get(swift_prop)
             if declared is None:
-                self.fail(f"{want}.{swift_prop}: no property for `{json_name}`")
+                self.fail(f"{name}.{swift_prop}: no property for `{json_name}`")
                 continue
             if declared.endswith("?") == (json_name in required):
-                self.fail(f"{want}.{swift_prop}: `{declared}` but `{json_name}` is "
+                self.fail(f"{name}.{swift_prop}: `{declared}` but `{json_name}` is "
                           f"{'required' if json_name in required else 'optional'} in openapi.yaml")
-            self.check_string_rule(want, swift_prop, self.resolve(prop), body)
+            self.check_string_rule(name, swift_prop, self.resolve(prop), body)
             values = prop.get("enum")
             if values:
                 enum_type = declared.rstrip("?")
                 cases = {e.raw or e.case for e in enum_entries(find_type(body, enum_type))}
                 if cases != {str(v) for v in values}:
-                    self.fail(f"{want}.{swift_prop}: enum {enum_type} has {sorted(cases)}, the schema {values}")
+                    self.fail(f"{name}.{swift_prop}: enum {enum_type} has {sorted(cases)}, the schema {values}")
 
     def resolve(self, prop: dict) -> dict:
         if "$ref" in prop:
@@ -134,6 +137,15 @@ class Checker:
         have = string_rules(body).get(f"{swift_prop}Rule")
         if have != want:
             self.fail(f"{model}.{swift_prop}: StringRule {have}, want {want} from openapi.yaml")
+
+    def check_names(self) -> None:
+        """No model or API class may share its name with a type of the generator's support files."""
+        ours = {p.stem for d in ("Models", "APIs") for p in (self.sources / d).glob("*.swift")}
+        for path in sorted(self.sources.rglob("*.swift")):
+            if path.parent.name in ("Models", "APIs"):
+                continue
+            for name in sorted(set(DECLARATION.findall(path.read_text())) & ours):
+                self.fail(f"{name} is also declared by the generator's {path.relative_to(self.sources)}")
 
     def check_api(self) -> int:
         operations = [(f"{method.upper()} {path}", op)
@@ -168,14 +180,14 @@ class Checker:
         body_ref = json_schema_ref(op.get("requestBody", {}))
         if body_ref is not None:
             params = [text(p) for p in fn.named_children if p.type == "parameter"]
-            want_param = swift_name(ref_name(body_ref))
+            want_param = ref_name(body_ref)
             if not params or not params[0].endswith(f": {want_param}"):
                 self.fail(f"{op_id}: first parameter is {params[:1]}, want a {want_param}")
         result_ref = json_schema_ref(op.get("responses", {}).get("200", {}))
         if result_ref is not None:
             returns = [text(c) for i, c in enumerate(fn.children)
                        if i > 0 and fn.children[i - 1].type == "->"]
-            want_result = swift_name(ref_name(result_ref))
+            want_result = ref_name(result_ref)
             if returns != [want_result]:
                 self.fail(f"{op_id}: returns {returns}, want {want_result}")
 
@@ -279,15 +291,20 @@ def main(argv: list[str]) -> int:
         print(__doc__.rsplit("Usage: ", 1)[1], file=sys.stderr)
         return 2
     spec = yaml.safe_load(pathlib.Path(argv[1]).read_text())
-    sources = pathlib.Path(argv[2]) / "Sources" / PACKAGE
+    root = pathlib.Path(argv[2])
+    sources = next((root / p for p in LAYOUTS if (root / p / "Models").is_dir()), None)
+    if sources is None:
+        print(f"swift client: neither {' nor '.join(str(p) for p in LAYOUTS)} in {root}", file=sys.stderr)
+        return 1
     checker = Checker(spec, sources)
     models = checker.check_models()
     operations = checker.check_api()
+    checker.check_names()
     for problem in checker.problems:
-        print(f"swift client: {problem}", file=sys.stderr)
+        print(f"swift client {root}: {problem}", file=sys.stderr)
     if checker.problems:
         return 1
-    print(f"swift client: {models} models and {operations} operations match openapi.yaml")
+    print(f"swift client {root}: {models} models and {operations} operations match openapi.yaml")
     return 0
 
 

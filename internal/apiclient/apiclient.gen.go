@@ -198,7 +198,7 @@ type CheckResult struct {
 	VerificationToken *string `json:"verification_token,omitempty"`
 }
 
-// Error Every failure. `error_text` is always present and readable by people. `error` is a stable code
+// ErrorBody Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
 //
 //   - `invalid_request`: a field is missing, of the wrong type or out of range (`error_text` names it)
@@ -238,7 +238,7 @@ type CheckResult struct {
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type Error struct {
+type ErrorBody struct {
 	// Error A stable snake_case code for the failure (see above). A string, not an enum, so that an app
 	// built today still decodes the codes added later; treat an unknown code like `error_text` says.
 	//
@@ -425,7 +425,7 @@ type IdempotencyKey = string
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type BadGateway = Error
+type BadGateway = ErrorBody
 
 // BadRequest Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -467,7 +467,7 @@ type BadGateway = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type BadRequest = Error
+type BadRequest = ErrorBody
 
 // DestinationNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -509,7 +509,7 @@ type BadRequest = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type DestinationNotAllowed = Error
+type DestinationNotAllowed = ErrorBody
 
 // GatewayTimeout Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -551,7 +551,7 @@ type DestinationNotAllowed = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type GatewayTimeout = Error
+type GatewayTimeout = ErrorBody
 
 // IdempotencyKeyReused Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -593,7 +593,7 @@ type GatewayTimeout = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type IdempotencyKeyReused = Error
+type IdempotencyKeyReused = ErrorBody
 
 // InternalError Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -635,7 +635,7 @@ type IdempotencyKeyReused = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type InternalError = Error
+type InternalError = ErrorBody
 
 // MethodNotAllowed Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -677,7 +677,7 @@ type InternalError = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type MethodNotAllowed = Error
+type MethodNotAllowed = ErrorBody
 
 // PayloadTooLarge Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -719,7 +719,7 @@ type MethodNotAllowed = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type PayloadTooLarge = Error
+type PayloadTooLarge = ErrorBody
 
 // RequestInProgress Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -761,7 +761,7 @@ type PayloadTooLarge = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type RequestInProgress = Error
+type RequestInProgress = ErrorBody
 
 // TooManyRequests Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -803,7 +803,7 @@ type RequestInProgress = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type TooManyRequests = Error
+type TooManyRequests = ErrorBody
 
 // Unavailable Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -845,7 +845,7 @@ type TooManyRequests = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type Unavailable = Error
+type Unavailable = ErrorBody
 
 // UnsupportedMediaType Every failure. `error_text` is always present and readable by people. `error` is a stable code
 // to switch on for a localised message:
@@ -887,7 +887,7 @@ type Unavailable = Error
 //     is shutting down or a dependency does not answer
 //   - `client_closed_request`: never read by an app: the status 499 that the server's log and metrics
 //     give a request whose client hung up before the answer
-type UnsupportedMediaType = Error
+type UnsupportedMediaType = ErrorBody
 
 // RequestVerificationParams defines parameters for RequestVerification.
 type RequestVerificationParams struct {
@@ -1686,7 +1686,7 @@ type GetJSONWebKeySetResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *JSONWebKeySet
 	// JSON405 the response for an HTTP 405 `application/json` response
-	JSON405 *Error
+	JSON405 *ErrorBody
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetJSONWebKeySetResponse200Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -1699,7 +1699,7 @@ func (r GetJSONWebKeySetResponse) GetJSON200() *JSONWebKeySet {
 }
 
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
-func (r GetJSONWebKeySetResponse) GetJSON405() *Error {
+func (r GetJSONWebKeySetResponse) GetJSON405() *ErrorBody {
 	return r.JSON405
 }
 
@@ -2308,7 +2308,7 @@ func ParseGetJSONWebKeySetResponse(rsp *http.Response) (*GetJSONWebKeySetRespons
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
-		var dest Error
+		var dest ErrorBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

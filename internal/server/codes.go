@@ -33,7 +33,7 @@ type answer struct {
 }
 
 // answers is every error code the API can answer, each once, with its HTTP status. openapi.yaml's
-// Error schema lists the same codes, and every verify.Kind and guard.Kind is here
+// ErrorBody schema lists the same codes, and every verify.Kind and guard.Kind is here
 // (TestEveryErrorCodeIsAnsweredAndDocumented).
 var answers = map[string]answer{
 	// The Verify API refused, for a reason of the user or the input: its own text is shown when it
@@ -86,5 +86,5 @@ func errorFor(code, text string) *apiError {
 	if text == "" {
 		text = a.text
 	}
-	return &apiError{status: a.status, body: api.Error{Error: code, ErrorText: text}}
+	return &apiError{status: a.status, body: api.ErrorBody{Error: code, ErrorText: text}}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // TestEveryErrorCodeIsAnsweredAndDocumented: the catalogue in codes.go, every code the code declares
-// (verify.Kind, guard.Kind and the server's own) and the list in openapi.yaml's Error schema are one
+// (verify.Kind, guard.Kind and the server's own) and the list in openapi.yaml's ErrorBody schema are one
 // set, so that an app developer reading the contract can switch on every code the server sends.
 func TestEveryErrorCodeIsAnsweredAndDocumented(t *testing.T) {
 	t.Parallel()
@@ -101,7 +101,7 @@ func valueAt(vs *ast.ValueSpec, i int) ast.Expr {
 	return nil
 }
 
-// contractCodes are the codes the Error schema's description lists: the `code`s before the colon of
+// contractCodes are the codes the ErrorBody schema's description lists: the `code`s before the colon of
 // each item.
 func contractCodes(t *testing.T) []string {
 	t.Helper()
@@ -112,7 +112,7 @@ func contractCodes(t *testing.T) []string {
 	item := regexp.MustCompile("(?m)^- ((?:`[a-z_]+`(?:, )?)+):")
 	code := regexp.MustCompile("`([a-z_]+)`")
 	var out []string
-	for _, m := range item.FindAllStringSubmatch(spec.Components.Schemas["Error"].Value.Description, -1) {
+	for _, m := range item.FindAllStringSubmatch(spec.Components.Schemas["ErrorBody"].Value.Description, -1) {
 		for _, c := range code.FindAllStringSubmatch(m[1], -1) {
 			out = append(out, c[1])
 		}

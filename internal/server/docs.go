@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,16 +33,9 @@ func newDocs(specYAML []byte) (*docs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load openapi.yaml: %w", err)
 	}
-	// The JSON is the YAML document as data, not kin-openapi's model of it: the model leaves out
-	// what equals its zero value (`security: []`, `required: false`), and linters and generators
-	// reading /openapi.json must see the contract as written.
-	var doc any
-	if err := yaml.Unmarshal(specYAML, &doc); err != nil {
-		return nil, fmt.Errorf("read openapi.yaml as data: %w", err)
-	}
-	js, err := json.Marshal(doc)
+	js, err := yamlAsJSON(specYAML)
 	if err != nil {
-		return nil, fmt.Errorf("encode openapi spec as json: %w", err)
+		return nil, fmt.Errorf("encode openapi.yaml as json: %w", err)
 	}
 	ui := v5emb.NewWithConfig(swgui.Config{
 		Title:       spec.Info.Title,
@@ -64,6 +58,85 @@ func (d *docs) register(e *echo.Echo) {
 		return c.Redirect(http.StatusMovedPermanently, "/docs/")
 	})
 	getOrHead(e, "/docs/*", jsonNotFound(d.ui))
+}
+
+// yamlAsJSON is the YAML document as JSON, as written: not kin-openapi's model of it, which leaves
+// out what equals its zero value (`security: []`, `required: false`), and with every mapping's keys
+// in the document's order, not sorted as a Go map would have them. Swagger UI lists the operations
+// in the order of the document's paths (it is given no operationsSorter), so /docs shows the flow as
+// openapi.yaml tells it: request, check, cancel.
+func yamlAsJSON(specYAML []byte) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(specYAML, &doc); err != nil {
+		return nil, fmt.Errorf("read yaml: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, &doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeJSON writes n to buf as JSON; a scalar as YAML reads it (`true`, `3`, `'3'`, `null`).
+func writeJSON(buf *bytes.Buffer, n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) != 1 {
+			return fmt.Errorf("line %d: want one yaml document, have %d", n.Line, len(n.Content))
+		}
+		return writeJSON(buf, n.Content[0])
+	case yaml.AliasNode:
+		return writeJSON(buf, n.Alias)
+	case yaml.SequenceNode:
+		buf.WriteByte('[')
+		for i, item := range n.Content {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeJSON(buf, item); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+		return nil
+	case yaml.MappingNode:
+		buf.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i]
+			for key.Kind == yaml.AliasNode {
+				key = key.Alias
+			}
+			if key.Kind != yaml.ScalarNode || key.Tag == "!!merge" {
+				return fmt.Errorf("line %d: a key must be a plain value", key.Line)
+			}
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			name, err := json.Marshal(key.Value)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", key.Line, err)
+			}
+			buf.Write(name)
+			buf.WriteByte(':')
+			if err := writeJSON(buf, n.Content[i+1]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+		return nil
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		js, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		buf.Write(js)
+		return nil
+	}
+	return fmt.Errorf("line %d: unexpected yaml node kind %v", n.Line, n.Kind)
 }
 
 // jsonNotFound serves h, except that its plain-text 404 (an asset that does not exist) becomes the

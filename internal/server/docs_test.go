@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 )
 
 // get fetches path from h as a browser or a probe does, outside the contract check: docs and the
@@ -57,6 +60,79 @@ func TestTheContractIsServedAsJSONAsWritten(t *testing.T) {
 	if required, ok := idem["required"]; !ok || required != false {
 		t.Errorf("/openapi.json Idempotency-Key required = %#v, want false as openapi.yaml has it", idem["required"])
 	}
+}
+
+// TestTheContractAsJSONIsTheYAMLsData: /openapi.json, written key by key in the document's order,
+// holds exactly the data of /openapi.yaml.
+func TestTheContractAsJSONIsTheYAMLsData(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{sandbox: true})
+	_, specYAML := h.get("/openapi.yaml")
+	_, specJSON := h.get("/openapi.json")
+	var fromYAML, fromJSON any
+	if err := yaml.Unmarshal([]byte(specYAML), &fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	// Through JSON, so that both sides hold the same Go types (float64 for numbers).
+	asJSON, err := json.Marshal(fromYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want any
+	if err := json.Unmarshal(asJSON, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(specJSON), &fromJSON); err != nil {
+		t.Fatalf("/openapi.json is not JSON: %v", err)
+	}
+	if !reflect.DeepEqual(fromJSON, want) {
+		t.Errorf("/openapi.json holds other data than /openapi.yaml")
+	}
+}
+
+// TestDocsListTheOperationsInTheOrderOfTheFlow: Swagger UI shows the operations in the order the
+// served document has them (chromium proves the page in e2e/ts/src/docs.test.ts), so /openapi.json
+// keeps openapi.yaml's order of paths, request, check, cancel, and /docs sets no sorter of its own.
+func TestDocsListTheOperationsInTheOrderOfTheFlow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{sandbox: true})
+	_, specJSON := h.get("/openapi.json")
+	var doc struct {
+		Paths json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(specJSON), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := objectKeys(t, doc.Paths)
+	want := []string{"/request", "/check", "/cancel", "/.well-known/jwks.json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("/openapi.json paths in the order %q, want %q as openapi.yaml has them", got, want)
+	}
+	if res, page := h.get("/docs/"); res.StatusCode != 200 || strings.Contains(page, "Sorter") {
+		t.Errorf("/docs/: %d; it must not sort what the document orders:\n%s", res.StatusCode, page)
+	}
+}
+
+// objectKeys are the keys of the JSON object raw, in the order it has them.
+func objectKeys(t *testing.T, raw json.RawMessage) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %.80s", raw)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
 }
 
 // TestMissingDocsAssetIsTheAPIsJSON404: like any unknown path.

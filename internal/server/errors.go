@@ -19,10 +19,10 @@ import (
 
 // apiError is every failure the server answers with: one type that is an error (so middleware can
 // return it) and a response object of every strict operation (so handlers can return it), rendered in
-// one place in the contract's Error shape.
+// one place in the contract's ErrorBody shape.
 type apiError struct {
 	status     int
-	body       api.Error
+	body       api.ErrorBody
 	retryAfter time.Duration // sets Retry-After when > 0
 	allow      string        // sets Allow on 405
 }

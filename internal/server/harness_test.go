@@ -267,7 +267,7 @@ func (h *harness) do(req *http.Request) *response {
 
 // checkContract fails the test when a response is not what openapi.yaml promises: the contract
 // never lies. Failures on routes the contract does not have (docs, probes, unknown paths) must still
-// be its Error shape.
+// be its ErrorBody shape.
 func (h *harness) checkContract(req *http.Request, r *response) {
 	h.t.Helper()
 	if req.Method == http.MethodHead {
@@ -284,11 +284,11 @@ func (h *harness) checkContract(req *http.Request, r *response) {
 		if r.status < 400 {
 			return
 		}
-		errSchema := h.spec.Components.Schemas["Error"].Value
+		errSchema := h.spec.Components.Schemas["ErrorBody"].Value
 		var v any
 		_ = json.Unmarshal(r.raw, &v)
 		if err := errSchema.VisitJSON(v); err != nil {
-			h.t.Fatalf("%s %s answered %d with a body that is not the Error shape: %v\n%s", req.Method, req.URL.Path, r.status, err, r.raw)
+			h.t.Fatalf("%s %s answered %d with a body that is not the ErrorBody shape: %v\n%s", req.Method, req.URL.Path, r.status, err, r.raw)
 		}
 		return
 	}

@@ -1,6 +1,6 @@
 // Swagger UI at /docs in a real browser: Debian's chromium, driven by playwright-core (which never
-// downloads a browser of its own). The page must render the four operations, "Try it out" must reach
-// this server, and the page must need nothing but this server: it works offline.
+// downloads a browser of its own). The page must render the four operations in the order of the flow,
+// "Try it out" must reach this server, and the page must need nothing but this server: it works offline.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +66,17 @@ describe('Swagger UI at /docs', () => {
     ]) {
       assert.equal(await page.locator(`#operations-${tag}-${id}`).count(), 1, `operation ${id} is not shown`);
     }
+  });
+
+  it('lists the operations in the order of the flow: request, check, cancel', async () => {
+    // Swagger UI keeps the served document's order of tags and paths; sorted, /cancel would lead.
+    const shown = await page.locator('.opblock').evaluateAll((blocks) => blocks.map((b) => b.id));
+    assert.deepEqual(shown, [
+      'operations-verification-requestVerification',
+      'operations-verification-checkVerification',
+      'operations-verification-cancelVerification',
+      'operations-tokens-getJSONWebKeySet',
+    ]);
   });
 
   it('"Try it out" on /request with the example number starts a verification', async () => {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 
 import { createClient } from '../generated/client/client/index.js';
 import { cancelVerification, checkVerification, requestVerification } from '../generated/client/sdk.gen.js';
-import type { CancelResult, Error as ApiError } from '../generated/client/types.gen.js';
+import type { CancelResult, ErrorBody } from '../generated/client/types.gen.js';
 import { codeFromLog, runningServer } from './server.js';
 
 const server = runningServer();
@@ -16,7 +16,7 @@ function wrongCode(code: string): string {
 }
 
 describe('the generated TypeScript client', () => {
-  it('refuses a wrong code with the Error body, then verifies the right one', async () => {
+  it('refuses a wrong code with the ErrorBody, then verifies the right one', async () => {
     const started = await requestVerification({ client, body: { number: '+1 415 555 0103' } });
     assert.equal(started.response.status, 200, JSON.stringify(started.error));
     assert.ok(started.data);
@@ -27,7 +27,7 @@ describe('the generated TypeScript client', () => {
     const wrong = await checkVerification({ client, body: { request_id: requestId, code: wrongCode(code) } });
     assert.equal(wrong.response.status, 400);
     assert.equal(wrong.data, undefined);
-    const error: ApiError | undefined = wrong.error;
+    const error: ErrorBody | undefined = wrong.error;
     assert.ok(error);
     assert.equal(error.error, 'code_mismatch');
     assert.ok(error.error_text.length > 0, 'error_text must say what went wrong');

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 
 import { createClient } from '../generated/client/client/index.js';
 import { checkVerification, requestVerification } from '../generated/client/sdk.gen.js';
-import type { Error as ApiError, VerificationStarted } from '../generated/client/types.gen.js';
+import type { ErrorBody, VerificationStarted } from '../generated/client/types.gen.js';
 import { publishedKeys, verifyToken } from './backend.js';
 import { env, runningServer, type RunningServer } from './server.js';
 
@@ -61,10 +61,10 @@ describe('silent authentication', () => {
 
     await checkVerifies(silent, requestId, body.code as string, number);
 
-    // The check_url of a verification that does not exist leads nowhere: 404 with the contract's Error.
+    // The check_url of a verification that does not exist leads nowhere: 404 with the contract's ErrorBody.
     const unknown = await fetch(checkUrl.replace(requestId, randomUUID()));
     assert.equal(unknown.status, 404);
-    const error = (await unknown.json()) as ApiError;
+    const error = (await unknown.json()) as ErrorBody;
     assert.equal(error.error, 'not_found');
   });
 

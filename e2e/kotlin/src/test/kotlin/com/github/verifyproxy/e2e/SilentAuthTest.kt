@@ -3,7 +3,7 @@ package com.github.verifyproxy.e2e
 import com.github.verifyproxy.client.apis.VerificationApi
 import com.github.verifyproxy.client.infrastructure.Serializer
 import com.github.verifyproxy.client.models.CheckRequest
-import com.github.verifyproxy.client.models.Error
+import com.github.verifyproxy.client.models.ErrorBody
 import com.github.verifyproxy.client.models.VerificationRequest
 import com.github.verifyproxy.client.models.VerificationStarted
 import java.net.URI
@@ -60,10 +60,10 @@ class SilentAuthTest {
 
         checkVerifies(silent, started, code, number)
 
-        // A verified number's check_url leads nowhere: 404 with the contract's Error.
+        // A verified number's check_url leads nowhere: 404 with the contract's ErrorBody.
         val spent = get(checkUrl)
         assertEquals(404, spent.statusCode(), spent.body())
-        val error = Serializer.kotlinxSerializationJson.decodeFromString(Error.serializer(), spent.body())
+        val error = Serializer.kotlinxSerializationJson.decodeFromString(ErrorBody.serializer(), spent.body())
         assertEquals("not_found", error.error)
     }
 

@@ -7,7 +7,7 @@ import com.github.verifyproxy.client.infrastructure.Serializer
 import com.github.verifyproxy.client.models.CancelRequest
 import com.github.verifyproxy.client.models.CancelResult
 import com.github.verifyproxy.client.models.CheckRequest
-import com.github.verifyproxy.client.models.Error
+import com.github.verifyproxy.client.models.ErrorBody
 import com.github.verifyproxy.client.models.VerificationRequest
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -25,7 +25,7 @@ class VerificationFlowTest {
     private val api = VerificationApi(server.baseUrl)
 
     @Test
-    fun `a wrong code is refused with the Error body, the right code verifies the number`() {
+    fun `a wrong code is refused with the ErrorBody, the right code verifies the number`() {
         val started = api.requestVerification(VerificationRequest(number = "+1 415 555 0101"))
         assertEquals("0", started.status)
         val code = server.log.codeFor(started.requestId)
@@ -86,10 +86,10 @@ class VerificationFlowTest {
         assertEquals(null, error.requestId)
     }
 
-    /** The generated client keeps a 4xx body as text; the app decodes it into the contract's Error. */
-    private fun decodeError(e: ClientException): Error {
+    /** The generated client keeps a 4xx body as text; the app decodes it into the contract's ErrorBody. */
+    private fun decodeError(e: ClientException): ErrorBody {
         val body = (e.response as ClientError<*>).body as String
-        return Serializer.kotlinxSerializationJson.decodeFromString(Error.serializer(), body)
+        return Serializer.kotlinxSerializationJson.decodeFromString(ErrorBody.serializer(), body)
     }
 
     private fun wrongCode(code: String): String {
