@@ -120,7 +120,7 @@ func (f fraudBlocks) lift(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminError answers in the API's Error shape, so that one client reads both listeners.
+// adminError answers in the API's ErrorBody shape, so that one client reads both listeners.
 func adminError(w http.ResponseWriter, status int, code, text string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_text": text})
 }

@@ -99,7 +99,7 @@ func listBlocks(t *testing.T, admin string) []listedBlock {
 	return blocks
 }
 
-// wantAdminError fails t unless got is the API's Error shape with status and code.
+// wantAdminError fails t unless got is the API's ErrorBody shape with status and code.
 func wantAdminError(t *testing.T, what string, got adminAnswer, status int, code string) {
 	t.Helper()
 	var e struct {

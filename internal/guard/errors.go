@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Kind classifies a refusal by the guard. The string value is the code apps see in the Error body's
+// Kind classifies a refusal by the guard. The string value is the code apps see in the ErrorBody's
 // `error` field; the server maps each kind to one HTTP status.
 type Kind string
 

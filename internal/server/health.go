@@ -62,9 +62,9 @@ func getOrHead(e *echo.Echo, path string, h echo.HandlerFunc) {
 	e.Match([]string{http.MethodGet, http.MethodHead}, path, h)
 }
 
-// ready answers 200 when every check that is not advisory passes, and 503 in the Error shape naming
+// ready answers 200 when every check that is not advisory passes, and 503 in the ErrorBody shape naming
 // those that did not. The 200 body says how each check went ({"status":"ok","checks":{"redis":
-// "failing"}}), so that an advisory failure shows too; the 503 body stays in the Error shape, its
+// "failing"}}), so that an advisory failure shows too; the 503 body stays in the ErrorBody shape, its
 // text naming the failing checks, advisory ones apart. The configuration has been loaded by the
 // time the server exists, so it needs no check of its own.
 func (h health) ready(c echo.Context) error {

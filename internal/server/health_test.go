@@ -122,7 +122,7 @@ func TestProbesSitOutsideValidation(t *testing.T) {
 // TestReadinessOfASharedDependency: a check marked advisory (Redis, unless READY_REQUIRES_REDIS)
 // shows in the body, the log and the metrics, but leaves the server ready, so that an outage of the
 // Redis every replica shares does not take them all out of rotation at once. Marked required, it
-// fails readiness as before, the body staying in the Error shape.
+// fails readiness as before, the body staying in the ErrorBody shape.
 func TestReadinessOfASharedDependency(t *testing.T) {
 	t.Parallel()
 	var down atomic.Bool

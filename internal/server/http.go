@@ -151,7 +151,7 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handleError answers every error in the contract's Error shape: never HTML, never a stack trace.
+// handleError answers every error in the contract's ErrorBody shape: never HTML, never a stack trace.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return

@@ -245,7 +245,7 @@ func TestCompressedBodyIsNamedAsSuch(t *testing.T) {
 }
 
 // TestTruncatedBodyIsTheClientsFault: a body shorter than its Content-Length (a phone that lost
-// signal mid-upload) is a 400 in the Error shape, not a 500 that would page an operator.
+// signal mid-upload) is a 400 in the ErrorBody shape, not a 500 that would page an operator.
 func TestTruncatedBodyIsTheClientsFault(t *testing.T) {
 	t.Parallel()
 	for _, path := range []string{"/request", "/check", "/cancel"} {

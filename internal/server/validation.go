@@ -201,7 +201,7 @@ var lengthHints = map[string]string{
 }
 
 // validationError turns kin-openapi's verbose error into one line that names the field and the
-// problem, in the Error shape, and counts the refusal.
+// problem, in the ErrorBody shape, and counts the refusal.
 func (s *Server) validationError(he *echo.HTTPError) error {
 	if he.Code != http.StatusBadRequest {
 		return he

@@ -25,7 +25,7 @@ const (
 )
 
 // Kind classifies a failure so that the server can map it to one HTTP status and one stable
-// error code (internal/server/codes.go). The string value is the code apps see in the Error body's
+// error code (internal/server/codes.go). The string value is the code apps see in the ErrorBody's
 // `error` field.
 type Kind string
 
