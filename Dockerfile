@@ -1,5 +1,5 @@
 # verify-proxy's image: a static Go binary on distroless/static (CA certificates, /etc/passwd with the
-# nonroot user, tzdata; no shell, no package manager). About 27 MB: the binary is ~25 MB (README).
+# nonroot user, tzdata; no shell, no package manager). About 27 MB: the binary is ~27 MB (docs/operations.md).
 #
 #   docker build --build-arg VERSION="$(git describe --tags --always --dirty)" -t verify-proxy .
 #   (or: make image)
