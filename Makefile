@@ -10,7 +10,7 @@ GO_PACKAGES := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all generate build run test e2e lint lint-go lint-openapi lint-dockerfile bench loadtest fraud-sim check-generate \
-	image check-container check-deploy clean docs check-docs
+	image check-container check-deploy check-alerts clean docs check-docs
 
 all: build
 
@@ -76,9 +76,16 @@ lint-dockerfile:
 check-container:
 	scripts/check-container.sh
 
-## check-deploy: compose.yaml, deploy/kubernetes.yaml and the Dockerfile against their schemas
+## check-deploy: compose.yaml, deploy/kubernetes.yaml and the Dockerfile against their schemas; the
+## Grafana dashboard and the alert rules against the metrics the server exports
 check-deploy:
 	cd deploy && go test -count=1 ./...
+
+## check-alerts: the Prometheus rules of deploy/prometheus: promtool check rules, then their unit tests
+## (needs promtool: Debian's prometheus package)
+check-alerts:
+	promtool check rules deploy/prometheus/rules.yaml
+	promtool test rules deploy/prometheus/rules_test.yaml deploy/prometheus/rules_daily_test.yaml
 
 ## check-generate: fail when api/ or internal/apiclient/ is not what openapi.yaml generates
 check-generate: generate

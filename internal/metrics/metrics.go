@@ -13,10 +13,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verify-proxy/verify-proxy/internal/verify"
 )
 
 // namespace prefixes every metric of ours.
 const namespace = "verify_proxy"
+
+// The label values that show at 0 from the start, of those the guard and the server record, which
+// this package may not import (guard.Scope*, guard.RuleFraud*, guard.KindVerificationBlocked,
+// guard.StoreFailure*, server.StoreFailureProbe): internal/server's
+// TestAlertedSeriesShowFromTheStart keeps them in step.
+var (
+	fraudScopes   = []string{"prefix", "country"}
+	fraudRules    = []string{"fraud_prefix", "fraud_country"}
+	storeOutcomes = []string{"refused", "memory", "let_through", "probe"}
+)
+
+const reasonVerificationBlocked = "verification_blocked"
 
 // latencyBuckets span a fast local answer (5 ms) to the longest upstream timeout worth waiting for.
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -94,6 +108,22 @@ func New(version string) *Metrics {
 	info.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, outcome := range funnel {
 		m.verifications.WithLabelValues(outcome) // every stage shows from the start, at 0
+	}
+	// So do the rare events that page or warn someone (deploy/prometheus/rules.yaml): Prometheus's
+	// increase() cannot see the first event of a series born at 1, and the first fraud block or
+	// Redis failure since a replica started is the one that matters.
+	for _, scope := range fraudScopes {
+		m.fraudBlocks.WithLabelValues(scope)
+	}
+	for _, rule := range fraudRules {
+		m.fraudShadow.WithLabelValues(rule)
+		m.refusals.WithLabelValues(reasonVerificationBlocked, rule)
+	}
+	for _, outcome := range storeOutcomes {
+		m.storeFailures.WithLabelValues(outcome)
+	}
+	for _, op := range verify.Ops {
+		m.upstreamCalls.WithLabelValues(op.String(), verify.StatusOK, "none") // the first check counts too
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
