@@ -3,17 +3,19 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -189,47 +191,73 @@ func TestKubernetesPodIsLockedDown(t *testing.T) {
 	}
 }
 
-// loadCompose reads ../compose.yaml as docker compose does (schema, anchors, interpolation) with
-// the given shell environment.
-func loadCompose(t *testing.T, env map[string]string) *types.Project {
+// loadCompose reads ../compose.yaml as the docker compose CLI does (schema, anchors, the project's
+// .env for interpolation, env_file, then interpolation with the shell's variables), from a copy in
+// a directory of its own, so that a developer's own .env beside compose.yaml never changes a test.
+// dotEnv, when not empty, is the .env written beside the copy.
+func loadCompose(t *testing.T, shell map[string]string, dotEnv ...string) *types.Project {
 	t.Helper()
 	raw, err := os.ReadFile("../compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  "..",
-		ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: raw}},
-		Environment: env,
-	}, func(o *loader.Options) { o.SetProjectName("verify-proxy", true) })
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(dotEnv) > 0 {
+		if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(strings.Join(dotEnv, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var env []string
+	for k, v := range shell {
+		env = append(env, k+"="+v)
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.yaml")},
+		cli.WithWorkingDirectory(dir), cli.WithEnv(env), cli.WithEnvFiles(), cli.WithDotEnv, cli.WithName("verify-proxy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
 	if err != nil {
 		t.Fatalf("compose.yaml: %v", err)
 	}
 	return p
 }
 
-// TestComposeRunsTwoReplicasOnOneRedis: with nothing in the environment, both replicas use the
-// sandbox, share Redis, and drain within the stop grace period.
-func TestComposeRunsTwoReplicasOnOneRedis(t *testing.T) {
-	p := loadCompose(t, map[string]string{})
+// proxiesOf are the verify-proxy replicas of p, by name.
+func proxiesOf(t *testing.T, p *types.Project) []types.ServiceConfig {
+	t.Helper()
 	var proxies []types.ServiceConfig
-	for _, s := range p.Services {
-		if strings.HasPrefix(s.Name, "proxy") {
-			proxies = append(proxies, s)
+	for _, name := range p.ServiceNames() {
+		if strings.HasPrefix(name, "proxy") {
+			proxies = append(proxies, p.Services[name])
 		}
 	}
 	if len(proxies) != 2 {
 		t.Fatalf("want two proxy replicas, got %d", len(proxies))
 	}
+	return proxies
+}
+
+// envValue is the value s's container gets for k, "" when none.
+func envValue(s types.ServiceConfig, k string) string {
+	if v := s.Environment[k]; v != nil {
+		return *v
+	}
+	return ""
+}
+
+// TestComposeRunsTwoReplicasOnOneRedis: with nothing in the environment, both replicas use the
+// sandbox, share Redis, and drain within the stop grace period.
+func TestComposeRunsTwoReplicasOnOneRedis(t *testing.T) {
+	p := loadCompose(t, map[string]string{})
+	upstream := upstreamTimeoutDefault(t)
 	hostPorts := map[string]bool{}
-	for _, s := range proxies {
+	for _, s := range proxiesOf(t, p) {
 		env := s.Environment
-		get := func(k string) string {
-			if v := env[k]; v != nil {
-				return *v
-			}
-			return ""
-		}
+		get := func(k string) string { return envValue(s, k) }
 		if get("VERIFY_BACKEND") != "sandbox" {
 			t.Errorf("%s: VERIFY_BACKEND %q, want sandbox by default", s.Name, get("VERIFY_BACKEND"))
 		}
@@ -249,6 +277,10 @@ func TestComposeRunsTwoReplicasOnOneRedis(t *testing.T) {
 		if time.Duration(*s.StopGracePeriod) <= need {
 			t.Errorf("%s: stop_grace_period %s must exceed SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT (%s)",
 				s.Name, time.Duration(*s.StopGracePeriod), need)
+		}
+		// With VERIFY_BACKEND=vonage the server refuses to start unless its drain outlasts a call to Vonage.
+		if up := cmp.Or(get("UPSTREAM_TIMEOUT"), upstream); duration(t, "SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT")) <= duration(t, "UPSTREAM_TIMEOUT", up) {
+			t.Errorf("%s: SHUTDOWN_TIMEOUT %s must be longer than UPSTREAM_TIMEOUT %s", s.Name, get("SHUTDOWN_TIMEOUT"), up)
 		}
 		if !s.ReadOnly {
 			t.Errorf("%s: the root filesystem must be read-only", s.Name)
@@ -277,6 +309,116 @@ func TestComposeTakesVonageFromTheShell(t *testing.T) {
 		for k, want := range map[string]string{"VERIFY_BACKEND": "vonage", "VONAGE_API_SECRET": "s", "VERIFY_BRAND": "Acme"} {
 			if v := env[k]; v == nil || *v != want {
 				t.Errorf("%s: %s not passed on from the shell", name, k)
+			}
+		}
+	}
+}
+
+// upstreamTimeoutDefault is UPSTREAM_TIMEOUT's default, as internal/config declares it.
+func upstreamTimeoutDefault(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("../internal/config/vonage.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`env:"UPSTREAM_TIMEOUT" envDefault:"([^"]+)"`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("internal/config/vonage.go: no envDefault for UPSTREAM_TIMEOUT")
+	}
+	return string(m[1])
+}
+
+// TestComposeBuildsTheImageOnce: one service builds the image and every replica runs that image,
+// so that `docker compose up --build` builds it once, and a replica never pulls a namesake from a
+// registry. A replica that does not build depends on the one that does, so that `docker compose up
+// proxy-b` builds it too.
+func TestComposeBuildsTheImageOnce(t *testing.T) {
+	p := loadCompose(t, map[string]string{})
+	var builders []types.ServiceConfig
+	for _, name := range p.ServiceNames() {
+		if s := p.Services[name]; s.Build != nil {
+			builders = append(builders, s)
+		}
+	}
+	if len(builders) != 1 {
+		t.Fatalf("want one service that builds, got %d", len(builders))
+	}
+	builder := builders[0]
+	if builder.Image == "" {
+		t.Fatalf("%s builds an image without naming it: the other replica cannot run it", builder.Name)
+	}
+	for _, s := range proxiesOf(t, p) {
+		if s.Image != builder.Image {
+			t.Errorf("%s runs %q, not %q, which %s builds", s.Name, s.Image, builder.Image, builder.Name)
+		}
+		if s.Name == builder.Name {
+			continue
+		}
+		if s.PullPolicy != types.PullPolicyNever {
+			t.Errorf("%s: pull_policy %q; want never: its image is built here, not pulled", s.Name, s.PullPolicy)
+		}
+		if _, ok := s.DependsOn[builder.Name]; !ok {
+			t.Errorf("%s does not depend on %s: `docker compose up %s` would not build its image", s.Name, builder.Name, s.Name)
+		}
+	}
+}
+
+// TestComposePinsItsImages: every image not built here names an exact version, so that a
+// `docker compose up` next month runs what was tested.
+func TestComposePinsItsImages(t *testing.T) {
+	p := loadCompose(t, map[string]string{})
+	built := map[string]bool{}
+	for _, s := range p.Services {
+		if s.Build != nil {
+			built[s.Image] = true
+		}
+	}
+	exact := regexp.MustCompile(`^[^:@]+(:\d+\.\d+\.\d+(-[a-z0-9.]+)?)?(@sha256:[0-9a-f]{64})?$`)
+	for _, name := range p.ServiceNames() {
+		s := p.Services[name]
+		if built[s.Image] {
+			continue
+		}
+		if m := exact.FindStringSubmatch(s.Image); m == nil || m[1] == "" && m[3] == "" {
+			t.Errorf("%s: image %q is not pinned to an exact version (such as redis:7.4.11-alpine)", name, s.Image)
+		}
+	}
+}
+
+// TestComposeTakesEveryVariableOfDotEnv: the proxies read an optional .env whole, yet what wires
+// them into compose.yaml stays as it says.
+func TestComposeTakesEveryVariableOfDotEnv(t *testing.T) {
+	p := loadCompose(t, map[string]string{})
+	for _, s := range proxiesOf(t, p) {
+		if len(s.EnvFiles) != 1 || filepath.Base(s.EnvFiles[0].Path) != ".env" || s.EnvFiles[0].Required {
+			t.Errorf("%s: env_file %+v; want .env, required: false (compose then starts without one)", s.Name, s.EnvFiles)
+		}
+	}
+
+	p = loadCompose(t, map[string]string{},
+		"RATE_LIMIT_NUMBER=5/10m", "FRAUD_GUARD=shadow", "LOG_LEVEL=debug",
+		"VERIFY_BACKEND=vonage", "VONAGE_API_KEY=k", "VONAGE_API_SECRET=s", "VERIFY_BRAND=Acme",
+		// A .env written for the binary on this machine, which compose must not follow:
+		"PORT=8090", "LISTEN_HOST=127.0.0.1", "ADMIN_ADDR=127.0.0.1:9090", "REDIS_URL=redis://localhost:6379/0",
+		"REDIS_MODE=cluster", "SHUTDOWN_DELAY=0s", "SHUTDOWN_TIMEOUT=1m")
+	for _, s := range proxiesOf(t, p) {
+		for _, c := range []struct{ name, want, why string }{
+			{"RATE_LIMIT_NUMBER", "5/10m", "a variable compose.yaml does not name passes on"},
+			{"FRAUD_GUARD", "shadow", "a variable compose.yaml does not name passes on"},
+			{"LOG_LEVEL", "debug", "a default of compose.yaml gives way"},
+			{"VERIFY_BACKEND", "vonage", "a default of compose.yaml gives way"},
+			{"VONAGE_API_SECRET", "s", "the credentials pass on"},
+			{"VERIFY_BRAND", "Acme", "the credentials pass on"},
+			{"PORT", "8080", "the published ports reach 8080"},
+			{"LISTEN_HOST", "0.0.0.0", "the published ports reach the container's own address"},
+			{"ADMIN_ADDR", ":9090", "the published metrics port reaches :9090"},
+			{"REDIS_URL", "redis://redis:6379/0", "the replicas share the redis service"},
+			{"REDIS_MODE", "single", "the redis service is one server"},
+			{"SHUTDOWN_DELAY", "5s", "stop_grace_period is reckoned from it"},
+			{"SHUTDOWN_TIMEOUT", "15s", "stop_grace_period is reckoned from it"},
+		} {
+			if got := envValue(s, c.name); got != c.want {
+				t.Errorf("%s: %s=%q with .env, want %q: %s", s.Name, c.name, got, c.want, c.why)
 			}
 		}
 	}
