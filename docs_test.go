@@ -445,8 +445,8 @@ func wrongCode(code string) string {
 	return "0000"
 }
 
-// sandbox is the running program (as `make run` starts it, unless a test says otherwise), on a port
-// of its own, with its log in hand.
+// sandbox is the running program with the sandbox backend and production's limits (unless a test
+// says otherwise), on a port of its own, with its log in hand.
 type sandbox struct {
 	t     *testing.T
 	base  string // the API

@@ -110,6 +110,16 @@ curl -fsS -o /dev/null "$docs" || fail "Swagger UI at $docs does not answer"
 curl -fsS "$metrics" | grep -q '^verify_proxy_' || fail "no verify-proxy metrics at $metrics"
 say "URLs printed: $api, $docs, $metrics (answering)"
 
+# The README shows this output as a newcomer sees it (port 8080, metrics on 9090): it must not drift.
+printed=$(sed -n '/^verify-proxy is ready/,/^Stop with Ctrl-C/p' "$log" |
+  sed "s|localhost:$port|localhost:8080|g; s|$metrics.*|http://127.0.0.1:9090/metrics|")
+shown=$(awk '/once it answers prints:/ {f = 1; next} f && /^```text/ {on = 1; next} on && /^```/ {exit} on' README.md)
+[[ $printed == "$shown" ]] || {
+  diff <(printf '%s\n' "$shown") <(printf '%s\n' "$printed") >&2 || true
+  fail "make run's output differs from the README's (above: < README, > printed)"
+}
+say "the output matches the README's"
+
 # ---- 3. one developer, one number ------------------------------------------------------------------
 # call PATH BODY WANT: POST it, and fail unless the status is WANT; the body is left in $work/body.
 call() {
