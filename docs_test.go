@@ -855,3 +855,16 @@ func lines(t *testing.T, file string) []string {
 	}
 	return strings.Split(string(raw), "\n")
 }
+
+// TestTheReadmeStaysAGuide: the README is what a newcomer reads first, whole; reference material
+// belongs in docs/, which it links to.
+func TestTheReadmeStaysAGuide(t *testing.T) {
+	const limit = 12 << 10
+	info, err := os.Stat("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() > limit {
+		t.Errorf("README.md is %d bytes, more than %d: move reference material to docs/", info.Size(), limit)
+	}
+}
