@@ -82,8 +82,7 @@ func (s Shutdown) validate(verify Verify, vonage Vonage) []error {
 	// A start whose call to Vonage is still out when the drain ends is cut off after Vonage may
 	// have sent the SMS: the app is never told its request_id, and its retry pays for a second SMS.
 	// Only a drain longer than the call lets every start finish. The sandbox calls nobody. A v2
-	// start whose silent_auth step Vonage refuses (412, a precondition checked before anything is
-	// sent) makes a second call; the margin above UPSTREAM_TIMEOUT is what covers that refusal.
+	// start that falls back from silent_auth makes a second call, within the same UPSTREAM_TIMEOUT.
 	if verify.Backend == BackendVonage && vonage.UpstreamTimeout > 0 && s.Timeout <= vonage.UpstreamTimeout {
 		bad.add("SHUTDOWN_TIMEOUT (%s) must be longer than UPSTREAM_TIMEOUT (%s): a /request still waiting for "+
 			"Vonage when the shutdown's drain ends would be cut off after Vonage may have sent the SMS, and the "+

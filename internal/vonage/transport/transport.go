@@ -117,11 +117,27 @@ type Response struct {
 	Body       []byte
 }
 
-// Do sends req under the caller's ctx and the Caller's own timeout, and reads the whole answer.
-// Every failure to get one is an error: a *verify.Error (timeout, unreachable, oversized answer), or
-// the caller's own context error when the caller gave up. op names the call in details.
+// budgetKey carries the deadline that the calls made under one Budget share.
+type budgetKey struct{}
+
+// Budget returns ctx under which this Caller's calls, all together, take at most its timeout. An
+// operation that may make a second call (a start that falls back to another channel) is then
+// bounded as one call is, and so is everything sized to one call: a shutdown's drain, an
+// idempotency lease, the server's write timeout.
+func (c *Caller) Budget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, budgetKey{}, time.Now().Add(c.timeout))
+}
+
+// Do sends req under the caller's ctx and the Caller's own timeout (or what is left of its Budget),
+// and reads the whole answer. Every failure to get one is an error: a *verify.Error (timeout,
+// unreachable, oversized answer), or the caller's own context error when the caller gave up. op
+// names the call in details.
 func (c *Caller) Do(ctx context.Context, op verify.Op, req *http.Request) (*Response, error) {
-	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	deadline := time.Now().Add(c.timeout)
+	if budget, ok := ctx.Value(budgetKey{}).(time.Time); ok && budget.Before(deadline) {
+		deadline = budget
+	}
+	callCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
 	resp, err := c.http.Do(req.WithContext(callCtx))

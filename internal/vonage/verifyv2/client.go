@@ -140,8 +140,10 @@ func (c *Client) String() string { return "verifyv2.Client(" + c.caller.BaseURL(
 // Start asks Vonage to verify number (E.164 digits without '+') by each channel in turn. When the
 // workflow begins with silent authentication and Vonage answers that the number's network cannot do
 // it (412), nothing has started and nothing was paid for, so the start is made again without that
-// step: the user gets the fallback's code instead of no verification at all.
+// step: the user gets the fallback's code instead of no verification at all. Both calls share one
+// UPSTREAM_TIMEOUT, so that a start is bounded as any other call is.
 func (c *Client) Start(ctx context.Context, number string) (verify.Started, error) {
+	ctx = c.caller.Budget(ctx)
 	started, err := c.startWith(ctx, number, c.start.Workflow)
 	if silentUnavailable(err) && len(c.start.Workflow) > 1 && c.start.Workflow[0].Channel == ChannelSilentAuth {
 		ve, _ := verify.AsError(err)

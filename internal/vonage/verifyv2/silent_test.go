@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/verify"
+	"github.com/verify-proxy/verify-proxy/internal/vonage/transport"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
@@ -213,5 +218,33 @@ func TestACheckAnsweredWithoutABodyIsASuccess(t *testing.T) {
 				t.Errorf("Check = %+v, %v; want a success for %s", checked, err, someID)
 			}
 		})
+	}
+}
+
+// TestAStartThatFallsBackStaysWithinOneUpstreamTimeout: the fallback is a second call, and what is
+// sized to one call (the shutdown's drain, the Idempotency-Key's lease) must bound the start whole:
+// a fallback sent after that would be paid for with nobody left to receive its request_id.
+func TestAStartThatFallsBackStaysWithinOneUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	fake := v2test.NewServer(t)
+	fake.UnsupportedNetwork(testNumber)
+	// Every call takes 400 ms: the refused silent start fits in the 600 ms timeout, and so would a
+	// fallback given a timeout of its own, but not the two together.
+	target, err := url.Parse(fake.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		upstream.ServeHTTP(w, r)
+	}))
+	t.Cleanup(slow.Close)
+	c := newClient(t, fake, silentThenSMS(""), func(o *verifyv2.Options) {
+		o.Endpoint = transport.Endpoint{BaseURL: slow.URL, Timeout: 600 * time.Millisecond}
+	})
+	_, err = c.Start(t.Context(), testNumber)
+	if ve, ok := verify.AsError(err); !ok || ve.Kind != verify.KindUpstreamTimeout {
+		t.Fatalf("Start = %v, want an upstream timeout: the fallback must not outlive UPSTREAM_TIMEOUT", err)
 	}
 }
