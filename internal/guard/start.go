@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"strings"
 
 	"github.com/verify-proxy/verify-proxy/internal/phone"
 	"github.com/verify-proxy/verify-proxy/internal/state"
@@ -27,6 +28,15 @@ func (r StartRequest) fingerprint() string {
 		return hashed(r.Number.E164)
 	}
 	return hashed(r.Request)
+}
+
+// recordedByLastRelease says whether fingerprint is this request's as the last release recorded it:
+// the number as sent, so that a retry across an upgrade is still a replay. Only text with more than
+// digits in it is taken that way: digits alone hash as some number's E.164 form does, and would
+// match another number's record (with DEFAULT_COUNTRY, "15555550100" is not +1 555 555 0100).
+func (r StartRequest) recordedByLastRelease(fingerprint string) bool {
+	return strings.ContainsFunc(r.Request, func(c rune) bool { return c < '0' || c > '9' }) &&
+		fingerprint == hashed(r.Request)
 }
 
 // Start is a start the guard let go ahead, or one whose Idempotency-Key already has its answer.
@@ -90,9 +100,7 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 		case !reserve.Reserved:
 			rec := reserve.Record
 			switch {
-			case rec.Fingerprint != reserve.Fingerprint && rec.Fingerprint != hashed(r.Request):
-				// The number as sent is what versions before this one recorded, so
-				// a retry across an upgrade is still a replay.
+			case rec.Fingerprint != reserve.Fingerprint && !r.recordedByLastRelease(rec.Fingerprint):
 				return abandon(&Error{Kind: KindIdempotencyKeyReused,
 					Text: "this Idempotency-Key was used with a different request; send a new key for a new request"})
 			case !rec.Done:

@@ -184,6 +184,26 @@ func TestTestNumberStartsAreIdempotentToo(t *testing.T) {
 	}
 }
 
+// TestDigitsThatMeanAnotherNumberAreAnotherRequest: with DEFAULT_COUNTRY, bare digits are read as a
+// national number first, so "15555550100" in China is not the test number +1 555 555 0100 even
+// though its digits are that number's E.164 form. Under one key, the second is a new request: 422,
+// in either order.
+func TestDigitsThatMeanAnotherNumberAreAnotherRequest(t *testing.T) {
+	t.Parallel()
+	for _, order := range [][2]string{{"+1 555 555 0100", "15555550100"}, {"15555550100", "+1 555 555 0100"}} {
+		t.Run(order[0]+" then "+order[1], func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, options{testNumbers: reviewNumbers, defaultCountry: "CN"})
+			if r := h.postWith("/request", requestBody(order[0]), withKey(idemKey)); r.status != http.StatusOK {
+				t.Fatalf("first start: %d %s", r.status, r.raw)
+			}
+			if r := h.postWith("/request", requestBody(order[1]), withKey(idemKey)); r.status != http.StatusUnprocessableEntity {
+				t.Fatalf("another number under the same key: %d %s, want 422", r.status, r.raw)
+			}
+		})
+	}
+}
+
 // TestDuplicateInFlightIs409: while the first start waits on the Verify API, a retry with its key
 // is refused; once it is done, the retry gets its answer.
 func TestDuplicateInFlightIs409(t *testing.T) {
