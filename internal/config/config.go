@@ -175,6 +175,7 @@ func (c Config) Validate() error {
 		c.Memory.validate(),
 		c.Token.validate(),
 		c.Fraud.validate(),
+		c.fraudWindowProblems(),
 		c.Admin.validate(),
 		c.Log.validate(),
 		c.Shutdown.validate(c.Verify, c.Vonage),

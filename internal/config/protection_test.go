@@ -103,6 +103,10 @@ func TestProtectionRefusesBadSettings(t *testing.T) {
 		{"country limit nonsense", map[string]string{"RATE_LIMIT_COUNTRY": "lots"}, "RATE_LIMIT_COUNTRY"},
 		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local"}, "TRUSTED_PROXIES"},
 		{"unknown country", map[string]string{"ALLOWED_COUNTRIES": "UK"}, "ALLOWED_COUNTRIES"},
+		// An empty allow-list reads as unset, which allows every country: a mistake (an unset
+		// ${COUNTRIES} in a template) must not open what it meant to close.
+		{"allowed countries set but empty", map[string]string{"ALLOWED_COUNTRIES": ""}, "ALLOWED_COUNTRIES is set but empty"},
+		{"allowed number types set but empty", map[string]string{"ALLOWED_NUMBER_TYPES": ""}, "ALLOWED_NUMBER_TYPES is set but empty"},
 		{"blocked country not alpha-2", map[string]string{"BLOCKED_COUNTRIES": "USA"}, "BLOCKED_COUNTRIES"},
 		{"allowed and blocked countries", map[string]string{"ALLOWED_COUNTRIES": "GB", "BLOCKED_COUNTRIES": "US"}, "cannot both be set"},
 		{"unknown number type", map[string]string{"ALLOWED_NUMBER_TYPES": "mobile,cell"}, "ALLOWED_NUMBER_TYPES"},
