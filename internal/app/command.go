@@ -24,7 +24,7 @@ Usage:
 Commands:
   serve        serve the API (the default, when no command is given)
   healthcheck  exit 0 when the server on this machine's PORT answers /healthz, 1 otherwise
-  version      print the build's version
+  version      print the build's version (also -v, --version)
   help         print this help (also -h, --help)
 
 The API:
@@ -43,16 +43,28 @@ To try it without a Vonage account: VERIFY_BACKEND=sandbox verify-proxy
 //
 //	serve        the server, as without a command
 //	healthcheck  exit 0 when the server on PORT answers 200 on /healthz, 1 otherwise
-//	version      print the build's version
+//	version      print the build's version (also -v and --version)
 //	help         print usage (also -h and --help)
 func (p Program) command(ctx context.Context, args []string, lookupEnv config.LookupFunc, stdout io.Writer) error {
-	switch args[0] {
-	case "serve":
+	name := args[0]
+	switch name {
+	case "-help", "-h", "--help":
+		name = "help"
+	case "-version", "--version", "-v":
+		name = "version"
+	}
+	switch name {
+	case "serve", "help", "healthcheck", "version":
+		// A word more is a mistake (a flag this binary does not have, a typo): it is said, not
+		// ignored, since a probe or a script would otherwise pass for the wrong reason.
 		if len(args) > 1 {
-			return fmt.Errorf("serve takes no arguments, got %q; see verify-proxy help", args[1:])
+			return fmt.Errorf("%s takes no arguments, got %q; see verify-proxy help", name, args[1:])
 		}
+	}
+	switch name {
+	case "serve":
 		return p.Run(ctx, nil, lookupEnv, stdout)
-	case "help", "-h", "--help":
+	case "help":
 		_, err := io.WriteString(stdout, usage)
 		return err
 	case "healthcheck":

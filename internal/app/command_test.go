@@ -59,8 +59,13 @@ func TestCommands(t *testing.T) {
 		{"version prints the stamped version", []string{"version"}, nil, testVersion + "\n", ""},
 		{"an unknown command names the known ones and help", []string{"start"}, nil, "",
 			`unknown command "start": the commands are serve (the default), healthcheck, version and help; run verify-proxy help`},
-		{"a flag that is not help is an unknown command", []string{"--version"}, nil, "", "verify-proxy help"},
+		{"--version is version", []string{"--version"}, nil, testVersion + "\n", ""},
+		{"-v is version", []string{"-v"}, nil, testVersion + "\n", ""},
+		{"a flag this binary does not have is an unknown command", []string{"--port=80"}, nil, "", "verify-proxy help"},
 		{"serve with an argument says serve takes none", []string{"serve", "now"}, nil, "", "serve takes no arguments"},
+		{"help with an argument says help takes none", []string{"help", "serve"}, nil, "", "help takes no arguments"},
+		{"version with an argument says version takes none", []string{"version", "--short"}, nil, "", "version takes no arguments"},
+		{"healthcheck with an argument says it takes none", []string{"healthcheck", "--port=80"}, nil, "", "healthcheck takes no arguments"},
 		{"serve with a bad configuration names it, as without a command", []string{"serve"},
 			map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": "eighty"}, "", "PORT"},
 		{"healthcheck with a bad configuration names it", []string{"healthcheck"},
@@ -90,7 +95,7 @@ func TestCommands(t *testing.T) {
 func TestHelp(t *testing.T) {
 	t.Parallel()
 	var first string
-	for _, arg := range []string{"help", "-h", "--help"} {
+	for _, arg := range []string{"help", "-h", "--help", "-help"} {
 		t.Run(arg, func(t *testing.T) {
 			var out bytes.Buffer
 			if err := program(nil).Run(context.Background(), []string{arg}, lookupOf(nil), &out); err != nil {
