@@ -122,9 +122,9 @@ func nameVariables(err error, vars []Variable) error {
 	if !errors.As(err, &agg) {
 		return fmt.Errorf("read environment: %w", err)
 	}
-	byField := make(map[string]string, len(vars))
+	byField := make(map[string]Variable, len(vars))
 	for _, v := range vars {
-		byField[v.field] = v.Name
+		byField[v.field] = v
 	}
 	problems := make([]error, 0, len(agg.Errors))
 	for _, e := range agg.Errors {
@@ -133,12 +133,21 @@ func nameVariables(err error, vars []Variable) error {
 			problems = append(problems, e)
 			continue
 		}
-		name := pe.Name
-		if key, ok := byField[pe.Name]; ok {
-			name = key
+		name, values := pe.Name, ""
+		if v, ok := byField[pe.Name]; ok {
+			name, values = v.Name, v.Values
 		}
-		if ne, ok := errors.AsType[*strconv.NumError](pe.Err); ok && ne.Func == "ParseBool" {
-			problems = append(problems, fmt.Errorf("%s must be true or false, got %q", name, ne.Num))
+		if ne, ok := errors.AsType[*strconv.NumError](pe.Err); ok {
+			// strconv's own words ("strconv.ParseInt: parsing ...: invalid syntax") name a Go
+			// function; the reference's name what may be written.
+			switch {
+			case ne.Func == "ParseBool":
+				problems = append(problems, fmt.Errorf("%s must be true or false, got %q", name, ne.Num))
+			case values != "":
+				problems = append(problems, fmt.Errorf("%s must be %s, got %q", name, values, ne.Num))
+			default:
+				problems = append(problems, fmt.Errorf("%s must be a number, got %q", name, ne.Num))
+			}
 			continue
 		}
 		problems = append(problems, fmt.Errorf("%s: %w", name, pe.Err))

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,5 +223,28 @@ func TestDotEnvFillsGapsAndTheRealEnvironmentWins(t *testing.T) {
 
 	if _, err := config.WithDotEnv(envOf(nil), filepath.Join(dir, "missing.env")); err != nil {
 		t.Errorf("a missing .env must not be an error: %v", err)
+	}
+}
+
+// TestANumberThatIsNoneNamesWhatMayBeWritten: a value strconv cannot read is refused in the
+// reference's words (its allowed values), never in a Go function's.
+func TestANumberThatIsNoneNamesWhatMayBeWritten(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"PORT": " 18301"}, `PORT must be 1 to 65535, got " 18301"`},
+		{map[string]string{"MAX_CONNECTIONS": "99999999999"}, `MAX_CONNECTIONS must be 1 or more, got "99999999999"`},
+		{map[string]string{"FRAUD_MIN_CONVERSION": "20%"}, `FRAUD_MIN_CONVERSION must be 0 to 1 (0.2 is 20%), got "20%"`},
+		{map[string]string{"FRAUD_MIN_STARTS_PREFIX": "twenty"}, `FRAUD_MIN_STARTS_PREFIX must be 1 to 100000, got "twenty"`},
+	}
+	for _, tt := range tests {
+		env := vonageEnv(nil)
+		maps.Copy(env, tt.set)
+		_, err := config.Load(envOf(env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "strconv") {
+			t.Errorf("%v: %v, want %q", tt.set, err, tt.want)
+		}
 	}
 }
