@@ -97,6 +97,14 @@ func (c *Call) Start(ctx context.Context, r StartRequest) (*Start, error) {
 			// Failing open: no idempotency without the store.
 		case reserve.Skipped:
 			// Only a refused per-IP take skips it, and that returned above.
+		case !reserve.Reserved && !r.Read:
+			// The key is another request's, but this number is no number, which no key could
+			// have kept an answer for: the app is to hear that (the caller's invalid_number), not
+			// that its key is taken.
+			if _, err := abandon(nil); err != nil {
+				return nil, err
+			}
+			return &Start{}, nil
 		case !reserve.Reserved:
 			rec := reserve.Record
 			switch {

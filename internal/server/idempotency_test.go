@@ -204,6 +204,24 @@ func TestDigitsThatMeanAnotherNumberAreAnotherRequest(t *testing.T) {
 	}
 }
 
+// TestAnInvalidNumberUnderATakenKeyIsAnInvalidNumber: the number is what the app must fix, so it is
+// told that, not to send a new key.
+func TestAnInvalidNumberUnderATakenKeyIsAnInvalidNumber(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	if r := h.postWith("/request", requestBody("14155550100"), withKey(idemKey)); r.status != http.StatusOK {
+		t.Fatalf("first start: %d %s", r.status, r.raw)
+	}
+	for _, bad := range []string{"+1 415 555 01", "abc"} {
+		if r := h.postWith("/request", requestBody(bad), withKey(idemKey)); r.status != http.StatusBadRequest || r.str("error") != "invalid_number" {
+			t.Errorf("%q under a taken key: %d %s, want 400 invalid_number", bad, r.status, r.raw)
+		}
+	}
+	if n := h.upstreamCalls(v1test.PathStart); n != 1 {
+		t.Fatalf("the Verify API got %d starts, want 1", n)
+	}
+}
+
 // TestDuplicateInFlightIs409: while the first start waits on the Verify API, a retry with its key
 // is refused; once it is done, the retry gets its answer.
 func TestDuplicateInFlightIs409(t *testing.T) {
