@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"os"
@@ -785,20 +786,7 @@ var (
 func links(t *testing.T, file string) []link {
 	t.Helper()
 	var out []link
-	inFence := ""
-	for n, l := range lines(t, file) {
-		if f := fenceLine.FindStringSubmatch(l); f != nil {
-			switch {
-			case inFence == "":
-				inFence = f[1]
-			case f[2] == "" && strings.HasPrefix(f[1], inFence):
-				inFence = ""
-			}
-			continue
-		}
-		if inFence != "" {
-			continue
-		}
+	for n, l := range prose(lines(t, file)) {
 		for _, m := range inlineLink.FindAllStringSubmatch(codeSpan.ReplaceAllString(l, ""), -1) {
 			if !external.MatchString(m[1]) {
 				out = append(out, link{target: m[1], line: n + 1})
@@ -813,18 +801,8 @@ func links(t *testing.T, file string) []link {
 func headingAnchors(t *testing.T, file string) map[string]bool {
 	t.Helper()
 	anchors := map[string]bool{}
-	inFence := ""
-	for _, l := range lines(t, file) {
-		if f := fenceLine.FindStringSubmatch(l); f != nil {
-			switch {
-			case inFence == "":
-				inFence = f[1]
-			case f[2] == "" && strings.HasPrefix(f[1], inFence):
-				inFence = ""
-			}
-			continue
-		}
-		if inFence != "" || !strings.HasPrefix(l, "#") {
+	for _, l := range prose(lines(t, file)) {
+		if !strings.HasPrefix(l, "#") {
 			continue
 		}
 		text := strings.TrimSpace(strings.TrimLeft(l, "#"))
@@ -845,6 +823,28 @@ func headingAnchors(t *testing.T, file string) map[string]bool {
 		anchors[anchor] = true
 	}
 	return anchors
+}
+
+// prose yields the lines outside fenced blocks, with their index: links and headings in code are
+// not the document's.
+func prose(all []string) iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		inFence := ""
+		for n, l := range all {
+			if f := fenceLine.FindStringSubmatch(l); f != nil {
+				switch {
+				case inFence == "":
+					inFence = f[1]
+				case f[2] == "" && strings.HasPrefix(f[1], inFence):
+					inFence = ""
+				}
+				continue
+			}
+			if inFence == "" && !yield(n, l) {
+				return
+			}
+		}
+	}
 }
 
 func lines(t *testing.T, file string) []string {
