@@ -79,7 +79,7 @@ func Load(lookup LookupFunc) (Config, error) {
 
 	var cfg Config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environment}); err != nil {
-		return Config{}, nameVariables(err, vars)
+		return Config{}, nameVariables(err, vars, environment)
 	}
 	cfg.normalise()
 	if err := cfg.Validate(); err != nil {
@@ -117,7 +117,7 @@ func isZero(v string) bool {
 
 // nameVariables rewrites caarlos0/env's parse errors, which name Go struct fields, to name the
 // environment variable and its bad value's problem instead.
-func nameVariables(err error, vars []Variable) error {
+func nameVariables(err error, vars []Variable, environment map[string]string) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return fmt.Errorf("read environment: %w", err)
@@ -133,24 +133,25 @@ func nameVariables(err error, vars []Variable) error {
 			problems = append(problems, e)
 			continue
 		}
-		name, values := pe.Name, ""
-		if v, ok := byField[pe.Name]; ok {
-			name, values = v.Name, v.Values
-		}
-		if ne, ok := errors.AsType[*strconv.NumError](pe.Err); ok {
-			// strconv's own words ("strconv.ParseInt: parsing ...: invalid syntax") name a Go
-			// function; the reference's name what may be written.
-			switch {
-			case ne.Func == "ParseBool":
-				problems = append(problems, fmt.Errorf("%s must be true or false, got %q", name, ne.Num))
-			case values != "":
-				problems = append(problems, fmt.Errorf("%s must be %s, got %q", name, values, ne.Num))
-			default:
-				problems = append(problems, fmt.Errorf("%s must be a number, got %q", name, ne.Num))
-			}
+		v, ok := byField[pe.Name]
+		if !ok {
+			problems = append(problems, fmt.Errorf("%s: %w", pe.Name, pe.Err))
 			continue
 		}
-		problems = append(problems, fmt.Errorf("%s: %w", name, pe.Err))
+		value := environment[v.Name]
+		// strconv's and time's own words ("strconv.ParseInt: parsing ...: invalid syntax", "time:
+		// missing unit in duration") name Go functions; the reference's name what may be written.
+		// Our own types (limits, lists, seconds) say it themselves.
+		ne, isNumber := errors.AsType[*strconv.NumError](pe.Err)
+		_, isDuration := errors.AsType[env.ParseValueError](pe.Err)
+		switch {
+		case isNumber && ne.Func == "ParseBool":
+			problems = append(problems, fmt.Errorf("%s must be true or false, got %q", v.Name, value))
+		case (isNumber || isDuration) && v.Values != "":
+			problems = append(problems, fmt.Errorf("%s must be %s, got %q", v.Name, v.Values, value))
+		default:
+			problems = append(problems, fmt.Errorf("%s: %w", v.Name, pe.Err))
+		}
 	}
 	return errors.Join(problems...)
 }

@@ -226,9 +226,9 @@ func TestDotEnvFillsGapsAndTheRealEnvironmentWins(t *testing.T) {
 	}
 }
 
-// TestANumberThatIsNoneNamesWhatMayBeWritten: a value strconv cannot read is refused in the
-// reference's words (its allowed values), never in a Go function's.
-func TestANumberThatIsNoneNamesWhatMayBeWritten(t *testing.T) {
+// TestAValueGoCannotReadNamesWhatMayBeWritten: a number or a duration strconv or time cannot read
+// is refused in the reference's words (its allowed values), never in a Go function's.
+func TestAValueGoCannotReadNamesWhatMayBeWritten(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		set  map[string]string
@@ -238,12 +238,15 @@ func TestANumberThatIsNoneNamesWhatMayBeWritten(t *testing.T) {
 		{map[string]string{"MAX_CONNECTIONS": "99999999999"}, `MAX_CONNECTIONS must be 1 or more, got "99999999999"`},
 		{map[string]string{"FRAUD_MIN_CONVERSION": "20%"}, `FRAUD_MIN_CONVERSION must be 0 to 1 (0.2 is 20%), got "20%"`},
 		{map[string]string{"FRAUD_MIN_STARTS_PREFIX": "twenty"}, `FRAUD_MIN_STARTS_PREFIX must be 1 to 100000, got "twenty"`},
+		{map[string]string{"IDEMPOTENCY_TTL": "5"}, `IDEMPOTENCY_TTL must be a duration, 1m to 168h, got "5"`},
+		{map[string]string{"UPSTREAM_TIMEOUT": "ten seconds"}, `UPSTREAM_TIMEOUT must be a duration`},
+		{map[string]string{"READY_REQUIRES_REDIS": "yes"}, `READY_REQUIRES_REDIS must be true or false, got "yes"`},
 	}
 	for _, tt := range tests {
 		env := vonageEnv(nil)
 		maps.Copy(env, tt.set)
 		_, err := config.Load(envOf(env))
-		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "strconv") {
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "strconv") || strings.Contains(err.Error(), "time:") {
 			t.Errorf("%v: %v, want %q", tt.set, err, tt.want)
 		}
 	}
