@@ -10,6 +10,9 @@
 #    other than the expected one.
 # 4. Sends SIGINT to the process group, as Ctrl-C does, and checks that the server stopped cleanly
 #    and that no process it started is left.
+# Meanwhile a production .env sits in the repository (when there is none of the developer's): make
+# run must not read it. Were it read, its unreachable Redis would refuse every start, its log level
+# would hide the codes, and its per-number limit would answer 429.
 #
 # Seconds once the binary is built (the first build compiles it: a minute or two).
 set -euo pipefail
@@ -32,8 +35,10 @@ cleanup() {
   if [[ -n $group ]]; then kill -TERM -- "-$group" 2>/dev/null || true; fi
   for p in "${descendants[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   if [[ -n $blocker ]]; then kill "$blocker" 2>/dev/null || true; fi
+  if $planted_env; then rm -f .env; fi
   rm -rf "$work"
 }
+planted_env=false
 descendants=()
 trap cleanup EXIT
 
@@ -63,6 +68,16 @@ if ! grep -q "9090 listening" "$work/blocker"; then
   (exec 3<>/dev/tcp/127.0.0.1/9090) 2>/dev/null || say "note: 9090 is held, but not listening on 127.0.0.1"
 fi
 say "9090 already taken: $(sed -n 1p "$work/blocker"); $(sed -n 2p "$work/blocker")"
+
+# ---- a production .env, which make run must not read ----------------------------------------------
+if [[ -e .env ]]; then
+  say "note: this checkout has a .env of its own; it is left alone, and none is planted"
+else
+  planted_env=true
+  printf '%s\n' VERIFY_BACKEND=vonage VONAGE_API_KEY=production-key VONAGE_API_SECRET=production-secret \
+    VERIFY_BRAND=Production REDIS_URL=redis://127.0.0.1:1/0 RATE_LIMIT_NUMBER=3/10m LOG_LEVEL=warn >.env
+  say "a production .env planted in the checkout (unreachable Redis, LOG_LEVEL=warn, 3 starts per number)"
+fi
 
 # ---- 2. make run ---------------------------------------------------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

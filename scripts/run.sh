@@ -11,8 +11,12 @@
 #               when 9090 is taken; off: none
 #
 # The limits below are the production ones loosened, not removed. Each yields to the same variable set
-# in the shell (`make run RATE_LIMIT_NUMBER=3/10m` runs with production's per-number limit), not to
-# .env, which may be a production one (compose reads it too); .env still sets everything else.
+# in the shell (`make run RATE_LIMIT_NUMBER=3/10m` runs with production's per-number limit).
+#
+# The repository's .env is not read: it may be a production one (compose reads it), and its
+# REDIS_URL would let a developer's sandbox spend production's limits and feed its fraud guard, its
+# VERIFICATION_TOKEN_KEY would sign sandbox tokens a production backend accepts. What the shell or
+# the make command line sets is a choice; what .env says is not this run's.
 #
 # Written for bash 3.2 too (macOS's /bin/bash): no mapfile, no associative arrays, no wait -n.
 set -euo pipefail
@@ -28,16 +32,9 @@ fail() { printf 'make run: %s\n' "$*" >&2; exit 1; }
 # answers HOST PORT: something accepts connections there (bash's own /dev/tcp: no curl or nc needed).
 answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# healthy: GET /healthz answers 200.
-healthy() {
-  (
-    exec 3<>"/dev/tcp/$host/$port" || exit 1
-    printf 'GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
-    IFS= read -r -t 2 line <&3 || exit 1
-    case $line in "HTTP/1."?" 200"*) exit 0 ;; esac
-    exit 1
-  ) 2>/dev/null
-}
+# healthy: the server's own healthcheck command answers: GET /healthz on the address it listens on
+# (LISTEN_HOST may be ::1), as the server reads its settings.
+healthy() { (cd "$rundir" && "$server" healthcheck) >/dev/null 2>&1; }
 
 port_in_use() {
   local who=""
@@ -48,7 +45,7 @@ port_in_use() {
 }
 
 case $port in '' | *[!0-9]*) fail "PORT must be a number, got '$port'" ;; esac
-command -v go >/dev/null 2>&1 || fail "Go is not on PATH: install Go 1.26 or later (https://go.dev/dl/)"
+command -v go >/dev/null 2>&1 || fail "Go is not on PATH: install Go 1.26.8 or later (https://go.dev/dl/)"
 # Before the build, which may take minutes on a fresh machine, rather than after it.
 if answers "$host" "$port"; then port_in_use; fi
 
@@ -90,7 +87,7 @@ if ! todo=$(GOPROXY=off stale 2>/dev/null); then
   start=$SECONDS
   # go says "go: downloading MODULE VERSION" as it fetches each.
   go list -deps . 2>&1 >/dev/null | sed 's/^go: downloading /  downloading /' ||
-    fail "the modules could not be downloaded (above): check the network, or GOPROXY"
+    fail "the modules could not be downloaded (above): check the network or GOPROXY, or that go.mod's Go version is installed"
   say "  modules downloaded in $((SECONDS - start))s"
   todo=$(stale)
 fi
@@ -104,7 +101,7 @@ fi
 
 # ---- settings ----------------------------------------------------------------------------------
 export VERIFY_BACKEND=sandbox PORT="$port"
-# A production .env's delay would hold Ctrl-C for seconds, for load balancers there are none of.
+# A production delay would hold Ctrl-C for seconds, for load balancers there are none of.
 printenv SHUTDOWN_DELAY >/dev/null || export SHUTDOWN_DELAY=0s
 limits=""
 # dev NAME VALUE: NAME=VALUE unless the shell set NAME.
@@ -118,7 +115,7 @@ dev RATE_LIMIT_IP 1000/1m             # 30/1m: every call from one address
 dev RATE_LIMIT_CHECK 100/10m          # 5/10m: checks of one request_id
 dev RATE_LIMIT_WRONG_CODES 100/1h     # 10/24h: wrong codes per number, over all its verifications
 dev RATE_LIMIT_PREFIX 1000/1h         # 30/1h: unverified starts per block of 10,000 numbers
-dev RATE_LIMIT_COUNTRY off            # off already; a production .env must not lock you out
+dev RATE_LIMIT_COUNTRY off            # off already; a production setting in the shell must not lock you out
 dev RATE_LIMIT_GLOBAL off             # off already; likewise
 # enforce: one number started again and again and never verified is what SMS pumping looks like;
 # shadow logs what enforcing would pause, and refuses nothing.
@@ -143,6 +140,9 @@ $admin_fixed || next_admin_port
 
 # ---- serve -------------------------------------------------------------------------------------
 errors=$(mktemp "${TMPDIR:-/tmp}/verify-proxy-run.XXXXXX")
+# The server reads ./.env from its working directory: this one has none (see the top).
+rundir=$(mktemp -d "${TMPDIR:-/tmp}/verify-proxy-run.XXXXXX")
+server=$PWD/$bin
 pid=""
 stopping=false
 # The server runs in a process group of its own (set -m), so Ctrl-C reaches it only through here:
@@ -159,6 +159,7 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   fi
   rm -f "$errors"
+  rm -rf "$rundir"
 }
 trap cleanup EXIT
 trap 'forward INT' INT
@@ -183,7 +184,7 @@ reap() {
 while :; do
   : >"$errors"
   set -m
-  "$bin" 2>"$errors" &
+  (cd "$rundir" && exec "$server") 2>"$errors" &
   pid=$!
   set +m
   waited=0
