@@ -22,15 +22,12 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,6 +35,7 @@ import (
 
 	"github.com/verify-proxy/verify-proxy/internal/app"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 	"github.com/verify-proxy/verify-proxy/internal/token/tokentest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv2/v2test"
 )
@@ -475,10 +473,10 @@ func startServer(t *testing.T, env map[string]string) *sandbox {
 			own[k] = v
 		}
 		s := &sandbox{t: t, log: &logtest.Buffer{}}
-		own["PORT"] = freePort(t)
+		own["PORT"] = porttest.Free(t)
 		s.base = "http://127.0.0.1:" + own["PORT"]
 		if own["ADMIN_ADDR"] == "on" {
-			own["ADMIN_ADDR"] = "127.0.0.1:" + freePort(t)
+			own["ADMIN_ADDR"] = "127.0.0.1:" + porttest.Free(t)
 			s.admin = "http://" + own["ADMIN_ADDR"]
 		}
 		err := s.launch(own)
@@ -621,31 +619,6 @@ func (s *sandbox) logLine(msg string) []byte {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-// freePort is a loopback port nobody listens on, handed out once per process so that parallel
-// scenarios are not given the same one.
-func freePort(t *testing.T) string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		ln.Close()
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return port
-		}
-	}
-}
-
-var handedOut = struct {
-	sync.Mutex
-	ports map[string]bool
-}{ports: map[string]bool{}}
 
 // The README's production recipe is five lines that start a Verify v2 server; with its placeholders
 // filled in (the fake's credentials, a real key), they must start one that verifies a number and

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/verify-proxy/verify-proxy/internal/metricstest"
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 )
 
 // TestMetricsAreServedOnTheAdminListenerOnly: what an operator scrapes, and that the public port
 // does not serve it.
 func TestMetricsAreServedOnTheAdminListenerOnly(t *testing.T) {
 	t.Parallel()
-	admin := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + porttest.Free(t)
 	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": admin})
 	res, err := http.Post(base+"/request", "application/json", strings.NewReader(`{"number":"14155550100"}`))
 	if err != nil {

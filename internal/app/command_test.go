@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 )
 
 // TestHealthcheckCommand: `verify-proxy healthcheck` is what the image's HEALTHCHECK runs, with the
@@ -162,7 +164,7 @@ func TestHelpTellsTheTruth(t *testing.T) {
 // TestServeCommandServes: `verify-proxy serve` is the server, as without a command. Not parallel: it
 // binds a port of freePort's without start's retries, so no parallel test's fake may be given it.
 func TestServeCommandServes(t *testing.T) {
-	env := map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": "off", "PORT": freePort(t)}
+	env := map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": "off", "PORT": porttest.Free(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- program(nil).Run(ctx, []string{"serve"}, lookupOf(env), io.Discard) }()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 
@@ -158,7 +159,7 @@ func pumpUntilPaused(t *testing.T, bases ...string) {
 // none of it.
 func TestFraudBlocksAreListedAndLiftedOnTheAdminListener(t *testing.T) {
 	t.Parallel()
-	admin := "127.0.0.1:" + freePort(t)
+	admin := "127.0.0.1:" + porttest.Free(t)
 	base, _, _, out := start(t, fraudEnv(admin))
 	if got := listBlocks(t, admin); len(got) != 0 {
 		t.Fatalf("blocks before any traffic: %+v", got)
@@ -219,7 +220,7 @@ func TestFraudBlocksAreListedAndLiftedOnTheAdminListener(t *testing.T) {
 // either admin listener. Not parallel: it sets REDIS_URL.
 func TestFraudBlocksHoldAcrossProgramsSharingRedis(t *testing.T) {
 	redis := redistest.Start(t)
-	adminA, adminB := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	adminA, adminB := "127.0.0.1:"+porttest.Free(t), "127.0.0.1:"+porttest.Free(t)
 	envA, envB := fraudEnv(adminA), fraudEnv(adminB)
 	envA["REDIS_URL"], envB["REDIS_URL"] = redis.URL(), redis.URL()
 	a, _, _, _ := start(t, envA)
@@ -272,7 +273,7 @@ func TestRunRefusesBadFraudSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": freePort(t), "ADMIN_ADDR": "off", tt.variable: tt.value}
+			env := map[string]string{"VERIFY_BACKEND": "sandbox", "PORT": porttest.Free(t), "ADMIN_ADDR": "off", tt.variable: tt.value}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			err := program(nil).Run(ctx, nil, lookupOf(env), io.Discard)

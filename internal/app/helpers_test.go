@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	"github.com/verify-proxy/verify-proxy/internal/apiclient"
 	"github.com/verify-proxy/verify-proxy/internal/app"
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
 
@@ -37,40 +37,6 @@ func program(after func(time.Duration) <-chan time.Time) app.Program {
 	}
 	return app.Program{Version: testVersion, SpecYAML: spec, After: after}
 }
-
-// freePort asks the kernel for a port nobody uses. The kernel may offer a port again as soon as its
-// listener is closed, before the test that asked first has bound it; parallel tests would then start
-// two servers on one port, and one would take the other's answers for its own. So a port is handed
-// out once per process.
-func freePort(t *testing.T) string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	var held []net.Listener // ports handed out before stay bound until a new one is found
-	defer func() {
-		for _, ln := range held {
-			ln.Close()
-		}
-	}()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, ln)
-		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		if !handedOut.ports[port] {
-			handedOut.ports[port] = true
-			return port
-		}
-	}
-}
-
-// handedOut are the ports freePort has given this process's tests.
-var handedOut = struct {
-	sync.Mutex
-	ports map[string]bool
-}{ports: map[string]bool{}}
 
 func lookupOf(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
@@ -119,7 +85,7 @@ func startWith(t *testing.T, env map[string]string, after func(time.Duration) <-
 // answers; the error says why it did not.
 func launch(t *testing.T, env map[string]string, after func(time.Duration) <-chan time.Time) (base string, stop context.CancelFunc, done <-chan error, out *logtest.Buffer, err error) {
 	t.Helper()
-	port := freePort(t)
+	port := porttest.Free(t)
 	env["PORT"] = port
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &logtest.Buffer{}

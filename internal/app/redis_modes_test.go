@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 	"github.com/verify-proxy/verify-proxy/internal/state/redisstore/redistest"
 )
 
@@ -140,7 +141,7 @@ func TestReadinessWithRedisDown(t *testing.T) {
 func TestRedissToAPlainRedisFailsAtStart(t *testing.T) {
 	redis := redistest.Start(t)
 	env := map[string]string{"VERIFY_BACKEND": "sandbox", "REDIS_URL": "rediss://:secretpw@" + redis.Addr() + "/0",
-		"PORT": freePort(t), "ADMIN_ADDR": "off"}
+		"PORT": porttest.Free(t), "ADMIN_ADDR": "off"}
 	began := time.Now()
 	err := program(nil).Run(context.Background(), nil, lookupOf(env), io.Discard)
 	want := "REDIS_URL is rediss:// (TLS) but " + redis.Addr() + " does not speak TLS"

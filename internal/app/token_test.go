@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/verify-proxy/verify-proxy/internal/logtest"
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 	"github.com/verify-proxy/verify-proxy/internal/token/tokentest"
 	"github.com/verify-proxy/verify-proxy/internal/vonage/verifyv1/v1test"
 )
@@ -239,7 +240,7 @@ func TestRunRefusesBadTokenKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": "off", "PORT": freePort(t)}
+			env := map[string]string{"VERIFY_BACKEND": "sandbox", "ADMIN_ADDR": "off", "PORT": porttest.Free(t)}
 			maps.Copy(env, tt.env)
 			// A program that wrongly starts serves until the deadline, and then fails the test.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/verify-proxy/verify-proxy/internal/porttest"
 )
 
 // Server is one redis-server (or redis-sentinel) process.
@@ -73,7 +75,7 @@ func startServer(t testing.TB, bin string, args func(port, dir string) []string)
 	// Another process may take the free port before redis-server binds it; try a few.
 	var lastErr error
 	for range 5 {
-		s.port = freePort(t)
+		s.port = porttest.Free(t)
 		if lastErr = s.start(); lastErr == nil {
 			t.Cleanup(s.Stop)
 			return s
@@ -223,14 +225,4 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
