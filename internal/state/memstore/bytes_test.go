@@ -34,7 +34,8 @@ var fillers = []struct {
 			Response: state.Response{Status: 200, Body: body}}, 24*time.Hour)
 	}},
 	{"verification", func(ctx context.Context, s *Store, i int) error {
-		v := state.Verification{Number: "1415" + strconv.Itoa(5_000_000+i), Client: "203.0.113.7", Country: "US", Started: 1}
+		v := state.Verification{Number: "1415" + strconv.Itoa(5_000_000+i), Client: "203.0.113.7", Country: "US", Started: 1,
+			Window: hexKey("wrong:", i)}
 		return s.RememberVerification(ctx, hexKey("", i), v, 10*time.Minute)
 	}},
 	{"trusted number", func(ctx context.Context, s *Store, i int) error {

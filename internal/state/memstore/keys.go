@@ -165,10 +165,19 @@ func (s *Store) sweep(now int64) {
 	}
 }
 
-// visitDue looks at the key first in the queue if its time has come: it drops it when it expired,
+// visitDue looks at the key that is due soonest, of the queue and the packed verifications' queue,
+// if its time has come (visitEntry, visitPacked). It reports whether there was such a key.
+func (s *Store) visitDue(now int64) bool {
+	if len(s.packedQueue) > 0 && (len(s.queue) == 0 || s.packedQueue[0].at < s.queue[0].due) {
+		return s.visitPacked(now)
+	}
+	return s.visitEntry(now)
+}
+
+// visitEntry looks at the key first in the queue if its time has come: it drops it when it expired,
 // or queues it again at its expiry (a window that took calls since it was queued). It reports
 // whether there was such a key.
-func (s *Store) visitDue(now int64) bool {
+func (s *Store) visitEntry(now int64) bool {
 	if len(s.queue) == 0 || s.queue[0].due > now {
 		return false
 	}

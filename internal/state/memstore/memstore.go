@@ -31,6 +31,8 @@ type Store struct {
 	records       map[string]*record
 	sessions      map[string]*session
 	verifications map[string]*verification
+	packed        map[packedID]packed // most verifications, without pointers (packed.go)
+	packedQueue   packedQueue
 	fraud         map[string]*fraudKey
 	blocks        map[string]state.Block // counted, kept; EndBlocks ends them
 	strikes       map[string]*strikes
@@ -84,6 +86,7 @@ func New(now func() time.Time, opts ...Option) *Store {
 		sessions: make(map[string]*session),
 
 		verifications: make(map[string]*verification),
+		packed:        make(map[packedID]packed),
 		fraud:         make(map[string]*fraudKey),
 		blocks:        make(map[string]state.Block),
 		strikes:       make(map[string]*strikes),

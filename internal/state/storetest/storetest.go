@@ -355,6 +355,31 @@ func testVerifications(t *testing.T, newStore NewStore) {
 	if got, _, _ := store.RecallVerification(ctx, "id2"); got.Number != "14155550100" || got.Test || got.Client != "" {
 		t.Fatalf("ids are independent: %+v", got)
 	}
+
+	// As the guard keeps them: request_ids as Verify v1 and v2 answer them, every field set, and a
+	// second write to an id replacing the first. The same bytes in the other form are another id.
+	v1 := "0123456789abcdef0123456789abcdef"
+	v2 := "01234567-89ab-cdef-0123-456789abcdef"
+	full := state.Verification{Number: "14155550100", Client: "203.0.113.7", Country: "US", Started: 1764806400123,
+		Window: "wrong:0123456789abcdef0123456789abcdef"}
+	other := state.Verification{Number: "447700900123", Client: "2001:db8:1:2::/64", Country: "GB", Test: true}
+	again := state.Verification{Number: "33123456789", Client: "198.51.100.1", Country: "FR"}
+	for _, w := range []struct {
+		id string
+		v  state.Verification
+	}{{v1, full}, {v2, other}, {v1, again}} {
+		if err := store.RememberVerification(ctx, w.id, w.v, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]state.Verification{v1: again, v2: other} {
+		if got, found, err := store.RecallVerification(ctx, id); err != nil || !found || got != want {
+			t.Fatalf("recall %s: %+v %v %v, want %+v", id, got, found, err, want)
+		}
+	}
+	if _, found, _ := store.RecallVerification(ctx, "0123456789abcdef0123456789abcde0"); found {
+		t.Fatal("an id never remembered was found")
+	}
 }
 
 func testFraudCounts(t *testing.T, newStore NewStore) {
