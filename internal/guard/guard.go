@@ -70,8 +70,9 @@ type Options struct {
 	// store is unreachable.
 	FailOpen bool
 	// OnStoreFailure, when set, is told of every store call that failed and of what was done about
-	// it: "refused" (a start, failing closed), "memory" (let through, counted by the Fallback) or
-	// "let_through" (let through uncounted), so that metrics can say how much went on without limits.
+	// it: "refused" (a start, failing closed), "memory" (let through, counted by the Fallback),
+	// "let_through" (let through uncounted), so that metrics can say how much went on without limits,
+	// or "full" (an in-memory store full of what guards spend, whatever was done).
 	OnStoreFailure func(outcome string)
 	// VerificationTTL is how long a started verification is remembered: as long as its code can be
 	// checked (config.Config.CodeLifetime); required.
@@ -312,8 +313,13 @@ func (g *Guard) fallbackOutcome() string {
 	return StoreFailureLetThrough
 }
 
-// failure records one failed store call, and what was done about it, in the log and the metrics.
+// failure records one failed store call, and what was done about it, in the log and the metrics. A
+// store in memory that is full is counted apart (StoreFailureFull): it is no Redis outage, and an
+// alert that pages for one must not page for it.
 func (g *Guard) failure(ctx context.Context, err error, outcome string) {
+	if errors.Is(err, state.ErrFull) {
+		outcome = StoreFailureFull
+	}
 	g.outage.failed(ctx, err)
 	g.onStoreFailure(outcome)
 }
@@ -323,6 +329,7 @@ const (
 	StoreFailureRefused    = "refused"
 	StoreFailureMemory     = "memory"
 	StoreFailureLetThrough = "let_through"
+	StoreFailureFull       = "full" // the in-memory state was full of what guards spend: a start refused, or a count not kept
 )
 
 func unavailable(err error) *Error {

@@ -27,7 +27,7 @@ const namespace = "verify_proxy"
 var (
 	fraudScopes   = []string{"prefix", "country"}
 	fraudRules    = []string{"fraud_prefix", "fraud_country"}
-	storeOutcomes = []string{"refused", "memory", "let_through", "probe"}
+	storeOutcomes = []string{"refused", "memory", "let_through", "probe", "full"}
 )
 
 const reasonVerificationBlocked = "verification_blocked"
@@ -88,7 +88,8 @@ func New(version string) *Metrics {
 			"Calls to the shared state (Redis) that failed, by what was done about them: refused (a "+
 				"start, failing closed), memory (let through, its limits counted in this replica's memory) "+
 				"or let_through (let through uncounted, such as an idempotency record that was not kept); "+
-				"probe: a readiness probe of Redis that failed.",
+				"probe: a readiness probe of Redis that failed; full: not Redis, the in-memory state full of "+
+				"what guards spend (MEMORY_STORE_MAX_KEYS), so a start was refused or a count not kept.",
 			"outcome"),
 	}
 	m.fraudStarts = f.counterVec("fraud_starts_total",

@@ -35,6 +35,7 @@ func TestAlertedSeriesShowFromTheStart(t *testing.T) {
 		{"verify_proxy_store_failures_total", []string{"outcome", guard.StoreFailureMemory}},
 		{"verify_proxy_store_failures_total", []string{"outcome", guard.StoreFailureLetThrough}},
 		{"verify_proxy_store_failures_total", []string{"outcome", server.StoreFailureProbe}},
+		{"verify_proxy_store_failures_total", []string{"outcome", guard.StoreFailureFull}},
 		// The funnel's checks, and the denominator of the upstream failure ratio.
 		{"verify_proxy_upstream_requests_total", []string{"endpoint", "start", "status", verify.StatusOK, "error", "none"}},
 		{"verify_proxy_upstream_requests_total", []string{"endpoint", "check", "status", verify.StatusOK, "error", "none"}},
