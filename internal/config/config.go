@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -147,6 +148,9 @@ func nameVariables(err error, vars []Variable, environment map[string]string) er
 		switch {
 		case isNumber && ne.Func == "ParseBool":
 			problems = append(problems, fmt.Errorf("%s must be true or false, got %q", v.Name, value))
+		case isNumber && errors.Is(ne.Err, strconv.ErrRange) && v.Values != "" && !strings.HasPrefix(strings.TrimSpace(value), "-"):
+			// Whole numbers are read into 32 bits: "1 or more" alone would name a rule the value keeps.
+			problems = append(problems, fmt.Errorf("%s must be %s, and at most %d, got %q", v.Name, v.Values, math.MaxInt32, value))
 		case (isNumber || isDuration) && v.Values != "":
 			problems = append(problems, fmt.Errorf("%s must be %s, got %q", v.Name, v.Values, value))
 		default:

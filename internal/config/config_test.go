@@ -235,7 +235,9 @@ func TestAValueGoCannotReadNamesWhatMayBeWritten(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"PORT": " 18301"}, `PORT must be 1 to 65535, got " 18301"`},
-		{map[string]string{"MAX_CONNECTIONS": "99999999999"}, `MAX_CONNECTIONS must be 1 or more, got "99999999999"`},
+		{map[string]string{"MAX_CONNECTIONS": "99999999999"}, `MAX_CONNECTIONS must be 1 or more, and at most 2147483647, got "99999999999"`},
+		{map[string]string{"MEMORY_STORE_MAX_KEYS": "2147483648"}, `MEMORY_STORE_MAX_KEYS must be 1000 or more (keys, not bytes), and at most 2147483647, got "2147483648"`},
+		{map[string]string{"MAX_IDLE_CONNECTIONS": "-99999999999"}, `MAX_IDLE_CONNECTIONS must be 1 or more, got "-99999999999"`},
 		{map[string]string{"FRAUD_MIN_CONVERSION": "20%"}, `FRAUD_MIN_CONVERSION must be 0 to 1 (0.2 is 20%), got "20%"`},
 		{map[string]string{"FRAUD_MIN_STARTS_PREFIX": "twenty"}, `FRAUD_MIN_STARTS_PREFIX must be 1 to 100000, got "twenty"`},
 		{map[string]string{"IDEMPOTENCY_TTL": "5"}, `IDEMPOTENCY_TTL must be a duration, 1m to 168h, got "5"`},
