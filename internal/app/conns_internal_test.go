@@ -145,20 +145,7 @@ func TestANewClientWaitsForABusyConnection(t *testing.T) {
 		}()
 	}
 	arrived.Wait()
-	answered := make(chan error, 1)
-	go func() {
-		c, err := net.Dial("tcp", srv.addr)
-		if err != nil {
-			answered <- err
-			return
-		}
-		defer c.Close()
-		status, err := ask(c)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("status %d", status)
-		}
-		answered <- err
-	}()
+	answered := askNew(srv.addr)
 	<-waiting // the new connection is accepted, and waits for room
 	close(release)
 	for range most {
@@ -310,4 +297,120 @@ func TestANewClientIsServedWhileBusyAndIdleConnectionsFillTheLimit(t *testing.T)
 	if _, peak := srv.open(); peak > most {
 		t.Fatalf("%d connections open at once, past the limit of %d", peak, most)
 	}
+}
+
+// TestOnlyIdleConnectionsMakeRoom: with the one slot held by a connection whose client has not
+// finished a request, whether it has begun one or sent nothing yet, and whether the connection is new
+// or kept alive, the connection is kept and served, and a new client waits until it is idle.
+func TestOnlyIdleConnectionsMakeRoom(t *testing.T) {
+	t.Parallel()
+	const begun, rest = "GET / HTTP/1.1\r\n", "Host: test\r\n\r\n"
+	for _, tc := range []struct {
+		name string
+		held func(*testing.T, *limited) net.Conn
+		rest string // what its client sends later to complete its request
+	}{
+		{"a new connection silent so far", dialed(""), begun + rest},
+		{"a new connection whose request has begun", dialed(begun), rest},
+		{"a kept-alive connection whose next request has begun", func(t *testing.T, l *limited) net.Conn {
+			c := l.idleConn(t)
+			if _, err := io.WriteString(c, begun); err != nil {
+				t.Fatal(err)
+			}
+			l.waitUntilHeard(t)
+			return c
+		}, rest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			waiting := make(chan struct{}, 1)
+			srv := serveLimited(t, 1, 1, ok, func() {
+				select {
+				case waiting <- struct{}{}:
+				default:
+				}
+			})
+			held := tc.held(t, srv)
+			answered := askNew(srv.addr)
+			select {
+			case <-waiting: // Accept kept the held connection and waits
+			case err := <-answered:
+				t.Fatalf("the held connection was closed to make room for the new client (%v)", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("Accept neither waited nor served the new client")
+			}
+			// The rest of the request: it is answered on the connection that was kept.
+			if _, err := io.WriteString(held, tc.rest); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(held), nil)
+			if err != nil {
+				t.Fatalf("the request under way was cut off: %v", err)
+			}
+			res.Body.Close()
+			if err := <-answered; err != nil {
+				t.Fatalf("the new client, once the held connection went idle: %v", err)
+			}
+		})
+	}
+}
+
+// dialed opens a connection to the server, sends it what and leaves it open.
+func dialed(what string) func(*testing.T, *limited) net.Conn {
+	return func(t *testing.T, l *limited) net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", l.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, what); err != nil {
+			t.Fatal(err)
+		}
+		if what != "" {
+			l.waitUntilHeard(t)
+		}
+		return c
+	}
+}
+
+// waitUntilHeard waits until every open connection's server has read its client's first bytes.
+func (l *limited) waitUntilHeard(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		l.mu.Lock()
+		heard := len(l.conns) > 0
+		for _, c := range l.conns {
+			heard = heard && c.conn.heard.Load()
+		}
+		l.mu.Unlock()
+		if heard {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never read the held connection's first bytes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// askNew has a new client make one call on a connection of its own, and tells whether it was
+// answered 200.
+func askNew(addr string) <-chan error {
+	answered := make(chan error, 1)
+	go func() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			answered <- err
+			return
+		}
+		defer c.Close()
+		status, err := ask(c)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		answered <- err
+	}()
+	return answered
 }

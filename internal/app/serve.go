@@ -173,10 +173,17 @@ func localURL(cfg config.Config) string {
 // A connection that goes idle when MAX_IDLE_CONNECTIONS already are closes the one idle longest: the
 // one its client is least likely to reuse (Go's pool, like most, hands out the connection used
 // last), and a client that does reuse it retries on a new one, as after IdleTimeout. A connection
-// that arrives when all are open closes the one quiet longest (idle between requests, or not yet sent
-// one), so that a new client is answered at once while others hold the slots; when none is quiet,
-// Accept waits until one is, or closes, and new clients wait in the kernel's queue meanwhile. It wraps
-// the listener (Accept) and is the server's ConnState hook (what each connection is doing).
+// that arrives when all are open closes the one idle longest, so that a new client is answered at
+// once while others hold the slots; when none is idle, Accept waits until one is, or closes, and new
+// clients wait in the kernel's queue meanwhile. It wraps the listener (Accept) and is the server's
+// ConnState hook (what each connection is doing).
+//
+// Only a connection idle between requests, with no byte of its next one read, makes room. One not yet
+// through its first request never does, even one silent so far: net/http reports it new until it has
+// read a whole request, and a burst of clients fills every slot with connections whose request sits
+// in the kernel's buffer, unread; a client whose request is slow to leave (a busy machine, a lost
+// packet resent a second later) finds its connection closed as it sends. ReadHeaderTimeout closes
+// those that stay silent, or send their headers slowly, and Accept takes the slot then.
 //
 // Idle longest means whose last request began first: net/http reports a connection idle a moment
 // after its answer is written, and that moment can come after another connection's whole request
@@ -187,11 +194,10 @@ type connLimit struct {
 
 	mu      sync.Mutex
 	conns   map[net.Conn]*tracked // every open connection
-	fresh   *list.List            // accepted and not yet sent a request: *tracked, oldest first
 	idle    *list.List            // idle between requests: *tracked, idle longest first
-	ticks   uint64                // counts accepts and requests, to order connections by their last
+	ticks   uint64                // counts requests, to order connections by their last
 	peak    int                   // the most connections open at once (tests read it)
-	changed chan struct{}         // told when a connection goes quiet or closes
+	changed chan struct{}         // told when a connection goes idle or closes
 	done    chan struct{}         // closed by Close
 	once    sync.Once
 	onWait  func() // tests learn here that Accept waits for room
@@ -199,45 +205,62 @@ type connLimit struct {
 
 // tracked is an open connection.
 type tracked struct {
-	conn  net.Conn
-	since uint64        // connLimit.ticks at its accept or at the start of its last request
-	place *list.Element // its element in fresh or idle, or nil while active
-	in    *list.List    // fresh or idle, while place is set
+	conn  *heardConn
+	since uint64        // connLimit.ticks at the start of its last request
+	place *list.Element // its element in idle, or nil while it is not idle
+}
+
+// heardConn is a connection as connLimit hands it to the server: it notes whether a byte has come
+// since the connection went idle, that is whether its client has begun its next request.
+type heardConn struct {
+	net.Conn
+	heard atomic.Bool // set as bytes come, by the server's goroutine; reset when the connection goes idle
+}
+
+func (c *heardConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.heard.Load() {
+		c.heard.Store(true)
+	}
+	return n, err
+}
+
+// CloseWrite lets net/http half-close after an error answer, as on the bare TCP connection, so that
+// its client reads the answer rather than a reset.
+func (c *heardConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func limitConns(ln net.Listener, most, mostIdle int) *connLimit {
 	return &connLimit{Listener: ln, max: most, maxIdle: min(mostIdle, most), conns: map[net.Conn]*tracked{},
-		fresh: list.New(), idle: list.New(), changed: make(chan struct{}, 1), done: make(chan struct{})}
+		idle: list.New(), changed: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// Accept accepts a connection, then makes room for it: it closes the connection quiet longest when
-// all are open, or waits until one is quiet or closes.
+// Accept accepts a connection, then makes room for it: it closes the connection idle longest when
+// all are open, or waits until one is idle or closes.
 func (l *connLimit) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	raw, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
+	c := &heardConn{Conn: raw}
 	for {
 		l.mu.Lock()
 		if len(l.conns) < l.max {
-			l.ticks++
-			t := &tracked{conn: c, since: l.ticks}
-			l.conns[c] = t
-			l.settle(t, l.fresh) // until its first request arrives
+			l.conns[c] = &tracked{conn: c}
 			l.peak = max(l.peak, len(l.conns))
 			l.mu.Unlock()
 			return c, nil
 		}
-		oldest := l.fresh.Front()
-		if e := l.idle.Front(); e != nil && (oldest == nil || e.Value.(*tracked).since < oldest.Value.(*tracked).since) {
-			oldest = e
-		}
-		if oldest != nil {
-			quiet := l.forget(oldest.Value.(*tracked))
+		if idle := l.idlest(); idle != nil {
+			l.forget(idle)
 			l.mu.Unlock()
 			// Its goroutine sees the close and ends; a client that was about to reuse it retries on a
 			// new connection, as it would after IdleTimeout.
-			_ = quiet.Close()
+			_ = idle.conn.Close()
 			continue
 		}
 		l.mu.Unlock()
@@ -253,42 +276,52 @@ func (l *connLimit) Accept() (net.Conn, error) {
 	}
 }
 
-// settle puts t in the list in, behind those quiet since before it; l.mu is held. It is nearly
-// always the last: only a connection reported idle late goes further forward.
-func (l *connLimit) settle(t *tracked, in *list.List) {
-	t.in = in
-	for e := in.Back(); e != nil; e = e.Prev() {
+// idlest answers the connection idle longest of which no byte of a next request has been read, or
+// nil; l.mu is held. One whose next request has begun is about to be active: closing it would lose
+// that request.
+func (l *connLimit) idlest() *tracked {
+	for e := l.idle.Front(); e != nil; e = e.Next() {
+		if t := e.Value.(*tracked); !t.conn.heard.Load() {
+			return t
+		}
+	}
+	return nil
+}
+
+// settle puts t in idle, behind those idle since before it; l.mu is held. It is nearly always the
+// last: only a connection reported idle late goes further forward.
+func (l *connLimit) settle(t *tracked) {
+	for e := l.idle.Back(); e != nil; e = e.Prev() {
 		if e.Value.(*tracked).since < t.since {
-			t.place = in.InsertAfter(t, e)
+			t.place = l.idle.InsertAfter(t, e)
 			return
 		}
 	}
-	t.place = in.PushFront(t)
+	t.place = l.idle.PushFront(t)
 }
 
-// unsettle takes t out of its list, if it is in one; l.mu is held.
-func (t *tracked) unsettle() {
+// unsettle takes t out of idle, if it is there; l.mu is held.
+func (l *connLimit) unsettle(t *tracked) {
 	if t.place != nil {
-		t.in.Remove(t.place)
-		t.place, t.in = nil, nil
+		l.idle.Remove(t.place)
+		t.place = nil
 	}
 }
 
 // forget takes t off the books, to be closed; l.mu is held.
-func (l *connLimit) forget(t *tracked) net.Conn {
-	t.unsettle()
+func (l *connLimit) forget(t *tracked) {
+	l.unsettle(t)
 	delete(l.conns, t.conn)
-	return t.conn
 }
 
-// track is the server's ConnState hook: it follows each connection between active and quiet, and
+// track is the server's ConnState hook: it follows each connection between active and idle, and
 // forgets it when it closes. A connection going idle past MAX_IDLE_CONNECTIONS closes the one idle
 // longest; this one's answer has been written by then, so its client is not kept waiting.
 func (l *connLimit) track(c net.Conn, state http.ConnState) {
-	var surplus net.Conn
+	var surplus *tracked
 	defer func() {
 		if surplus != nil {
-			_ = surplus.Close()
+			_ = surplus.conn.Close()
 		}
 	}()
 	l.mu.Lock()
@@ -299,17 +332,20 @@ func (l *connLimit) track(c net.Conn, state http.ConnState) {
 	}
 	switch state {
 	case http.StateNew:
-		return // in fresh since Accept
+		return // counted since Accept
 	case http.StateActive:
-		t.unsettle()
+		l.unsettle(t)
 		l.ticks++
 		t.since = l.ticks
 		return
 	case http.StateIdle:
-		t.unsettle()
-		l.settle(t, l.idle)
+		t.conn.heard.Store(false) // its goroutine reads next, after this hook
+		l.unsettle(t)
+		l.settle(t)
 		if l.idle.Len() > l.maxIdle {
-			surplus = l.forget(l.idle.Front().Value.(*tracked))
+			if surplus = l.idlest(); surplus != nil {
+				l.forget(surplus)
+			}
 		}
 	case http.StateClosed, http.StateHijacked:
 		l.forget(t)
