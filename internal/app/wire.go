@@ -200,8 +200,12 @@ func (a *App) newStore(ctx context.Context) (state.Store, guard.Fallback, error)
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	// A replica starts even while Redis restarts: the guard refuses starts until it answers. A
-	// rediss:// URL to a Redis without TLS is a mistake, not an outage, and would only ever time out.
+	// rediss:// URL to a Redis without TLS is a mistake, not an outage, and would only ever time out;
+	// so are a password or a database Redis refuses, which would fail every request.
 	if err := store.Ping(pingCtx); err != nil {
+		if mistake := store.Refused(err); mistake != nil {
+			return nil, nil, fmt.Errorf("REDIS_URL: %w", mistake)
+		}
 		if addr, found := store.NotTLS(ctx); found {
 			return nil, nil, fmt.Errorf("REDIS_URL is rediss:// (TLS) but %s does not speak TLS: use redis://, or turn TLS on in Redis", addr)
 		}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -70,28 +71,50 @@ type Options struct {
 
 // Store is a state.Store in Redis. It is safe for concurrent use.
 type Store struct {
-	client  redis.UniversalClient
-	cluster bool     // keys of one call may live on different nodes
-	tls     bool     // the URL asked for TLS
-	addrs   []string // the addresses the URL names, for NotTLS
-	now     func() time.Time
+	client   redis.UniversalClient
+	cluster  bool     // keys of one call may live on different nodes
+	tls      bool     // the URL asked for TLS
+	sentinel bool     // the URL names sentinels, and its password is theirs
+	db       int      // the database the URL names, for Refused
+	addrs    []string // the addresses the URL names, for NotTLS
+	now      func() time.Time
 }
 
 var _ state.Store = (*Store)(nil)
 
 // New connects to the Redis that url names, deployed as opts.Mode says. It does not wait for Redis:
-// an unreachable Redis is reported by each call, so a replica can start while Redis restarts.
-// Errors never repeat url, which may hold a password.
+// an unreachable Redis is reported by each call, so a replica can start while Redis restarts. It
+// refuses the options of the query that go-redis would take and then panic on or misread (see
+// checkQuery). Errors never repeat url, which may hold a password.
 func New(rawURL string, opts Options) (*Store, error) {
-	s := &Store{now: opts.Now}
-	if u, err := url.Parse(rawURL); err == nil {
-		s.tls = u.Scheme == "rediss"
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeSingle
 	}
-	switch opts.Mode {
-	case ModeSingle, "":
+	want, schemes, ok := urlForm(mode)
+	if !ok {
+		return nil, fmt.Errorf("unknown mode %q: single, cluster or sentinel", opts.Mode)
+	}
+	if mode == ModeSentinel && opts.SentinelMaster == "" {
+		return nil, errors.New("sentinel mode needs the name of the master")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || !slices.Contains(schemes, u.Scheme) {
+		return nil, errors.New("not " + want)
+	}
+	q := u.Query()
+	s := &Store{now: opts.Now, tls: u.Scheme == "rediss"}
+	switch mode {
+	case ModeSingle:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, urlError(err, "a redis://, rediss:// or unix:// URL")
+			return nil, parseError(err, mode, want)
+		}
+		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			number{"db", o.DB, 0, unbounded})
+		if err != nil {
+			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 		o.MaxRetries = 1
@@ -101,11 +124,20 @@ func New(rawURL string, opts Options) (*Store, error) {
 		if o.Network == "tcp" {
 			s.addrs = []string{o.Addr}
 		}
+		s.db = o.DB
 		s.client = redis.NewClient(o)
 	case ModeCluster:
 		o, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
-			return nil, urlError(err, "a redis:// or rediss:// URL of the seed nodes")
+			return nil, parseError(err, mode, want)
+		}
+		// A max_redirects below -1 (none) sends no command at all, and every command succeeds.
+		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			number{"max_redirects", o.MaxRedirects, -1, unbounded},
+			number{"failing_timeout_seconds", o.FailingTimeoutSeconds, 0, unbounded})
+		if err != nil {
+			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 		o.MaxRetries = 1
@@ -113,35 +145,27 @@ func New(rawURL string, opts Options) (*Store, error) {
 		s.addrs, s.cluster = o.Addrs, true
 		s.client = redis.NewClusterClient(o)
 	case ModeSentinel:
-		if opts.SentinelMaster == "" {
-			return nil, errors.New("sentinel mode needs the name of the master")
-		}
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
-			return nil, urlError(err, "a redis:// or rediss:// URL of the sentinels")
+			return nil, parseError(err, mode, want)
+		}
+		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			number{"db", o.DB, 0, unbounded})
+		if err != nil {
+			return nil, err
 		}
 		o.MasterName = opts.SentinelMaster
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 		o.MaxRetries = 1
 		o.DialerRetries, o.DialerRetryTimeout = 1, 10*time.Millisecond
-		s.addrs = o.SentinelAddrs
+		s.addrs, s.sentinel, s.db = o.SentinelAddrs, true, o.DB
 		s.client = redis.NewFailoverClient(o)
-	default:
-		return nil, fmt.Errorf("unknown mode %q: single, cluster or sentinel", opts.Mode)
 	}
 	if opts.Hook != nil {
 		s.client.AddHook(opts.Hook)
 	}
 	return s, nil
-}
-
-// urlError is go-redis's complaint about a URL, unless it would repeat the URL (url.Parse's
-// errors do): then only what was expected.
-func urlError(err error, want string) error {
-	if _, ok := errors.AsType[*url.Error](err); ok {
-		return errors.New("not " + want)
-	}
-	return fmt.Errorf("not %s: %w", want, err)
 }
 
 // Ping reports whether Redis takes a write, as every limit and idempotency key needs: a replica
