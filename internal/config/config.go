@@ -148,9 +148,15 @@ func nameVariables(err error, vars []Variable, environment map[string]string) er
 		switch {
 		case isNumber && ne.Func == "ParseBool":
 			problems = append(problems, fmt.Errorf("%s must be true or false, got %q", v.Name, value))
-		case isNumber && errors.Is(ne.Err, strconv.ErrRange) && v.Values != "" && !strings.HasPrefix(strings.TrimSpace(value), "-"):
+		case isNumber && errors.Is(ne.Err, strconv.ErrRange) && v.Values != "" && !strings.Contains(v.Values, " to ") &&
+			!strings.HasPrefix(strings.TrimSpace(value), "-"):
 			// Whole numbers are read into 32 bits: "1 or more" alone would name a rule the value keeps.
 			problems = append(problems, fmt.Errorf("%s must be %s, and at most %d, got %q", v.Name, v.Values, math.MaxInt32, value))
+		case isNumber && errors.Is(ne.Err, strconv.ErrSyntax) && v.Values != "" && strings.TrimSpace(value) != value:
+			problems = append(problems, fmt.Errorf("%s must be %s, without spaces, got %q", v.Name, v.Values, value))
+		case isNumber && errors.Is(ne.Err, strconv.ErrSyntax) && v.Values != "" && ne.Func != "ParseFloat":
+			// "1e3" and "0x10" are numbers to a person, and 1000 and 16 keep "1 or more": say what is wrong.
+			problems = append(problems, fmt.Errorf("%s must be %s, in plain digits, got %q", v.Name, v.Values, value))
 		case (isNumber || isDuration) && v.Values != "":
 			problems = append(problems, fmt.Errorf("%s must be %s, got %q", v.Name, v.Values, value))
 		default:

@@ -234,12 +234,19 @@ func TestAValueGoCannotReadNamesWhatMayBeWritten(t *testing.T) {
 		set  map[string]string
 		want string
 	}{
-		{map[string]string{"PORT": " 18301"}, `PORT must be 1 to 65535, got " 18301"`},
+		{map[string]string{"PORT": " 18301"}, `PORT must be 1 to 65535, without spaces, got " 18301"`},
+		{map[string]string{"PORT": "99999999999"}, `PORT must be 1 to 65535, got "99999999999"`},
+		{map[string]string{"MAX_CONNECTIONS": "1e3"}, `MAX_CONNECTIONS must be 1 or more, in plain digits, got "1e3"`},
+		{map[string]string{"MEMORY_STORE_MAX_KEYS": "0x10000"}, `MEMORY_STORE_MAX_KEYS must be 1000 or more (keys, not bytes), in plain digits, got "0x10000"`},
+		{map[string]string{"FRAUD_MIN_CONVERSION": " 0.2"}, `FRAUD_MIN_CONVERSION must be 0 to 1 (0.2 is 20%), without spaces, got " 0.2"`},
+		{map[string]string{"VERIFY_PIN_EXPIRY": "36028797018964268"}, `VERIFY_PIN_EXPIRY: "36028797018964268" is more seconds than a duration holds`},
+		{map[string]string{"FRAUD_TRUST_VERIFIED_FOR": "213505d"}, `FRAUD_TRUST_VERIFIED_FOR: "213505d" is more days than a duration holds`},
+		{map[string]string{"RATE_LIMIT_IP": "5/9999999999h"}, `RATE_LIMIT_IP: "5/9999999999h": the duration is longer than a Go duration holds`},
 		{map[string]string{"MAX_CONNECTIONS": "99999999999"}, `MAX_CONNECTIONS must be 1 or more, and at most 2147483647, got "99999999999"`},
 		{map[string]string{"MEMORY_STORE_MAX_KEYS": "2147483648"}, `MEMORY_STORE_MAX_KEYS must be 1000 or more (keys, not bytes), and at most 2147483647, got "2147483648"`},
 		{map[string]string{"MAX_IDLE_CONNECTIONS": "-99999999999"}, `MAX_IDLE_CONNECTIONS must be 1 or more, got "-99999999999"`},
 		{map[string]string{"FRAUD_MIN_CONVERSION": "20%"}, `FRAUD_MIN_CONVERSION must be 0 to 1 (0.2 is 20%), got "20%"`},
-		{map[string]string{"FRAUD_MIN_STARTS_PREFIX": "twenty"}, `FRAUD_MIN_STARTS_PREFIX must be 1 to 100000, got "twenty"`},
+		{map[string]string{"FRAUD_MIN_STARTS_PREFIX": "twenty"}, `FRAUD_MIN_STARTS_PREFIX must be 1 to 100000, in plain digits, got "twenty"`},
 		{map[string]string{"IDEMPOTENCY_TTL": "5"}, `IDEMPOTENCY_TTL must be a duration, 1m to 168h, got "5"`},
 		{map[string]string{"UPSTREAM_TIMEOUT": "ten seconds"}, `UPSTREAM_TIMEOUT must be a duration`},
 		{map[string]string{"READY_REQUIRES_REDIS": "yes"}, `READY_REQUIRES_REDIS must be true or false, got "yes"`},

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +17,11 @@ type Seconds time.Duration
 // UnmarshalText implements encoding.TextUnmarshaler for caarlos0/env.
 func (s *Seconds) UnmarshalText(text []byte) error {
 	t := strings.TrimSpace(string(text))
-	if n, err := strconv.Atoi(t); err == nil {
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Multiplied past what a Duration holds, a huge count wraps round to a plausible one.
+		if err != nil || n > maxWhole(time.Second) || n < -maxWhole(time.Second) {
+			return fmt.Errorf("%q is more seconds than a duration holds (about 292 years)", t)
+		}
 		*s = Seconds(time.Duration(n) * time.Second)
 		return nil
 	}
@@ -72,7 +78,10 @@ type Days time.Duration
 func (d *Days) UnmarshalText(text []byte) error {
 	t := strings.TrimSpace(string(text))
 	if n, ok := strings.CutSuffix(t, "d"); ok {
-		days, err := strconv.Atoi(n)
+		days, err := strconv.ParseInt(n, 10, 64)
+		if errors.Is(err, strconv.ErrRange) || days > maxWhole(24*time.Hour) {
+			return fmt.Errorf("%q is more days than a duration holds (about 292 years)", t)
+		}
 		if err != nil || days < 0 {
 			return fmt.Errorf("%q is not a whole number of days such as 30d", t)
 		}
@@ -89,3 +98,6 @@ func (d *Days) UnmarshalText(text []byte) error {
 
 // Duration returns d as a time.Duration.
 func (d Days) Duration() time.Duration { return time.Duration(d) }
+
+// maxWhole is the most whole units a time.Duration holds.
+func maxWhole(unit time.Duration) int64 { return math.MaxInt64 / int64(unit) }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ func (l Limit) String() string {
 	return strconv.Itoa(l.Count) + "/" + shortDuration(l.Window)
 }
 
+// longDuration is a duration written as it should be that time.ParseDuration still refuses: one too
+// long for it to hold.
+var longDuration = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$`)
+
 // ParseLimit reads "N/duration" (e.g. "30/1m", "3/10m", "1000/24h") or "off".
 func ParseLimit(s string) (Limit, error) {
 	t := strings.TrimSpace(s)
@@ -44,6 +49,9 @@ func ParseLimit(s string) (Limit, error) {
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(window))
 	if err != nil {
+		if longDuration.MatchString(strings.TrimSpace(window)) {
+			return Limit{}, fmt.Errorf("%q: the duration is longer than a Go duration holds (about 292 years)", t)
+		}
 		return Limit{}, fmt.Errorf("%q: the duration must be written in s, m or h, like 1m, 10m or 24h (a day is 24h)", t)
 	}
 	if d < time.Second {
