@@ -102,7 +102,12 @@ func New(rawURL string, opts Options) (*Store, error) {
 	if err != nil || !slices.Contains(schemes, u.Scheme) {
 		return nil, errors.New("not " + want)
 	}
-	q := u.Query()
+	// go-redis reads the query with u.Query(), which drops what it cannot read ("pool_size=-1;"):
+	// such a URL would start without the options its author wrote.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, errors.New("the query after ? cannot be read: write name=value pairs joined by &, and % only in escapes such as %40")
+	}
 	s := &Store{now: opts.Now, tls: u.Scheme == "rediss"}
 	switch mode {
 	case ModeSingle:
@@ -111,7 +116,8 @@ func New(rawURL string, opts Options) (*Store, error) {
 			return nil, parseError(err, mode, want)
 		}
 		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
-			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter,
+			o.DialTimeout, o.ReadTimeout, o.WriteTimeout},
 			number{"db", o.DB, 0, unbounded})
 		if err != nil {
 			return nil, err
@@ -133,7 +139,8 @@ func New(rawURL string, opts Options) (*Store, error) {
 		}
 		// A max_redirects below -1 (none) sends no command at all, and every command succeeds.
 		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
-			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter,
+			o.DialTimeout, o.ReadTimeout, o.WriteTimeout},
 			number{"max_redirects", o.MaxRedirects, -1, unbounded},
 			number{"failing_timeout_seconds", o.FailingTimeoutSeconds, 0, unbounded})
 		if err != nil {
@@ -150,7 +157,8 @@ func New(rawURL string, opts Options) (*Store, error) {
 			return nil, parseError(err, mode, want)
 		}
 		err = checkQuery(q, pool{o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials, o.Protocol,
-			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter},
+			o.MinRetryBackoff, o.MaxRetryBackoff, o.PoolTimeout, o.ConnMaxIdleTime, o.ConnMaxLifetime, o.ConnMaxLifetimeJitter,
+			o.DialTimeout, o.ReadTimeout, o.WriteTimeout},
 			number{"db", o.DB, 0, unbounded})
 		if err != nil {
 			return nil, err
@@ -168,12 +176,23 @@ func New(rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// readyScript is the write Ping makes: a key with an expiry, set in a script run by its hash, as
+// every call of the store writes. A user without EVALSHA, EVAL or PEXPIRE passes a plain SET.
+var readyScript = redis.NewScript(`
+redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('pexpire', KEYS[1], ARGV[1])
+`)
+
+// readyTTL is how long the key of a Ping lives, in milliseconds.
+const readyTTL = 10_000
+
 // Ping reports whether Redis takes a write, as every limit and idempotency key needs: a replica
 // that became read-only after a failover, a Redis out of memory or with writes paused answers
-// PING but refuses every /request. In a cluster every master must take one.
+// PING but refuses every /request, and so does a user without the commands the scripts run. In a
+// cluster every master must take one.
 func (s *Store) Ping(ctx context.Context) error {
 	if !s.cluster {
-		return wrap(s.client.Set(ctx, prefix+"ready", "1", 10*time.Second).Err())
+		return wrap(readyScript.Run(ctx, s.client, []string{prefix + "ready"}, readyTTL).Err())
 	}
 	slots, err := s.client.ClusterSlots(ctx).Result()
 	if err != nil {
@@ -183,17 +202,17 @@ func (s *Store) Ping(ctx context.Context) error {
 		return wrap(errors.New("the cluster serves no slots"))
 	}
 	pinged := map[string]bool{}
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range slots {
-			if len(r.Nodes) == 0 || pinged[r.Nodes[0].Addr] {
-				continue
-			}
-			pinged[r.Nodes[0].Addr] = true
-			p.Set(ctx, prefix+"ready:{"+tagOfSlot(r.Start)+"}", "1", 10*time.Second)
+	for _, r := range slots {
+		if len(r.Nodes) == 0 || pinged[r.Nodes[0].Addr] {
+			continue
 		}
-		return nil
-	})
-	return wrap(err)
+		pinged[r.Nodes[0].Addr] = true
+		key := prefix + "ready:{" + tagOfSlot(r.Start) + "}"
+		if err := readyScript.Run(ctx, s.client, []string{key}, readyTTL).Err(); err != nil {
+			return wrap(err)
+		}
+	}
+	return nil
 }
 
 // Close closes the connections.

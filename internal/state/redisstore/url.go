@@ -66,6 +66,7 @@ func parseError(err error, mode Mode, want string) error {
 type pool struct {
 	size, minIdle, maxIdle, maxActive, dials, protocol      int
 	minBackoff, maxBackoff, timeout, idle, life, lifeJitter time.Duration
+	dial, read, write                                       time.Duration // the store sets its own; checked all the same
 }
 
 // number is one whole-number option of the query as go-redis read it, and its allowed range.
@@ -96,9 +97,9 @@ func checkQuery(q url.Values, p pool, more ...number) error {
 			return fmt.Errorf("%s must be %d to %d, got %d", n.name, n.min, n.max, n.got)
 		}
 	}
-	// 0 is go-redis's default (3); 1 and below too, silently.
-	if p.protocol != 0 && p.protocol != 2 && p.protocol != 3 {
-		return fmt.Errorf("protocol must be 2 or 3, got %d", p.protocol)
+	// 0 is go-redis's default (3), and so is an empty value: written, it must say which.
+	if q.Has("protocol") && p.protocol != 2 && p.protocol != 3 {
+		return fmt.Errorf("protocol must be 2 or 3, got %q", q.Get("protocol"))
 	}
 	for _, d := range []struct {
 		name string
@@ -110,6 +111,9 @@ func checkQuery(q url.Values, p pool, more ...number) error {
 		{alias(q, "conn_max_idle_time", "idle_timeout"), p.idle},
 		{alias(q, "conn_max_lifetime", "max_conn_age"), p.life},
 		{"conn_max_lifetime_jitter", p.lifeJitter},
+		{"dial_timeout", p.dial},
+		{"read_timeout", p.read},
+		{"write_timeout", p.write},
 	} {
 		if d.got != -1 && (d.got < 0 || d.got > maxSpan) {
 			return fmt.Errorf("%s must be 0s to 24h, got %s", d.name, d.got)
@@ -147,7 +151,7 @@ func (s *Store) Refused(err error) error {
 			return fmt.Errorf("redis refused the user or password in the URL (%s): the sentinels' go before the host, the master's in ?username= and ?password=", firstWord(reply))
 		}
 		return fmt.Errorf("redis refused the user or password in the URL (%s)", firstWord(reply))
-	case redis.IsPermissionError(err):
+	case redis.IsPermissionError(err) || strings.Contains(reply, "user executing the script"):
 		return fmt.Errorf("the redis user of the URL lacks a permission the store needs (%s): it reads and writes the keys %s*, in scripts", reply, prefix)
 	case strings.Contains(reply, "DB index"):
 		return fmt.Errorf("redis has no database %d (%s): the server's databases setting (16 by default) bounds it", s.db, reply)

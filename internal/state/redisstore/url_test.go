@@ -48,7 +48,15 @@ func TestNewRefusesNumbersGoRedisWouldPanicOn(t *testing.T) {
 		{"min_idle_conns=9999999999", every, "min_idle_conns must be 0 to 10000, got 9999999999"},
 		{"max_active_conns=-1", every, "max_active_conns must be 0 to 10000, got -1"},
 		{"max_concurrent_dials=10001", every, "max_concurrent_dials must be 0 to 10000, got 10001"},
-		{"protocol=4", every, "protocol must be 2 or 3, got 4"},
+		{"protocol=4", every, `protocol must be 2 or 3, got "4"`},
+		{"protocol=0", every, `protocol must be 2 or 3, got "0"`},
+		{"protocol=", every, `protocol must be 2 or 3, got ""`},
+		{"dial_timeout=-1s", every, "dial_timeout must be 0s to 24h, got -1s"},
+		{"read_timeout=-2s", every, "read_timeout must be 0s to 24h, got -2s"},
+		{"write_timeout=25h", every, "write_timeout must be 0s to 24h, got 25h0m0s"},
+		{"pool_size=-1;", every, "the query after ? cannot be read: write name=value pairs joined by &, and % only in escapes such as %40"},
+		{"pool_size=5;foo=1", every, "the query after ? cannot be read: write name=value pairs joined by &, and % only in escapes such as %40"},
+		{"pool_size=%", every, "the query after ? cannot be read: write name=value pairs joined by &, and % only in escapes such as %40"},
 		{"conn_max_lifetime=2000000h&conn_max_lifetime_jitter=2000000h", every, "conn_max_lifetime must be 0s to 24h, got 2000000h0m0s"},
 		{"conn_max_lifetime=1m&conn_max_lifetime_jitter=-5s", every, "conn_max_lifetime_jitter must be 0s to 24h, got -5s"},
 		{"min_retry_backoff=-5s", every, "min_retry_backoff must be 0s to 24h, got -5s"},
@@ -150,6 +158,9 @@ func TestRefusedNamesWhatRedisRefuses(t *testing.T) {
 	addr := srv.Addr()
 	for _, args := range [][]string{
 		{"ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+get"},
+		{"ACL", "SETUSER", "noscript", "on", ">noscript-pw", "~*", "+@all", "-eval", "-evalsha", "-script"},
+		{"ACL", "SETUSER", "noevalsha", "on", ">noevalsha-pw", "~*", "+@all", "-evalsha"},
+		{"ACL", "SETUSER", "noexpire", "on", ">noexpire-pw", "~*", "+@all", "-pexpire", "-expire"},
 		{"CONFIG", "SET", "requirepass", "s3cret-pw"}, // last: Do does not authenticate
 	} {
 		if _, err := redistest.Do(addr, args...); err != nil {
@@ -173,6 +184,12 @@ func TestRefusedNamesWhatRedisRefuses(t *testing.T) {
 			"redis asks for a password the URL does not give (NOAUTH): it goes before the host, as in redis://:password@host:port/db"},
 		{"a user that may not write", "redis://reader:reader-pw@" + addr + "/0",
 			"the redis user of the URL lacks a permission the store needs (NOPERM"},
+		{"a user that may not run scripts", "redis://noscript:noscript-pw@" + addr + "/0",
+			"the redis user of the URL lacks a permission the store needs (NOPERM"},
+		{"a user that may not run scripts by their hash", "redis://noevalsha:noevalsha-pw@" + addr + "/0",
+			"the redis user of the URL lacks a permission the store needs (NOPERM"},
+		{"a user that may not give keys an expiry", "redis://noexpire:noexpire-pw@" + addr + "/0",
+			"the redis user of the URL lacks a permission the store needs ("},
 		{"a database out of range", "redis://:s3cret-pw@" + addr + "/99",
 			"redis has no database 99 (ERR DB index is out of range): the server's databases setting (16 by default) bounds it"},
 		{"the right password", "redis://:s3cret-pw@" + addr + "/15", ""},
@@ -197,7 +214,7 @@ func TestRefusedNamesWhatRedisRefuses(t *testing.T) {
 			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
 				t.Errorf("Refused: %v, want %q", err, tt.want)
 			}
-			for _, pw := range []string{"s3cret-pw", "wrong-pw", "reader-pw"} {
+			for _, pw := range []string{"s3cret-pw", "wrong-pw", "reader-pw", "noscript-pw", "noevalsha-pw", "noexpire-pw"} {
 				if err != nil && strings.Contains(err.Error(), pw) {
 					t.Errorf("Refused repeats a password: %v", err)
 				}
