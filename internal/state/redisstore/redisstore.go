@@ -75,6 +75,7 @@ type Store struct {
 	cluster  bool     // keys of one call may live on different nodes
 	tls      bool     // the URL asked for TLS
 	sentinel bool     // the URL names sentinels, and its password is theirs
+	master   string   // the master's name the sentinels are asked for, for Refused
 	db       int      // the database the URL names, for Refused
 	addrs    []string // the addresses the URL names, for NotTLS
 	now      func() time.Time
@@ -167,7 +168,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 		o.MaxRetries = 1
 		o.DialerRetries, o.DialerRetryTimeout = 1, 10*time.Millisecond
-		s.addrs, s.sentinel, s.db = o.SentinelAddrs, true, o.DB
+		s.addrs, s.sentinel, s.db, s.master = o.SentinelAddrs, true, o.DB, o.MasterName
 		s.client = redis.NewFailoverClient(o)
 	}
 	if opts.Hook != nil {

@@ -135,12 +135,22 @@ func alias(q url.Values, name, old string) string {
 // Redis does not have. Waiting mends none of them, unlike an outage. It answers nil for nil and
 // for any other error, and never repeats the password.
 func (s *Store) Refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	// Sentinels that answer nil for the master's address know no master of that name; unreachable
+	// ones fail to dial instead.
+	if s.sentinel && strings.Contains(err.Error(), "all sentinels") && strings.HasSuffix(err.Error(), redis.Nil.Error()) {
+		return fmt.Errorf("the sentinels know no master named %q: REDIS_SENTINEL_MASTER must be the name in their sentinel monitor line", s.master)
+	}
 	rerr, ok := errors.AsType[redis.Error](err)
 	if !ok {
 		return nil
 	}
 	reply := rerr.Error()
 	switch {
+	case strings.Contains(reply, "cluster support disabled"):
+		return errors.New("REDIS_MODE is cluster, but the Redis the URL names is no cluster (its cluster support is disabled): for one server use REDIS_MODE=single")
 	case redis.IsAuthError(err) && strings.HasPrefix(reply, "NOAUTH"):
 		if s.sentinel {
 			return errors.New("redis asks for a password the URL does not give (NOAUTH): the sentinels' goes before the host, as in redis://:password@host:port/db, the master's in ?password=")

@@ -265,3 +265,28 @@ func TestRefusedOnAClusterAndBehindSentinel(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedNamesTheWrongMode: a cluster URL that names one plain Redis, and sentinels asked for a
+// master they do not know, are mistakes Redis answers at once: Refused says which, rather than
+// the server waiting for ever for an outage to end.
+func TestRefusedNamesTheWrongMode(t *testing.T) {
+	t.Parallel()
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t)
+		s := open(t, "redis://"+srv.Addr(), redisstore.Options{Mode: redisstore.ModeCluster})
+		want := "REDIS_MODE is cluster, but the Redis the URL names is no cluster (its cluster support is disabled): for one server use REDIS_MODE=single"
+		if err := s.Refused(s.Ping(context.Background())); err == nil || err.Error() != want {
+			t.Errorf("Refused: %v, want %q", err, want)
+		}
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		t.Parallel()
+		g := redistest.StartSentinel(t)
+		s := open(t, g.URL(), redisstore.Options{Mode: redisstore.ModeSentinel, SentinelMaster: "no-such-master"})
+		want := `the sentinels know no master named "no-such-master": REDIS_SENTINEL_MASTER must be the name in their sentinel monitor line`
+		if err := s.Refused(s.Ping(context.Background())); err == nil || err.Error() != want {
+			t.Errorf("Refused: %v, want %q", err, want)
+		}
+	})
+}
