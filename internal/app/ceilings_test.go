@@ -17,6 +17,16 @@ import (
 // pooling client or proxy does.
 func keepAlive(t *testing.T, base string) net.Conn {
 	t.Helper()
+	c := dial(t, base)
+	if err := healthz(c); err != nil {
+		t.Fatalf("a new connection: %v", err)
+	}
+	return c
+}
+
+// dial opens a connection to the server at base, closed when the test ends.
+func dial(t *testing.T, base string) net.Conn {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
@@ -26,9 +36,6 @@ func keepAlive(t *testing.T, base string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if err := healthz(c); err != nil {
-		t.Fatalf("a new connection: %v", err)
-	}
 	return c
 }
 

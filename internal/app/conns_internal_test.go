@@ -86,18 +86,22 @@ func askFor(c net.Conn, path string) (int, error) {
 var ok = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 
 // TestIdleConnectionsMakeRoomForNewClients: with every slot held by an idle keep-alive connection,
-// each new client is answered, the connections idle longest are closed to make room, and no more
-// than the limit are ever open.
+// each new client is answered within a second, the connections idle longest are closed to make
+// room, and no more than the limit are ever open.
 func TestIdleConnectionsMakeRoomForNewClients(t *testing.T) {
 	t.Parallel()
 	const most = 50
-	srv := serveLimited(t, most, most, ok, func() { t.Error("Accept waited while idle connections held the slots") })
+	srv := serveLimited(t, most, most, ok, nil)
 	idle := make([]net.Conn, most)
 	for i := range idle {
 		idle[i] = srv.idleConn(t)
 	}
-	for range 3 * most {
+	for i := range 3 * most {
+		began := time.Now()
 		srv.idleConn(t) // answered, and left open too
+		if waited := time.Since(began); waited > time.Second {
+			t.Fatalf("new client %d waited %v for a slot held by an idle connection", i, waited)
+		}
 	}
 	if now, peak := srv.open(); now > most || peak > most {
 		t.Fatalf("%d connections open, %d at most, past the limit of %d", now, peak, most)
@@ -257,7 +261,7 @@ func TestANewClientIsServedWhileBusyAndIdleConnectionsFillTheLimit(t *testing.T)
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	srv := serveLimited(t, most, mostIdle, slow, func() { t.Error("Accept waited while idle connections held slots") })
+	srv := serveLimited(t, most, mostIdle, slow, nil)
 	idle := make([]net.Conn, mostIdle)
 	for i := range idle {
 		idle[i] = srv.idleConn(t)
@@ -279,7 +283,11 @@ func TestANewClientIsServedWhileBusyAndIdleConnectionsFillTheLimit(t *testing.T)
 	}
 	arrived.Wait() // every slot held: mostIdle idle, busy busy
 
+	began := time.Now()
 	srv.idleConn(t) // the new client, answered and left idle
+	if waited := time.Since(began); waited > time.Second {
+		t.Errorf("the new client waited %v for a slot held by an idle connection", waited)
+	}
 	if err := closedByServer(idle[0]); err != nil {
 		t.Fatalf("the connection idle longest did not make room: %v", err)
 	}

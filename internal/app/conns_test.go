@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +118,127 @@ func TestSilentAndSlowClientsGiveWayWithinReadHeaderTimeout(t *testing.T) {
 	for i, c := range held {
 		if err := app.ClosedByServer(c); err != nil {
 			t.Errorf("held connection %d: %v", i, err)
+		}
+	}
+}
+
+// TestKeepAliveClientsPastTheLimitsLoseNoRequest: keep-alive clients that each send their next
+// request as soon as the last is answered, more of them than MAX_IDLE_CONNECTIONS or
+// MAX_CONNECTIONS, have every request answered: a connection whose client has just been answered
+// is about to carry its next request, and is not closed under it.
+func TestKeepAliveClientsPastTheLimitsLoseNoRequest(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		clients int
+	}{
+		{"past MAX_IDLE_CONNECTIONS", map[string]string{"MAX_IDLE_CONNECTIONS": "4"}, 8},
+		{"past MAX_CONNECTIONS", map[string]string{"MAX_CONNECTIONS": "6", "MAX_IDLE_CONNECTIONS": "4"}, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"VERIFY_BACKEND": "sandbox"}
+			maps.Copy(env, tc.env)
+			base, _, _, _ := start(t, env)
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const requests = 3000
+			var next atomic.Int64
+			errs := make(chan error, requests)
+			var clients sync.WaitGroup
+			for range tc.clients {
+				clients.Go(func() { errs <- keepAsking(u.Host, &next, requests) })
+			}
+			clients.Wait()
+			close(errs)
+			lost := 0
+			var first error
+			for err := range errs {
+				if err != nil {
+					lost++
+					first = cmp.Or(first, err)
+				}
+			}
+			if lost > 0 {
+				t.Fatalf("%d of %d keep-alive clients lost a request they had sent; the first: %v", lost, tc.clients, first)
+			}
+		})
+	}
+}
+
+// keepAsking sends /healthz on one keep-alive connection to addr, the next as soon as the last is
+// answered, until next reaches requests; it opens a new connection only when an answer says
+// "Connection: close". It fails at the first request sent but not answered.
+func keepAsking(addr string, next *atomic.Int64, requests int64) error {
+	var c net.Conn
+	var answers *bufio.Reader
+	defer func() {
+		if c != nil {
+			_ = c.Close()
+		}
+	}()
+	for next.Add(1) <= requests {
+		if c == nil {
+			var err error
+			if c, err = net.DialTimeout("tcp", addr, 30*time.Second); err != nil {
+				return err
+			}
+			answers = bufio.NewReader(c)
+		}
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: verify-proxy\r\n\r\n"); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		res, err := http.ReadResponse(answers, nil)
+		if err != nil {
+			return fmt.Errorf("a request sent on a kept-alive connection got no answer: %w", err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.Close {
+			_ = c.Close()
+			c = nil
+		}
+	}
+	return nil
+}
+
+// TestAPipelinedClientPastMaxConnectionsIsAnsweredInFull: a client that writes many requests before
+// reading the answers holds the one slot while new clients wait for it; every request it sent is
+// answered, and so are the new clients once it is done.
+func TestAPipelinedClientPastMaxConnectionsIsAnsweredInFull(t *testing.T) {
+	t.Parallel()
+	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "MAX_CONNECTIONS": "1"})
+	c := dial(t, base)
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	const pipelined = 2000
+	go func() {
+		_, _ = io.WriteString(c, strings.Repeat("GET /healthz HTTP/1.1\r\nHost: verify-proxy\r\n\r\n", pipelined))
+	}()
+	answers := bufio.NewReader(c)
+	const newcomers = 5
+	others := make(chan error, newcomers)
+	for i := range pipelined {
+		res, err := http.ReadResponse(answers, nil)
+		if err != nil {
+			t.Fatalf("the pipelining client got %d answers of %d: %v", i, pipelined, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if i == 0 { // it holds the slot: new clients arrive while it is served
+			for range newcomers {
+				go func() {
+					others <- answered(c.RemoteAddr().String(), "GET /healthz HTTP/1.1\r\nHost: verify-proxy\r\n\r\n")
+				}()
+			}
+		}
+	}
+	for range newcomers {
+		if err := <-others; err != nil {
+			t.Errorf("a new client: %v", err)
 		}
 	}
 }

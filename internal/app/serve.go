@@ -170,20 +170,24 @@ func localURL(cfg config.Config) string {
 // these bounds 15,000 idle keep-alive connections held over 300 MB for the whole IdleTimeout; at
 // 4096 idle, 200 MB; at 1024, under 100 MB.
 //
-// A connection that goes idle when MAX_IDLE_CONNECTIONS already are closes the one idle longest: the
-// one its client is least likely to reuse (Go's pool, like most, hands out the connection used
-// last), and a client that does reuse it retries on a new one, as after IdleTimeout. A connection
-// that arrives when all are open closes the one idle longest, so that a new client is answered at
-// once while others hold the slots; when none is idle, Accept waits until one is, or closes, and new
-// clients wait in the kernel's queue meanwhile. It wraps the listener (Accept) and is the server's
-// ConnState hook (what each connection is doing).
+// Past MAX_IDLE_CONNECTIONS, the connection idle longest is closed: the one its client is least
+// likely to reuse (Go's pool, like most, hands out the connection used last), and a client that does
+// reuse it retries on a new one, as after IdleTimeout. A connection that arrives when all are open
+// closes the one idle longest, so that a new client is answered within a moment while others hold
+// the slots; when none is idle, Accept waits until one is, or closes, and new clients wait in the
+// kernel's queue meanwhile. It wraps the listener (Accept) and is the server's ConnState hook (what
+// each connection is doing).
 //
-// Only a connection idle between requests, with no byte of its next one read, makes room. One not yet
-// through its first request never does, even one silent so far: net/http reports it new until it has
-// read a whole request, and a burst of clients fills every slot with connections whose request sits
-// in the kernel's buffer, unread; a client whose request is slow to leave (a busy machine, a lost
-// packet resent a second later) finds its connection closed as it sends. ReadHeaderTimeout closes
-// those that stay silent, or send their headers slowly, and Accept takes the slot then.
+// Only a connection idle for idleAtLeast makes room, and only when no byte has come since it went
+// idle and none waits unread in the socket. A connection that went idle a moment ago usually has its
+// client's next request on the way, or already in the kernel's buffer or in net/http's (a pipelining
+// client: net/http goes idle after each answer even when it holds the next request, and reads it at
+// once, so such a connection is idle for a moment only); closing it would lose that request. One
+// not yet through its first request never makes room, even one silent so far: a burst of clients
+// fills every slot with connections whose request sits in the kernel's buffer, unread.
+// ReadHeaderTimeout closes those that stay silent, or send their headers slowly, and Accept takes
+// the slot then. Trimming past MAX_IDLE_CONNECTIONS waits for quiet connections too, on a timer, so
+// it still happens once traffic stops.
 //
 // Idle longest means whose last request began first: net/http reports a connection idle a moment
 // after its answer is written, and that moment can come after another connection's whole request
@@ -191,23 +195,34 @@ func localURL(cfg config.Config) string {
 type connLimit struct {
 	net.Listener
 	max, maxIdle int
+	epoch        time.Time // the clock of tracked.idleAt: monotonic, in nanoseconds since
 
 	mu      sync.Mutex
 	conns   map[net.Conn]*tracked // every open connection
 	idle    *list.List            // idle between requests: *tracked, idle longest first
 	ticks   uint64                // counts requests, to order connections by their last
 	peak    int                   // the most connections open at once (tests read it)
+	trimmer *time.Timer           // trims idle connections past maxIdle once they are quiet
+	trimDue time.Duration         // when trimmer fires (since epoch), 0 when it is not armed
 	changed chan struct{}         // told when a connection goes idle or closes
 	done    chan struct{}         // closed by Close
 	once    sync.Once
 	onWait  func() // tests learn here that Accept waits for room
 }
 
+// idleAtLeast is how long a connection must have waited for its client's next request before it may
+// be closed, to make room or past MAX_IDLE_CONNECTIONS: a client near the server that has just read
+// an answer sends its next request well within it. Longer would hold more of the connections that
+// many clients leave idle at once: 250 ms held 160 MB of 15,000 arriving 200 at a time, 100 ms
+// about 100 MB, as closing them at once did.
+const idleAtLeast = 100 * time.Millisecond
+
 // tracked is an open connection.
 type tracked struct {
-	conn  *heardConn
-	since uint64        // connLimit.ticks at the start of its last request
-	place *list.Element // its element in idle, or nil while it is not idle
+	conn   *heardConn
+	idleAt time.Duration // when it last went idle (since connLimit.epoch)
+	since  uint64        // connLimit.ticks at the start of its last request
+	place  *list.Element // its element in idle, or nil while it is not idle
 }
 
 // heardConn is a connection as connLimit hands it to the server: it notes whether a byte has come
@@ -235,12 +250,15 @@ func (c *heardConn) CloseWrite() error {
 }
 
 func limitConns(ln net.Listener, most, mostIdle int) *connLimit {
-	return &connLimit{Listener: ln, max: most, maxIdle: min(mostIdle, most), conns: map[net.Conn]*tracked{},
-		idle: list.New(), changed: make(chan struct{}, 1), done: make(chan struct{})}
+	return &connLimit{Listener: ln, max: most, maxIdle: min(mostIdle, most), epoch: time.Now(),
+		conns: map[net.Conn]*tracked{}, idle: list.New(), changed: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
+// now is the time on heardConn's clock.
+func (l *connLimit) now() time.Duration { return time.Since(l.epoch) }
+
 // Accept accepts a connection, then makes room for it: it closes the connection idle longest when
-// all are open, or waits until one is idle or closes.
+// all are open, or waits until one has been quiet for idleAtLeast, or closes.
 func (l *connLimit) Accept() (net.Conn, error) {
 	raw, err := l.Listener.Accept()
 	if err != nil {
@@ -255,7 +273,8 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			l.mu.Unlock()
 			return c, nil
 		}
-		if idle := l.idlest(); idle != nil {
+		idle, next := l.idlest()
+		if idle != nil {
 			l.forget(idle)
 			l.mu.Unlock()
 			// Its goroutine sees the close and ends; a client that was about to reuse it retries on a
@@ -267,25 +286,61 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		if l.onWait != nil {
 			l.onWait()
 		}
-		select {
-		case <-l.changed:
-		case <-l.done:
+		if err := l.wait(next); err != nil {
 			_ = c.Close()
-			return nil, net.ErrClosed
+			return nil, err
 		}
 	}
 }
 
-// idlest answers the connection idle longest of which no byte of a next request has been read, or
-// nil; l.mu is held. One whose next request has begun is about to be active: closing it would lose
-// that request.
-func (l *connLimit) idlest() *tracked {
-	for e := l.idle.Front(); e != nil; e = e.Next() {
-		if t := e.Value.(*tracked); !t.conn.heard.Load() {
-			return t
-		}
+// wait waits until a connection goes idle or closes, or the time next comes (0: no such time), or
+// Close.
+func (l *connLimit) wait(next time.Duration) error {
+	var due <-chan time.Time
+	if next > 0 {
+		timer := time.NewTimer(max(next-l.now(), time.Millisecond))
+		defer timer.Stop()
+		due = timer.C
+	}
+	select {
+	case <-l.changed:
+	case <-due:
+	case <-l.done:
+		return net.ErrClosed
 	}
 	return nil
+}
+
+// idlest answers the connection idle longest that may be closed; l.mu is held. When none may, it
+// answers nil and when one may (0: none is idle, a change will tell).
+func (l *connLimit) idlest() (*tracked, time.Duration) {
+	now := l.now()
+	var next time.Duration
+	for e := l.idle.Front(); e != nil; e = e.Next() {
+		t := e.Value.(*tracked)
+		switch {
+		case t.conn.heard.Load():
+			// Its next request has begun: it is about to be active, or ReadHeaderTimeout closes it.
+		case now-t.idleAt < idleAtLeast:
+			// Its client may be sending its next request, or net/http may hold it (a pipelining
+			// client's, which it reads at once: such a connection is idle for a moment only). Those
+			// behind it are closed after it, idle longest first, as its turn comes.
+			return nil, earliest(next, t.idleAt+idleAtLeast)
+		case unread(t.conn.Conn):
+			// Its next request has come, and is about to be read.
+		default:
+			return t, 0
+		}
+	}
+	return nil, next
+}
+
+// earliest is the sooner of two times, 0 meaning none.
+func earliest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // settle puts t in idle, behind those idle since before it; l.mu is held. It is nearly always the
@@ -316,7 +371,7 @@ func (l *connLimit) forget(t *tracked) {
 
 // track is the server's ConnState hook: it follows each connection between active and idle, and
 // forgets it when it closes. A connection going idle past MAX_IDLE_CONNECTIONS closes the one idle
-// longest; this one's answer has been written by then, so its client is not kept waiting.
+// longest that is quiet, or has the trimmer look again when one may be.
 func (l *connLimit) track(c net.Conn, state http.ConnState) {
 	var surplus *tracked
 	defer func() {
@@ -340,25 +395,77 @@ func (l *connLimit) track(c net.Conn, state http.ConnState) {
 		return
 	case http.StateIdle:
 		t.conn.heard.Store(false) // its goroutine reads next, after this hook
+		t.idleAt = l.now()
 		l.unsettle(t)
 		l.settle(t)
 		if l.idle.Len() > l.maxIdle {
-			if surplus = l.idlest(); surplus != nil {
+			var next time.Duration
+			if surplus, next = l.idlest(); surplus != nil {
 				l.forget(surplus)
+			} else {
+				l.trimAt(next)
 			}
 		}
 	case http.StateClosed, http.StateHijacked:
 		l.forget(t)
 	}
+	l.signal()
+}
+
+// signal tells Accept that a connection went idle or closed.
+func (l *connLimit) signal() {
 	select {
 	case l.changed <- struct{}{}:
 	default: // Accept has been told already
 	}
 }
 
-// Close stops Accept, including one waiting for room.
+// trimAt has trim run at the time at, unless it is due sooner; l.mu is held.
+func (l *connLimit) trimAt(at time.Duration) {
+	if at == 0 || (l.trimDue != 0 && l.trimDue <= at) {
+		return
+	}
+	l.trimDue = at
+	in := max(at-l.now(), time.Millisecond)
+	if l.trimmer == nil {
+		l.trimmer = time.AfterFunc(in, l.trim)
+		return
+	}
+	l.trimmer.Reset(in)
+}
+
+// trim closes the idle connections past maxIdle that are quiet, idle longest first, and looks again
+// when more may be.
+func (l *connLimit) trim() {
+	var surplus []*tracked
+	l.mu.Lock()
+	l.trimDue = 0
+	for l.idle.Len() > l.maxIdle {
+		t, next := l.idlest()
+		if t == nil {
+			l.trimAt(next)
+			break
+		}
+		l.forget(t)
+		surplus = append(surplus, t)
+	}
+	l.mu.Unlock()
+	for _, t := range surplus {
+		_ = t.conn.Close()
+	}
+	if len(surplus) > 0 {
+		l.signal()
+	}
+}
+
+// Close stops Accept, including one waiting for room, and the trimmer.
 func (l *connLimit) Close() error {
 	l.once.Do(func() { close(l.done) })
+	l.mu.Lock()
+	if l.trimmer != nil {
+		l.trimmer.Stop()
+	}
+	l.mu.Unlock()
 	return l.Listener.Close()
 }
 
