@@ -87,26 +87,43 @@ func answered(addr, request string) error {
 }
 
 // TestSilentAndSlowClientsGiveWayWithinReadHeaderTimeout: with every slot held by connections that
-// never finish a request's headers, one silent and one sending them slowly, a new client waits and is
-// answered once ReadHeaderTimeout (5 s) has closed them.
+// never finish a request's headers, a new client waits and is answered once ReadHeaderTimeout (5 s)
+// has passed: connections silent, sending headers slowly, or kept alive having sent a byte of their
+// next request (net/http times headers only from their fourth byte: it would hold the slot for
+// IdleTimeout).
 func TestSilentAndSlowClientsGiveWayWithinReadHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "MAX_CONNECTIONS": "2"})
+	t.Run("silent and slow", func(t *testing.T) {
+		t.Parallel()
+		base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "MAX_CONNECTIONS": "2"})
+		var held []net.Conn
+		for _, sent := range []string{"", "POST /check HTTP/1.1\r\nHost: verify-proxy\r\n"} {
+			c := dial(t, base)
+			if _, err := io.WriteString(c, sent); err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		newClientWaitsForTheHeaderTimeout(t, base, held)
+	})
+	t.Run("a kept-alive connection with a byte of its next request", func(t *testing.T) {
+		t.Parallel()
+		base, _, _, _ := start(t, map[string]string{"VERIFY_BACKEND": "sandbox", "MAX_CONNECTIONS": "1"})
+		begun := keepAlive(t, base)
+		if _, err := io.WriteString(begun, "P"); err != nil {
+			t.Fatal(err)
+		}
+		newClientWaitsForTheHeaderTimeout(t, base, []net.Conn{begun})
+	})
+}
+
+// newClientWaitsForTheHeaderTimeout: a new client to base is answered within a few seconds of
+// ReadHeaderTimeout, and the held connections have been closed by the server.
+func newClientWaitsForTheHeaderTimeout(t *testing.T, base string, held []net.Conn) {
+	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
-	}
-	held := make([]net.Conn, 0, 2)
-	for _, sent := range []string{"", "POST /check HTTP/1.1\r\nHost: verify-proxy\r\n"} {
-		c, err := net.Dial("tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if _, err := io.WriteString(c, sent); err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
 	}
 	began := time.Now()
 	if err := answered(u.Host, "GET /healthz HTTP/1.1\r\nHost: verify-proxy\r\n\r\n"); err != nil {

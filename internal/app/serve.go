@@ -178,16 +178,18 @@ func localURL(cfg config.Config) string {
 // kernel's queue meanwhile. It wraps the listener (Accept) and is the server's ConnState hook (what
 // each connection is doing).
 //
-// Only a connection idle for idleAtLeast makes room, and only when no byte has come since it went
-// idle and none waits unread in the socket. A connection that went idle a moment ago usually has its
-// client's next request on the way, or already in the kernel's buffer or in net/http's (a pipelining
-// client: net/http goes idle after each answer even when it holds the next request, and reads it at
-// once, so such a connection is idle for a moment only); closing it would lose that request. One
-// not yet through its first request never makes room, even one silent so far: a burst of clients
-// fills every slot with connections whose request sits in the kernel's buffer, unread.
-// ReadHeaderTimeout closes those that stay silent, or send their headers slowly, and Accept takes
-// the slot then. Trimming past MAX_IDLE_CONNECTIONS waits for quiet connections too, on a timer, so
-// it still happens once traffic stops.
+// Only a connection whose goroutine has waited idleAtLeast in a read for the next request makes room,
+// and only when no byte has come since it went idle and none waits unread in the socket. A
+// connection that went idle a moment ago usually has its client's next request on the way, or
+// already in the kernel's buffer or in net/http's (a pipelining client: net/http goes idle after
+// each answer even when it holds the next request, and serves that one without reading); closing it
+// would lose that request. One whose client sent part of its next request makes room only after
+// readHeaderTimeout: net/http times headers from their fourth byte, and one byte would otherwise
+// hold the slot for IdleTimeout. One not yet through its first request never makes room, even one
+// silent so far: a burst of clients fills every slot with connections whose request sits in the
+// kernel's buffer, unread. ReadHeaderTimeout closes those that stay silent, or send their headers
+// slowly, and Accept takes the slot then. Trimming past MAX_IDLE_CONNECTIONS waits for quiet
+// connections too, on a timer, so it still happens once traffic stops.
 //
 // Idle longest means whose last request began first: net/http reports a connection idle a moment
 // after its answer is written, and that moment can come after another connection's whole request
@@ -217,6 +219,9 @@ type connLimit struct {
 // about 100 MB, as closing them at once did.
 const idleAtLeast = 100 * time.Millisecond
 
+// readHeaderTimeout is how long the API's server gives a request's headers once they begin.
+const readHeaderTimeout = 5 * time.Second
+
 // tracked is an open connection.
 type tracked struct {
 	conn   *heardConn
@@ -226,14 +231,21 @@ type tracked struct {
 }
 
 // heardConn is a connection as connLimit hands it to the server: it notes whether a byte has come
-// since the connection went idle, that is whether its client has begun its next request.
+// since the connection went idle, that is whether its client has begun its next request, and since
+// when net/http has been waiting in a read. An idle connection's goroutine reads only once net/http
+// holds nothing of a next request (a pipelined one it serves without reading), so one waiting in a
+// read has nothing in hand.
 type heardConn struct {
 	net.Conn
-	heard atomic.Bool // set as bytes come, by the server's goroutine; reset when the connection goes idle
+	epoch   time.Time    // connLimit.epoch
+	heard   atomic.Bool  // set as bytes come, by the server's goroutine; reset when the connection goes idle
+	reading atomic.Int64 // since when (connLimit.epoch) a read waits; 0 while none does
 }
 
 func (c *heardConn) Read(p []byte) (int, error) {
+	c.reading.Store(max(int64(time.Since(c.epoch)), 1))
 	n, err := c.Conn.Read(p)
+	c.reading.Store(0)
 	if n > 0 && !c.heard.Load() {
 		c.heard.Store(true)
 	}
@@ -264,7 +276,7 @@ func (l *connLimit) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &heardConn{Conn: raw}
+	c := &heardConn{Conn: raw, epoch: l.epoch}
 	for {
 		l.mu.Lock()
 		if len(l.conns) < l.max {
@@ -318,14 +330,25 @@ func (l *connLimit) idlest() (*tracked, time.Duration) {
 	var next time.Duration
 	for e := l.idle.Front(); e != nil; e = e.Next() {
 		t := e.Value.(*tracked)
+		reading := time.Duration(t.conn.reading.Load())
 		switch {
 		case t.conn.heard.Load():
-			// Its next request has begun: it is about to be active, or ReadHeaderTimeout closes it.
-		case now-t.idleAt < idleAtLeast:
-			// Its client may be sending its next request, or net/http may hold it (a pipelining
-			// client's, which it reads at once: such a connection is idle for a moment only). Those
-			// behind it are closed after it, idle longest first, as its turn comes.
-			return nil, earliest(next, t.idleAt+idleAtLeast)
+			// Its next request has begun: it is about to be active. net/http times its headers only
+			// once 4 bytes have come, so one that sends less would hold the slot for IdleTimeout:
+			// after readHeaderTimeout it is as fair game as a silent one.
+			if now-t.idleAt < readHeaderTimeout {
+				next = earliest(next, t.idleAt+readHeaderTimeout)
+				continue
+			}
+			return t, 0
+		case reading == 0 || reading < t.idleAt:
+			// net/http has not begun waiting for the next request: it may hold one (a pipelining
+			// client's), or its goroutine waits for a CPU. Those behind it go after it, idle longest
+			// first, as its turn comes.
+			return nil, earliest(next, now+idleAtLeast)
+		case now-reading < idleAtLeast:
+			// Its client may be sending its next request.
+			return nil, earliest(next, reading+idleAtLeast)
 		case unread(t.conn.Conn):
 			// Its next request has come, and is about to be read.
 		default:

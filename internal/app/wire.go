@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, p Program, stdout io.Writer) (_
 		Handler: handler,
 		// Slow clients cannot hold connections: headers and bodies (16 KiB at most) arrive quickly or
 		// not at all; writes wait for the upstream call at most.
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      cfg.Vonage.UpstreamTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
