@@ -122,7 +122,9 @@ if grep -q "9091 bound" "$work/blocker"; then
   grep -q "turned out to be taken" "$log" || fail "9091 looked free but was bound: make run should have found so and moved on"
 fi
 curl -fsS -o /dev/null "$docs" || fail "Swagger UI at $docs does not answer"
-curl -fsS "$metrics" | grep -q '^verify_proxy_' || fail "no verify-proxy metrics at $metrics"
+# Read whole before grep: grep -q stops at the first match, and curl, still writing, fails the pipe.
+scraped=$(curl -fsS "$metrics") || fail "metrics at $metrics do not answer"
+grep -q '^verify_proxy_' <<<"$scraped" || fail "no verify-proxy metrics at $metrics"
 say "URLs printed: $api, $docs, $metrics (answering)"
 
 # The README shows this output as a newcomer sees it (port 8080, metrics on 9090): it must not drift.
