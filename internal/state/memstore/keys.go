@@ -285,11 +285,17 @@ func (q *expiryQueue) Pop() any {
 	old := *q
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	if cap(*q) > 1024 && len(*q) < cap(*q)/4 {
-		*q = append(expiryQueue(nil), *q...) // give back what a flood grew
-	}
+	*q = shrunk(old[:len(old)-1])
 	return e
+}
+
+// shrunk is q, copied into a smaller array when a flood grew it far past what it holds now, so
+// that the queue gives that memory back.
+func shrunk[Q ~[]E, E any](q Q) Q {
+	if cap(q) > 1024 && len(q) < cap(q)/4 {
+		return append(Q(nil), q...)
+	}
+	return q
 }
 
 // list is the keys of one class, newest first.

@@ -217,10 +217,7 @@ func (q *packedQueue) pop() packedDue {
 		h[i], h[small] = h[small], h[i]
 		i = small
 	}
-	if cap(h) > 1024 && len(h) < cap(h)/4 {
-		h = append(packedQueue(nil), h...) // give back what a flood grew
-	}
-	*q = h
+	*q = shrunk(h)
 	return top
 }
 
